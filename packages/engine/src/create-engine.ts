@@ -1,0 +1,89 @@
+import { BlockPool, KvCacheManager } from '@switchyard/kv-cache';
+import type { ModelConfig, SessionOptions, WeightMap } from '@switchyard/model';
+import { createByteTokenizer, type Tokenizer } from './tokenizer.ts';
+import { Engine } from './engine.ts';
+import type { ExpertExecutor } from './expert-executor.ts';
+import { MoeModelRunner, type RoutingObserver } from './moe-model-runner.ts';
+import { createDenseKernels, createLocalExpertExecutor, type ExpertDtype } from './onnx-kernels.ts';
+import { PrefixHasher } from './prefix-hasher.ts';
+import type { SchedulerConfig } from './scheduler.ts';
+
+export interface EngineOptions {
+  readonly expertDtype: ExpertDtype;
+  /** Attention projections and the LM head in int8 too (default fp32). */
+  readonly denseDtype: 'fp32' | 'int8';
+  readonly blockSize: number;
+  /** KV cache size in blocks; by default enough for maxRunningSequences full contexts, capped at 1 GiB. */
+  readonly numKvBlocks?: number;
+  readonly scheduler: SchedulerConfig;
+  readonly session?: SessionOptions;
+  readonly onRouted?: RoutingObserver;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({
+  expertDtype: 'fp32',
+  denseDtype: 'fp32',
+  blockSize: 16,
+  scheduler: Object.freeze({ maxBatchedTokens: 2048, maxRunningSequences: 64 }),
+});
+
+export interface LoadedModel {
+  readonly config: ModelConfig;
+  readonly weights: WeightMap;
+  readonly weightsDigest: string;
+}
+
+export interface EngineBundle {
+  readonly engine: Engine;
+  readonly runner: MoeModelRunner;
+  readonly kv: KvCacheManager;
+  readonly tokenizer: Tokenizer;
+  readonly config: ModelConfig;
+  close(): Promise<void>;
+}
+
+/** KV bytes per token: 2 × layers × kvHeads × headDim × 4 (fp32). */
+export function kvBytesPerToken(config: ModelConfig): number {
+  return 2 * config.numLayers * config.numKvHeads * config.headDim * 4;
+}
+
+function defaultNumBlocks(config: ModelConfig, options: EngineOptions): number {
+  const wanted = Math.ceil(config.maxContext / options.blockSize) * options.scheduler.maxRunningSequences;
+  const cap = Math.floor(2 ** 30 / (kvBytesPerToken(config) * options.blockSize));
+  return Math.max(Math.ceil(config.maxContext / options.blockSize), Math.min(wanted, cap));
+}
+
+/**
+ * Composes an engine over `experts` (in process when omitted: the monolithic engine). The dense graphs
+ * always run here.
+ */
+export async function createEngine(model: LoadedModel, options: EngineOptions = DEFAULT_ENGINE_OPTIONS, experts?: ExpertExecutor): Promise<EngineBundle> {
+  const { config, weights } = model;
+  const kernelOptions = { ...(options.session ? { session: options.session } : {}), denseFormat: options.denseDtype };
+  const dense = await createDenseKernels(config, weights, kernelOptions);
+  const executor = experts ?? (await createLocalExpertExecutor(config, weights, options.expertDtype, kernelOptions));
+  const pool = new BlockPool({ numBlocks: options.numKvBlocks ?? defaultNumBlocks(config, options), blockSize: options.blockSize });
+  const kv = new KvCacheManager(pool);
+  const runner = new MoeModelRunner({
+    config,
+    dense,
+    experts: executor,
+    blockSize: options.blockSize,
+    blockTableOf: (id) => kv.blockTable(id),
+    ...(options.onRouted ? { onRouted: options.onRouted } : {}),
+  });
+  const hasher = new PrefixHasher({ modelId: config.name, weightsDigestHex: model.weightsDigest, kvDtype: 'f32', blockSize: options.blockSize });
+  const tokenizer = createByteTokenizer();
+  const engine = new Engine({
+    runner,
+    kv,
+    hasher,
+    tokenizer,
+    scheduler: options.scheduler,
+    maxContext: config.maxContext,
+    blockSize: options.blockSize,
+    numKvBlocks: pool.numBlocks,
+    eosTokenId: config.eosTokenId,
+  });
+  return { engine, runner, kv, tokenizer, config, close: () => runner.close() };
+}

@@ -1,0 +1,221 @@
+import type { ModelConfig } from '@switchyard/model';
+import { route, type RouterConfig, type TokenRoutes } from '@switchyard/routing';
+import type { DenseKernels } from './dense-kernels.ts';
+import type { ExpertExecutor } from './expert-executor.ts';
+import { KvSlots } from './kv-slots.ts';
+import type { ModelRunner } from './model-runner.ts';
+import { PageStore } from './page-store.ts';
+import type { Sequence } from './sequence.ts';
+import type { ExecuteResult, ScheduledChunk, StepPlan } from './step-plan.ts';
+
+/** Told of every layer's routing decision (telemetry and load accounting read it). */
+export type RoutingObserver = (layer: number, chunks: readonly ScheduledChunk[], routes: TokenRoutes) => void;
+
+export interface MoeModelRunnerOptions {
+  readonly config: ModelConfig;
+  readonly dense: DenseKernels;
+  readonly experts: ExpertExecutor;
+  readonly blockSize: number;
+  /** The block table of a running sequence (from the KV cache manager). */
+  readonly blockTableOf: (seqId: string) => readonly number[];
+  readonly onRouted?: RoutingObserver;
+}
+
+/** A step's batch: every chunk's rows concatenated, chunk i starting at row rowStart[i]. */
+interface Batch {
+  readonly chunks: readonly ScheduledChunk[];
+  readonly rowStart: readonly number[];
+  readonly numRows: number;
+}
+
+/**
+ * Runs a step through the MoE decoder: per layer, attention for each sequence's chunk (reading its K/V
+ * in place), routing of the whole batch, experts through the ExpertExecutor, combine; then the LM head
+ * on the rows that sample. Working K/V live in KvSlots; full blocks are kept as pages.
+ */
+export class MoeModelRunner implements ModelRunner {
+  readonly #opts: MoeModelRunnerOptions;
+  readonly #router: RouterConfig;
+  readonly #slots: KvSlots;
+  readonly #pages: PageStore;
+  readonly #hidden: number;
+  readonly #kvWidth: number;
+
+  constructor(opts: MoeModelRunnerOptions) {
+    const { config } = opts;
+    this.#opts = opts;
+    this.#hidden = config.hiddenSize;
+    this.#kvWidth = config.numKvHeads * config.headDim;
+    this.#router = {
+      numExperts: config.numExperts,
+      topK: config.numExpertsPerToken,
+      scoring: config.scoring,
+      normTopKProb: config.normTopKProb,
+      routedScalingFactor: config.routedScalingFactor,
+    };
+    this.#slots = new KvSlots(config.numLayers, this.#kvWidth, config.maxContext);
+    this.#pages = new PageStore(config.numLayers, opts.blockSize, this.#kvWidth);
+  }
+
+  get pages(): PageStore {
+    return this.#pages;
+  }
+
+  async execute(plan: StepPlan): Promise<ExecuteResult> {
+    const failed = new Map<string, Error>();
+    if (plan.chunks.length === 0) return { logits: new Map(), failed };
+    const batch = this.#prepare(plan.chunks);
+    let x = this.#embed(batch);
+    for (let layer = 0; layer < this.#opts.config.numLayers; layer++) {
+      x = await this.#runLayer(layer, batch, x, failed);
+    }
+    for (const chunk of batch.chunks) {
+      const slot = this.#slots.get(chunk.seq.id);
+      if (slot) slot.filled = chunk.start + chunk.count;
+    }
+    return { logits: await this.#sampleLogits(batch, x), failed };
+  }
+
+  commitBlocks(seq: Sequence, blockIds: readonly number[], fromBlock: number, toBlock: number): void {
+    const slot = this.#slots.get(seq.id);
+    if (!slot) return;
+    for (let b = fromBlock; b < toBlock; b++) {
+      const blockId = blockIds[b];
+      if (blockId !== undefined) this.#pages.write(blockId, b, slot.layers);
+    }
+  }
+
+  release(seqId: string): void {
+    this.#slots.release(seqId);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#opts.dense.release(), this.#opts.experts.close()]);
+  }
+
+  /** Reserves slots and restores prefix-cache hits from pages so every chunk starts at slot.filled. */
+  #prepare(chunks: readonly ScheduledChunk[]): Batch {
+    const rowStart: number[] = [];
+    let numRows = 0;
+    for (const chunk of chunks) {
+      const slot = this.#slots.reserve(chunk.seq.id, chunk.start + chunk.count);
+      if (slot.filled < chunk.start) this.#restoreFromPages(chunk.seq.id, slot.filled, chunk.start, slot.layers);
+      slot.filled = chunk.start;
+      rowStart.push(numRows);
+      numRows += chunk.count;
+    }
+    return { chunks, rowStart, numRows };
+  }
+
+  #restoreFromPages(seqId: string, fromToken: number, toToken: number, layers: readonly { k: Float32Array; v: Float32Array }[]): void {
+    const { blockSize } = this.#opts;
+    const table = this.#opts.blockTableOf(seqId);
+    for (let b = Math.floor(fromToken / blockSize); b < toToken / blockSize; b++) {
+      const blockId = table[b];
+      if (blockId === undefined || !this.#pages.read(blockId, b, layers)) {
+        throw new Error(`internal: no page for block ${b} of ${seqId}, cached prefix out of sync`);
+      }
+    }
+  }
+
+  #embed(batch: Batch): Float32Array {
+    const H = this.#hidden;
+    const { embedding } = this.#opts.dense;
+    const x = new Float32Array(batch.numRows * H);
+    batch.chunks.forEach((chunk, i) => {
+      const base = batch.rowStart[i] ?? 0;
+      for (let t = 0; t < chunk.count; t++) {
+        const id = chunk.seq.tokens[chunk.start + t] ?? 0;
+        x.set(embedding.subarray(id * H, (id + 1) * H), (base + t) * H);
+      }
+    });
+    return x;
+  }
+
+  async #runLayer(layer: number, batch: Batch, x: Float32Array, failed: Map<string, Error>): Promise<Float32Array> {
+    const H = this.#hidden;
+    const E = this.#opts.config.numExperts;
+    const h = new Float32Array(batch.numRows * H);
+    const moeIn = new Float32Array(batch.numRows * H);
+    const logits = new Float32Array(batch.numRows * E);
+    const sharedGate = new Float32Array(batch.numRows);
+    for (let i = 0; i < batch.chunks.length; i++) {
+      await this.#attend(layer, batch, i, x, { h, moeIn, logits, sharedGate });
+    }
+    const routes = route(logits, batch.numRows, this.#router, this.#opts.dense.selectionBias[layer]);
+    this.#opts.onRouted?.(layer, batch.chunks, routes);
+    const routed = await this.#opts.experts.runLayer(layer, moeIn, routes);
+    if (routed.failedRows.length > 0) this.#markFailed(batch, routed.failedRows, routed.error, failed);
+    for (let j = 0; j < h.length; j++) h[j] = (h[j] ?? 0) + (routed.output[j] ?? 0);
+    await this.#addSharedExpert(layer, batch.numRows, moeIn, sharedGate, h);
+    return h;
+  }
+
+  async #attend(
+    layer: number,
+    batch: Batch,
+    i: number,
+    x: Float32Array,
+    out: { h: Float32Array; moeIn: Float32Array; logits: Float32Array; sharedGate: Float32Array },
+  ): Promise<void> {
+    const H = this.#hidden;
+    const E = this.#opts.config.numExperts;
+    const W = this.#kvWidth;
+    const chunk = batch.chunks[i];
+    const kernel = this.#opts.dense.attention[layer];
+    const slot = chunk && this.#slots.get(chunk.seq.id);
+    const kv = slot?.layers[layer];
+    if (!chunk || !kernel || !kv) throw new Error(`internal: layer ${layer} chunk ${i} has no kernel or slot`);
+    const row = batch.rowStart[i] ?? 0;
+    const res = await kernel.run(x.subarray(row * H, (row + chunk.count) * H), chunk.count, chunk.start, kv.k, kv.v, chunk.start);
+    kv.k.set(res.newK, chunk.start * W);
+    kv.v.set(res.newV, chunk.start * W);
+    out.h.set(res.h, row * H);
+    out.moeIn.set(res.moeIn, row * H);
+    out.logits.set(res.routerLogits, row * E);
+    if (res.sharedGate) out.sharedGate.set(res.sharedGate, row);
+  }
+
+  async #addSharedExpert(layer: number, numRows: number, moeIn: Float32Array, gate: Float32Array, h: Float32Array): Promise<void> {
+    const kernel = this.#opts.dense.sharedExperts[layer];
+    if (!kernel) return;
+    const H = this.#hidden;
+    const y = await kernel.run(moeIn, numRows);
+    const gated = this.#opts.config.sharedExpertGate;
+    for (let r = 0; r < numRows; r++) {
+      const g = gated ? (gate[r] ?? 0) : 1;
+      for (let j = 0; j < H; j++) h[r * H + j] = (h[r * H + j] ?? 0) + g * (y[r * H + j] ?? 0);
+    }
+  }
+
+  #markFailed(batch: Batch, rows: Int32Array, error: Error | undefined, failed: Map<string, Error>): void {
+    for (const row of rows) {
+      const i = chunkOfRow(batch, row);
+      const chunk = batch.chunks[i];
+      if (chunk && !failed.has(chunk.seq.id)) failed.set(chunk.seq.id, error ?? new Error('expert execution failed'));
+    }
+  }
+
+  /** LM head on the last row of every chunk that samples. */
+  async #sampleLogits(batch: Batch, x: Float32Array): Promise<Map<string, Float32Array>> {
+    const H = this.#hidden;
+    const sampling = batch.chunks.map((c, i) => ({ c, i })).filter(({ c }) => c.sample);
+    const result = new Map<string, Float32Array>();
+    if (sampling.length === 0) return result;
+    const rows = new Float32Array(sampling.length * H);
+    sampling.forEach(({ c, i }, k) => {
+      const last = (batch.rowStart[i] ?? 0) + c.count - 1;
+      rows.set(x.subarray(last * H, (last + 1) * H), k * H);
+    });
+    const logits = await this.#opts.dense.lmHead.run(rows, sampling.length);
+    const V = logits.length / sampling.length;
+    sampling.forEach(({ c }, k) => result.set(c.seq.id, logits.slice(k * V, (k + 1) * V)));
+    return result;
+  }
+}
+
+function chunkOfRow(batch: Batch, row: number): number {
+  let i = 0;
+  while (i + 1 < batch.rowStart.length && (batch.rowStart[i + 1] ?? Infinity) <= row) i++;
+  return i;
+}

@@ -1,0 +1,131 @@
+import {
+  buildAttentionGraph,
+  buildExpertGraph,
+  buildLmHeadGraph,
+  createSession,
+  tensorNames,
+  type ModelConfig,
+  type OnnxSession,
+  type SessionOptions,
+  type WeightFormat,
+  type WeightMap,
+} from '@switchyard/model';
+import type { AttentionKernel, AttentionOutput, DenseKernels, RowKernel } from './dense-kernels.ts';
+import type { ExpertKernel } from './local-expert-executor.ts';
+import { LocalExpertExecutor } from './local-expert-executor.ts';
+
+export type ExpertDtype = 'fp32' | 'int8';
+
+export interface KernelOptions {
+  readonly session?: SessionOptions;
+  /** Format of attention projections and the LM head (`int8` quantises them too; default fp32). */
+  readonly denseFormat?: WeightFormat;
+}
+
+/** Adapts a session with input `x` [N, H] and one float output to a RowKernel. */
+export function rowKernel(session: OnnxSession, hiddenSize: number, output: string): RowKernel & ExpertKernel {
+  return {
+    async run(x, numRows) {
+      const res = await session.run({ x: { data: x, dims: [numRows, hiddenSize] } });
+      const out = res[output];
+      if (!out) throw new Error(`internal: graph has no output ${output}`);
+      return out.data;
+    },
+    release: () => session.release(),
+  };
+}
+
+function attentionKernel(session: OnnxSession, config: ModelConfig): AttentionKernel {
+  const { hiddenSize, numKvHeads, headDim } = config;
+  const kvWidth = numKvHeads * headDim;
+  return {
+    async run(x, numTokens, start, pastK, pastV, numPast): Promise<AttentionOutput> {
+      const positions = new BigInt64Array(numTokens);
+      for (let i = 0; i < numTokens; i++) positions[i] = BigInt(start + i);
+      const pastDims = [numPast, numKvHeads, headDim];
+      const res = await session.run({
+        x: { data: x, dims: [numTokens, hiddenSize] },
+        positions: { data: positions, dims: [numTokens] },
+        past_k: { data: pastK.subarray(0, numPast * kvWidth), dims: pastDims },
+        past_v: { data: pastV.subarray(0, numPast * kvWidth), dims: pastDims },
+      });
+      const need = (name: string): Float32Array => {
+        const t = res[name];
+        if (!t) throw new Error(`internal: attention graph has no output ${name}`);
+        return t.data;
+      };
+      const shared = res['shared_gate'];
+      return {
+        h: need('h'),
+        moeIn: need('moe_in'),
+        routerLogits: need('router_logits'),
+        newK: need('new_k'),
+        newV: need('new_v'),
+        ...(shared ? { sharedGate: shared.data } : {}),
+      };
+    },
+  };
+}
+
+/** Builds and opens the dense graphs: attention (+ router) per layer, shared experts, LM head. */
+export async function createDenseKernels(config: ModelConfig, weights: WeightMap, options: KernelOptions = {}): Promise<DenseKernels> {
+  const format = options.denseFormat ?? 'fp32';
+  const open = (bytes: Uint8Array) => createSession(bytes, options.session ?? {});
+  const sessions: OnnxSession[] = [];
+  const track = async (bytes: Uint8Array) => {
+    const s = await open(bytes);
+    sessions.push(s);
+    return s;
+  };
+  const attention: AttentionKernel[] = [];
+  const sharedExperts: RowKernel[] = [];
+  const selectionBias: (Float32Array | undefined)[] = [];
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    attention.push(attentionKernel(await track(buildAttentionGraph(config, weights, layer, { projectionFormat: format })), config));
+    if (config.sharedExpertFfnSize > 0) {
+      sharedExperts.push(rowKernel(await track(buildExpertGraph(config, weights, layer, 'shared')), config.hiddenSize, 'y'));
+    }
+    selectionBias.push(config.selectionBias ? weights.get(tensorNames.selectionBias(layer))?.data : undefined);
+  }
+  const lmHead = rowKernel(await track(buildLmHeadGraph(config, weights, { format })), config.hiddenSize, 'logits');
+  const embedding = weights.get(tensorNames.embedTokens)?.data;
+  if (!embedding) throw new Error(`weights have no ${tensorNames.embedTokens}`);
+  return {
+    attention,
+    sharedExperts,
+    lmHead,
+    embedding,
+    selectionBias,
+    release: async () => {
+      await Promise.all(sessions.map((s) => s.release()));
+    },
+  };
+}
+
+/** Opens one session per hosted expert; `hosted` lists (layer, expert) pairs, all experts by default. */
+export async function createLocalExpertExecutor(
+  config: ModelConfig,
+  weights: WeightMap,
+  dtype: ExpertDtype,
+  options: KernelOptions = {},
+  hosted: readonly (readonly [number, number])[] = allExperts(config),
+  onProgress?: (done: number, total: number) => void,
+): Promise<LocalExpertExecutor> {
+  const kernels = new Map<string, ExpertKernel>();
+  let done = 0;
+  for (const [layer, expert] of hosted) {
+    const bytes = buildExpertGraph(config, weights, layer, expert, { format: dtype });
+    const session = await createSession(bytes, options.session ?? {});
+    kernels.set(LocalExpertExecutor.key(layer, expert), rowKernel(session, config.hiddenSize, 'y'));
+    onProgress?.(++done, hosted.length);
+  }
+  return new LocalExpertExecutor(kernels, config.numExperts, config.hiddenSize);
+}
+
+export function allExperts(config: ModelConfig): [number, number][] {
+  const list: [number, number][] = [];
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    for (let e = 0; e < config.numExperts; e++) list.push([layer, e]);
+  }
+  return list;
+}

@@ -1,0 +1,26 @@
+import type { Sequence } from './sequence.ts';
+
+/** One sequence's share of a step: run tokens [start, start + count) through the model. */
+export interface ScheduledChunk {
+  readonly seq: Sequence;
+  readonly start: number;
+  readonly count: number;
+  /** True when this chunk reaches the end of the sequence, so the step samples its next token. */
+  readonly sample: boolean;
+}
+
+/** What the scheduler decided for one step: plain data handed to the model runner and to update. */
+export interface StepPlan {
+  readonly chunks: readonly ScheduledChunk[];
+  /** Sequences preempted (cache dropped, back to waiting) while planning this step. */
+  readonly preempted: readonly Sequence[];
+  readonly numBatchedTokens: number;
+}
+
+/** What the model runner returns: the next-token logits of every chunk that samples. */
+export interface ExecuteResult {
+  /** Keyed by sequence id; one row of vocabulary logits. */
+  readonly logits: ReadonlyMap<string, Float32Array>;
+  /** Sequences whose computation failed this step (e.g. an expert worker lost without a replica). */
+  readonly failed: ReadonlyMap<string, Error>;
+}

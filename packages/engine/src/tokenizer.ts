@@ -1,0 +1,58 @@
+/**
+ * The byte-level tokenizer that serves models with random weights: ids 0..255 are bytes, 256 is BOS,
+ * 257 is EOS. Ids past the byte range (a preset with a larger vocabulary, such as `olmoe-slice`) decode
+ * to a placeholder so any sampled id prints something.
+ */
+export interface Tokenizer {
+  readonly bosTokenId: number;
+  readonly eosTokenId: number;
+  encode(text: string): number[];
+  /** Decodes a whole sequence of ids. */
+  decode(ids: readonly number[]): string;
+  /** A stateful decoder for streaming: multi-byte characters are emitted once complete. */
+  createStreamDecoder(): StreamDecoder;
+}
+
+export interface StreamDecoder {
+  /** Text that became complete with this token ('' while a multi-byte character is pending). */
+  push(id: number): string;
+  /** What is left at the end (an incomplete character becomes U+FFFD). */
+  flush(): string;
+}
+
+export const BYTE_VOCAB_SIZE = 258;
+const BOS = 256;
+const EOS = 257;
+const PLACEHOLDER = '\uFFFD';
+
+export function createByteTokenizer(): Tokenizer {
+  const encoder = new TextEncoder();
+  return {
+    bosTokenId: BOS,
+    eosTokenId: EOS,
+    encode: (text) => Array.from(encoder.encode(text)),
+    decode(ids) {
+      const decoder = createByteStreamDecoder();
+      return ids.map((id) => decoder.push(id)).join('') + decoder.flush();
+    },
+    createStreamDecoder: createByteStreamDecoder,
+  };
+}
+
+function createByteStreamDecoder(): StreamDecoder {
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const one = new Uint8Array(1);
+  return {
+    push(id) {
+      if (id >= 0 && id < 256) {
+        one[0] = id;
+        return decoder.decode(one, { stream: true });
+      }
+      // Special ids end any pending character first.
+      const pending = decoder.decode();
+      if (id === BOS || id === EOS) return pending;
+      return pending + PLACEHOLDER;
+    },
+    flush: () => decoder.decode(),
+  };
+}
