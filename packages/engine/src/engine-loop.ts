@@ -82,7 +82,9 @@ export class EngineLoop {
         continue;
       }
       try {
-        this.#onStep?.(await this.#engine.step());
+        // NOTE: not `this.#onStep?.(await step())`: optional chaining would skip the step itself.
+        const stats = await this.#engine.step();
+        this.#onStep?.(stats);
       } catch (error) {
         // A failed step is a bug, not a request's fault; end what is in flight rather than hang it.
         const reason = error instanceof Error ? error : new Error(String(error));
