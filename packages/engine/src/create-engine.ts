@@ -1,5 +1,5 @@
 import { BlockPool, KvCacheManager } from '@switchyard/kv-cache';
-import type { ModelConfig, SessionOptions, WeightMap } from '@switchyard/model';
+import type { LoadedModel, ModelConfig, SessionOptions } from '@switchyard/model';
 import { createByteTokenizer, type Tokenizer } from './tokenizer.ts';
 import { Engine } from './engine.ts';
 import type { ExpertExecutor } from './expert-executor.ts';
@@ -27,11 +27,8 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({
   scheduler: Object.freeze({ maxBatchedTokens: 2048, maxRunningSequences: 64 }),
 });
 
-export interface LoadedModel {
-  readonly config: ModelConfig;
-  readonly weights: WeightMap;
-  readonly weightsDigest: string;
-}
+/** What the engine needs of a model (a loaded model directory, or weights made in memory). */
+export type EngineModel = Pick<LoadedModel, 'config' | 'weights' | 'weightsDigest'>;
 
 export interface EngineBundle {
   readonly engine: Engine;
@@ -57,7 +54,7 @@ function defaultNumBlocks(config: ModelConfig, options: EngineOptions): number {
  * Composes an engine over `experts` (in process when omitted: the monolithic engine). The dense graphs
  * always run here.
  */
-export async function createEngine(model: LoadedModel, options: EngineOptions = DEFAULT_ENGINE_OPTIONS, experts?: ExpertExecutor): Promise<EngineBundle> {
+export async function createEngine(model: EngineModel, options: EngineOptions = DEFAULT_ENGINE_OPTIONS, experts?: ExpertExecutor): Promise<EngineBundle> {
   const { config, weights } = model;
   const kernelOptions = { ...(options.session ? { session: options.session } : {}), denseFormat: options.denseDtype };
   const dense = await createDenseKernels(config, weights, kernelOptions);
