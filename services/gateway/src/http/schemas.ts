@@ -1,0 +1,89 @@
+/**
+ * JSON schemas of the OpenAI request bodies we accept (validated by Fastify's ajv). Unknown fields
+ * are allowed and ignored, as OpenAI-compatible servers do.
+ */
+const samplingProperties = {
+  model: { type: 'string', minLength: 1 },
+  max_tokens: { type: 'integer', minimum: 1 },
+  max_completion_tokens: { type: 'integer', minimum: 1 },
+  temperature: { type: 'number', minimum: 0, maximum: 2 },
+  top_p: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  top_k: { type: 'integer', minimum: -1 },
+  seed: { type: 'integer' },
+  n: { type: 'integer', minimum: 1, maximum: 1 },
+  stop: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 4 }, { type: 'null' }] },
+  stream: { type: 'boolean' },
+  stream_options: {
+    anyOf: [{ type: 'object', properties: { include_usage: { type: 'boolean' } } }, { type: 'null' }],
+  },
+  ignore_eos: { type: 'boolean' },
+  user: { type: 'string' },
+} as const;
+
+export const completionSchema = {
+  type: 'object',
+  required: ['model', 'prompt'],
+  properties: {
+    ...samplingProperties,
+    prompt: {
+      anyOf: [
+        { type: 'string' },
+        { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 },
+        { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 },
+      ],
+    },
+    echo: { type: 'boolean' },
+  },
+} as const;
+
+export const chatSchema = {
+  type: 'object',
+  required: ['model', 'messages'],
+  properties: {
+    ...samplingProperties,
+    messages: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['role', 'content'],
+        properties: {
+          role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant'] },
+          content: {
+            anyOf: [
+              { type: 'string' },
+              { type: 'array', items: { type: 'object', required: ['type', 'text'], properties: { type: { const: 'text' }, text: { type: 'string' } } } },
+            ],
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export interface SamplingBody {
+  readonly model: string;
+  readonly max_tokens?: number;
+  readonly max_completion_tokens?: number;
+  readonly temperature?: number;
+  readonly top_p?: number;
+  readonly top_k?: number;
+  readonly seed?: number;
+  readonly stop?: string | string[] | null;
+  readonly stream?: boolean;
+  readonly stream_options?: { readonly include_usage?: boolean } | null;
+  readonly ignore_eos?: boolean;
+}
+
+export interface CompletionBody extends SamplingBody {
+  readonly prompt: string | number[] | string[];
+}
+
+export interface ChatMessage {
+  readonly role: 'system' | 'developer' | 'user' | 'assistant';
+  readonly content: string | readonly { readonly type: 'text'; readonly text: string }[];
+}
+
+export interface ChatBody extends SamplingBody {
+  readonly messages: readonly ChatMessage[];
+}

@@ -1,0 +1,109 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { GenerationBackend } from '../backend.ts';
+import { serveGeneration } from './generation.ts';
+import { HttpError, badRequest, notFound } from './openai-error.ts';
+import { checkModel, checkPromptIds, renderChat, samplingParamsOf } from './request-params.ts';
+import { chatSchema, completionSchema, type ChatBody, type CompletionBody } from './schemas.ts';
+
+export interface HttpServerOptions {
+  readonly backend: GenerationBackend;
+  /** Largest request body accepted (413 above it). */
+  readonly bodyLimitBytes: number;
+  /** Extra routes (metrics) registered by the composition root. */
+  readonly extraRoutes?: (app: FastifyInstance) => void;
+}
+
+/**
+ * The OpenAI-compatible HTTP API: /v1/completions, /v1/chat/completions, /v1/models, /health and
+ * /ready. Every error answers with OpenAI's error body; nothing a client sends can stop the server.
+ */
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const { backend } = options;
+  const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, ajv: { customOptions: { allErrors: false } } });
+
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const http = toHttpError(error);
+    if (reply.raw.headersSent) {
+      reply.raw.end();
+      return;
+    }
+    void reply.status(http.status).send(http.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const http = notFound(`no route for ${request.method} ${request.url}`, null, 'route_not_found');
+    void reply.status(404).send(http.body);
+  });
+
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_request, reply) => {
+    if (backend.isReady()) return { status: 'ready' };
+    return reply.status(503).send({ status: 'not_ready' });
+  });
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: [{ id: backend.modelId, object: 'model', created: 0, owned_by: 'switchyard', root: backend.modelId, max_model_len: backend.maxContext }],
+  }));
+
+  app.post<{ Body: CompletionBody }>('/v1/completions', { schema: { body: completionSchema } }, async (request, reply) => {
+    const body = request.body;
+    checkModel(body, backend);
+    const promptIds = typeof body.prompt === 'string' ? backend.tokenizer.encode(body.prompt) : promptIdsOf(body.prompt, backend);
+    checkPromptIds(promptIds, backend);
+    await serveGeneration(backend, jobOf('completion', body, promptIds, backend), reply);
+  });
+
+  app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatSchema } }, async (request, reply) => {
+    const body = request.body;
+    checkModel(body, backend);
+    const promptIds = backend.tokenizer.encode(renderChat(body.messages));
+    checkPromptIds(promptIds, backend);
+    await serveGeneration(backend, jobOf('chat', body, promptIds, backend), reply);
+  });
+
+  options.extraRoutes?.(app);
+  return app;
+}
+
+function promptIdsOf(prompt: number[] | string[], backend: GenerationBackend): number[] {
+  const [first] = prompt;
+  if (typeof first === 'string') return backend.tokenizer.encode(first);
+  return prompt as number[];
+}
+
+function jobOf(kind: 'completion' | 'chat', body: CompletionBody | ChatBody, promptIds: number[], backend: GenerationBackend) {
+  return {
+    kind,
+    promptIds,
+    params: samplingParamsOf(body, promptIds.length, backend),
+    stream: body.stream === true,
+    includeUsage: body.stream_options?.include_usage === true,
+    cacheSalt: '',
+  } as const;
+}
+
+/** Maps anything thrown in a route to the HTTP error the client sees. */
+function toHttpError(error: FastifyError | HttpError): HttpError {
+  if (error instanceof HttpError) return error;
+  if (error.validation) {
+    const first = error.validation[0];
+    const param = first?.instancePath ? first.instancePath.replace(/^\//, '').replaceAll('/', '.') : (first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? null;
+    return badRequest(`invalid request: ${param ?? 'body'} ${first?.message ?? 'is invalid'}`, param, 'invalid_value');
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpError(413, 'invalid_request_error', 'the request body is too large', null, 'request_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpError(415, 'invalid_request_error', 'send the body as application/json', null, 'unsupported_media_type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return badRequest('the request body is empty', null, 'invalid_json');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error.statusCode === 400) {
+    return badRequest(`the request body is not valid JSON: ${error.message}`, null, 'invalid_json');
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new HttpError(error.statusCode, 'invalid_request_error', error.message);
+  }
+  return new HttpError(500, 'server_error', 'internal error', null, 'internal_error');
+}
