@@ -1,0 +1,18 @@
+/**
+ * @switchyard/routing — the pure gating math of an MoE layer: scoring, top-k, renormalisation, scaling,
+ * the capacity policy, dispatch plans, the per-worker wire split and the combine. No I/O, clocks or
+ * randomness; same inputs give the same outputs on every node.
+ *
+ * NOTE: typed-array reads are written `a[i] ?? 0` because `noUncheckedIndexedAccess` types them as
+ * `number | undefined`; indices are in range by construction, so the fallback never fires.
+ */
+export type { DispatchPlan, ExpertRows, RouterConfig, Scoring, TokenRoutes, WorkerShard } from './types.ts';
+export { route } from './route.ts';
+export { scoreLogits, scoreRow, sigmoid, sigmoidRow, softmaxRow } from './scoring.ts';
+export { selectTopKRow } from './top-k.ts';
+export { applyCapacity, expertCapacity } from './capacity.ts';
+export { fixedRoutes, routesFromPairs } from './fixed-routes.ts';
+export { countTokensPerExpert, planDispatch } from './dispatch-plan.ts';
+export { splitByWorker } from './worker-split.ts';
+export { addRows, gatherRows, scatterAddWeighted } from './combine.ts';
+export * from './placement.ts';
