@@ -18,6 +18,8 @@ export interface EngineOptions {
   readonly scheduler: SchedulerConfig;
   readonly session?: SessionOptions;
   readonly onRouted?: RoutingObserver;
+  /** Micro-batches per step (2 overlaps attention with expert dispatch); default 1. */
+  readonly microBatches?: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({
@@ -68,6 +70,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
     blockSize: options.blockSize,
     blockTableOf: (id) => kv.blockTable(id),
     ...(options.onRouted ? { onRouted: options.onRouted } : {}),
+    microBatches: options.microBatches ?? 1,
   });
   const hasher = new PrefixHasher({ modelId: config.name, weightsDigestHex: model.weightsDigest, kvDtype: 'f32', blockSize: options.blockSize });
   const tokenizer = createByteTokenizer();

@@ -19,6 +19,11 @@ export interface MoeModelRunnerOptions {
   /** The block table of a running sequence (from the KV cache manager). */
   readonly blockTableOf: (seqId: string) => readonly number[];
   readonly onRouted?: RoutingObserver;
+  /**
+   * Split each step's batch into this many micro-batches that run concurrently, so one runs attention
+   * while the other waits on the experts (MegaScale-Infer's ping-pong). 1 = off.
+   */
+  readonly microBatches?: number;
 }
 
 /** A step's batch: every chunk's rows concatenated, chunk i starting at row rowStart[i]. */
@@ -63,8 +68,17 @@ export class MoeModelRunner implements ModelRunner {
 
   async execute(plan: StepPlan): Promise<ExecuteResult> {
     const failed = new Map<string, Error>();
-    if (plan.chunks.length === 0) return { logits: new Map(), failed };
-    const batch = this.#prepare(plan.chunks);
+    const logits = new Map<string, Float32Array>();
+    const groups = splitMicroBatches(plan.chunks, this.#opts.microBatches ?? 1);
+    const results = await Promise.all(groups.map((chunks) => this.#forward(chunks, failed)));
+    for (const part of results) for (const [id, row] of part) logits.set(id, row);
+    return { logits, failed };
+  }
+
+  /** One micro-batch through every layer and the LM head. */
+  async #forward(chunks: readonly ScheduledChunk[], failed: Map<string, Error>): Promise<Map<string, Float32Array>> {
+    if (chunks.length === 0) return new Map();
+    const batch = this.#prepare(chunks);
     let x = this.#embed(batch);
     for (let layer = 0; layer < this.#opts.config.numLayers; layer++) {
       x = await this.#runLayer(layer, batch, x, failed);
@@ -73,7 +87,7 @@ export class MoeModelRunner implements ModelRunner {
       const slot = this.#slots.get(chunk.seq.id);
       if (slot) slot.filled = chunk.start + chunk.count;
     }
-    return { logits: await this.#sampleLogits(batch, x), failed };
+    return this.#sampleLogits(batch, x);
   }
 
   commitBlocks(seq: Sequence, blockIds: readonly number[], fromBlock: number, toBlock: number): void {
@@ -212,6 +226,24 @@ export class MoeModelRunner implements ModelRunner {
     sampling.forEach(({ c }, k) => result.set(c.seq.id, logits.slice(k * V, (k + 1) * V)));
     return result;
   }
+}
+
+/**
+ * Splits chunks into at most `n` groups of about equal token counts, keeping order within a group.
+ * A step with fewer chunks than groups runs as one batch.
+ */
+export function splitMicroBatches(chunks: readonly ScheduledChunk[], n: number): ScheduledChunk[][] {
+  if (n <= 1 || chunks.length < 2) return [[...chunks]];
+  const total = chunks.reduce((sum, c) => sum + c.count, 0);
+  const groups: ScheduledChunk[][] = [[]];
+  let acc = 0;
+  for (const chunk of chunks) {
+    const group = groups[groups.length - 1];
+    if (group && group.length > 0 && groups.length < n && acc >= (total * groups.length) / n) groups.push([chunk]);
+    else group?.push(chunk);
+    acc += chunk.count;
+  }
+  return groups;
 }
 
 function chunkOfRow(batch: Batch, row: number): number {

@@ -12,12 +12,13 @@ const greedy = (maxTokens: number, extra: Partial<SamplingParams> = {}) => resol
 
 const prompts = ['The quick brown fox', 'Mixture of experts', 'a', 'Switchyard routes tokens to experts over gRPC', 'zzz', 'KV pages'];
 
-async function open(options: { numKvBlocks?: number; maxBatchedTokens?: number; maxRunningSequences?: number } = {}): Promise<{ bundle: EngineBundle; loop: EngineLoop }> {
+async function open(options: { numKvBlocks?: number; maxBatchedTokens?: number; maxRunningSequences?: number; microBatches?: number } = {}): Promise<{ bundle: EngineBundle; loop: EngineLoop }> {
   const bundle = await createEngine(model, {
     expertDtype: 'fp32',
     denseDtype: 'fp32',
     blockSize: 4,
     ...(options.numKvBlocks ? { numKvBlocks: options.numKvBlocks } : {}),
+    microBatches: options.microBatches ?? 1,
     scheduler: { maxBatchedTokens: options.maxBatchedTokens ?? 64, maxRunningSequences: options.maxRunningSequences ?? 16 },
   });
   return { bundle, loop: new EngineLoop(bundle.engine) };
@@ -80,6 +81,19 @@ describe('monolithic engine on tiny', () => {
       await loop.stop();
       await small.loop.stop();
       await small.bundle.close();
+    }
+  });
+
+  it('produces the same tokens when each step runs as two overlapped micro-batches', async () => {
+    const overlapped = await open({ microBatches: 2 });
+    try {
+      const runs = await Promise.all(
+        prompts.map((p, i) => overlapped.loop.generate({ id: `mb-${i}`, promptIds: overlapped.bundle.tokenizer.encode(p), params: greedy(12) })),
+      );
+      expect(runs.map(ids)).toEqual(solo);
+    } finally {
+      await overlapped.loop.stop();
+      await overlapped.bundle.close();
     }
   });
 
