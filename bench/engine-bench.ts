@@ -1,0 +1,162 @@
+/**
+ * `npm run bench:engine`: monolithic engine throughput beside its physical bounds, as one JSON document
+ * on stdout (progress on stderr). Decode at several batch sizes is compared with the memory-bandwidth
+ * bound (weight bytes read per step ÷ measured read bandwidth); prefill with the FLOP/s of one large
+ * onnxruntime MatMul.
+ *
+ *   npm run bench:engine -- --models small,olmoe-slice --dtypes fp32,int8 --batches 1,8,32,64
+ */
+import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
+import { countConfigParams, expertSizeBytes, getPreset, randomWeights, type ModelConfig, type PresetName } from '@switchyard/model';
+import { createEngine, resolveSamplingParams, type EngineBundle } from '@switchyard/engine';
+import { measureMatMulFlops, measureReadBandwidth } from './physical-bounds.ts';
+
+const { values } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'small,olmoe-slice' },
+    dtypes: { type: 'string', default: 'fp32,int8' },
+    batches: { type: 'string', default: '1,8,32,64' },
+    'decode-steps': { type: 'string', default: '8' },
+    'prefill-tokens': { type: 'string', default: '512' },
+    'dense-dtype': { type: 'string', default: 'fp32' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  process.stdout.write('usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--out file.json]\n');
+  process.exit(0);
+}
+
+const log = (msg: string) => process.stderr.write(`[bench:engine] ${msg}\n`);
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const batches = list(values.batches).map(Number);
+const decodeSteps = Number(values['decode-steps']);
+const prefillTokens = Number(values['prefill-tokens']);
+const denseDtype = values['dense-dtype'] === 'int8' ? 'int8' : 'fp32';
+
+interface DecodeResult {
+  batch: number;
+  tokensPerSecond: number;
+  msPerStep: number;
+  weightBytesPerStep: number;
+  boundTokensPerSecond: number;
+  fractionOfBound: number;
+}
+
+/** Bytes of dense weights read every step (attention, router, norms, shared experts, LM head). */
+function denseBytes(config: ModelConfig): number {
+  const t = countConfigParams(config).total;
+  const matmul = t.attention + t.lmHead + t.sharedExperts;
+  return matmul * (denseDtype === 'int8' ? 1 : 4) + (t.router + t.norms) * 4;
+}
+
+function prefillFlopsPerToken(config: ModelConfig, context: number): number {
+  const perLayerAttention = 4 * config.numHeads * config.headDim * context;
+  return 2 * countConfigParams(config).matmulParamsPerToken + config.numLayers * perLayerAttention;
+}
+
+async function measureDecode(bundle: EngineBundle, batch: number, distinct: { perStep: number[] }, bandwidth: number, expertBytes: number): Promise<DecodeResult> {
+  const { engine, config } = bundle;
+  const params = resolveSamplingParams({ maxTokens: decodeSteps + 4, temperature: 0, stopAtEos: false });
+  for (let i = 0; i < batch; i++) {
+    const prompt = Array.from({ length: 16 }, (_, t) => (i * 31 + t * 7) % 256);
+    engine.add({ id: `d${batch}-${i}`, promptIds: prompt, params }, () => {});
+  }
+  await engine.step(); // prefill
+  await engine.step(); // warm-up decode
+  distinct.perStep = [];
+  const t0 = performance.now();
+  for (let s = 0; s < decodeSteps; s++) await engine.step();
+  const ms = performance.now() - t0;
+  while (engine.hasWork) await engine.step();
+  const meanDistinct = distinct.perStep.reduce((a, b) => a + b, 0) / Math.max(1, distinct.perStep.length);
+  const weightBytes = denseBytes(config) + meanDistinct * expertBytes;
+  const tokensPerSecond = (batch * decodeSteps * 1000) / ms;
+  const bound = (batch * bandwidth) / weightBytes;
+  return { batch, tokensPerSecond: round(tokensPerSecond), msPerStep: round(ms / decodeSteps), weightBytesPerStep: Math.round(weightBytes), boundTokensPerSecond: round(bound), fractionOfBound: round(tokensPerSecond / bound, 3) };
+}
+
+async function measurePrefill(bundle: EngineBundle, peakFlops: number) {
+  const { engine, config } = bundle;
+  const tokens = Math.min(prefillTokens, config.maxContext - 2);
+  const params = resolveSamplingParams({ maxTokens: 1, temperature: 0, stopAtEos: false });
+  const times: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const prompt = Array.from({ length: tokens }, (_, t) => (r * 97 + t * 13) % 256);
+    engine.add({ id: `p${r}`, promptIds: prompt, params }, () => {});
+    const t0 = performance.now();
+    await engine.step();
+    times.push(performance.now() - t0);
+    while (engine.hasWork) await engine.step();
+  }
+  const best = Math.min(...times.slice(1));
+  const tokensPerSecond = (tokens * 1000) / best;
+  const flops = tokensPerSecond * prefillFlopsPerToken(config, tokens / 2);
+  return { promptTokens: tokens, tokensPerSecond: round(tokensPerSecond), achievedFlops: Math.round(flops), matmulPeakFlops: Math.round(peakFlops), fractionOfPeak: round(flops / peakFlops, 3) };
+}
+
+function round(n: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+async function main(): Promise<void> {
+  log('measuring read bandwidth and MatMul peak');
+  const bandwidth = measureReadBandwidth();
+  const peakFlops = await measureMatMulFlops();
+  log(`bandwidth ${(bandwidth / 1e9).toFixed(2)} GB/s, MatMul ${(peakFlops / 1e9).toFixed(1)} GFLOP/s`);
+  const results = [];
+  for (const name of list(values.models) as PresetName[]) {
+    const config = getPreset(name);
+    log(`${name}: generating random weights`);
+    const weights = randomWeights(config, 1);
+    for (const dtype of list(values.dtypes) as ('fp32' | 'int8')[]) {
+      log(`${name} ${dtype}: building sessions`);
+      const distinct = { perStep: [] as number[] };
+      const hit = new Set<number>();
+      let lastLayer = -1;
+      const bundle = await createEngine(
+        { config, weights, weightsDigest: '00'.repeat(32) },
+        {
+          expertDtype: dtype,
+          denseDtype,
+          blockSize: 16,
+          scheduler: { maxBatchedTokens: Math.max(prefillTokens, 128), maxRunningSequences: Math.max(...batches) },
+          onRouted: (layer, _chunks, routes) => {
+            if (layer <= lastLayer) {
+              distinct.perStep.push(hit.size);
+              hit.clear();
+            }
+            lastLayer = layer;
+            for (const e of routes.expertIds) hit.add(layer * config.numExperts + e);
+          },
+        },
+      );
+      const expertBytes = expertSizeBytes(config, dtype === 'int8' ? 'int8' : 'f32');
+      const decode: DecodeResult[] = [];
+      for (const batch of batches) {
+        const r = await measureDecode(bundle, batch, distinct, bandwidth, expertBytes);
+        log(`${name} ${dtype} decode batch ${batch}: ${r.tokensPerSecond} tok/s (${(100 * r.fractionOfBound).toFixed(0)}% of bound ${r.boundTokensPerSecond})`);
+        decode.push(r);
+      }
+      const prefill = await measurePrefill(bundle, peakFlops);
+      log(`${name} ${dtype} prefill: ${prefill.tokensPerSecond} tok/s (${(100 * prefill.fractionOfPeak).toFixed(0)}% of MatMul peak)`);
+      results.push({ model: name, expertDtype: dtype, denseDtype, expertBytes, decode, prefill });
+      await bundle.close();
+    }
+  }
+  const doc = {
+    bench: 'engine',
+    date: new Date().toISOString(),
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    bounds: { readBandwidthBytesPerSecond: Math.round(bandwidth), matmulPeakFlops: Math.round(peakFlops) },
+    results,
+  };
+  const json = JSON.stringify(doc, null, 2);
+  process.stdout.write(`${json}\n`);
+  if (values.out) await writeFile(values.out, json);
+}
+
+await main();
