@@ -1,0 +1,173 @@
+import {
+  InvalidArgumentError,
+  type ExpertRef,
+  type ExpertServiceHandler,
+  type PlacementChange,
+  type PlacementState,
+  type RunRequest,
+  type RunResult,
+  type WorkerDescription,
+} from '@switchyard/rpc';
+import { buildExpertGraph, createSession, type SessionOptions } from '@switchyard/model';
+import { LocalExpertExecutor, rowKernel, type ExpertDtype, type ExpertKernel } from '@switchyard/engine';
+import type { ExpertSource } from './expert-source.ts';
+
+export interface ExpertWorkerOptions {
+  readonly workerId: string;
+  readonly source: ExpertSource;
+  readonly dtype: ExpertDtype;
+  readonly session?: SessionOptions;
+  /** Largest number of tokens one Run message may carry. */
+  readonly maxTokensPerRun: number;
+}
+
+/**
+ * The expert worker's state: the experts it hosts (one onnxruntime session each), how many tokens
+ * each has served, and the placement revision it last applied. Runs go through a LocalExpertExecutor
+ * over the hosted kernels, so a worker computes exactly what the monolithic engine does for the same
+ * experts.
+ *
+ * Invariant: a kernel is released only when no Run is in flight (unloaded kernels wait in `retired`),
+ * so an unload never pulls a session from under a running request.
+ */
+export class ExpertWorker implements ExpertServiceHandler {
+  readonly #opts: ExpertWorkerOptions;
+  readonly #kernels = new Map<string, ExpertKernel>();
+  readonly #executor: LocalExpertExecutor;
+  readonly #tokensPerExpert = new Map<string, number>();
+  #retired: ExpertKernel[] = [];
+  #inFlight = 0;
+  #revision = 0;
+  #numRuns = 0;
+
+  constructor(opts: ExpertWorkerOptions) {
+    this.#opts = opts;
+    const { config } = opts.source;
+    this.#executor = new LocalExpertExecutor(this.#kernels, config.numExperts, config.hiddenSize);
+  }
+
+  get numRuns(): number {
+    return this.#numRuns;
+  }
+
+  /** Tokens served per hosted expert, keyed `layer:expert`. */
+  get tokensPerExpert(): ReadonlyMap<string, number> {
+    return this.#tokensPerExpert;
+  }
+
+  hosted(): ExpertRef[] {
+    return [...this.#kernels.keys()]
+      .map((key) => {
+        const [layer, expertId] = key.split(':').map(Number);
+        return { layer: layer ?? 0, expertId: expertId ?? 0 };
+      })
+      .sort((a, b) => a.layer - b.layer || a.expertId - b.expertId);
+  }
+
+  readonly run = async (request: RunRequest): Promise<RunResult> => {
+    this.#validate(request);
+    this.#inFlight++;
+    try {
+      const result = await this.#executor.runLayer(request.layer, request.hidden, request.routes);
+      this.#numRuns++;
+      this.#count(request);
+      return { output: result.output };
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0 && this.#retired.length > 0) await this.#releaseRetired();
+    }
+  };
+
+  readonly load = async (change: PlacementChange): Promise<PlacementState> => {
+    this.#checkRefs(change.experts);
+    for (const { layer, expertId } of change.experts) {
+      const key = LocalExpertExecutor.key(layer, expertId);
+      if (this.#kernels.has(key)) continue;
+      const weights = await this.#opts.source.readExpert(layer, expertId);
+      const bytes = buildExpertGraph(this.#opts.source.config, weights, layer, expertId, { format: this.#opts.dtype });
+      const session = await createSession(bytes, this.#opts.session ?? {});
+      this.#kernels.set(key, rowKernel(session, this.#opts.source.config.hiddenSize, 'y'));
+    }
+    this.#revision = Math.max(this.#revision, change.placementRevision);
+    return this.#state();
+  };
+
+  readonly unload = async (change: PlacementChange): Promise<PlacementState> => {
+    this.#checkRefs(change.experts);
+    for (const { layer, expertId } of change.experts) {
+      const key = LocalExpertExecutor.key(layer, expertId);
+      const kernel = this.#kernels.get(key);
+      if (!kernel) continue;
+      this.#kernels.delete(key);
+      this.#retired.push(kernel);
+    }
+    this.#revision = Math.max(this.#revision, change.placementRevision);
+    if (this.#inFlight === 0) await this.#releaseRetired();
+    return this.#state();
+  };
+
+  readonly describe = async (): Promise<WorkerDescription> => ({
+    workerId: this.#opts.workerId,
+    hosted: this.hosted(),
+    dtype: this.#opts.dtype === 'int8' ? 'DTYPE_I8' : 'DTYPE_F32',
+    executionProvider: this.#opts.session?.executionProvider ?? 'cpu',
+    modelName: this.#opts.source.modelName,
+    hiddenSize: this.#opts.source.config.hiddenSize,
+    placementRevision: this.#revision,
+  });
+
+  async close(): Promise<void> {
+    this.#retired.push(...this.#kernels.values());
+    this.#kernels.clear();
+    await this.#releaseRetired();
+    await this.#opts.source.close();
+  }
+
+  #state(): PlacementState {
+    return { hosted: this.hosted(), placementRevision: this.#revision };
+  }
+
+  /** Rejects, as INVALID_ARGUMENT, anything this worker cannot compute exactly. */
+  #validate(request: RunRequest): void {
+    const { config } = this.#opts.source;
+    if (!Number.isInteger(request.layer) || request.layer < 0 || request.layer >= config.numLayers) {
+      throw new InvalidArgumentError(`layer ${request.layer} does not exist (the model has ${config.numLayers})`);
+    }
+    if (request.hiddenSize !== config.hiddenSize) {
+      throw new InvalidArgumentError(`hidden size ${request.hiddenSize} does not match the model's ${config.hiddenSize}`);
+    }
+    if (request.routes.numTokens > this.#opts.maxTokensPerRun) {
+      throw new InvalidArgumentError(`${request.routes.numTokens} tokens exceed the limit of ${this.#opts.maxTokensPerRun} per message`);
+    }
+    if (request.hidden.length !== request.routes.numTokens * config.hiddenSize) {
+      throw new InvalidArgumentError(`hidden holds ${request.hidden.length} floats, expected ${request.routes.numTokens} × ${config.hiddenSize}`);
+    }
+    for (const expertId of request.routes.expertIds) {
+      if (!this.#executor.hosts(request.layer, expertId)) {
+        throw new InvalidArgumentError(`expert ${expertId} of layer ${request.layer} is not hosted by worker ${this.#opts.workerId}`);
+      }
+    }
+  }
+
+  #checkRefs(refs: readonly ExpertRef[]): void {
+    const { numLayers, numExperts } = this.#opts.source.config;
+    for (const { layer, expertId } of refs) {
+      if (layer < 0 || layer >= numLayers || expertId < 0 || expertId >= numExperts) {
+        throw new InvalidArgumentError(`no expert ${expertId} in layer ${layer} (the model has ${numLayers} layers of ${numExperts} experts)`);
+      }
+    }
+  }
+
+  #count(request: RunRequest): void {
+    for (const expertId of request.routes.expertIds) {
+      const key = LocalExpertExecutor.key(request.layer, expertId);
+      this.#tokensPerExpert.set(key, (this.#tokensPerExpert.get(key) ?? 0) + 1);
+    }
+  }
+
+  async #releaseRetired(): Promise<void> {
+    const retired = this.#retired;
+    this.#retired = [];
+    await Promise.all(retired.map((k) => k.release()));
+  }
+}

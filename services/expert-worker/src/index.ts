@@ -1,0 +1,2 @@
+export * from './expert-worker.ts';
+export * from './expert-source.ts';

@@ -1,0 +1,78 @@
+/**
+ * The expert worker process: serves ExpertService (and grpc.health.v1) over the experts the gateway
+ * asks it to load. Configuration is read here, once.
+ *
+ *   node services/expert-worker/src/main.ts --model models/small --port 50051 [--expert-dtype int8]
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createExpertServer } from '@switchyard/rpc';
+import { ExpertWorker } from './expert-worker.ts';
+import { modelDirExpertSource } from './expert-source.ts';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: process.env['SWITCHYARD_MODEL_DIR'] },
+    host: { type: 'string', default: process.env['SWITCHYARD_WORKER_HOST'] ?? '127.0.0.1' },
+    port: { type: 'string', default: process.env['SWITCHYARD_WORKER_PORT'] ?? '50051' },
+    'worker-id': { type: 'string', default: process.env['SWITCHYARD_WORKER_ID'] ?? `${hostname()}-${process.pid}` },
+    'expert-dtype': { type: 'string', default: process.env['SWITCHYARD_EXPERT_DTYPE'] ?? 'fp32' },
+    'execution-provider': { type: 'string', default: process.env['SWITCHYARD_EXECUTION_PROVIDER'] ?? 'cpu' },
+    'intra-op-threads': { type: 'string', default: process.env['SWITCHYARD_INTRA_OP_THREADS'] },
+    'max-tokens-per-run': { type: 'string', default: '65536' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+
+function fail(message: string): never {
+  process.stderr.write(`expert-worker: ${message}\n`);
+  process.exit(2);
+}
+
+if (values.help) {
+  process.stdout.write(
+    'usage: expert-worker --model <dir> [--host 127.0.0.1] [--port 50051] [--worker-id id] [--expert-dtype fp32|int8]\n' +
+      '                     [--execution-provider cpu|cuda] [--intra-op-threads n] [--max-tokens-per-run n]\n' +
+      'Environment: SWITCHYARD_MODEL_DIR, SWITCHYARD_WORKER_HOST, SWITCHYARD_WORKER_PORT, SWITCHYARD_WORKER_ID,\n' +
+      '             SWITCHYARD_EXPERT_DTYPE, SWITCHYARD_EXECUTION_PROVIDER, SWITCHYARD_INTRA_OP_THREADS\n',
+  );
+  process.exit(0);
+}
+if (!values.model) fail('--model (or SWITCHYARD_MODEL_DIR) is required');
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, got ${values.port}`);
+const dtype = values['expert-dtype'];
+if (dtype !== 'fp32' && dtype !== 'int8') fail(`--expert-dtype must be fp32 or int8, got ${dtype}`);
+const provider = values['execution-provider'];
+if (provider !== 'cpu' && provider !== 'cuda') fail(`--execution-provider must be cpu or cuda, got ${provider}`);
+const threads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
+const maxTokensPerRun = Number(values['max-tokens-per-run']);
+
+let source;
+try {
+  source = await modelDirExpertSource(values.model);
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+const worker = new ExpertWorker({
+  workerId: values['worker-id'] ?? 'worker',
+  source,
+  dtype,
+  session: { executionProvider: provider, ...(threads ? { intraOpThreads: threads } : {}) },
+  maxTokensPerRun,
+});
+const server = await createExpertServer({ handler: worker, host: values.host ?? '127.0.0.1', port });
+process.stdout.write(`expert-worker ${values['worker-id']} serving ${source.modelName} on ${values.host}:${server.port} (${dtype} experts, ${provider})\n`);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write(`expert-worker: ${signal}, draining\n`);
+  server.setServingStatus('NOT_SERVING');
+  await server.close(5000);
+  await worker.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

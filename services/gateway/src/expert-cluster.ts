@@ -1,0 +1,77 @@
+import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
+import { computePlacement, expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
+import type { ModelConfig } from '@switchyard/model';
+import { RemoteExpertExecutor } from './remote-expert-executor.ts';
+
+export interface ExpertClusterOptions {
+  readonly addresses: readonly string[];
+  readonly config: ModelConfig;
+  readonly strategy: PlacementStrategy;
+  readonly replication: number;
+  readonly deadlineMs: number;
+  /** How long to wait for every worker to answer at start-up. */
+  readonly connectTimeoutMs: number;
+  readonly wireFormat?: 'f32' | 'bf16';
+}
+
+export class WorkerStartupError extends Error {
+  override readonly name = 'WorkerStartupError';
+  readonly code = 'worker_startup' as const;
+}
+
+/**
+ * Connects to the expert workers, computes placement v1 over them, has each load its experts, and
+ * returns the executor that dispatches to them. Fails start-up, naming the worker, when a worker is
+ * unreachable or serves another model.
+ */
+export async function connectExpertCluster(options: ExpertClusterOptions): Promise<{ executor: RemoteExpertExecutor; placement: Placement; clients: Map<number, ExpertStreamClient> }> {
+  const { addresses, config } = options;
+  const clients = new Map<number, ExpertStreamClient>();
+  try {
+    await Promise.all(
+      addresses.map(async (address, i) => {
+        let client: ExpertStreamClient;
+        try {
+          client = await connectExpertClient(address, {
+            deadlineMs: options.deadlineMs,
+            connectDeadlineMs: options.connectTimeoutMs,
+            ...(options.wireFormat ? { wireFormat: options.wireFormat } : {}),
+          });
+        } catch (cause) {
+          throw new WorkerStartupError(`expert worker ${address} is not reachable within ${options.connectTimeoutMs} ms`, { cause });
+        }
+        clients.set(i, client);
+        const described = await client.describe({ deadlineMs: options.connectTimeoutMs });
+        if (described.modelName !== config.name || described.hiddenSize !== config.hiddenSize) {
+          throw new WorkerStartupError(`expert worker ${address} serves ${described.modelName} (hidden ${described.hiddenSize}), not ${config.name}`);
+        }
+      }),
+    );
+    const placement = computePlacement({
+      workers: [...addresses],
+      numLayers: config.numLayers,
+      numExperts: config.numExperts,
+      strategy: options.strategy,
+      replication: options.replication,
+      revision: 1,
+    });
+    await Promise.all(
+      addresses.map(async (_address, i) => {
+        const experts = expertsOfWorker(placement, i).map(([layer, expertId]) => ({ layer, expertId }));
+        await clients.get(i)?.load({ experts, placementRevision: placement.revision }, { deadlineMs: Math.max(options.connectTimeoutMs, 120_000) });
+      }),
+    );
+    const executor = new RemoteExpertExecutor({
+      placement,
+      clients,
+      numExperts: config.numExperts,
+      hiddenSize: config.hiddenSize,
+      deadlineMs: options.deadlineMs,
+      retryAfterMs: 2000,
+    });
+    return { executor, placement, clients };
+  } catch (error) {
+    for (const c of clients.values()) c.close();
+    throw error;
+  }
+}

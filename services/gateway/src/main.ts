@@ -1,0 +1,93 @@
+/**
+ * The gateway process. Reads its configuration once (flags, then SWITCHYARD_* environment variables),
+ * starts, and drains on SIGTERM/SIGINT.
+ *
+ *   node services/gateway/src/main.ts --model models/small --port 8000 --workers 127.0.0.1:50051,127.0.0.1:50052
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig } from './gateway.ts';
+
+const env = process.env;
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: env['SWITCHYARD_MODEL_DIR'] },
+    host: { type: 'string', default: env['SWITCHYARD_HOST'] },
+    port: { type: 'string', default: env['SWITCHYARD_PORT'] },
+    workers: { type: 'string', default: env['SWITCHYARD_WORKERS'] },
+    placement: { type: 'string', default: env['SWITCHYARD_PLACEMENT'] },
+    replication: { type: 'string', default: env['SWITCHYARD_REPLICATION'] },
+    'expert-dtype': { type: 'string', default: env['SWITCHYARD_EXPERT_DTYPE'] },
+    dtype: { type: 'string', default: env['SWITCHYARD_DENSE_DTYPE'] },
+    'micro-batches': { type: 'string', default: env['SWITCHYARD_MICRO_BATCHES'] },
+    'max-running': { type: 'string', default: env['SWITCHYARD_MAX_RUNNING'] },
+    'max-queue': { type: 'string', default: env['SWITCHYARD_MAX_QUEUE'] },
+    'dispatch-deadline-ms': { type: 'string', default: env['SWITCHYARD_DISPATCH_DEADLINE_MS'] },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+
+const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--workers host:port,...]
+               [--placement contiguous|round-robin] [--replication n] [--expert-dtype fp32|int8] [--dtype fp32|int8]
+               [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
+Without --workers the experts run in this process. Each flag also reads SWITCHYARD_<FLAG> (e.g. SWITCHYARD_MODEL_DIR).
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`gateway: ${message}\n`);
+  process.exit(2);
+}
+
+function int(name: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) fail(`${name} must be an integer ≥ ${min}, got "${value}"`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (value === undefined || value === '') return fallback;
+  if (!(allowed as readonly string[]).includes(value)) fail(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
+}
+
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+if (!values.model) fail('--model (or SWITCHYARD_MODEL_DIR) is required');
+
+const d = DEFAULT_GATEWAY_CONFIG;
+const config: GatewayConfig = Object.freeze({
+  ...d,
+  modelDir: values.model,
+  host: values.host ?? d.host,
+  port: int('--port', values.port, d.port),
+  workers: (values.workers ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  placement: oneOf('--placement', values.placement, ['contiguous', 'round-robin'] as const, d.placement),
+  replication: int('--replication', values.replication, d.replication, 1),
+  expertDtype: oneOf('--expert-dtype', values['expert-dtype'], ['fp32', 'int8'] as const, d.expertDtype),
+  denseDtype: oneOf('--dtype', values.dtype, ['fp32', 'int8'] as const, d.denseDtype),
+  microBatches: int('--micro-batches', values['micro-batches'], d.microBatches, 1),
+  maxRunningSequences: int('--max-running', values['max-running'], d.maxRunningSequences, 1),
+  maxQueuedRequests: int('--max-queue', values['max-queue'], d.maxQueuedRequests, 0),
+  dispatchDeadlineMs: int('--dispatch-deadline-ms', values['dispatch-deadline-ms'], d.dispatchDeadlineMs, 1),
+});
+
+let gateway: Gateway;
+try {
+  gateway = await Gateway.start(config);
+} catch (error) {
+  const e = error as { code?: unknown; message?: string };
+  if (typeof e.code === 'string') fail(e.message ?? String(error));
+  throw error;
+}
+const mode = config.workers.length > 0 ? `${config.workers.length} expert workers (${config.placement}, replication ${config.replication})` : 'experts in process';
+process.stdout.write(`gateway serving ${gateway.bundle.config.name} at ${gateway.url} with ${mode}\n`);
+
+async function shutdown(signal: string): Promise<void> {
+  process.stdout.write(`gateway: ${signal}, draining\n`);
+  await gateway.stop(10_000);
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
