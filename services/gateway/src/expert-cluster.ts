@@ -12,6 +12,8 @@ export interface ExpertClusterOptions {
   /** How long to wait for every worker to answer at start-up. */
   readonly connectTimeoutMs: number;
   readonly wireFormat?: 'f32' | 'bf16';
+  /** Use this placement (worker indices = positions in `addresses`) instead of computing one. */
+  readonly placement?: Placement;
 }
 
 export class WorkerStartupError extends Error {
@@ -47,7 +49,7 @@ export async function connectExpertCluster(options: ExpertClusterOptions): Promi
         }
       }),
     );
-    const placement = computePlacement({
+    const placement = options.placement ?? computePlacement({
       workers: [...addresses],
       numLayers: config.numLayers,
       numExperts: config.numExperts,

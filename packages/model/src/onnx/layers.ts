@@ -15,9 +15,10 @@ import { transpose2d } from './weight-access.ts';
  *   With accuracy level 4 (the default) activations are quantised to int8 per K block and the VNNI
  *   int8 kernel runs: ≈ 3× faster than fp32 at N=1 when the weights come from memory.
  * - `int8-qdq`: int8 [in, out] + scales → `DequantizeLinear(axis=1)` → MatMul, the portable QDQ form.
- *   NOTE: onnxruntime ≥ 1.2x rewrites this pair into MatMulNBits at session creation, with the accuracy
- *   level of the session option `session.qdq_matmulnbits_accuracy_level` (onnxruntime default 4, i.e.
- *   int8 activations); `createSession(…, { exactQdqInt8: true })` sets 0: fp32 activations, exact, slow.
+ *   NOTE: onnxruntime 1.30 (its DQ → MatMulNBits fusion, optimisation level 'extended' and up) rewrites
+ *   this pair into MatMulNBits at session creation, at the accuracy level of the session option
+ *   `session.qdq_matmulnbits_accuracy_level` (onnxruntime default 4: int8 activations);
+ *   `createSession(…, { exactQdqInt8: true })` sets 0: fp32 activations, exact, slow.
  */
 export type WeightFormat = 'fp32' | 'int8' | 'int8-qdq';
 
