@@ -1,0 +1,98 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { initModelDir, isPresetName, PRESET_NAMES } from '@switchyard/model';
+import { startLocalCluster } from '../local-cluster.ts';
+import { byteProgress } from '../progress.ts';
+import { action, UsageError } from '../user-error.ts';
+import { parseInteger } from '../parse.ts';
+
+interface UpOptions {
+  model?: string;
+  preset: string;
+  workers: number;
+  host: string;
+  port: number;
+  expertDtype: 'fp32' | 'int8';
+  placement: 'contiguous' | 'round-robin';
+  replication: number;
+  microBatches: number;
+  modelsDir: string;
+}
+
+export function upCommand(): Command {
+  return new Command('up')
+    .description('start a gateway and expert workers on this machine and serve a model (Ctrl-C stops everything)')
+    .option('--model <dir>', 'model directory (default: <models-dir>/<preset>, created on first run)')
+    .addOption(new Option('--preset <name>', 'preset to create when no --model is given').choices(PRESET_NAMES).default('small'))
+    .option('--workers <n>', 'expert worker processes (0: experts in the gateway)', parseInteger('--workers'), 2)
+    .option('--host <host>', 'gateway HTTP host', '127.0.0.1')
+    .option('--port <port>', 'gateway HTTP port', parseInteger('--port'), 8000)
+    .addOption(new Option('--expert-dtype <dtype>', 'expert weights').choices(['fp32', 'int8']).default('fp32'))
+    .addOption(new Option('--placement <strategy>', 'how experts are spread over workers').choices(['contiguous', 'round-robin']).default('contiguous'))
+    .option('--replication <n>', 'copies of each expert (≤ workers)', parseInteger('--replication'), 1)
+    .option('--micro-batches <n>', 'micro-batches per step (2 overlaps attention with expert dispatch)', parseInteger('--micro-batches'), 2)
+    .option('--models-dir <dir>', 'where presets are created', 'models')
+    .action(action(runUp));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function runUp(opts: UpOptions): Promise<void> {
+  if (opts.workers < 0) throw new UsageError(`--workers must be ≥ 0, got ${opts.workers}`);
+  if (opts.replication < 1 || (opts.workers > 0 && opts.replication > opts.workers)) {
+    throw new UsageError(`--replication must be between 1 and --workers (${opts.workers}), got ${opts.replication}`);
+  }
+  const log = (line: string) => process.stdout.write(`switchyard: ${line}\n`);
+  let modelDir = opts.model;
+  if (!modelDir) {
+    if (!isPresetName(opts.preset)) throw new UsageError(`unknown preset ${opts.preset}`);
+    modelDir = join(opts.modelsDir, opts.preset);
+    if (!(await exists(join(modelDir, 'config.json')))) {
+      log(`creating the ${opts.preset} model in ${modelDir} (first run)`);
+      const bar = byteProgress(`writing ${opts.preset}`);
+      await initModelDir(modelDir, opts.preset, 7, bar.update).finally(bar.stop);
+    }
+  }
+  log(`starting ${opts.workers} expert worker(s) and a gateway for ${modelDir}`);
+  const cluster = await startLocalCluster({
+    modelDir,
+    workers: opts.workers,
+    host: opts.host,
+    port: opts.port,
+    expertDtype: opts.expertDtype,
+    placement: opts.placement,
+    replication: opts.replication,
+    microBatches: opts.microBatches,
+    startTimeoutMs: 180_000,
+    log,
+  });
+  const models = (await (await fetch(`${cluster.url}/v1/models`)).json()) as { data: { id: string }[] };
+  const modelId = models.data[0]?.id ?? 'model';
+  log(`ready at ${cluster.url}`);
+  process.stdout.write(
+    `\nTry it:\n  curl ${cluster.url}/v1/completions -H 'Content-Type: application/json' \\\n` +
+      `    -d '{"model": "${modelId}", "prompt": "Hello", "max_tokens": 32, "temperature": 0}'\n\nPress Ctrl-C to stop.\n`,
+  );
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  const reason = await Promise.race([stopped, cluster.unexpectedExit]);
+  if (reason === 'SIGINT' || reason === 'SIGTERM') {
+    log('stopping (draining the gateway, then the workers)');
+    await cluster.stop();
+    log('stopped');
+    return;
+  }
+  process.stderr.write(`switchyard: ${reason}\n`);
+  await cluster.stop();
+  process.exitCode = 1;
+}
