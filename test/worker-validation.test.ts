@@ -1,0 +1,95 @@
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { credentials, Client, Metadata } from '@grpc/grpc-js';
+import { initModelDir, getPreset } from '@switchyard/model';
+import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
+import { switchyardProtos } from '../packages/rpc/src/protos.ts';
+import type { DType, WireRunRequest, WireRunResponse } from '../packages/rpc/src/wire-types.ts';
+import { startWorker, type ManagedProcess } from './helpers/processes.ts';
+
+const config = getPreset('tiny');
+const H = config.hiddenSize;
+const MAX_TOKENS = 8;
+let root = '';
+let worker: ManagedProcess & { address: string };
+let client: ExpertStreamClient;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'switchyard-worker-'));
+  await initModelDir(join(root, 'tiny'), 'tiny', 1);
+  worker = await startWorker(join(root, 'tiny'), 'validating', ['--max-tokens-per-run', String(MAX_TOKENS)]);
+  client = await connectExpertClient(worker.address, { deadlineMs: 10_000 });
+  await client.load({ experts: [0, 1, 2, 3].map((expertId) => ({ layer: 0, expertId })), placementRevision: 1 });
+}, 60_000);
+
+afterAll(async () => {
+  client?.close();
+  await worker?.kill();
+  await rm(root, { recursive: true, force: true });
+});
+
+const f32 = (values: ArrayLike<number>) => Buffer.from(new Float32Array(values).buffer);
+const i32 = (values: ArrayLike<number>) => Buffer.from(new Int32Array(values).buffer);
+
+/** A Run message as it travels, so the test can break any part of it. */
+function message(correlationId: number, over: { layer?: number; numTokens?: number; expert?: number; dtype?: DType; dataBytes?: number } = {}): WireRunRequest {
+  const n = over.numTokens ?? 2;
+  const floats = n * H;
+  return {
+    correlationId,
+    layer: over.layer ?? 0,
+    outputDtype: 'DTYPE_F32' as const,
+    traceparent: '',
+    hidden: { dtype: over.dtype ?? 'DTYPE_F32', shape: [n, H], data: Buffer.alloc(over.dataBytes ?? floats * 4, 1) },
+    routes: {
+      offsets: i32(Array.from({ length: n + 1 }, (_, i) => i)),
+      expertIds: i32(new Array<number>(n).fill(over.expert ?? 1)),
+      weights: f32(new Array<number>(n).fill(0.5)),
+    },
+  };
+}
+
+describe('expert worker validation', () => {
+  it('answers each malformed Run message with INVALID_ARGUMENT and keeps serving the same stream', async () => {
+    const { run } = switchyardProtos().expert;
+    const raw = new Client(worker.address, credentials.createInsecure());
+    try {
+      const stream = raw.makeBidiStreamRequest(run.path, run.requestSerialize, run.responseDeserialize, new Metadata());
+      const responses: WireRunResponse[] = [];
+      stream.on('data', (r: WireRunResponse) => responses.push(r));
+      const cases = [
+        message(1, { dataBytes: 2 * H * 4 - 4 }), // wrong shape: bytes do not match [2, H]
+        message(2, { layer: 7 }), // unknown layer
+        message(3, { expert: 6 }), // expert not hosted here
+        message(4, { dtype: 'DTYPE_I8', dataBytes: 2 * H }), // wrong dtype
+        message(5, { numTokens: MAX_TOKENS + 1 }), // oversized
+        message(6), // valid
+      ];
+      for (const m of cases) stream.write(m);
+      stream.end();
+      await once(stream, 'end');
+      const byId = new Map(responses.map((r) => [Number(r.correlationId), r]));
+      for (const id of [1, 2, 3, 4, 5]) {
+        expect(byId.get(id)?.error?.code, `message ${id}`).toBe(3);
+        expect(byId.get(id)?.error?.message.length).toBeGreaterThan(0);
+      }
+      expect(byId.get(2)?.error?.message).toMatch(/layer 7 does not exist/);
+      expect(byId.get(3)?.error?.message).toMatch(/expert 6 of layer 0 is not hosted/);
+      expect(byId.get(5)?.error?.message).toMatch(/exceed the limit of 8/);
+      expect(byId.get(6)?.result).toBe('output');
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('serves a valid message through the typed client after the malformed ones', async () => {
+    const hidden = new Float32Array(H).fill(0.25);
+    const reply = await client.run({ layer: 0, hiddenSize: H, hidden, routes: { numTokens: 1, offsets: new Int32Array([0, 2]), expertIds: new Int32Array([0, 3]), weights: new Float32Array([0.5, 0.5]) } });
+    expect(reply.output).toHaveLength(H);
+    expect(reply.output.some((v) => v !== 0)).toBe(true);
+    expect(worker.child.exitCode).toBeNull();
+  });
+});
