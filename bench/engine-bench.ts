@@ -11,6 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { countConfigParams, expertSizeBytes, getPreset, randomWeights, type ModelConfig, type PresetName } from '@switchyard/model';
 import { createEngine, resolveSamplingParams, type EngineBundle } from '@switchyard/engine';
 import { measureMatMulFlops, measureReadBandwidth } from './physical-bounds.ts';
+import { measureDecode } from './decode-measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +37,41 @@ const decodeSteps = Number(values['decode-steps']);
 const prefillTokens = Number(values['prefill-tokens']);
 const denseDtype = values['dense-dtype'] === 'int8' ? 'int8' : 'fp32';
 
+/** Distinct (layer, expert) pairs hit per step, from the routing decisions actually made. */
+class DistinctExperts {
+  readonly #numExperts: number;
+  readonly #perStep: number[] = [];
+  readonly #hit = new Set<number>();
+  #lastLayer = -1;
+
+  constructor(numExperts: number) {
+    this.#numExperts = numExperts;
+  }
+
+  observe(layer: number, expertIds: Int32Array): void {
+    if (layer <= this.#lastLayer) this.#closeStep();
+    this.#lastLayer = layer;
+    for (const e of expertIds) this.#hit.add(layer * this.#numExperts + e);
+  }
+
+  reset(): void {
+    this.#perStep.length = 0;
+    this.#hit.clear();
+    this.#lastLayer = -1;
+  }
+
+  snapshot(): number[] {
+    this.#closeStep();
+    return [...this.#perStep];
+  }
+
+  #closeStep(): void {
+    if (this.#hit.size > 0) this.#perStep.push(this.#hit.size);
+    this.#hit.clear();
+    this.#lastLayer = -1;
+  }
+}
+
 interface DecodeResult {
   batch: number;
   tokensPerSecond: number;
@@ -57,25 +93,23 @@ function prefillFlopsPerToken(config: ModelConfig, context: number): number {
   return 2 * countConfigParams(config).matmulParamsPerToken + config.numLayers * perLayerAttention;
 }
 
-async function measureDecode(bundle: EngineBundle, batch: number, distinct: { perStep: number[] }, bandwidth: number, expertBytes: number): Promise<DecodeResult> {
-  const { engine, config } = bundle;
-  const params = resolveSamplingParams({ maxTokens: decodeSteps + 4, temperature: 0, stopAtEos: false });
-  for (let i = 0; i < batch; i++) {
-    const prompt = Array.from({ length: 16 }, (_, t) => (i * 31 + t * 7) % 256);
-    engine.add({ id: `d${batch}-${i}`, promptIds: prompt, params }, () => {});
-  }
-  await engine.step(); // prefill
-  await engine.step(); // warm-up decode
-  distinct.perStep = [];
-  const t0 = performance.now();
-  for (let s = 0; s < decodeSteps; s++) await engine.step();
-  const ms = performance.now() - t0;
-  while (engine.hasWork) await engine.step();
-  const meanDistinct = distinct.perStep.reduce((a, b) => a + b, 0) / Math.max(1, distinct.perStep.length);
-  const weightBytes = denseBytes(config) + meanDistinct * expertBytes;
-  const tokensPerSecond = (batch * decodeSteps * 1000) / ms;
+async function decodeAgainstBound(bundle: EngineBundle, batch: number, distinct: DistinctExperts, bandwidth: number, expertBytes: number): Promise<DecodeResult> {
+  let timed: number[] = [];
+  const m = await measureDecode(bundle, batch, decodeSteps, 'd', {
+    start: () => distinct.reset(),
+    stop: () => (timed = distinct.snapshot()),
+  });
+  const meanDistinct = timed.reduce((a, b) => a + b, 0) / Math.max(1, timed.length);
+  const weightBytes = denseBytes(bundle.config) + meanDistinct * expertBytes;
   const bound = (batch * bandwidth) / weightBytes;
-  return { batch, tokensPerSecond: round(tokensPerSecond), msPerStep: round(ms / decodeSteps), weightBytesPerStep: Math.round(weightBytes), boundTokensPerSecond: round(bound), fractionOfBound: round(tokensPerSecond / bound, 3) };
+  return {
+    batch,
+    tokensPerSecond: round(m.tokensPerSecond),
+    msPerStep: round(m.msPerStep),
+    weightBytesPerStep: Math.round(weightBytes),
+    boundTokensPerSecond: round(bound),
+    fractionOfBound: round(m.tokensPerSecond / bound, 3),
+  };
 }
 
 async function measurePrefill(bundle: EngineBundle, peakFlops: number) {
@@ -114,9 +148,7 @@ async function main(): Promise<void> {
     const weights = randomWeights(config, 1);
     for (const dtype of list(values.dtypes) as ('fp32' | 'int8')[]) {
       log(`${name} ${dtype}: building sessions`);
-      const distinct = { perStep: [] as number[] };
-      const hit = new Set<number>();
-      let lastLayer = -1;
+      const distinct = new DistinctExperts(config.numExperts);
       const bundle = await createEngine(
         { config, weights, weightsDigest: '00'.repeat(32) },
         {
@@ -124,20 +156,13 @@ async function main(): Promise<void> {
           denseDtype,
           blockSize: 16,
           scheduler: { maxBatchedTokens: Math.max(prefillTokens, 128), maxRunningSequences: Math.max(...batches) },
-          onRouted: (layer, _chunks, routes) => {
-            if (layer <= lastLayer) {
-              distinct.perStep.push(hit.size);
-              hit.clear();
-            }
-            lastLayer = layer;
-            for (const e of routes.expertIds) hit.add(layer * config.numExperts + e);
-          },
+          onRouted: (layer, _chunks, routes) => distinct.observe(layer, routes.expertIds),
         },
       );
       const expertBytes = expertSizeBytes(config, dtype === 'int8' ? 'int8' : 'f32');
       const decode: DecodeResult[] = [];
       for (const batch of batches) {
-        const r = await measureDecode(bundle, batch, distinct, bandwidth, expertBytes);
+        const r = await decodeAgainstBound(bundle, batch, distinct, bandwidth, expertBytes);
         log(`${name} ${dtype} decode batch ${batch}: ${r.tokensPerSecond} tok/s (${(100 * r.fractionOfBound).toFixed(0)}% of bound ${r.boundTokensPerSecond})`);
         decode.push(r);
       }

@@ -107,6 +107,11 @@ export class MoeModelRunner implements ModelRunner {
     await Promise.all([this.#opts.dense.release(), this.#opts.experts.close()]);
   }
 
+  /** Releases the dense sessions but leaves the expert executor open (it may be shared). */
+  async closeDense(): Promise<void> {
+    await this.#opts.dense.release();
+  }
+
   /** Reserves slots and restores prefix-cache hits from pages so every chunk starts at slot.filled. */
   #prepare(chunks: readonly ScheduledChunk[]): Batch {
     const rowStart: number[] = [];

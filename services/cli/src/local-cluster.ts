@@ -101,6 +101,34 @@ async function stopChildren(children: readonly Child[], deadlineMs: number): Pro
   }
 }
 
+export interface ExpertWorkerProcesses {
+  readonly addresses: readonly string[];
+  stop(deadlineMs?: number): Promise<void>;
+}
+
+/** Starts N expert worker processes on free loopback ports and waits until each is serving. */
+export async function startExpertWorkers(
+  modelDir: string,
+  count: number,
+  options: { expertDtype: 'fp32' | 'int8'; env?: Readonly<Record<string, string>>; startTimeoutMs: number },
+): Promise<ExpertWorkerProcesses> {
+  const workers: Child[] = [];
+  const addresses: string[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const port = await freePort();
+      const args = ['--model', modelDir, '--host', '127.0.0.1', '--port', String(port), '--worker-id', `worker-${i}`, '--expert-dtype', options.expertDtype];
+      workers.push(startChild(`expert worker ${i}`, WORKER_MAIN, args, options.env ?? {}));
+      addresses.push(`127.0.0.1:${port}`);
+    }
+    await Promise.all(workers.map((w) => waitFor(w, 'serving', options.startTimeoutMs)));
+  } catch (error) {
+    await stopChildren(workers, 5000);
+    throw error;
+  }
+  return { addresses, stop: (deadlineMs = 15_000) => stopChildren(workers, deadlineMs) };
+}
+
 /**
  * Starts N expert workers and a gateway on this machine, waits until each says it is serving, and
  * returns a handle that stops them all (gateway first, so in-flight requests drain, then workers).
