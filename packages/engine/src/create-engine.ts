@@ -7,6 +7,7 @@ import { MoeModelRunner, type RoutingObserver } from './moe-model-runner.ts';
 import { createDenseKernels, createLocalExpertExecutor, type ExpertDtype } from './onnx-kernels.ts';
 import { PrefixHasher } from './prefix-hasher.ts';
 import type { SchedulerConfig } from './scheduler.ts';
+import type { ScheduledChunk } from './step-plan.ts';
 
 export interface EngineOptions {
   readonly expertDtype: ExpertDtype;
@@ -20,6 +21,7 @@ export interface EngineOptions {
   readonly onRouted?: RoutingObserver;
   /** Micro-batches per step (2 overlaps attention with expert dispatch); default 1. */
   readonly microBatches?: number;
+  readonly onFinalHidden?: (chunks: readonly ScheduledChunk[], hidden: Float32Array) => void;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({
@@ -71,6 +73,7 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
     blockTableOf: (id) => kv.blockTable(id),
     ...(options.onRouted ? { onRouted: options.onRouted } : {}),
     microBatches: options.microBatches ?? 1,
+    ...(options.onFinalHidden ? { onFinalHidden: options.onFinalHidden } : {}),
   });
   const hasher = new PrefixHasher({ modelId: config.name, weightsDigestHex: model.weightsDigest, kvDtype: 'f32', blockSize: options.blockSize });
   const tokenizer = createByteTokenizer();

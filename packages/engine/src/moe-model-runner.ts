@@ -24,6 +24,8 @@ export interface MoeModelRunnerOptions {
    * while the other waits on the experts (MegaScale-Infer's ping-pong). 1 = off.
    */
   readonly microBatches?: number;
+  /** Told the final residual stream [rows, hidden] of each micro-batch, before the final norm (quality checks). */
+  readonly onFinalHidden?: (chunks: readonly ScheduledChunk[], hidden: Float32Array) => void;
 }
 
 /** A step's batch: every chunk's rows concatenated, chunk i starting at row rowStart[i]. */
@@ -87,6 +89,7 @@ export class MoeModelRunner implements ModelRunner {
       const slot = this.#slots.get(chunk.seq.id);
       if (slot) slot.filled = chunk.start + chunk.count;
     }
+    this.#opts.onFinalHidden?.(batch.chunks, x);
     return this.#sampleLogits(batch, x);
   }
 
