@@ -138,7 +138,7 @@ function round(n: number, digits = 2): number {
 
 async function main(): Promise<void> {
   log('measuring read bandwidth and MatMul peak');
-  const bandwidth = measureReadBandwidth();
+  const bandwidth = await measureReadBandwidth();
   const peakFlops = await measureMatMulFlops();
   log(`bandwidth ${(bandwidth / 1e9).toFixed(2)} GB/s, MatMul ${(peakFlops / 1e9).toFixed(1)} GFLOP/s`);
   const results = [];

@@ -25,6 +25,24 @@ export interface AttentionKernel {
   run(x: Float32Array, numTokens: number, start: number, pastK: Float32Array, pastV: Float32Array, numPast: number): Promise<AttentionOutput>;
 }
 
+/** One sequence's share of a batched attention call. */
+export interface AttentionSlot {
+  readonly numTokens: number;
+  /** Absolute position of the first new token (= tokens already cached). */
+  readonly start: number;
+  readonly pastK: Float32Array;
+  readonly pastV: Float32Array;
+}
+
+/**
+ * Attention for several sequences in one call: projections, norms and the router run once over all
+ * rows (the weights are read once per step), the attention core per sequence over its own past.
+ */
+export interface BatchedAttentionKernel {
+  /** `x` [Σ numTokens, H], the slots' rows one after another. */
+  run(x: Float32Array, slots: readonly AttentionSlot[]): Promise<AttentionOutput>;
+}
+
 /** x [N, H] → y [N, out] (a SwiGLU expert, the shared expert, or the final norm + LM head). */
 export interface RowKernel {
   run(x: Float32Array, numRows: number): Promise<Float32Array>;
@@ -32,6 +50,8 @@ export interface RowKernel {
 
 export interface DenseKernels {
   readonly attention: readonly AttentionKernel[];
+  /** Per layer, when available: used for steps with more than one sequence. */
+  readonly batchedAttention?: readonly BatchedAttentionKernel[];
   /** Per layer, when the model has a shared expert. */
   readonly sharedExperts: readonly RowKernel[];
   readonly lmHead: RowKernel;

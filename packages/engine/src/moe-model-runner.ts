@@ -1,6 +1,6 @@
 import type { ModelConfig } from '@switchyard/model';
 import { route, type RouterConfig, type TokenRoutes } from '@switchyard/routing';
-import type { DenseKernels } from './dense-kernels.ts';
+import type { BatchedAttentionKernel, DenseKernels } from './dense-kernels.ts';
 import type { ExpertExecutor } from './expert-executor.ts';
 import { KvSlots } from './kv-slots.ts';
 import type { ModelRunner } from './model-runner.ts';
@@ -161,8 +161,13 @@ export class MoeModelRunner implements ModelRunner {
     const moeIn = new Float32Array(batch.numRows * H);
     const logits = new Float32Array(batch.numRows * E);
     const sharedGate = new Float32Array(batch.numRows);
-    for (let i = 0; i < batch.chunks.length; i++) {
-      await this.#attend(layer, batch, i, x, { h, moeIn, logits, sharedGate });
+    const batched = this.#opts.dense.batchedAttention?.[layer];
+    if (batched && batch.chunks.length > 1) {
+      await this.#attendBatched(layer, batched, batch, x, { h, moeIn, logits, sharedGate });
+    } else {
+      for (let i = 0; i < batch.chunks.length; i++) {
+        await this.#attend(layer, batch, i, x, { h, moeIn, logits, sharedGate });
+      }
     }
     const routes = route(logits, batch.numRows, this.#router, this.#opts.dense.selectionBias[layer]);
     this.#opts.onRouted?.(layer, batch.chunks, routes);
@@ -196,6 +201,32 @@ export class MoeModelRunner implements ModelRunner {
     out.moeIn.set(res.moeIn, row * H);
     out.logits.set(res.routerLogits, row * E);
     if (res.sharedGate) out.sharedGate.set(res.sharedGate, row);
+  }
+
+  /** Every chunk's attention in one call; appends each chunk's new K/V to its slot. */
+  async #attendBatched(
+    layer: number,
+    kernel: BatchedAttentionKernel,
+    batch: Batch,
+    x: Float32Array,
+    out: { h: Float32Array; moeIn: Float32Array; logits: Float32Array; sharedGate: Float32Array },
+  ): Promise<void> {
+    const W = this.#kvWidth;
+    const slots = batch.chunks.map((chunk) => {
+      const kv = this.#slots.get(chunk.seq.id)?.layers[layer];
+      if (!kv) throw new Error(`internal: no slot for ${chunk.seq.id}`);
+      return { numTokens: chunk.count, start: chunk.start, pastK: kv.k, pastV: kv.v, kv };
+    });
+    const res = await kernel.run(x.subarray(0, batch.numRows * this.#hidden), slots);
+    slots.forEach((slot, i) => {
+      const row = batch.rowStart[i] ?? 0;
+      slot.kv.k.set(res.newK.subarray(row * W, (row + slot.numTokens) * W), slot.start * W);
+      slot.kv.v.set(res.newV.subarray(row * W, (row + slot.numTokens) * W), slot.start * W);
+    });
+    out.h.set(res.h);
+    out.moeIn.set(res.moeIn);
+    out.logits.set(res.routerLogits);
+    if (res.sharedGate) out.sharedGate.set(res.sharedGate);
   }
 
   async #addSharedExpert(layer: number, numRows: number, moeIn: Float32Array, gate: Float32Array, h: Float32Array): Promise<void> {

@@ -1,5 +1,6 @@
 import {
   buildAttentionGraph,
+  buildBatchedAttentionGraph,
   buildExpertGraph,
   buildLmHeadGraph,
   createSession,
@@ -10,7 +11,7 @@ import {
   type WeightFormat,
   type WeightMap,
 } from '@switchyard/model';
-import type { AttentionKernel, AttentionOutput, DenseKernels, RowKernel } from './dense-kernels.ts';
+import type { AttentionKernel, AttentionOutput, AttentionSlot, BatchedAttentionKernel, DenseKernels, RowKernel } from './dense-kernels.ts';
 import type { ExpertKernel } from './local-expert-executor.ts';
 import { LocalExpertExecutor } from './local-expert-executor.ts';
 
@@ -35,6 +36,68 @@ export function rowKernel(session: OnnxSession, hiddenSize: number, output: stri
   };
 }
 
+function attentionOutputs(res: Record<string, { data: Float32Array }>): AttentionOutput {
+  const need = (name: string): Float32Array => {
+    const t = res[name];
+    if (!t) throw new Error(`internal: attention graph has no output ${name}`);
+    return t.data;
+  };
+  const shared = res['shared_gate'];
+  return {
+    h: need('h'),
+    moeIn: need('moe_in'),
+    routerLogits: need('router_logits'),
+    newK: need('new_k'),
+    newV: need('new_v'),
+    ...(shared ? { sharedGate: shared.data } : {}),
+  };
+}
+
+/**
+ * Batched attention over sessions built lazily per batch-size bucket (powers of two), padding with
+ * empty slots. NOTE: each bucket's session holds its own copy of the layer's attention weights; a
+ * handful of buckets is the price of reading those weights once per step instead of once per sequence.
+ */
+function batchedAttentionKernel(open: (numSequences: number) => Promise<OnnxSession>, config: ModelConfig): BatchedAttentionKernel & { release(): Promise<void> } {
+  const { hiddenSize, numKvHeads, headDim } = config;
+  const kvWidth = numKvHeads * headDim;
+  const buckets = new Map<number, Promise<OnnxSession>>();
+  const empty = new Float32Array(0);
+  return {
+    async run(x, slots) {
+      const bucket = 2 ** Math.ceil(Math.log2(Math.max(1, slots.length)));
+      let session = buckets.get(bucket);
+      if (!session) {
+        session = open(bucket);
+        buckets.set(bucket, session);
+      }
+      const numRows = slots.reduce((n, s) => n + s.numTokens, 0);
+      const positions = new BigInt64Array(numRows);
+      const rowSplits = new BigInt64Array(bucket + 1);
+      const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = {
+        x: { data: x, dims: [numRows, hiddenSize] },
+        positions: { data: positions, dims: [numRows] },
+        row_splits: { data: rowSplits, dims: [bucket + 1] },
+      };
+      let row = 0;
+      for (let b = 0; b < bucket; b++) {
+        const slot: AttentionSlot | undefined = slots[b];
+        const numPast = slot?.start ?? 0;
+        for (let t = 0; t < (slot?.numTokens ?? 0); t++) positions[row + t] = BigInt(numPast + t);
+        row += slot?.numTokens ?? 0;
+        rowSplits[b + 1] = BigInt(row);
+        const dims = [numPast, numKvHeads, headDim];
+        feeds[`past_k_${b}`] = { data: slot ? slot.pastK.subarray(0, numPast * kvWidth) : empty, dims };
+        feeds[`past_v_${b}`] = { data: slot ? slot.pastV.subarray(0, numPast * kvWidth) : empty, dims };
+      }
+      return attentionOutputs(await (await session).run(feeds));
+    },
+    async release() {
+      await Promise.all([...buckets.values()].map(async (s) => (await s).release()));
+    },
+  };
+}
+
 function attentionKernel(session: OnnxSession, config: ModelConfig): AttentionKernel {
   const { hiddenSize, numKvHeads, headDim } = config;
   const kvWidth = numKvHeads * headDim;
@@ -49,20 +112,7 @@ function attentionKernel(session: OnnxSession, config: ModelConfig): AttentionKe
         past_k: { data: pastK.subarray(0, numPast * kvWidth), dims: pastDims },
         past_v: { data: pastV.subarray(0, numPast * kvWidth), dims: pastDims },
       });
-      const need = (name: string): Float32Array => {
-        const t = res[name];
-        if (!t) throw new Error(`internal: attention graph has no output ${name}`);
-        return t.data;
-      };
-      const shared = res['shared_gate'];
-      return {
-        h: need('h'),
-        moeIn: need('moe_in'),
-        routerLogits: need('router_logits'),
-        newK: need('new_k'),
-        newV: need('new_v'),
-        ...(shared ? { sharedGate: shared.data } : {}),
-      };
+      return attentionOutputs(res);
     },
   };
 }
@@ -78,10 +128,12 @@ export async function createDenseKernels(config: ModelConfig, weights: WeightMap
     return s;
   };
   const attention: AttentionKernel[] = [];
+  const batchedAttention: (BatchedAttentionKernel & { release(): Promise<void> })[] = [];
   const sharedExperts: RowKernel[] = [];
   const selectionBias: (Float32Array | undefined)[] = [];
   for (let layer = 0; layer < config.numLayers; layer++) {
     attention.push(attentionKernel(await track(buildAttentionGraph(config, weights, layer, { projectionFormat: format })), config));
+    batchedAttention.push(batchedAttentionKernel((n) => open(buildBatchedAttentionGraph(config, weights, layer, n, { projectionFormat: format })), config));
     if (config.sharedExpertFfnSize > 0) {
       sharedExperts.push(rowKernel(await track(buildExpertGraph(config, weights, layer, 'shared')), config.hiddenSize, 'y'));
     }
@@ -92,12 +144,13 @@ export async function createDenseKernels(config: ModelConfig, weights: WeightMap
   if (!embedding) throw new Error(`weights have no ${tensorNames.embedTokens}`);
   return {
     attention,
+    batchedAttention,
     sharedExperts,
     lmHead,
     embedding,
     selectionBias,
     release: async () => {
-      await Promise.all(sessions.map((s) => s.release()));
+      await Promise.all([...sessions.map((s) => s.release()), ...batchedAttention.map((k) => k.release())]);
     },
   };
 }
