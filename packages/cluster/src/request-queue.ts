@@ -1,0 +1,155 @@
+import { AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type ConsumerConfig, type StreamConfig } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import type { ClusterConnection } from './connect.ts';
+import { ClusterStoreError, RequestPublishError } from './errors.ts';
+import { QueueConsumer, type ConsumeHandlers } from './queue-consumer.ts';
+import { resolveRequestQueueOptions, type RequestQueueOptions } from './request-queue-options.ts';
+import { encodeRequestMessage, type RequestMessage } from './request-message.ts';
+import { escapeToken, REQUEST_SUBJECTS, requestSubject } from './subjects.ts';
+import { setTraceContext, type TraceContext } from './trace-context.ts';
+
+export const REQUEST_STREAM = 'SWITCHYARD_REQUESTS';
+
+export interface PublishReceipt {
+  /** Stream sequence of the stored request (used to remove it if the client goes away first). */
+  readonly seq: number;
+  /** True when a request with this id was already in the stream (within the duplicate window). */
+  readonly duplicate: boolean;
+}
+
+/**
+ * The request work queue: stream SWITCHYARD_REQUESTS (WorkQueue retention, so a request leaves the
+ * stream once an engine acks it), one shared durable pull consumer per model for all engines, and the
+ * request id as `Nats-Msg-Id` so a request published twice is stored once. Frontends `publish`;
+ * engines `consume`. Built by `open`, which creates or updates the stream.
+ */
+export class RequestQueue {
+  readonly options: RequestQueueOptions;
+  readonly #conn: ClusterConnection;
+
+  private constructor(conn: ClusterConnection, options: RequestQueueOptions) {
+    this.#conn = conn;
+    this.options = options;
+  }
+
+  static async open(conn: ClusterConnection, options: Partial<RequestQueueOptions> = {}): Promise<RequestQueue> {
+    const resolved = resolveRequestQueueOptions(options);
+    await ensureStream(conn, streamConfig(resolved));
+    return new RequestQueue(conn, resolved);
+  }
+
+  /** Stores the request for any engine of its model; throws RequestPublishError when the broker does not take it. */
+  async publish(request: RequestMessage, trace?: TraceContext): Promise<PublishReceipt> {
+    try {
+      const ack = await this.#conn.js.publish(requestSubject(request.model), encodeRequestMessage(request), {
+        msgID: request.id,
+        timeout: this.options.publishTimeoutMs,
+        // Safe to retry: the request id is the message id, so the stream stores it once.
+        retries: 2,
+        headers: setTraceContext(trace),
+      });
+      return { seq: ack.seq, duplicate: ack.duplicate };
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      throw new RequestPublishError(`could not queue request ${request.id} on NATS at ${this.#conn.url}: ${detail}`, { cause: error });
+    }
+  }
+
+  /**
+   * Removes a queued request (its client went away). False when it is no longer in the stream — already
+   * acked — or the broker did not answer; an engine serving it stops on the cancel message instead.
+   */
+  async remove(seq: number): Promise<boolean> {
+    try {
+      return await this.#conn.jsm.streams.deleteMessage(REQUEST_STREAM, seq, false);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Requests of `model` waiting for an engine (not yet delivered), for autoscaling and metrics. */
+  async numWaiting(model: string): Promise<number> {
+    const info = await this.#conn.jsm.consumers.info(REQUEST_STREAM, consumerName(model));
+    return info.num_pending;
+  }
+
+  /** Starts pulling requests of `model` for this engine (creating or updating the shared consumer). */
+  async consume(model: string, handlers: ConsumeHandlers): Promise<QueueConsumer> {
+    const name = consumerName(model);
+    await ensureConsumer(this.#conn, name, consumerConfig(name, model, this.options));
+    const consumer = await this.#conn.js.consumers.get(REQUEST_STREAM, name);
+    return new QueueConsumer(consumer, this.options, handlers, this.#conn.closed());
+  }
+}
+
+/** The durable consumer all engines of `model` share. */
+export function consumerName(model: string): string {
+  return `engines-${escapeToken(model)}`;
+}
+
+function streamConfig(o: RequestQueueOptions): StreamConfig {
+  return {
+    name: REQUEST_STREAM,
+    subjects: [REQUEST_SUBJECTS],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_msgs: o.maxQueuedRequests,
+    max_age: nanos(o.maxAgeMs),
+    duplicate_window: nanos(o.duplicateWindowMs),
+    num_replicas: 1,
+  } as StreamConfig;
+}
+
+interface SharedConsumerConfig extends Partial<ConsumerConfig> {
+  readonly ack_wait: number;
+  readonly max_deliver: number;
+  readonly max_ack_pending: number;
+}
+
+function consumerConfig(name: string, model: string, o: RequestQueueOptions): SharedConsumerConfig {
+  return {
+    durable_name: name,
+    filter_subject: requestSubject(model),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(o.ackWaitMs),
+    max_deliver: o.maxDeliver,
+    max_ack_pending: o.maxAckPending,
+  };
+}
+
+/** Creates the stream, or brings an existing one to this configuration (first creator's settings otherwise win). */
+async function ensureStream(conn: ClusterConnection, config: StreamConfig): Promise<void> {
+  try {
+    await conn.jsm.streams.add(config);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError)) throw storeError(`create stream ${config.name}`, conn, error);
+    try {
+      const { name, ...rest } = config;
+      await conn.jsm.streams.update(name, rest);
+    } catch (updateError) {
+      throw storeError(`update stream ${config.name}`, conn, updateError);
+    }
+  }
+}
+
+/** Creates the shared consumer, or brings its timing and limits to this configuration. */
+async function ensureConsumer(conn: ClusterConnection, name: string, config: SharedConsumerConfig): Promise<void> {
+  try {
+    await conn.jsm.consumers.add(REQUEST_STREAM, config);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError)) throw storeError(`create consumer ${name}`, conn, error);
+    try {
+      const { ack_wait, max_deliver, max_ack_pending } = config;
+      await conn.jsm.consumers.update(REQUEST_STREAM, name, { ack_wait, max_deliver, max_ack_pending });
+    } catch (updateError) {
+      throw storeError(`update consumer ${name}`, conn, updateError);
+    }
+  }
+}
+
+function storeError(what: string, conn: ClusterConnection, error: unknown): ClusterStoreError {
+  const detail = error instanceof Error ? error.message : String(error);
+  return new ClusterStoreError(`could not ${what} on NATS at ${conn.url}: ${detail}`, { cause: error });
+}
