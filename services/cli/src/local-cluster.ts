@@ -14,6 +14,10 @@ export interface LocalClusterOptions {
   readonly placement: 'contiguous' | 'round-robin';
   readonly replication: number;
   readonly microBatches: number;
+  /** Gateway replicas (each needs the NATS queue when more than one); ports port, port+1, … */
+  readonly gateways?: number;
+  /** The NATS server of the request queue; absent = each gateway's in-process queue. */
+  readonly natsUrl?: string;
   /** Extra environment for every process (e.g. NATS_URL, SWITCHYARD_TRACE_FILE). */
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs: number;
@@ -33,7 +37,9 @@ interface Child {
 }
 
 export interface LocalCluster {
+  /** The first gateway's URL. */
   readonly url: string;
+  readonly gatewayUrls: readonly string[];
   readonly workerAddresses: readonly string[];
   /** Resolves when any process exits on its own (the cluster is then broken). */
   readonly unexpectedExit: Promise<string>;
@@ -137,8 +143,10 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const env = opts.env ?? {};
   const workers: Child[] = [];
   const addresses: string[] = [];
-  let gateway: Child | undefined;
-  const all = () => [...(gateway ? [gateway] : []), ...workers];
+  const gateways: Child[] = [];
+  const all = () => [...gateways, ...workers];
+  const numGateways = opts.gateways ?? 1;
+  if (numGateways > 1 && !opts.natsUrl) throw new ClusterStartError('more than one gateway needs the NATS request queue (set NATS_URL or run nats-server)');
   try {
     for (let i = 0; i < opts.workers; i++) {
       const port = await freePort();
@@ -151,21 +159,24 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     const gatewayArgs = [
       '--model', opts.modelDir,
       '--host', opts.host,
-      '--port', String(opts.port),
       '--expert-dtype', opts.expertDtype,
       '--placement', opts.placement,
       '--replication', String(opts.replication),
       '--micro-batches', String(opts.microBatches),
       ...(addresses.length > 0 ? ['--workers', addresses.join(',')] : []),
     ];
-    gateway = startChild('gateway', GATEWAY_MAIN, gatewayArgs, env);
-    await waitFor(gateway, 'gateway serving', opts.startTimeoutMs);
+    for (let g = 0; g < numGateways; g++) {
+      const args = [...gatewayArgs, '--port', String(opts.port + g), '--name', `gateway-${g}`, ...(opts.natsUrl ? ['--nats-url', opts.natsUrl] : [])];
+      gateways.push(startChild(`gateway ${g}`, GATEWAY_MAIN, args, env));
+    }
+    await Promise.all(gateways.map((gw) => waitFor(gw, 'gateway serving', opts.startTimeoutMs)));
   } catch (error) {
     await stopChildren(all(), 5000);
     throw error;
   }
   const started = all();
-  const url = /at (http:\/\/\S+)/.exec(gateway.output)?.[1] ?? `http://${opts.host}:${opts.port}`;
+  const gatewayUrls = gateways.map((gw, g) => /serving \S+ at (http:\/\/\S+)/.exec(gw.output)?.[1] ?? `http://${opts.host}:${opts.port + g}`);
+  const url = gatewayUrls[0] ?? `http://${opts.host}:${opts.port}`;
   let stopping = false;
   const unexpectedExit = new Promise<string>((resolve) => {
     for (const c of started) {
@@ -176,13 +187,13 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   });
   return {
     url,
+    gatewayUrls,
     workerAddresses: addresses,
     unexpectedExit,
     async stop(deadlineMs = 15_000) {
       stopping = true;
-      const gw = started.filter((c) => c.name === 'gateway');
-      await stopChildren(gw, deadlineMs);
-      await stopChildren(started.filter((c) => c.name !== 'gateway'), deadlineMs);
+      await stopChildren(gateways, deadlineMs);
+      await stopChildren(workers, deadlineMs);
     },
   };
 }

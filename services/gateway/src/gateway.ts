@@ -3,6 +3,10 @@ import { createEngine, EngineLoop, type EngineBundle, type ExpertDtype } from '@
 import type { PlacementStrategy } from '@switchyard/routing';
 import { loadGatewayModel } from './dense-weights.ts';
 import { connectExpertCluster } from './expert-cluster.ts';
+import { ClusterConnection, RequestQueue, TokenSubscriber, type ClusterTlsOptions, type RequestQueueOptions } from '@switchyard/cluster';
+import type { GenerationBackend } from './backend.ts';
+import { NatsBackend } from './cluster/nats-backend.ts';
+import { QueueWorker } from './cluster/queue-worker.ts';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
 import type { RemoteExpertExecutor } from './remote-expert-executor.ts';
@@ -25,6 +29,24 @@ export interface GatewayConfig {
   readonly dispatchDeadlineMs: number;
   readonly workerConnectTimeoutMs: number;
   readonly bodyLimitBytes: number;
+  /** The NATS request queue; absent = the in-process path (this gateway's HTTP feeds its own engine). */
+  readonly nats?: NatsSettings;
+  /** Name shown to NATS and in logs. */
+  readonly instanceName: string;
+  /**
+   * Whether this gateway's engine serves requests from the queue. A frontend-only gateway (false)
+   * takes HTTP requests and queues them for other gateways' engines. Needs NATS.
+   */
+  readonly serveQueue: boolean;
+}
+
+export interface NatsSettings {
+  readonly url: string;
+  readonly user?: string;
+  readonly pass?: string;
+  readonly token?: string;
+  readonly tls?: ClusterTlsOptions;
+  readonly queue: Partial<RequestQueueOptions>;
 }
 
 export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.freeze({
@@ -42,9 +64,55 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   dispatchDeadlineMs: 10_000,
   workerConnectTimeoutMs: 30_000,
   bodyLimitBytes: 4 * 1024 * 1024,
+  instanceName: 'gateway',
+  serveQueue: true,
 });
 
+export class GatewayConfigError extends Error {
+  override readonly name = 'GatewayConfigError';
+  readonly code = 'gateway_config' as const;
+}
+
 export type GatewayState = 'starting' | 'serving' | 'draining' | 'stopped';
+
+type ReadyBackend = GenerationBackend & { setReady(ready: boolean): void };
+
+/** The NATS side of a clustered gateway: its frontend's backend and its engine's queue consumer. */
+interface NatsParts {
+  readonly conn: ClusterConnection;
+  readonly tokens: TokenSubscriber;
+  readonly backend: NatsBackend;
+  readonly worker: QueueWorker | undefined;
+}
+
+async function openNats(settings: NatsSettings, config: GatewayConfig, bundle: EngineBundle, loop: EngineLoop): Promise<NatsParts> {
+  const { url, user, pass, token, tls } = settings;
+  const conn = await ClusterConnection.open({
+    url,
+    name: config.instanceName,
+    ...(user !== undefined ? { user } : {}),
+    ...(pass !== undefined ? { pass } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(tls !== undefined ? { tls } : {}),
+  });
+  try {
+    const queue = await RequestQueue.open(conn, settings.queue);
+    const tokens = new TokenSubscriber(conn);
+    const { config: model, tokenizer } = bundle;
+    const backend = new NatsBackend({
+      conn,
+      queue,
+      tokens,
+      model: { modelId: model.name, maxContext: model.maxContext, vocabSize: model.vocabSize, tokenizer },
+      maxInFlight: config.maxQueuedRequests,
+    });
+    const worker = config.serveQueue ? await QueueWorker.start({ conn, queue, loop }, { model: model.name, maxRunning: config.maxRunningSequences }) : undefined;
+    return { conn, tokens, backend, worker };
+  } catch (error) {
+    await conn.close(2000);
+    throw error;
+  }
+}
 
 /**
  * A running gateway: model, engine (monolithic or over expert workers), loop and HTTP server. Built by
@@ -54,13 +122,23 @@ export class Gateway {
   readonly config: GatewayConfig;
   readonly bundle: EngineBundle;
   readonly loop: EngineLoop;
-  readonly backend: LocalBackend;
+  readonly backend: ReadyBackend;
   readonly http: FastifyInstance;
+  readonly nats: NatsParts | undefined;
   readonly executor: RemoteExpertExecutor | undefined;
   readonly url: string;
   #state: GatewayState = 'serving';
 
-  private constructor(parts: { config: GatewayConfig; bundle: EngineBundle; loop: EngineLoop; backend: LocalBackend; http: FastifyInstance; executor: RemoteExpertExecutor | undefined; url: string }) {
+  private constructor(parts: {
+    config: GatewayConfig;
+    bundle: EngineBundle;
+    loop: EngineLoop;
+    backend: ReadyBackend;
+    http: FastifyInstance;
+    executor: RemoteExpertExecutor | undefined;
+    url: string;
+    nats: NatsParts | undefined;
+  }) {
     this.config = parts.config;
     this.bundle = parts.bundle;
     this.loop = parts.loop;
@@ -68,13 +146,30 @@ export class Gateway {
     this.http = parts.http;
     this.executor = parts.executor;
     this.url = parts.url;
+    this.nats = parts.nats;
   }
 
   get state(): GatewayState {
     return this.#state;
   }
 
+  /** Counters for operators and tests (`GET /v1/switchyard/stats`). */
+  stats(): Record<string, number | string | boolean> {
+    return {
+      instance: this.config.instanceName,
+      state: this.#state,
+      queue: this.nats ? 'nats' : 'in-process',
+      servesQueue: this.nats ? this.nats.worker !== undefined : true,
+      served: this.nats?.worker?.numServed ?? 0,
+      serving: this.nats?.worker?.numServing ?? 0,
+      running: this.bundle.engine.numRunning,
+      waiting: this.bundle.engine.numWaiting,
+      kvFreeBlocks: this.bundle.kv.numFreeBlocks,
+    };
+  }
+
   static async start(config: GatewayConfig): Promise<Gateway> {
+    if (!config.serveQueue && !config.nats) throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue (--nats-url)');
     const distributed = config.workers.length > 0;
     const model = await loadGatewayModel(config.modelDir, !distributed);
     const cluster = distributed
@@ -99,20 +194,51 @@ export class Gateway {
       cluster?.executor,
     );
     const loop = new EngineLoop(bundle.engine);
-    const backend = new LocalBackend(bundle, loop, config.maxQueuedRequests);
-    const http = createHttpServer({ backend, bodyLimitBytes: config.bodyLimitBytes });
+    let nats: NatsParts | undefined;
+    try {
+      nats = config.nats ? await openNats(config.nats, config, bundle, loop) : undefined;
+    } catch (error) {
+      await loop.stop(0);
+      await bundle.close();
+      throw error;
+    }
+    const backend: ReadyBackend = nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests);
+    const ref: { gateway?: Gateway } = {};
+    const http = createHttpServer({
+      backend,
+      bodyLimitBytes: config.bodyLimitBytes,
+      extraRoutes: (app) => app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {}),
+    });
     const url = await http.listen({ host: config.host, port: config.port });
-    return new Gateway({ config, bundle, loop, backend, http, executor: cluster?.executor, url });
+    ref.gateway = new Gateway({ config, bundle, loop, backend, http, executor: cluster?.executor, url, nats });
+    return ref.gateway;
   }
 
-  /** Bounded shutdown: not ready, finish in-flight requests within deadlineMs, close everything. */
+  /**
+   * Bounded shutdown: not ready; with NATS, stop pulling, finish what this engine serves within the
+   * deadline and hand the rest back to the queue (other gateways take it); then close HTTP, NATS and
+   * the engine.
+   */
   async stop(deadlineMs = 10_000): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'draining') return;
     this.#state = 'draining';
     this.backend.setReady(false);
-    await this.loop.stop(deadlineMs);
+    const deadline = Date.now() + deadlineMs;
+    if (this.nats) {
+      const { backend, worker } = this.nats;
+      await Promise.all([worker?.drain(deadlineMs), waitUntil(() => backend.numInFlight === 0, deadline)]);
+    }
+    await this.loop.stop(Math.max(0, deadline - Date.now()));
     await this.http.close();
+    if (this.nats) {
+      this.nats.tokens.close();
+      await this.nats.conn.close(2000);
+    }
     await this.bundle.close();
     this.#state = 'stopped';
   }
+}
+
+async function waitUntil(done: () => boolean, deadline: number): Promise<void> {
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }

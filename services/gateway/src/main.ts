@@ -5,7 +5,8 @@
  *   node services/gateway/src/main.ts --model models/small --port 8000 --workers 127.0.0.1:50051,127.0.0.1:50052
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig } from './gateway.ts';
+import { redactUrl } from '@switchyard/cluster';
+import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 
 const env = process.env;
 const { values } = parseArgs({
@@ -22,6 +23,11 @@ const { values } = parseArgs({
     'max-running': { type: 'string', default: env['SWITCHYARD_MAX_RUNNING'] },
     'max-queue': { type: 'string', default: env['SWITCHYARD_MAX_QUEUE'] },
     'dispatch-deadline-ms': { type: 'string', default: env['SWITCHYARD_DISPATCH_DEADLINE_MS'] },
+    'nats-url': { type: 'string', default: env['NATS_URL'] },
+    'ack-wait-ms': { type: 'string', default: env['SWITCHYARD_ACK_WAIT_MS'] },
+    'heartbeat-ms': { type: 'string', default: env['SWITCHYARD_HEARTBEAT_MS'] },
+    name: { type: 'string', default: env['SWITCHYARD_INSTANCE'] },
+    'no-engine': { type: 'boolean', default: env['SWITCHYARD_NO_ENGINE'] === '1' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -29,7 +35,11 @@ const { values } = parseArgs({
 const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--workers host:port,...]
                [--placement contiguous|round-robin] [--replication n] [--expert-dtype fp32|int8] [--dtype fp32|int8]
                [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
-Without --workers the experts run in this process. Each flag also reads SWITCHYARD_<FLAG> (e.g. SWITCHYARD_MODEL_DIR).
+               [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--name instance] [--no-engine]
+Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
+gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them.
+Each flag also reads SWITCHYARD_<FLAG> (e.g. SWITCHYARD_MODEL_DIR); NATS credentials come from NATS_USER and
+NATS_PASSWORD, or NATS_TOKEN, and TLS files from NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY.
 `;
 
 function fail(message: string): never {
@@ -71,7 +81,26 @@ const config: GatewayConfig = Object.freeze({
   maxRunningSequences: int('--max-running', values['max-running'], d.maxRunningSequences, 1),
   maxQueuedRequests: int('--max-queue', values['max-queue'], d.maxQueuedRequests, 0),
   dispatchDeadlineMs: int('--dispatch-deadline-ms', values['dispatch-deadline-ms'], d.dispatchDeadlineMs, 1),
+  instanceName: values.name ?? `gateway-${process.pid}`,
+  serveQueue: values['no-engine'] !== true,
+  ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
 });
+
+function natsSettings(url: string): NatsSettings {
+  const ackWaitMs = int('--ack-wait-ms', values['ack-wait-ms'], 30_000, 100);
+  const heartbeatMs = int('--heartbeat-ms', values['heartbeat-ms'], Math.floor(ackWaitMs / 3), 50);
+  const tls = env['NATS_TLS_CA'] || env['NATS_TLS_CERT'] || env['NATS_TLS_KEY']
+    ? { tls: { ...(env['NATS_TLS_CA'] ? { caFile: env['NATS_TLS_CA'] } : {}), ...(env['NATS_TLS_CERT'] ? { certFile: env['NATS_TLS_CERT'] } : {}), ...(env['NATS_TLS_KEY'] ? { keyFile: env['NATS_TLS_KEY'] } : {}) } }
+    : {};
+  return {
+    url,
+    ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
+    ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
+    ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
+    ...tls,
+    queue: { ackWaitMs, heartbeatIntervalMs: heartbeatMs },
+  };
+}
 
 let gateway: Gateway;
 try {
@@ -82,6 +111,8 @@ try {
   throw error;
 }
 const mode = config.workers.length > 0 ? `${config.workers.length} expert workers (${config.placement}, replication ${config.replication})` : 'experts in process';
+const queue = config.nats ? `request queue: NATS JetStream at ${redactUrl(config.nats.url)}` : 'request queue: in process';
+process.stdout.write(`gateway ${config.instanceName}: ${queue}\n`);
 process.stdout.write(`gateway serving ${gateway.bundle.config.name} at ${gateway.url} with ${mode}\n`);
 
 async function shutdown(signal: string): Promise<void> {

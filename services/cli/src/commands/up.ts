@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { chooseBroker, describeBrokerChoice } from '@switchyard/cluster';
 import { initModelDir, isPresetName, PRESET_NAMES } from '@switchyard/model';
 import { startLocalCluster } from '../local-cluster.ts';
 import { byteProgress } from '../progress.ts';
@@ -18,6 +19,7 @@ interface UpOptions {
   replication: number;
   microBatches: number;
   modelsDir: string;
+  gateways: number;
 }
 
 export function upCommand(): Command {
@@ -32,7 +34,9 @@ export function upCommand(): Command {
     .addOption(new Option('--placement <strategy>', 'how experts are spread over workers').choices(['contiguous', 'round-robin']).default('contiguous'))
     .option('--replication <n>', 'copies of each expert (≤ workers)', parseInteger('--replication'), 1)
     .option('--micro-batches <n>', 'micro-batches per step (2 overlaps attention with expert dispatch)', parseInteger('--micro-batches'), 2)
+    .option('--gateways <n>', 'gateway replicas behind the NATS request queue', parseInteger('--gateways'), 1)
     .option('--models-dir <dir>', 'where presets are created', 'models')
+    .addHelpText('after', '\nRequest queue: NATS_URL when set (credentials from NATS_USER/NATS_PASSWORD or NATS_TOKEN), else a NATS server\nwith JetStream at 127.0.0.1:4222 if one answers, else the in-process queue (one gateway only).')
     .action(action(runUp));
 }
 
@@ -61,8 +65,22 @@ async function runUp(opts: UpOptions): Promise<void> {
       await initModelDir(modelDir, opts.preset, 7, bar.update).finally(bar.stop);
     }
   }
-  log(`starting ${opts.workers} expert worker(s) and a gateway for ${modelDir}`);
+  if (opts.gateways < 1) throw new UsageError(`--gateways must be ≥ 1, got ${opts.gateways}`);
+  const env = process.env;
+  const credentials = {
+    ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
+    ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
+    ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
+  };
+  const broker = await chooseBroker(env['NATS_URL'], { credentials });
+  log(describeBrokerChoice(broker));
+  if (broker.kind === 'in-process' && opts.gateways > 1) {
+    throw new UsageError(`--gateways ${opts.gateways} needs the NATS request queue: ${broker.reason}`);
+  }
+  log(`starting ${opts.workers} expert worker(s) and ${opts.gateways} gateway(s) for ${modelDir}`);
   const cluster = await startLocalCluster({
+    gateways: opts.gateways,
+    ...(broker.kind === 'nats' ? { natsUrl: broker.url } : {}),
     modelDir,
     workers: opts.workers,
     host: opts.host,
@@ -76,7 +94,7 @@ async function runUp(opts: UpOptions): Promise<void> {
   });
   const models = (await (await fetch(`${cluster.url}/v1/models`)).json()) as { data: { id: string }[] };
   const modelId = models.data[0]?.id ?? 'model';
-  log(`ready at ${cluster.url}`);
+  log(`ready at ${cluster.gatewayUrls.join(', ')}`);
   process.stdout.write(
     `\nTry it:\n  curl ${cluster.url}/v1/completions -H 'Content-Type: application/json' \\\n` +
       `    -d '{"model": "${modelId}", "prompt": "Hello", "max_tokens": 32, "temperature": 0}'\n\nPress Ctrl-C to stop.\n`,
