@@ -26,8 +26,14 @@ export interface ManagedProcess {
  * Starts `node <script> ...args` from the repository root and resolves once its stdout contains
  * `readyText`; rejects (with its output) if it exits first or takes longer than timeoutMs.
  */
-export function startProcess(script: string, args: readonly string[], readyText: string, timeoutMs = 60_000): Promise<ManagedProcess> {
-  const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProcess(
+  script: string,
+  args: readonly string[],
+  readyText: string,
+  timeoutMs = 60_000,
+  env: Readonly<Record<string, string>> = {},
+): Promise<ManagedProcess> {
+  const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -61,8 +67,24 @@ export function startProcess(script: string, args: readonly string[], readyText:
 }
 
 /** Starts an expert worker process for a model directory on a free port. */
-export async function startWorker(modelDir: string, workerId: string, extra: readonly string[] = []): Promise<ManagedProcess & { address: string }> {
+export async function startWorker(
+  modelDir: string,
+  workerId: string,
+  extra: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+): Promise<ManagedProcess & { address: string }> {
   const port = await freePort();
-  const proc = await startProcess('services/expert-worker/src/main.ts', ['--model', modelDir, '--port', String(port), '--worker-id', workerId, ...extra], 'serving');
+  const proc = await startProcess('services/expert-worker/src/main.ts', ['--model', modelDir, '--port', String(port), '--worker-id', workerId, ...extra], 'serving', 60_000, env);
   return { ...proc, address: `127.0.0.1:${port}` };
+}
+
+/** Starts a gateway process on a free port; resolves with its base URL once it serves. */
+export async function startGateway(
+  modelDir: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<ManagedProcess & { url: string }> {
+  const port = await freePort();
+  const proc = await startProcess('services/gateway/src/main.ts', ['--model', modelDir, '--port', String(port), ...args], 'gateway serving', 120_000, env);
+  return { ...proc, url: `http://127.0.0.1:${port}` };
 }

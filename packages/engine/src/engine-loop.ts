@@ -1,6 +1,8 @@
 import type { Engine, GenerateRequest, StepStats } from './engine.ts';
 import type { TokenEvent, TokenSink } from './token-event.ts';
 
+export type StepWrapper = (step: () => Promise<StepStats>) => Promise<StepStats>;
+
 export type LoopState = 'running' | 'draining' | 'stopped';
 
 /**
@@ -11,14 +13,17 @@ export type LoopState = 'running' | 'draining' | 'stopped';
 export class EngineLoop {
   readonly #engine: Engine;
   readonly #onStep: ((stats: StepStats) => void) | undefined;
+  readonly #wrapStep: StepWrapper | undefined;
   #state: LoopState = 'running';
   #wake: (() => void) | undefined;
   readonly #done: Promise<void>;
   readonly #live = new Set<string>();
 
-  constructor(engine: Engine, onStep?: (stats: StepStats) => void) {
+  /** `wrapStep` runs around every step (telemetry makes the step span active there). */
+  constructor(engine: Engine, onStep?: (stats: StepStats) => void, wrapStep?: StepWrapper) {
     this.#engine = engine;
     this.#onStep = onStep;
+    this.#wrapStep = wrapStep;
     this.#done = this.#run();
   }
 
@@ -83,7 +88,8 @@ export class EngineLoop {
       }
       try {
         // NOTE: not `this.#onStep?.(await step())`: optional chaining would skip the step itself.
-        const stats = await this.#engine.step();
+        const step = () => this.#engine.step();
+        const stats = await (this.#wrapStep ? this.#wrapStep(step) : step());
         this.#onStep?.(stats);
       } catch (error) {
         // A failed step is a bug, not a request's fault; end what is in flight rather than hang it.

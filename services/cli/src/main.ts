@@ -2,12 +2,16 @@ import { Command } from 'commander';
 import { generateCommand } from './commands/generate.ts';
 import { modelCommand } from './commands/model.ts';
 import { upCommand } from './commands/up.ts';
+import { reportCommand } from './commands/report.ts';
+import { economicsCommand } from './commands/economics.ts';
 
 const program = new Command('switchyard')
   .description('Switchyard: a distributed Mixture-of-Experts inference orchestrator')
   .showHelpAfterError('(add --help for usage)')
   .addCommand(modelCommand())
   .addCommand(generateCommand())
-  .addCommand(upCommand());
+  .addCommand(upCommand())
+  .addCommand(reportCommand())
+  .addCommand(economicsCommand());
 
 await program.parseAsync(process.argv);

@@ -10,6 +10,7 @@ import {
 } from '@switchyard/rpc';
 import { buildExpertGraph, createSession, type SessionOptions } from '@switchyard/model';
 import { LocalExpertExecutor, rowKernel, type ExpertDtype, type ExpertKernel } from '@switchyard/engine';
+import type { SwitchyardTracer } from '@switchyard/telemetry';
 import type { ExpertSource } from './expert-source.ts';
 
 export interface ExpertWorkerOptions {
@@ -19,6 +20,8 @@ export interface ExpertWorkerOptions {
   readonly session?: SessionOptions;
   /** Largest number of tokens one Run message may carry. */
   readonly maxTokensPerRun: number;
+  /** Worker spans, joined to the gateway's dispatch span through the message's traceparent. */
+  readonly tracer?: SwitchyardTracer;
 }
 
 /**
@@ -65,13 +68,23 @@ export class ExpertWorker implements ExpertServiceHandler {
   }
 
   readonly run = async (request: RunRequest): Promise<RunResult> => {
-    this.#validate(request);
+    const span = this.#opts.tracer?.startWorkerSpan(request.traceparent, request.layer, request.routes.numTokens, this.#opts.workerId);
+    try {
+      this.#validate(request);
+    } catch (error) {
+      span?.end(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
     this.#inFlight++;
     try {
       const result = await this.#executor.runLayer(request.layer, request.hidden, request.routes);
       this.#numRuns++;
       this.#count(request);
+      span?.end();
       return { output: result.output };
+    } catch (error) {
+      span?.end(error instanceof Error ? error : new Error(String(error)));
+      throw error;
     } finally {
       this.#inFlight--;
       if (this.#inFlight === 0 && this.#retired.length > 0) await this.#releaseRetired();

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { createExpertServer } from '@switchyard/rpc';
 import { ExpertWorker } from './expert-worker.ts';
 import { modelDirExpertSource } from './expert-source.ts';
+import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     'execution-provider': { type: 'string', default: process.env['SWITCHYARD_EXECUTION_PROVIDER'] ?? 'cpu' },
     'intra-op-threads': { type: 'string', default: process.env['SWITCHYARD_INTRA_OP_THREADS'] },
     'max-tokens-per-run': { type: 'string', default: '65536' },
+    'metrics-port': { type: 'string', default: process.env['SWITCHYARD_WORKER_METRICS_PORT'] },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -32,9 +34,10 @@ function fail(message: string): never {
 if (values.help) {
   process.stdout.write(
     'usage: expert-worker --model <dir> [--host 127.0.0.1] [--port 50051] [--worker-id id] [--expert-dtype fp32|int8]\n' +
-      '                     [--execution-provider cpu|cuda] [--intra-op-threads n] [--max-tokens-per-run n]\n' +
+      '                     [--execution-provider cpu|cuda] [--intra-op-threads n] [--max-tokens-per-run n] [--metrics-port n]\n' +
       'Environment: SWITCHYARD_MODEL_DIR, SWITCHYARD_WORKER_HOST, SWITCHYARD_WORKER_PORT, SWITCHYARD_WORKER_ID,\n' +
-      '             SWITCHYARD_EXPERT_DTYPE, SWITCHYARD_EXECUTION_PROVIDER, SWITCHYARD_INTRA_OP_THREADS\n',
+      '             SWITCHYARD_EXPERT_DTYPE, SWITCHYARD_EXECUTION_PROVIDER, SWITCHYARD_INTRA_OP_THREADS,\n' +
+      '             SWITCHYARD_WORKER_METRICS_PORT (Prometheus /metrics), SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*\n',
   );
   process.exit(0);
 }
@@ -47,6 +50,16 @@ const provider = values['execution-provider'];
 if (provider !== 'cpu' && provider !== 'cuda') fail(`--execution-provider must be cpu or cuda, got ${provider}`);
 const threads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
 const maxTokensPerRun = Number(values['max-tokens-per-run']);
+const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
+if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0)) fail(`--metrics-port must be a port number, got ${values['metrics-port']}`);
+const workerId = values['worker-id'] ?? 'worker';
+const telemetry = await startTelemetry(
+  telemetryOptionsFromEnv(process.env, {
+    serviceName: 'switchyard-expert-worker',
+    serviceInstanceId: workerId,
+    ...(metricsPort !== undefined ? { prometheus: { port: metricsPort, host: values.host ?? '127.0.0.1' } } : {}),
+  }),
+);
 
 let source;
 try {
@@ -55,8 +68,9 @@ try {
   fail(error instanceof Error ? error.message : String(error));
 }
 const worker = new ExpertWorker({
-  workerId: values['worker-id'] ?? 'worker',
+  workerId,
   source,
+  tracer: telemetry.tracer,
   dtype,
   session: { executionProvider: provider, ...(threads ? { intraOpThreads: threads } : {}) },
   maxTokensPerRun,
@@ -72,6 +86,7 @@ async function shutdown(signal: string): Promise<void> {
   server.setServingStatus('NOT_SERVING');
   await server.close(5000);
   await worker.close();
+  await telemetry.shutdown();
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

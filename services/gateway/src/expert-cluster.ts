@@ -1,6 +1,7 @@
 import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
 import { computePlacement, expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
 import type { ModelConfig } from '@switchyard/model';
+import type { SwitchyardTracer } from '@switchyard/telemetry';
 import { RemoteExpertExecutor } from './remote-expert-executor.ts';
 
 export interface ExpertClusterOptions {
@@ -14,6 +15,7 @@ export interface ExpertClusterOptions {
   readonly wireFormat?: 'f32' | 'bf16';
   /** Use this placement (worker indices = positions in `addresses`) instead of computing one. */
   readonly placement?: Placement;
+  readonly tracer?: SwitchyardTracer;
 }
 
 export class WorkerStartupError extends Error {
@@ -70,6 +72,7 @@ export async function connectExpertCluster(options: ExpertClusterOptions): Promi
       hiddenSize: config.hiddenSize,
       deadlineMs: options.deadlineMs,
       retryAfterMs: 2000,
+      ...(options.tracer ? { tracer: options.tracer } : {}),
     });
     return { executor, placement, clients };
   } catch (error) {

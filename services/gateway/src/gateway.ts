@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createEngine, EngineLoop, type EngineBundle, type ExpertDtype } from '@switchyard/engine';
+import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
 import { loadGatewayModel } from './dense-weights.ts';
 import { connectExpertCluster } from './expert-cluster.ts';
@@ -127,6 +128,7 @@ export class Gateway {
   readonly nats: NatsParts | undefined;
   readonly executor: RemoteExpertExecutor | undefined;
   readonly url: string;
+  readonly telemetry: Telemetry | undefined;
   #state: GatewayState = 'serving';
 
   private constructor(parts: {
@@ -138,6 +140,7 @@ export class Gateway {
     executor: RemoteExpertExecutor | undefined;
     url: string;
     nats: NatsParts | undefined;
+    telemetry: Telemetry | undefined;
   }) {
     this.config = parts.config;
     this.bundle = parts.bundle;
@@ -147,6 +150,7 @@ export class Gateway {
     this.executor = parts.executor;
     this.url = parts.url;
     this.nats = parts.nats;
+    this.telemetry = parts.telemetry;
   }
 
   get state(): GatewayState {
@@ -168,7 +172,8 @@ export class Gateway {
     };
   }
 
-  static async start(config: GatewayConfig): Promise<Gateway> {
+  /** `telemetry` (started by main.ts before anything else) adds spans, metrics and GET /metrics. */
+  static async start(config: GatewayConfig, telemetry?: Telemetry): Promise<Gateway> {
     if (!config.serveQueue && !config.nats) throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue (--nats-url)');
     const distributed = config.workers.length > 0;
     const model = await loadGatewayModel(config.modelDir, !distributed);
@@ -180,6 +185,15 @@ export class Gateway {
           replication: config.replication,
           deadlineMs: config.dispatchDeadlineMs,
           connectTimeoutMs: config.workerConnectTimeoutMs,
+          ...(telemetry ? { tracer: telemetry.tracer } : {}),
+        })
+      : undefined;
+    const executor = cluster?.executor;
+    const engineTelemetry = telemetry
+      ? new EngineTelemetry(telemetry, {
+          config: model.config,
+          expertDtype: config.expertDtype,
+          ...(executor ? { workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1 } : {}),
         })
       : undefined;
     const bundle = await createEngine(
@@ -190,10 +204,11 @@ export class Gateway {
         blockSize: 16,
         microBatches: config.microBatches,
         scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
+        ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),
       },
       cluster?.executor,
     );
-    const loop = new EngineLoop(bundle.engine);
+    const loop = new EngineLoop(bundle.engine, undefined, engineTelemetry ? (step) => engineTelemetry.traceStep(step) : undefined);
     let nats: NatsParts | undefined;
     try {
       nats = config.nats ? await openNats(config.nats, config, bundle, loop) : undefined;
@@ -202,15 +217,23 @@ export class Gateway {
       await bundle.close();
       throw error;
     }
-    const backend: ReadyBackend = nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests);
+    const backend: ReadyBackend = nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests, engineTelemetry);
+    engineTelemetry?.observeEngine({
+      numRunning: () => bundle.engine.numRunning,
+      numWaiting: () => bundle.engine.numWaiting,
+      kvUsage: () => bundle.kv.usage,
+    });
     const ref: { gateway?: Gateway } = {};
     const http = createHttpServer({
       backend,
       bodyLimitBytes: config.bodyLimitBytes,
-      extraRoutes: (app) => app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {}),
+      extraRoutes: (app) => {
+        app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {});
+        if (telemetry) app.get('/metrics', async (_request, reply) => reply.type(PROMETHEUS_CONTENT_TYPE).send(await telemetry.renderPrometheus()));
+      },
     });
     const url = await http.listen({ host: config.host, port: config.port });
-    ref.gateway = new Gateway({ config, bundle, loop, backend, http, executor: cluster?.executor, url, nats });
+    ref.gateway = new Gateway({ config, bundle, loop, backend, http, executor, url, nats, telemetry });
     return ref.gateway;
   }
 
@@ -235,6 +258,7 @@ export class Gateway {
       await this.nats.conn.close(2000);
     }
     await this.bundle.close();
+    await this.telemetry?.shutdown();
     this.#state = 'stopped';
   }
 }

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { redactUrl } from '@switchyard/cluster';
+import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 
 const env = process.env;
@@ -104,7 +105,10 @@ function natsSettings(url: string): NatsSettings {
 
 let gateway: Gateway;
 try {
-  gateway = await Gateway.start(config);
+  const telemetry = await startTelemetry(
+    telemetryOptionsFromEnv(env, { serviceName: 'switchyard-gateway', serviceInstanceId: config.instanceName, prometheus: 'handler' }),
+  );
+  gateway = await Gateway.start(config, telemetry);
 } catch (error) {
   const e = error as { code?: unknown; message?: string };
   if (typeof e.code === 'string') fail(e.message ?? String(error));

@@ -1,6 +1,7 @@
 import type { ExpertExecutor, LayerResult } from '@switchyard/engine';
 import { addRows, chooseWorkers, gatherRows, splitByWorker, type Placement, type TokenRoutes, type WorkerShard } from '@switchyard/routing';
 import type { ExpertStreamClient, RunReply } from '@switchyard/rpc';
+import type { SwitchyardTracer } from '@switchyard/telemetry';
 
 export interface RemoteExecutorOptions {
   readonly placement: Placement;
@@ -13,6 +14,8 @@ export interface RemoteExecutorOptions {
   /** How long a failed worker is skipped before it is tried again. */
   readonly retryAfterMs: number;
   readonly now?: () => number;
+  /** Dispatch spans (one per layer and worker) whose context travels to the worker. */
+  readonly tracer?: SwitchyardTracer;
 }
 
 export class NoReplicaError extends Error {
@@ -102,14 +105,24 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     const client = this.#opts.clients.get(shard.workerIndex);
     if (!client) return { shard, error: new NoReplicaError(`no client for worker ${shard.workerIndex}`) };
     const rows = mapRows(shard.tokenRows, rowMap);
+    const span = this.#opts.tracer?.startDispatchSpan(layer, shard.workerIndex, rows.length);
     try {
       const reply = await client.run(
-        { layer, hiddenSize: this.#opts.hiddenSize, hidden: gatherRows(hidden, this.#opts.hiddenSize, rows), routes: shard.routes },
+        {
+          layer,
+          hiddenSize: this.#opts.hiddenSize,
+          hidden: gatherRows(hidden, this.#opts.hiddenSize, rows),
+          routes: shard.routes,
+          ...(span?.traceparent ? { traceparent: span.traceparent } : {}),
+        },
         { deadlineMs: this.#opts.deadlineMs, ...(signal ? { signal } : {}) },
       );
+      span?.end();
       return { shard, reply };
     } catch (error) {
-      return { shard, error: error instanceof Error ? error : new Error(String(error)) };
+      const e = error instanceof Error ? error : new Error(String(error));
+      span?.end(e);
+      return { shard, error: e };
     }
   }
 

@@ -13,6 +13,8 @@ export interface GenerationJob {
   readonly stream: boolean;
   readonly includeUsage: boolean;
   readonly cacheSalt: string;
+  /** The client's `traceparent` header, if any. */
+  readonly traceparent?: string;
 }
 
 interface Usage {
@@ -49,7 +51,8 @@ export async function serveGeneration(backend: GenerationBackend, job: Generatio
     if (!finished) backend.abort(id);
   });
   try {
-    backend.submit({ id, promptIds: job.promptIds, params: job.params, cacheSalt: job.cacheSalt }, (e) => onEvent(e));
+    const meta = { operation: job.kind === 'chat' ? 'chat' : 'text_completion', stream: job.stream, ...(job.traceparent ? { traceparent: job.traceparent } : {}) } as const;
+    backend.submit({ id, promptIds: job.promptIds, params: job.params, cacheSalt: job.cacheSalt }, (e) => onEvent(e), meta);
   } catch (error) {
     if (error instanceof RequestRejectedError) throw badRequest(error.message, 'prompt', error.code);
     throw error;

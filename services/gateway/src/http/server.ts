@@ -49,7 +49,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     checkModel(body, backend);
     const promptIds = typeof body.prompt === 'string' ? backend.tokenizer.encode(body.prompt) : promptIdsOf(body.prompt, backend);
     checkPromptIds(promptIds, backend);
-    await serveGeneration(backend, jobOf('completion', body, promptIds, backend), reply);
+    await serveGeneration(backend, jobOf('completion', body, promptIds, backend, request.headers.traceparent), reply);
   });
 
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatSchema } }, async (request, reply) => {
@@ -57,7 +57,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     checkModel(body, backend);
     const promptIds = backend.tokenizer.encode(renderChat(body.messages));
     checkPromptIds(promptIds, backend);
-    await serveGeneration(backend, jobOf('chat', body, promptIds, backend), reply);
+    await serveGeneration(backend, jobOf('chat', body, promptIds, backend, request.headers.traceparent), reply);
   });
 
   options.extraRoutes?.(app);
@@ -70,8 +70,9 @@ function promptIdsOf(prompt: number[] | string[], backend: GenerationBackend): n
   return prompt as number[];
 }
 
-function jobOf(kind: 'completion' | 'chat', body: CompletionBody | ChatBody, promptIds: number[], backend: GenerationBackend) {
+function jobOf(kind: 'completion' | 'chat', body: CompletionBody | ChatBody, promptIds: number[], backend: GenerationBackend, traceparent: string | string[] | undefined) {
   return {
+    ...(typeof traceparent === 'string' ? { traceparent } : {}),
     kind,
     promptIds,
     params: samplingParamsOf(body, promptIds.length, backend),

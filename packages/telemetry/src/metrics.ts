@@ -1,0 +1,221 @@
+import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
+import type { StepCompute } from './accounting-observer.ts';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_EXPERT,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_TOKEN_TYPE,
+  ATTR_KV_TRANSFER_DIRECTION,
+  ATTR_LAYER,
+  BUCKETS_REQUEST_DURATION_S,
+  BUCKETS_TIME_PER_OUTPUT_TOKEN_S,
+  BUCKETS_TIME_TO_FIRST_TOKEN_S,
+  BUCKETS_TOKEN_USAGE,
+  GEN_AI_TOKEN_TYPE_INPUT,
+  GEN_AI_TOKEN_TYPE_OUTPUT,
+  METRIC_EXPERT_BALANCEDNESS,
+  METRIC_EXPERT_TOKENS,
+  METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  METRIC_GEN_AI_SERVER_REQUEST_DURATION,
+  METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN,
+  METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,
+  METRIC_KV_PAGE_TRANSFER_BYTES,
+  METRIC_KV_PAGE_TRANSFERS,
+  METRIC_KV_USAGE,
+  METRIC_PREFIX_CACHE_HITS,
+  METRIC_PREFIX_CACHE_QUERIES,
+  METRIC_QUEUE_DEPTH,
+  METRIC_REQUESTS_RUNNING,
+  METRIC_REQUESTS_WAITING,
+  METRIC_STEP_EXPERT_BYTES,
+  METRIC_TOKEN_ACTIVE_PARAMS,
+  METRIC_TOKEN_FLOPS,
+  SWITCHYARD_PROVIDER_NAME,
+  type GenAiOperation,
+} from './names.ts';
+
+/** Log-spaced boundaries (×√10) from 1e3 to 1e13: parameter and FLOP counts of any model size. */
+const BUCKETS_COUNT = Array.from({ length: 21 }, (_, i) => Number((10 ** (3 + i / 2)).toPrecision(2)));
+
+/** Read at collection time: sources of the gauges (each optional; a missing one is not reported). */
+export interface EngineGauges {
+  readonly numRunning?: () => number;
+  readonly numWaiting?: () => number;
+  /** Fraction of KV blocks in use, 0–1. */
+  readonly kvUsage?: () => number;
+  /** Requests queued before an engine took them. */
+  readonly queueDepth?: () => number;
+}
+
+/** One finished request, as the metrics see it. */
+export interface RequestMeasurement {
+  readonly operation: GenAiOperation;
+  readonly model: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cachedInputTokens: number;
+  readonly durationS: number;
+  /** Absent when no token was produced. */
+  readonly timeToFirstTokenS?: number;
+  /** Absent unless at least two tokens were produced. */
+  readonly timePerOutputTokenS?: number;
+  /** Low-cardinality error identifier (an error's `code` or name). */
+  readonly errorType?: string;
+}
+
+/**
+ * Every metric of issue 5, recorded through the OpenTelemetry meter. Per-step and per-expert values
+ * accumulate in typed arrays and are reported by observable instruments at collection time, so a step
+ * costs array additions, not one instrument call per (layer, expert).
+ *
+ * Invariant: `#expertTokens` and `#balancedness` are sized by the first step recorded (a process
+ * serves one model); a step of another shape is a bug and throws.
+ */
+export class SwitchyardMetrics {
+  readonly #provider: string;
+  readonly #ttft: Histogram;
+  readonly #tpot: Histogram;
+  readonly #duration: Histogram;
+  readonly #tokenUsage: Histogram;
+  readonly #activeParams: Histogram;
+  readonly #flops: Histogram;
+  readonly #expertBytes: Counter;
+  readonly #prefixQueries: Counter;
+  readonly #prefixHits: Counter;
+  readonly #pageTransfers: Counter;
+  readonly #pageTransferBytes: Counter;
+  readonly #requestAttributes = new Map<string, Attributes>();
+  readonly #modelAttributes = new Map<string, Attributes>();
+  #expertTokens: Float64Array | undefined;
+  #expertAttributes: Attributes[] = [];
+  #balancedness: Float64Array | undefined;
+  #gauges: EngineGauges = {};
+
+  constructor(meter: Meter, options: { readonly provider?: string } = {}) {
+    this.#provider = options.provider ?? SWITCHYARD_PROVIDER_NAME;
+    const seconds = (name: string, description: string, buckets: number[]) =>
+      meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: buckets } });
+    this.#ttft = seconds(METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, 'Time to generate the first token for successful responses', BUCKETS_TIME_TO_FIRST_TOKEN_S);
+    this.#tpot = seconds(METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN, 'Time per output token generated after the first token for successful responses', BUCKETS_TIME_PER_OUTPUT_TOKEN_S);
+    this.#duration = seconds(METRIC_GEN_AI_SERVER_REQUEST_DURATION, 'Generative AI server request duration', BUCKETS_REQUEST_DURATION_S);
+    this.#tokenUsage = meter.createHistogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
+      description: 'Number of input and output tokens used',
+      unit: '{token}',
+      advice: { explicitBucketBoundaries: BUCKETS_TOKEN_USAGE },
+    });
+    this.#activeParams = meter.createHistogram(METRIC_TOKEN_ACTIVE_PARAMS, {
+      description: 'Active parameters of each computed token, from the routing decisions made',
+      unit: '{parameter}',
+      advice: { explicitBucketBoundaries: BUCKETS_COUNT },
+    });
+    this.#flops = meter.createHistogram(METRIC_TOKEN_FLOPS, {
+      description: 'FLOPs of each computed token (2 × matmul parameters + attention over its context)',
+      unit: '{flop}',
+      advice: { explicitBucketBoundaries: BUCKETS_COUNT },
+    });
+    this.#expertBytes = meter.createCounter(METRIC_STEP_EXPERT_BYTES, { description: 'Expert weight bytes read', unit: 'By' });
+    this.#prefixQueries = meter.createCounter(METRIC_PREFIX_CACHE_QUERIES, { description: 'Prompt tokens looked up in the prefix cache', unit: '{token}' });
+    this.#prefixHits = meter.createCounter(METRIC_PREFIX_CACHE_HITS, { description: 'Prompt tokens found in the prefix cache', unit: '{token}' });
+    this.#pageTransfers = meter.createCounter(METRIC_KV_PAGE_TRANSFERS, { description: 'KV cache pages moved between nodes', unit: '{page}' });
+    this.#pageTransferBytes = meter.createCounter(METRIC_KV_PAGE_TRANSFER_BYTES, { description: 'KV cache bytes moved between nodes', unit: 'By' });
+    this.#observeInstruments(meter);
+  }
+
+  /** Sets where the gauges read from (the engine, the KV cache, the queue); replaces the previous sources. */
+  observeEngine(gauges: EngineGauges): void {
+    this.#gauges = gauges;
+  }
+
+  recordRequest(r: RequestMeasurement): void {
+    const base = this.#attributesOf(r.operation, r.model);
+    const failed = r.errorType !== undefined ? { ...base, [ATTR_ERROR_TYPE]: r.errorType } : base;
+    this.#duration.record(r.durationS, failed);
+    this.#tokenUsage.record(r.inputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_INPUT });
+    this.#tokenUsage.record(r.outputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_OUTPUT });
+    this.#prefixQueries.add(r.inputTokens, { [ATTR_GEN_AI_REQUEST_MODEL]: r.model });
+    this.#prefixHits.add(r.cachedInputTokens, { [ATTR_GEN_AI_REQUEST_MODEL]: r.model });
+    if (r.errorType !== undefined) return;
+    if (r.timeToFirstTokenS !== undefined) this.#ttft.record(r.timeToFirstTokenS, base);
+    if (r.timePerOutputTokenS !== undefined) this.#tpot.record(r.timePerOutputTokenS, base);
+  }
+
+  /** One computed token row. */
+  recordToken(model: string, activeParams: number, flops: number): void {
+    const attributes = this.#modelOnly(model);
+    this.#activeParams.record(activeParams, attributes);
+    this.#flops.record(flops, attributes);
+  }
+
+  recordStep(model: string, step: StepCompute): void {
+    const tokens = this.#expertTokensFor(step);
+    for (let i = 0; i < tokens.length; i++) tokens[i] = (tokens[i] ?? 0) + (step.tokensPerExpert[i] ?? 0);
+    const balancedness = this.#balancedness ?? new Float64Array(step.balancedness.length);
+    this.#balancedness = balancedness;
+    step.balancedness.forEach((b, layer) => {
+      if (!Number.isNaN(b)) balancedness[layer] = b;
+    });
+    if (step.expertBytes > 0) this.#expertBytes.add(step.expertBytes, this.#modelOnly(model));
+  }
+
+  recordPageTransfer(direction: 'fetch' | 'push', numPages: number, sizeBytes: number): void {
+    const attributes = { [ATTR_KV_TRANSFER_DIRECTION]: direction };
+    this.#pageTransfers.add(numPages, attributes);
+    this.#pageTransferBytes.add(sizeBytes, attributes);
+  }
+
+  #expertTokensFor(step: StepCompute): Float64Array {
+    const numLayers = step.balancedness.length;
+    const size = step.tokensPerExpert.length;
+    if (this.#expertTokens === undefined) {
+      const numExperts = size / Math.max(1, numLayers);
+      this.#expertTokens = new Float64Array(size);
+      this.#expertAttributes = Array.from({ length: size }, (_, i) => ({ [ATTR_LAYER]: Math.floor(i / numExperts), [ATTR_EXPERT]: i % numExperts }));
+    }
+    if (this.#expertTokens.length !== size) throw new Error(`internal: a step of ${size} (layer, expert) counts after steps of ${this.#expertTokens.length}`);
+    return this.#expertTokens;
+  }
+
+  #observeInstruments(meter: Meter): void {
+    meter.createObservableCounter(METRIC_EXPERT_TOKENS, { description: '(token, expert) pairs routed, by layer and expert', unit: '{token}' }).addCallback((result) => {
+      const tokens = this.#expertTokens;
+      if (!tokens) return;
+      tokens.forEach((n, i) => {
+        const attributes = this.#expertAttributes[i];
+        if (n > 0 && attributes) result.observe(n, attributes);
+      });
+    });
+    meter.createObservableGauge(METRIC_EXPERT_BALANCEDNESS, { description: 'Mean ÷ max tokens per expert in the last step, per layer', unit: '1' }).addCallback((result) => {
+      this.#balancedness?.forEach((b, layer) => result.observe(b, { [ATTR_LAYER]: layer }));
+    });
+    const gauge = (name: string, description: string, unit: string, read: (g: EngineGauges) => (() => number) | undefined) =>
+      meter.createObservableGauge(name, { description, unit }).addCallback((result) => {
+        const source = read(this.#gauges);
+        if (source) result.observe(source());
+      });
+    gauge(METRIC_KV_USAGE, 'Fraction of KV cache blocks in use', '1', (g) => g.kvUsage);
+    gauge(METRIC_REQUESTS_RUNNING, 'Requests being generated', '{request}', (g) => g.numRunning);
+    gauge(METRIC_REQUESTS_WAITING, 'Requests admitted and waiting to be scheduled', '{request}', (g) => g.numWaiting);
+    gauge(METRIC_QUEUE_DEPTH, 'Requests queued before an engine took them', '{request}', (g) => g.queueDepth);
+  }
+
+  #attributesOf(operation: GenAiOperation, model: string): Attributes {
+    const key = `${operation}\u0000${model}`;
+    let attributes = this.#requestAttributes.get(key);
+    if (!attributes) {
+      attributes = { [ATTR_GEN_AI_OPERATION_NAME]: operation, [ATTR_GEN_AI_PROVIDER_NAME]: this.#provider, [ATTR_GEN_AI_REQUEST_MODEL]: model };
+      this.#requestAttributes.set(key, attributes);
+    }
+    return attributes;
+  }
+
+  #modelOnly(model: string): Attributes {
+    let attributes = this.#modelAttributes.get(model);
+    if (!attributes) {
+      attributes = { [ATTR_GEN_AI_REQUEST_MODEL]: model };
+      this.#modelAttributes.set(model, attributes);
+    }
+    return attributes;
+  }
+}

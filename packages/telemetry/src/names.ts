@@ -1,0 +1,159 @@
+/**
+ * Every span, attribute, event and metric name Switchyard emits, in one place.
+ *
+ * The GenAI semantic conventions are still in development upstream (and moving to their own
+ * repository), so their names are copied in here as constants: a rename upstream cannot silently
+ * change what we emit. Our own names live under `switchyard.*`.
+ *
+ * NOTE: nothing here names a prompt, a completion or a header. Spans and metrics carry counts, ids and
+ * model names only.
+ */
+
+// ── GenAI semantic conventions: attributes ─────────────────────────────────────────────────────────
+export const ATTR_GEN_AI_OPERATION_NAME = 'gen_ai.operation.name';
+export const ATTR_GEN_AI_PROVIDER_NAME = 'gen_ai.provider.name';
+export const ATTR_GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+export const ATTR_GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model';
+export const ATTR_GEN_AI_RESPONSE_ID = 'gen_ai.response.id';
+export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons';
+export const ATTR_GEN_AI_REQUEST_MAX_TOKENS = 'gen_ai.request.max_tokens';
+export const ATTR_GEN_AI_REQUEST_TEMPERATURE = 'gen_ai.request.temperature';
+export const ATTR_GEN_AI_REQUEST_TOP_P = 'gen_ai.request.top_p';
+export const ATTR_GEN_AI_REQUEST_TOP_K = 'gen_ai.request.top_k';
+export const ATTR_GEN_AI_REQUEST_SEED = 'gen_ai.request.seed';
+export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream';
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
+export const ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.usage.cache_read.input_tokens';
+export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type';
+
+/** Values of `gen_ai.operation.name` that Switchyard serves. */
+export const GEN_AI_OPERATION_CHAT = 'chat';
+export const GEN_AI_OPERATION_TEXT_COMPLETION = 'text_completion';
+export type GenAiOperation = typeof GEN_AI_OPERATION_CHAT | typeof GEN_AI_OPERATION_TEXT_COMPLETION;
+
+/** Values of `gen_ai.token.type`. */
+export const GEN_AI_TOKEN_TYPE_INPUT = 'input';
+export const GEN_AI_TOKEN_TYPE_OUTPUT = 'output';
+
+/** Our `gen_ai.provider.name`: a self-hosted model server is its own provider. */
+export const SWITCHYARD_PROVIDER_NAME = 'switchyard';
+
+// ── General semantic conventions ───────────────────────────────────────────────────────────────────
+export const ATTR_ERROR_TYPE = 'error.type';
+export const ATTR_SERVICE_NAME = 'service.name';
+export const ATTR_SERVICE_INSTANCE_ID = 'service.instance.id';
+
+// ── GenAI semantic conventions: metrics ────────────────────────────────────────────────────────────
+export const METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN = 'gen_ai.server.time_to_first_token';
+export const METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN = 'gen_ai.server.time_per_output_token';
+export const METRIC_GEN_AI_SERVER_REQUEST_DURATION = 'gen_ai.server.request.duration';
+export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage';
+
+/** Bucket boundaries the conventions recommend (seconds, or tokens for token usage). */
+export const BUCKETS_TIME_TO_FIRST_TOKEN_S = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+export const BUCKETS_TIME_PER_OUTPUT_TOKEN_S = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
+export const BUCKETS_REQUEST_DURATION_S = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+export const BUCKETS_TOKEN_USAGE = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+
+// ── Switchyard spans ───────────────────────────────────────────────────────────────────────────────
+// The request span is named `{gen_ai.operation.name} {gen_ai.request.model}` (see requestSpanName).
+export const SPAN_ENGINE_STEP = 'switchyard.engine.step';
+/** Gateway side: one layer's shard sent to one expert worker. */
+export const SPAN_EXPERT_DISPATCH = 'switchyard.expert.dispatch';
+/** Worker side: one Run message computed, joined to the dispatch span through `traceparent`. */
+export const SPAN_EXPERT_RUN = 'switchyard.expert.run';
+
+export function requestSpanName(operation: GenAiOperation, model: string): string {
+  return `${operation} ${model}`;
+}
+
+// ── Switchyard span events ─────────────────────────────────────────────────────────────────────────
+/** One computed token row (detail `tokens`). */
+export const EVENT_TOKEN = 'switchyard.token';
+export const EVENT_FIRST_TOKEN = 'switchyard.first_token';
+
+// ── Switchyard attributes: one token (span event attributes at detail `tokens`) ────────────────────
+/** Absolute position of the row in its sequence. */
+export const ATTR_TOKEN_POSITION = 'switchyard.token.position';
+/** `prefill` (a prompt position) or `decode` (a generated position). */
+export const ATTR_TOKEN_PHASE = 'switchyard.token.phase';
+/** The LM head ran on this row (its logits were computed and sampled). */
+export const ATTR_TOKEN_SAMPLED = 'switchyard.token.sampled';
+/** Per layer (array index = layer), the distinct experts chosen, comma-separated: `["3,7", "0,5"]`. */
+export const ATTR_TOKEN_EXPERTS = 'switchyard.token.experts';
+export const ATTR_TOKEN_ACTIVE_PARAMS = 'switchyard.token.active_params';
+export const ATTR_TOKEN_FLOPS = 'switchyard.token.flops';
+export const ATTR_TOKEN_DENSE_EQUIVALENT_FLOPS = 'switchyard.token.dense_equivalent_flops';
+
+// ── Switchyard attributes: one request (totals on the request span) ────────────────────────────────
+export const ATTR_REQUEST_ID = 'switchyard.request.id';
+/** Token rows computed for the request (prompt rows not found in the prefix cache, generated rows, recomputation after preemption). */
+export const ATTR_REQUEST_COMPUTED_TOKENS = 'switchyard.request.computed_tokens';
+export const ATTR_REQUEST_PREFILL_TOKENS = 'switchyard.request.prefill_tokens';
+export const ATTR_REQUEST_DECODE_TOKENS = 'switchyard.request.decode_tokens';
+/** Σ over computed rows of their active parameters. */
+export const ATTR_REQUEST_ACTIVE_PARAMS = 'switchyard.request.active_params';
+export const ATTR_REQUEST_ACTIVE_PARAMS_PER_TOKEN = 'switchyard.request.active_params_per_token';
+export const ATTR_REQUEST_FLOPS = 'switchyard.request.flops';
+export const ATTR_REQUEST_PREFILL_FLOPS = 'switchyard.request.prefill_flops';
+export const ATTR_REQUEST_DECODE_FLOPS = 'switchyard.request.decode_flops';
+export const ATTR_REQUEST_DENSE_EQUIVALENT_FLOPS = 'switchyard.request.dense_equivalent_flops';
+/** Σ over rows and layers of distinct experts chosen (a row choosing expert 3 at two layers counts 2). */
+export const ATTR_REQUEST_EXPERT_ACTIVATIONS = 'switchyard.request.expert_activations';
+/** Distinct (layer, expert) pairs the request touched. */
+export const ATTR_REQUEST_EXPERTS_HIT = 'switchyard.request.experts_hit';
+/** Prefill FLOPs not computed because the prompt prefix came from the prefix cache. */
+export const ATTR_PREFIX_CACHE_FLOPS_SAVED = 'switchyard.prefix_cache.flops_saved';
+export const ATTR_REQUEST_PREEMPTIONS = 'switchyard.request.preemptions';
+
+// ── Switchyard attributes: one engine step ─────────────────────────────────────────────────────────
+export const ATTR_STEP_SEQUENCES = 'switchyard.step.sequences';
+export const ATTR_STEP_TOKENS = 'switchyard.step.tokens';
+export const ATTR_STEP_PREFILL_TOKENS = 'switchyard.step.prefill_tokens';
+export const ATTR_STEP_DECODE_TOKENS = 'switchyard.step.decode_tokens';
+export const ATTR_STEP_SAMPLED = 'switchyard.step.sampled';
+export const ATTR_STEP_PREEMPTED = 'switchyard.step.preempted';
+export const ATTR_STEP_FLOPS = 'switchyard.step.flops';
+export const ATTR_STEP_PREFILL_FLOPS = 'switchyard.step.prefill_flops';
+export const ATTR_STEP_DECODE_FLOPS = 'switchyard.step.decode_flops';
+export const ATTR_STEP_DENSE_EQUIVALENT_FLOPS = 'switchyard.step.dense_equivalent_flops';
+/** Σ over layer calls of the distinct experts hit. */
+export const ATTR_STEP_EXPERTS_HIT = 'switchyard.step.experts_hit';
+/** Expert weight bytes read by the step, in the dtype the experts run in. */
+export const ATTR_STEP_EXPERT_BYTES = 'switchyard.step.expert_bytes';
+/** The same experts' bytes had they been fp32 / int8 (for the int8 savings). */
+export const ATTR_STEP_EXPERT_BYTES_FP32 = 'switchyard.step.expert_bytes_fp32';
+export const ATTR_STEP_EXPERT_BYTES_INT8 = 'switchyard.step.expert_bytes_int8';
+/** Non-expert weight bytes every step reads (attention, router, shared experts, LM head; fp32). */
+export const ATTR_STEP_DENSE_BYTES = 'switchyard.step.dense_bytes';
+export const ATTR_EXPERT_DTYPE = 'switchyard.expert.dtype';
+
+// ── Switchyard attributes: dispatch and worker spans, metric dimensions ───────────────────────────
+export const ATTR_LAYER = 'switchyard.layer';
+export const ATTR_EXPERT = 'switchyard.expert';
+export const ATTR_WORKER_INDEX = 'switchyard.worker.index';
+export const ATTR_WORKER_ID = 'switchyard.worker.id';
+export const ATTR_DISPATCH_TOKENS = 'switchyard.dispatch.tokens';
+export const ATTR_KV_TRANSFER_DIRECTION = 'switchyard.kv.transfer.direction';
+
+// ── Switchyard metrics ─────────────────────────────────────────────────────────────────────────────
+export const METRIC_TOKEN_ACTIVE_PARAMS = 'switchyard.token.active_params';
+export const METRIC_TOKEN_FLOPS = 'switchyard.token.flops';
+/** Counter: (token, expert) pairs routed, by layer and expert. */
+export const METRIC_EXPERT_TOKENS = 'switchyard.expert.tokens';
+/** Gauge per layer: mean ÷ max tokens per expert in the last step (1 = perfectly balanced). */
+export const METRIC_EXPERT_BALANCEDNESS = 'switchyard.expert.balancedness';
+/** Counter: expert weight bytes read. */
+export const METRIC_STEP_EXPERT_BYTES = 'switchyard.step.expert_bytes';
+/** Gauge: fraction of KV cache blocks in use. */
+export const METRIC_KV_USAGE = 'switchyard.kv.usage';
+/** Counters in tokens, as vLLM counts them: prompt tokens looked up, and those found. */
+export const METRIC_PREFIX_CACHE_QUERIES = 'switchyard.prefix_cache.queries';
+export const METRIC_PREFIX_CACHE_HITS = 'switchyard.prefix_cache.hits';
+export const METRIC_REQUESTS_RUNNING = 'switchyard.requests.running';
+export const METRIC_REQUESTS_WAITING = 'switchyard.requests.waiting';
+/** Gauge: requests queued before any engine took them (the NATS work queue or the local queue). */
+export const METRIC_QUEUE_DEPTH = 'switchyard.queue.depth';
+export const METRIC_KV_PAGE_TRANSFERS = 'switchyard.kv.page_transfers';
+export const METRIC_KV_PAGE_TRANSFER_BYTES = 'switchyard.kv.page_transfer_bytes';
