@@ -1,0 +1,136 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initModelDir, loadModelDir } from '@switchyard/model';
+import { createEngine, EngineLoop, resolveSamplingParams, createByteTokenizer } from '@switchyard/engine';
+import { startGateway, startProcess, startWorker, freePort, type ManagedProcess } from './helpers/processes.ts';
+import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+
+const MAX_TOKENS = 24;
+const tokenizer = createByteTokenizer();
+let root = '';
+let modelDir = '';
+let nats: NatsServer;
+const procs: ManagedProcess[] = [];
+let workers: string[] = [];
+let engines: (ManagedProcess & { url: string })[] = [];
+let frontend: ManagedProcess & { url: string };
+
+/** The monolithic engine's greedy continuation, the oracle every clustered answer must equal. */
+async function expectedTokens(prompts: readonly string[]): Promise<number[][]> {
+  const bundle = await createEngine(await loadModelDir(modelDir), { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 2048, maxRunningSequences: 64 } });
+  const loop = new EngineLoop(bundle.engine);
+  const params = resolveSamplingParams({ maxTokens: MAX_TOKENS, temperature: 0, stopAtEos: false });
+  const runs = await Promise.all(prompts.map((p, i) => loop.generate({ id: `o${i}`, promptIds: tokenizer.encode(p), params })));
+  await loop.stop();
+  await bundle.close();
+  return runs.map((events) => events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId));
+}
+
+async function complete(url: string, prompt: string): Promise<number[]> {
+  const res = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tiny', prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true }),
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } };
+  expect(body.usage.completion_tokens).toBe(MAX_TOKENS);
+  return tokenizer.encode(body.choices[0]?.text ?? '');
+}
+
+const stats = async (url: string) => (await (await fetch(`${url}/v1/switchyard/stats`)).json()) as { served: number; serving: number };
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'switchyard-natsgw-'));
+  modelDir = join(root, 'tiny');
+  await initModelDir(modelDir, 'tiny', 9);
+  nats = await startNatsServer();
+  const ws = await Promise.all([startWorker(modelDir, 'nw0'), startWorker(modelDir, 'nw1')]);
+  procs.push(...ws);
+  workers = ws.map((w) => w.address);
+  const common = ['--workers', workers.join(','), '--nats-url', nats.url, '--ack-wait-ms', '2000', '--heartbeat-ms', '500'];
+  engines = await Promise.all([startGateway(modelDir, [...common, '--name', 'engine-a']), startGateway(modelDir, [...common, '--name', 'engine-b'])]);
+  frontend = await startGateway(modelDir, [...common, '--name', 'frontend', '--no-engine']);
+  procs.push(...engines, frontend);
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+  await nats?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('gateways behind the NATS request queue (separate processes, real nats-server)', () => {
+  it('serves 50 requests sent to both frontends with the monolithic engine’s tokens, and each engine serves some', async () => {
+    const prompts = Array.from({ length: 50 }, (_, i) => `request ${i} to the cluster`);
+    const expected = await expectedTokens(prompts);
+    const actual: number[][] = new Array(prompts.length);
+    for (let i = 0; i < prompts.length; i += 10) {
+      await Promise.all(
+        prompts.slice(i, i + 10).map(async (p, j) => {
+          actual[i + j] = await complete(engines[(i + j) % 2]?.url ?? '', p);
+        }),
+      );
+    }
+    expect(actual).toEqual(expected.map((ids) => tokenizer.encode(tokenizer.decode(ids))));
+    const [a, b] = await Promise.all(engines.map((e) => stats(e.url)));
+    expect(a?.served).toBeGreaterThan(0);
+    expect(b?.served).toBeGreaterThan(0);
+    expect((a?.served ?? 0) + (b?.served ?? 0)).toBe(50);
+  }, 240_000);
+
+  it('finishes a streaming request exactly — no gap, no duplicate — after kill -9 of the engine serving it', async () => {
+    const prompt = 'survive the loss of an engine';
+    const [expected] = await expectedTokens([prompt]);
+    const res = await fetch(`${frontend.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, stream: true }),
+    });
+    const reader = res.body?.getReader();
+    const decoder = new TextDecoder();
+    let raw = '';
+    let killed = '';
+    for (;;) {
+      const chunk = await reader?.read();
+      if (!chunk || chunk.done) break;
+      raw += decoder.decode(chunk.value, { stream: true });
+      if (!killed && raw.split('data: ').length > 4) {
+        const serving = await Promise.all(engines.map(async (e) => ({ e, s: await stats(e.url) })));
+        const victim = serving.find((x) => x.s.serving > 0)?.e;
+        expect(victim).toBeDefined();
+        killed = victim?.url ?? '';
+        await victim?.kill('SIGKILL');
+      }
+    }
+    expect(killed).not.toBe('');
+    const events = raw.split('\n\n').filter((s) => s.startsWith('data: ')).map((s) => s.slice(6));
+    expect(events.at(-1)).toBe('[DONE]');
+    const text = events.slice(0, -1).map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '').join('');
+    expect(tokenizer.encode(text)).toEqual(tokenizer.encode(tokenizer.decode(expected ?? [])));
+  }, 120_000);
+
+  it('refuses to start with wrong NATS credentials, naming NATS and the URL but not the secret', async () => {
+    const secured = await startNatsServer({ user: 'switchyard', pass: 'right-password' });
+    try {
+      const port = await freePort();
+      const env = { NATS_USER: 'switchyard', NATS_PASSWORD: 'wrong-password-123' };
+      const attempt = startProcess('services/gateway/src/main.ts', ['--model', modelDir, '--port', String(port), '--nats-url', secured.url], 'gateway serving', 30_000, env);
+      const error = await attempt.then(
+        async (p) => {
+          await p.kill();
+          return undefined;
+        },
+        (e: unknown) => e as Error,
+      );
+      expect(error?.message).toMatch(/exited with 2/);
+      expect(error?.message).toMatch(/NATS/);
+      expect(error?.message).toContain(secured.url.replace(/^nats:\/\//, ''));
+      expect(error?.message).not.toContain('wrong-password-123');
+    } finally {
+      await secured.stop();
+    }
+  }, 60_000);
+});
