@@ -88,9 +88,15 @@ function denseBytes(config: ModelConfig): number {
   return matmul * (denseDtype === 'int8' ? 1 : 4) + (t.router + t.norms) * 4;
 }
 
-function prefillFlopsPerToken(config: ModelConfig, context: number): number {
+/**
+ * FLOPs per prompt token of a prefill: every matmul except the LM head (which runs on the last row
+ * only), plus attention over `context` tokens; `lmHeadShare` adds the one LM-head row spread over the prompt.
+ */
+function prefillFlopsPerToken(config: ModelConfig, context: number, promptTokens: number): number {
+  const counts = countConfigParams(config);
+  const lmHead = config.vocabSize * config.hiddenSize;
   const perLayerAttention = 4 * config.numHeads * config.headDim * context;
-  return 2 * countConfigParams(config).matmulParamsPerToken + config.numLayers * perLayerAttention;
+  return 2 * (counts.matmulParamsPerToken - lmHead) + config.numLayers * perLayerAttention + (2 * lmHead) / promptTokens;
 }
 
 async function decodeAgainstBound(bundle: EngineBundle, batch: number, distinct: DistinctExperts, bandwidth: number, expertBytes: number): Promise<DecodeResult> {
@@ -127,7 +133,7 @@ async function measurePrefill(bundle: EngineBundle, peakFlops: number) {
   }
   const best = Math.min(...times.slice(1));
   const tokensPerSecond = (tokens * 1000) / best;
-  const flops = tokensPerSecond * prefillFlopsPerToken(config, tokens / 2);
+  const flops = tokensPerSecond * prefillFlopsPerToken(config, tokens / 2, tokens);
   return { promptTokens: tokens, tokensPerSecond: round(tokensPerSecond), achievedFlops: Math.round(flops), matmulPeakFlops: Math.round(peakFlops), fractionOfPeak: round(flops / peakFlops, 3) };
 }
 
