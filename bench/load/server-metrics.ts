@@ -38,7 +38,10 @@ export interface ServerMetrics {
   readonly balancedness: readonly number[] | undefined;
   /** The server's own gauge after the run: balancedness of the last step, per layer. */
   readonly lastStepBalancedness: readonly number[] | undefined;
+  /** The KV usage gauge after the run. */
   readonly kvUsage: number | undefined;
+  /** The highest KV usage seen by the scrapes taken during the run (one a second). */
+  readonly kvUsagePeak: number | undefined;
   readonly prefixCache: { readonly queriedTokens: number; readonly hitTokens: number; readonly hitRate: number } | undefined;
   readonly activeParamsPerToken: number | undefined;
   readonly flopsPerToken: number | undefined;
@@ -169,8 +172,37 @@ function dispatchLatency(before: Exposition, after: Exposition): ServerMetrics['
   return { mean: mean * 1000, p50: p50 * 1000, p99: p99 * 1000 };
 }
 
-/** Builds the run's report from the scrapes before and after it. */
-export function serverMetricsOf(before: Scrape, after: Scrape, shape?: { numLayers: number; numExperts: number }): ServerMetricsReport {
+/**
+ * Scrapes `/metrics` every `intervalMs` until stopped, for gauges whose value during the run matters
+ * more than after it (KV usage drops back when the requests finish). Bounded: one scrape in flight.
+ */
+export function sampleDuringRun(baseUrl: string, intervalMs = 1000): { stop: () => Promise<Scrape[]> } {
+  const scrapes: Scrape[] = [];
+  let stopped = false;
+  let inFlight: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    if (stopped) return;
+    inFlight = inFlight.then(async () => {
+      if (!stopped) scrapes.push(await scrapeMetrics(baseUrl, intervalMs));
+    });
+  }, intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await inFlight;
+      return scrapes;
+    },
+  };
+}
+
+function peakOf(scrapes: readonly Scrape[], name: string): number | undefined {
+  const values = scrapes.flatMap((s) => (s.ok ? [total(s.exposition, name)] : [])).filter((v): v is number => v !== undefined);
+  return values.length === 0 ? undefined : Math.max(...values);
+}
+
+/** Builds the run's report from the scrapes before and after it (and any taken during it). */
+export function serverMetricsOf(before: Scrape, after: Scrape, shape?: { numLayers: number; numExperts: number }, during: readonly Scrape[] = []): ServerMetricsReport {
   if (!after.ok) return { available: false, reason: after.reason };
   if (!before.ok) return { available: false, reason: before.reason };
   const b = before.exposition;
@@ -185,6 +217,7 @@ export function serverMetricsOf(before: Scrape, after: Scrape, shape?: { numLaye
     balancedness: expertLoad === undefined ? undefined : balancednessOf(expertLoad),
     lastStepBalancedness: perLayerGauge(a, SERIES.balancedness),
     kvUsage: total(a, SERIES.kvUsage),
+    kvUsagePeak: peakOf([...during, after], SERIES.kvUsage),
     prefixCache: queried === undefined || hits === undefined ? undefined : { queriedTokens: queried, hitTokens: hits, hitRate: queried > 0 ? hits / queried : 0 },
     activeParamsPerToken: histogramMean(b, a, SERIES.activeParams),
     flopsPerToken: histogramMean(b, a, SERIES.flops),

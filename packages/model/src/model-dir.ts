@@ -121,7 +121,7 @@ export function initModelDir(
 ): Promise<WrittenModelDir> {
   const config = typeof preset === 'string' ? getPreset(preset) : preset;
   const buffers = new ChunkBuffers();
-  const source = { chunks: (spec: TensorSpec) => randomTensorChunks(spec, seed, buffers) };
+  const source = { chunks: (spec: TensorSpec) => randomTensorChunks(spec, seed, buffers, config) };
   return writeModelDir(dir, config, source, onProgress === undefined ? {} : { onProgress });
 }
 

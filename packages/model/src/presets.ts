@@ -1,13 +1,14 @@
 /**
- * Runnable presets (ones we generate random weights for): `tiny` for tests, `small` for the demo and
- * `olmoe-slice` for benchmarks. Shape-only presets of real models live in `real-models.ts`.
+ * Runnable presets (ones we generate random weights for): `tiny` for tests, `small` for the demo,
+ * `olmoe-slice` for benchmarks and `skewed` for load-imbalance benchmarks. Shape-only presets of real
+ * models live in `real-models.ts`.
  */
 
 import { validateConfig } from './config.ts';
 import { UnknownPresetError } from './errors.ts';
 import type { ModelConfig } from './types.ts';
 
-export const PRESET_NAMES = ['tiny', 'small', 'olmoe-slice'] as const;
+export const PRESET_NAMES = ['tiny', 'small', 'olmoe-slice', 'skewed'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** Byte-level tokenizer: ids 0–255 are bytes, then BOS and EOS. */
@@ -79,6 +80,38 @@ const PRESETS: Readonly<Record<PresetName, ModelConfig>> = {
     normTopKProb: false,
     ...BYTE_TOKENS,
   }),
+  // Between tiny and small, with a DeepSeek-V3-style selection bias that `random-weights.ts` sets to a
+  // Zipf-like profile (see ROUTER_SKEW): most tokens go to a few low-numbered experts in every layer,
+  // so expert-parallel imbalance shows in benchmarks (and a balancer has something to fix).
+  skewed: validateConfig({
+    family: 'switchyard',
+    name: 'skewed',
+    vocabSize: BYTE_VOCAB_SIZE,
+    hiddenSize: 128,
+    numLayers: 4,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 32,
+    maxContext: 1024,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    numExperts: 16,
+    numExpertsPerToken: 2,
+    expertFfnSize: 256,
+    scoring: 'softmax',
+    normTopKProb: true,
+    selectionBias: true,
+    ...BYTE_TOKENS,
+  }),
+};
+
+/**
+ * Presets whose router is deliberately skewed: every layer's selection bias is
+ * `-zipfBiasScale × ln(e + 1)` for expert e (the log of Zipf weights 1/(e+1), scaled), instead of
+ * random. The bias only chooses experts, so the routed weights stay those of the softmax.
+ */
+export const ROUTER_SKEW: Readonly<Partial<Record<PresetName, { readonly zipfBiasScale: number }>>> = {
+  skewed: { zipfBiasScale: 0.12 },
 };
 
 export function isPresetName(name: string): name is PresetName {

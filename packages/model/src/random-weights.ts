@@ -12,9 +12,13 @@
  * - selection bias ~ N(0, 0.1²);
  * - LM head ~ N(0, (3/√H)²): logits of std ≈ 3, so greedy decoding rarely meets a near-tie between the
  *   top two tokens (which would make fp32 parity between engines flaky).
+ *
+ * Presets listed in `ROUTER_SKEW` (presets.ts) replace the random selection bias with a deterministic
+ * Zipf-like one; that needs the config, so pass it where a function takes an optional `config`.
  */
 
-import { Prng } from './prng.ts';
+import { ROUTER_SKEW, isPresetName } from './presets.ts';
+import { Prng, portableLog } from './prng.ts';
 import type { ModelConfig, F32Tensor } from './types.ts';
 import { numElements, weightLayout } from './weight-layout.ts';
 import type { TensorSpec } from './weight-layout.ts';
@@ -48,6 +52,20 @@ function initOf(spec: TensorSpec): { readonly mean: number; readonly std: number
 }
 
 /**
+ * The selection bias of a preset in ROUTER_SKEW, `-scale × ln(e + 1)` for expert e; undefined for any
+ * other tensor or config. Uses the portable log, so the bytes are the same on every machine.
+ */
+function skewedSelectionBias(spec: TensorSpec, config: ModelConfig | undefined): Float32Array | undefined {
+  if (config === undefined || spec.role !== 'selection_bias' || config.family !== 'switchyard' || !isPresetName(config.name)) return undefined;
+  const skew = ROUTER_SKEW[config.name];
+  if (skew === undefined) return undefined;
+  const values = new Float32Array(numElements(spec.shape));
+  // 0 − x rather than −x, so expert 0's bias is +0 (not −0, another bit pattern on disk).
+  for (let e = 0; e < values.length; e++) values[e] = 0 - skew.zipfBiasScale * portableLog(e + 1);
+  return values;
+}
+
+/**
  * Two buffers used in turn for chunked generation. A consumer that has finished with a chunk before it
  * asks for the chunk after next (as `writeSafetensors` does) never sees a buffer overwritten early.
  */
@@ -76,7 +94,14 @@ export class ChunkBuffers {
  * `randomTensor`, without allocating (and page-faulting) a fresh array per tensor. Each yielded chunk
  * is valid until the chunk after next is requested.
  */
-export function* randomTensorChunks(spec: TensorSpec, seed: number, buffers: ChunkBuffers): Generator<Float32Array> {
+export function* randomTensorChunks(spec: TensorSpec, seed: number, buffers: ChunkBuffers, config?: ModelConfig): Generator<Float32Array> {
+  const skewed = skewedSelectionBias(spec, config);
+  if (skewed !== undefined) {
+    const chunk = buffers.next(skewed.length);
+    chunk.set(skewed);
+    yield chunk;
+    return;
+  }
   const { mean, std } = initOf(spec);
   const prng = new Prng(seed, spec.name);
   let remaining = numElements(spec.shape);
@@ -89,7 +114,9 @@ export function* randomTensorChunks(spec: TensorSpec, seed: number, buffers: Chu
 }
 
 /** One tensor of the random model, generated from its own (seed, name) stream. */
-export function randomTensor(spec: TensorSpec, seed: number): F32Tensor {
+export function randomTensor(spec: TensorSpec, seed: number, config?: ModelConfig): F32Tensor {
+  const skewed = skewedSelectionBias(spec, config);
+  if (skewed !== undefined) return { shape: [...spec.shape], data: skewed };
   const data = new Float32Array(numElements(spec.shape));
   const { mean, std } = initOf(spec);
   new Prng(seed, spec.name).fillNormal(data, mean, std);
@@ -101,7 +128,7 @@ export function randomTensor(spec: TensorSpec, seed: number): F32Tensor {
  * tensor and drops it holds one tensor in memory at a time.
  */
 export function* randomTensors(config: ModelConfig, seed: number): Generator<readonly [string, F32Tensor]> {
-  for (const spec of weightLayout(config)) yield [spec.name, randomTensor(spec, seed)] as const;
+  for (const spec of weightLayout(config)) yield [spec.name, randomTensor(spec, seed, config)] as const;
 }
 
 /** The whole random model in memory (fine for `tiny` and `small`; `olmoe-slice` is ~3.9 GB of fp32). */

@@ -4,6 +4,8 @@ import { modelCommand } from './commands/model.ts';
 import { upCommand } from './commands/up.ts';
 import { reportCommand } from './commands/report.ts';
 import { economicsCommand } from './commands/economics.ts';
+import { benchCommand } from './commands/bench.ts';
+import { planCommand } from './commands/plan.ts';
 
 const program = new Command('switchyard')
   .description('Switchyard: a distributed Mixture-of-Experts inference orchestrator')
@@ -12,6 +14,8 @@ const program = new Command('switchyard')
   .addCommand(generateCommand())
   .addCommand(upCommand())
   .addCommand(reportCommand())
-  .addCommand(economicsCommand());
+  .addCommand(economicsCommand())
+  .addCommand(benchCommand())
+  .addCommand(planCommand());
 
 await program.parseAsync(process.argv);

@@ -48,6 +48,7 @@ interface BenchOptions {
   temperature: number;
   vocabSize: number;
   requestTimeout: number;
+  warmUp: boolean;
   outDir: string;
   modelsDir: string;
 }
@@ -109,6 +110,7 @@ export function benchCommand(): Command {
     .option('--temperature <t>', 'sampling temperature of every request', parseNumber('--temperature'), 0)
     .option('--vocab-size <n>', 'prompt token ids are drawn from [0, n) (256: the byte ids, valid in any vocabulary)', parseInteger('--vocab-size'), 256)
     .option('--request-timeout <s>', 'fail a request still running after this long', parseNumber('--request-timeout'), 600)
+    .option('--no-warm-up', 'skip the short request sent before measuring (it fails fast on a bad setup)')
     .option('--out-dir <dir>', 'where the output folder is created', join(ROOT, 'bench/out'))
     .option('--models-dir <dir>', 'scenarios: where preset models are created', join(ROOT, 'models'))
     .action(action(runBench));
@@ -200,6 +202,7 @@ async function runBench(opts: BenchOptions, command: Command): Promise<void> {
     gracePeriodMs: opts.gracePeriod * 1000,
     requestTimeoutMs: opts.requestTimeout * 1000,
     model: opts.model,
+    warmUp: opts.warmUp,
   };
   const interrupt = interruptOnSigint(log);
   const hooks: RunHooks = { signal: interrupt.signal, log, progress: (label) => countProgress(label) };
