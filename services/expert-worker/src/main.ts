@@ -10,6 +10,7 @@ import { createExpertServer } from '@switchyard/rpc';
 import { ExpertWorker } from './expert-worker.ts';
 import { modelDirExpertSource } from './expert-source.ts';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
+import { ClusterConnection, WorkerRegistry } from '@switchyard/cluster';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +23,9 @@ const { values } = parseArgs({
     'intra-op-threads': { type: 'string', default: process.env['SWITCHYARD_INTRA_OP_THREADS'] },
     'max-tokens-per-run': { type: 'string', default: '65536' },
     'metrics-port': { type: 'string', default: process.env['SWITCHYARD_WORKER_METRICS_PORT'] },
+    'nats-url': { type: 'string', default: process.env['NATS_URL'] },
+    advertise: { type: 'string', default: process.env['SWITCHYARD_WORKER_ADVERTISE'] },
+    'registry-ttl-ms': { type: 'string', default: process.env['SWITCHYARD_REGISTRY_TTL_MS'] },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -37,7 +41,9 @@ if (values.help) {
       '                     [--execution-provider cpu|cuda] [--intra-op-threads n] [--max-tokens-per-run n] [--metrics-port n]\n' +
       'Environment: SWITCHYARD_MODEL_DIR, SWITCHYARD_WORKER_HOST, SWITCHYARD_WORKER_PORT, SWITCHYARD_WORKER_ID,\n' +
       '             SWITCHYARD_EXPERT_DTYPE, SWITCHYARD_EXECUTION_PROVIDER, SWITCHYARD_INTRA_OP_THREADS,\n' +
-      '             SWITCHYARD_WORKER_METRICS_PORT (Prometheus /metrics), SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*\n',
+      '             SWITCHYARD_WORKER_METRICS_PORT (Prometheus /metrics), SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*\n' +
+      'With --nats-url (NATS_URL; credentials NATS_USER/NATS_PASSWORD or NATS_TOKEN) the worker registers in the\n' +
+      'switchyard_workers bucket under --advertise host:port (default host:port) and heartbeats until it stops.\n',
   );
   process.exit(0);
 }
@@ -76,6 +82,36 @@ const worker = new ExpertWorker({
   maxTokensPerRun,
 });
 const server = await createExpertServer({ handler: worker, host: values.host ?? '127.0.0.1', port });
+const advertised = values.advertise ?? `${values.host}:${server.port}`;
+let registration: { stop(): Promise<void> } | undefined;
+let conn: ClusterConnection | undefined;
+if (values['nats-url']) {
+  try {
+    const env = process.env;
+    conn = await ClusterConnection.open({
+      url: values['nats-url'],
+      name: `worker-${workerId}`,
+      ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
+      ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
+      ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
+    });
+    const ttl = values['registry-ttl-ms'] === undefined ? undefined : Number(values['registry-ttl-ms']);
+    const registry = await WorkerRegistry.open(conn, ttl !== undefined && Number.isInteger(ttl) && ttl > 0 ? { ttlMs: ttl } : {});
+    const record = () => ({
+      id: workerId,
+      address: advertised,
+      model: source.modelName,
+      experts: worker.hosted().map((r) => [r.layer, r.expertId] as const),
+      executionProvider: provider,
+      load: { numInFlight: 0 },
+    });
+    await registry.register(record());
+    registration = registry.keepAlive(record);
+  } catch (error) {
+    await server.close(0);
+    fail(error instanceof Error ? error.message : String(error));
+  }
+}
 process.stdout.write(`expert-worker ${values['worker-id']} serving ${source.modelName} on ${values.host}:${server.port} (${dtype} experts, ${provider})\n`);
 
 let stopping = false;
@@ -84,7 +120,10 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   process.stdout.write(`expert-worker: ${signal}, draining\n`);
   server.setServingStatus('NOT_SERVING');
+  // Leave the registry first, so gateways stop choosing this worker before it stops answering.
+  await registration?.stop().catch(() => undefined);
   await server.close(5000);
+  await conn?.close(2000);
   await worker.close();
   await telemetry.shutdown();
   process.exit(0);

@@ -10,7 +10,9 @@ import { NatsBackend } from './cluster/nats-backend.ts';
 import { QueueWorker } from './cluster/queue-worker.ts';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
-import type { RemoteExpertExecutor } from './remote-expert-executor.ts';
+import { RemoteExpertExecutor } from './remote-expert-executor.ts';
+import { PlacementController } from './placement-controller.ts';
+import type { ModelConfig } from '@switchyard/model';
 
 /** The gateway's resolved configuration (main.ts builds it from flags and environment, once). */
 export interface GatewayConfig {
@@ -39,6 +41,13 @@ export interface GatewayConfig {
    * takes HTTP requests and queues them for other gateways' engines. Needs NATS.
    */
   readonly serveQueue: boolean;
+  /**
+   * With NATS and no `workers` list: discover expert workers in the registry, wait for at least this
+   * many, and follow the registry (re-placing experts when workers come and go). 0 = off.
+   */
+  readonly discoverWorkers: number;
+  /** TTL of the worker registry (a silent worker leaves it after this long). */
+  readonly registryTtlMs: number;
 }
 
 export interface NatsSettings {
@@ -67,6 +76,8 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   bodyLimitBytes: 4 * 1024 * 1024,
   instanceName: 'gateway',
   serveQueue: true,
+  discoverWorkers: 0,
+  registryTtlMs: 15_000,
 });
 
 export class GatewayConfigError extends Error {
@@ -86,9 +97,9 @@ interface NatsParts {
   readonly worker: QueueWorker | undefined;
 }
 
-async function openNats(settings: NatsSettings, config: GatewayConfig, bundle: EngineBundle, loop: EngineLoop): Promise<NatsParts> {
+function openConnection(settings: NatsSettings, config: GatewayConfig): Promise<ClusterConnection> {
   const { url, user, pass, token, tls } = settings;
-  const conn = await ClusterConnection.open({
+  return ClusterConnection.open({
     url,
     name: config.instanceName,
     ...(user !== undefined ? { user } : {}),
@@ -96,7 +107,10 @@ async function openNats(settings: NatsSettings, config: GatewayConfig, bundle: E
     ...(token !== undefined ? { token } : {}),
     ...(tls !== undefined ? { tls } : {}),
   });
-  try {
+}
+
+async function openNats(conn: ClusterConnection, settings: NatsSettings, config: GatewayConfig, bundle: EngineBundle, loop: EngineLoop): Promise<NatsParts> {
+  {
     const queue = await RequestQueue.open(conn, settings.queue);
     const tokens = new TokenSubscriber(conn);
     const { config: model, tokenizer } = bundle;
@@ -109,10 +123,32 @@ async function openNats(settings: NatsSettings, config: GatewayConfig, bundle: E
     });
     const worker = config.serveQueue ? await QueueWorker.start({ conn, queue, loop }, { model: model.name, maxRunning: config.maxRunningSequences }) : undefined;
     return { conn, tokens, backend, worker };
-  } catch (error) {
-    await conn.close(2000);
-    throw error;
   }
+}
+
+/** Expert workers found in the NATS registry: the first placement, then re-placement as they change. */
+async function discoverExperts(conn: ClusterConnection, config: GatewayConfig, model: ModelConfig, telemetry: Telemetry | undefined) {
+  const controller = await PlacementController.open({
+    conn,
+    config: model,
+    strategy: config.placement,
+    replication: config.replication,
+    deadlineMs: config.dispatchDeadlineMs,
+    registryTtlMs: config.registryTtlMs,
+    log: (line) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`),
+  });
+  const placed = await controller.first(config.discoverWorkers, config.workerConnectTimeoutMs);
+  const executor = new RemoteExpertExecutor({
+    placement: placed.placement,
+    clients: placed.clients,
+    numExperts: model.numExperts,
+    hiddenSize: model.hiddenSize,
+    deadlineMs: config.dispatchDeadlineMs,
+    retryAfterMs: 2000,
+    ...(telemetry ? { tracer: telemetry.tracer } : {}),
+  });
+  void controller.follow((next) => executor.setPlacement(next.placement, next.clients));
+  return { executor, controller };
 }
 
 /**
@@ -129,6 +165,7 @@ export class Gateway {
   readonly executor: RemoteExpertExecutor | undefined;
   readonly url: string;
   readonly telemetry: Telemetry | undefined;
+  readonly controller: PlacementController | undefined;
   #state: GatewayState = 'serving';
 
   private constructor(parts: {
@@ -141,6 +178,7 @@ export class Gateway {
     url: string;
     nats: NatsParts | undefined;
     telemetry: Telemetry | undefined;
+    controller: PlacementController | undefined;
   }) {
     this.config = parts.config;
     this.bundle = parts.bundle;
@@ -151,6 +189,7 @@ export class Gateway {
     this.url = parts.url;
     this.nats = parts.nats;
     this.telemetry = parts.telemetry;
+    this.controller = parts.controller;
   }
 
   get state(): GatewayState {
@@ -163,6 +202,8 @@ export class Gateway {
       instance: this.config.instanceName,
       state: this.#state,
       queue: this.nats ? 'nats' : 'in-process',
+      placementRevision: this.executor?.placement.revision ?? 0,
+      placementWorkers: this.executor?.placement.workers.join(',') ?? '',
       servesQueue: this.nats ? this.nats.worker !== undefined : true,
       served: this.nats?.worker?.numServed ?? 0,
       serving: this.nats?.worker?.numServing ?? 0,
@@ -175,9 +216,12 @@ export class Gateway {
   /** `telemetry` (started by main.ts before anything else) adds spans, metrics and GET /metrics. */
   static async start(config: GatewayConfig, telemetry?: Telemetry): Promise<Gateway> {
     if (!config.serveQueue && !config.nats) throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue (--nats-url)');
-    const distributed = config.workers.length > 0;
+    if (config.discoverWorkers > 0 && !config.nats) throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
+    const distributed = config.workers.length > 0 || config.discoverWorkers > 0;
     const model = await loadGatewayModel(config.modelDir, !distributed);
-    const cluster = distributed
+    const conn = config.nats ? await openConnection(config.nats, config) : undefined;
+    const discovered = conn && config.workers.length === 0 && config.discoverWorkers > 0 ? await discoverExperts(conn, config, model.config, telemetry) : undefined;
+    const cluster = config.workers.length > 0
       ? await connectExpertCluster({
           addresses: config.workers,
           config: model.config,
@@ -188,7 +232,7 @@ export class Gateway {
           ...(telemetry ? { tracer: telemetry.tracer } : {}),
         })
       : undefined;
-    const executor = cluster?.executor;
+    const executor = cluster?.executor ?? discovered?.executor;
     const engineTelemetry = telemetry
       ? new EngineTelemetry(telemetry, {
           config: model.config,
@@ -206,15 +250,16 @@ export class Gateway {
         scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
         ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),
       },
-      cluster?.executor,
+      executor,
     );
     const loop = new EngineLoop(bundle.engine, undefined, engineTelemetry ? (step) => engineTelemetry.traceStep(step) : undefined);
     let nats: NatsParts | undefined;
     try {
-      nats = config.nats ? await openNats(config.nats, config, bundle, loop) : undefined;
+      nats = conn && config.nats ? await openNats(conn, config.nats, config, bundle, loop) : undefined;
     } catch (error) {
       await loop.stop(0);
       await bundle.close();
+      await conn?.close(2000);
       throw error;
     }
     const backend: ReadyBackend = nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests, engineTelemetry);
@@ -233,7 +278,7 @@ export class Gateway {
       },
     });
     const url = await http.listen({ host: config.host, port: config.port });
-    ref.gateway = new Gateway({ config, bundle, loop, backend, http, executor, url, nats, telemetry });
+    ref.gateway = new Gateway({ config, bundle, loop, backend, http, executor, url, nats, telemetry, controller: discovered?.controller });
     return ref.gateway;
   }
 
@@ -253,6 +298,7 @@ export class Gateway {
     }
     await this.loop.stop(Math.max(0, deadline - Date.now()));
     await this.http.close();
+    await this.controller?.stop();
     if (this.nats) {
       this.nats.tokens.close();
       await this.nats.conn.close(2000);

@@ -29,6 +29,8 @@ const { values } = parseArgs({
     'heartbeat-ms': { type: 'string', default: env['SWITCHYARD_HEARTBEAT_MS'] },
     name: { type: 'string', default: env['SWITCHYARD_INSTANCE'] },
     'no-engine': { type: 'boolean', default: env['SWITCHYARD_NO_ENGINE'] === '1' },
+    'discover-workers': { type: 'string', default: env['SWITCHYARD_DISCOVER_WORKERS'] },
+    'registry-ttl-ms': { type: 'string', default: env['SWITCHYARD_REGISTRY_TTL_MS'] },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -37,6 +39,7 @@ const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--w
                [--placement contiguous|round-robin] [--replication n] [--expert-dtype fp32|int8] [--dtype fp32|int8]
                [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
                [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--name instance] [--no-engine]
+               [--discover-workers n] [--registry-ttl-ms n]
 Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
 gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them.
 Each flag also reads SWITCHYARD_<FLAG> (e.g. SWITCHYARD_MODEL_DIR); NATS credentials come from NATS_USER and
@@ -84,6 +87,8 @@ const config: GatewayConfig = Object.freeze({
   dispatchDeadlineMs: int('--dispatch-deadline-ms', values['dispatch-deadline-ms'], d.dispatchDeadlineMs, 1),
   instanceName: values.name ?? `gateway-${process.pid}`,
   serveQueue: values['no-engine'] !== true,
+  discoverWorkers: int('--discover-workers', values['discover-workers'], 0, 0),
+  registryTtlMs: int('--registry-ttl-ms', values['registry-ttl-ms'], d.registryTtlMs, 500),
   ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
 });
 
@@ -114,7 +119,7 @@ try {
   if (typeof e.code === 'string') fail(e.message ?? String(error));
   throw error;
 }
-const mode = config.workers.length > 0 ? `${config.workers.length} expert workers (${config.placement}, replication ${config.replication})` : 'experts in process';
+const mode = config.discoverWorkers > 0 ? `expert workers from the NATS registry (${config.placement}, replication ${config.replication})` : config.workers.length > 0 ? `${config.workers.length} expert workers (${config.placement}, replication ${config.replication})` : 'experts in process';
 const queue = config.nats ? `request queue: NATS JetStream at ${redactUrl(config.nats.url)}` : 'request queue: in process';
 process.stdout.write(`gateway ${config.instanceName}: ${queue}\n`);
 process.stdout.write(`gateway serving ${gateway.bundle.config.name} at ${gateway.url} with ${mode}\n`);

@@ -41,19 +41,31 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   readonly #opts: RemoteExecutorOptions;
   readonly #downUntil = new Map<number, number>();
   #placement: Placement;
+  #clients: ReadonlyMap<number, ExpertStreamClient>;
 
   constructor(opts: RemoteExecutorOptions) {
     this.#opts = opts;
     this.#placement = opts.placement;
+    this.#clients = opts.clients;
   }
 
   get placement(): Placement {
     return this.#placement;
   }
 
-  /** Switches to a new placement; takes effect from the next layer call (between steps in practice). */
-  setPlacement(placement: Placement): void {
+  /**
+   * Switches to a new placement and its clients (worker indices are the new placement's); takes effect
+   * from the next layer call. Both placements must be fully loaded on their workers, so a layer routed
+   * under either gives the same numbers.
+   */
+  setPlacement(placement: Placement, clients: ReadonlyMap<number, ExpertStreamClient> = this.#clients): void {
     this.#placement = placement;
+    this.#clients = clients;
+    this.#downUntil.clear();
+  }
+
+  get clients(): ReadonlyMap<number, ExpertStreamClient> {
+    return this.#clients;
   }
 
   isWorkerUp(workerIndex: number): boolean {
@@ -69,7 +81,7 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     let rowMap: Int32Array = identityRows(routes.numTokens);
     // Each round sends what is left to the live replicas; a round that fails a worker narrows the set.
     for (let round = 0; round < this.#placement.workers.length + 1 && pending.numTokens > 0; round++) {
-      const workerOf = chooseWorkers(this.#placement, layer, (w) => this.isWorkerUp(w) && this.#opts.clients.has(w));
+      const workerOf = chooseWorkers(this.#placement, layer, (w) => this.isWorkerUp(w) && this.#clients.has(w));
       const { routable, unroutable, kept } = partitionRoutable(pending, workerOf);
       if (unroutable.length > 0) {
         for (const t of unroutable) failed.add(rowMap[t] ?? 0);
@@ -98,11 +110,11 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   }
 
   async close(): Promise<void> {
-    for (const client of this.#opts.clients.values()) client.close();
+    for (const client of this.#clients.values()) client.close();
   }
 
   async #send(layer: number, hidden: Float32Array, rowMap: Int32Array, shard: WorkerShard, signal?: AbortSignal): Promise<ShardOutcome> {
-    const client = this.#opts.clients.get(shard.workerIndex);
+    const client = this.#clients.get(shard.workerIndex);
     if (!client) return { shard, error: new NoReplicaError(`no client for worker ${shard.workerIndex}`) };
     const rows = mapRows(shard.tokenRows, rowMap);
     const span = this.#opts.tracer?.startDispatchSpan(layer, shard.workerIndex, rows.length);

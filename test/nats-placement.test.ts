@@ -1,0 +1,104 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initModelDir, loadModelDir } from '@switchyard/model';
+import { createByteTokenizer, createEngine, EngineLoop, resolveSamplingParams } from '@switchyard/engine';
+import { startGateway, startWorker, type ManagedProcess } from './helpers/processes.ts';
+import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+
+const TTL_MS = 2000;
+const MAX_TOKENS = 40;
+const tokenizer = createByteTokenizer();
+let root = '';
+let modelDir = '';
+let nats: NatsServer;
+const procs: ManagedProcess[] = [];
+let gateway: ManagedProcess & { url: string };
+
+const workerEnv = () => ({ SWITCHYARD_REGISTRY_TTL_MS: String(TTL_MS) });
+const register = (id: string) => startWorker(modelDir, id, ['--nats-url', nats.url], workerEnv());
+
+async function expectedTexts(prompts: readonly string[]): Promise<string[]> {
+  const bundle = await createEngine(await loadModelDir(modelDir), { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 2048, maxRunningSequences: 64 } });
+  const loop = new EngineLoop(bundle.engine);
+  const params = resolveSamplingParams({ maxTokens: MAX_TOKENS, temperature: 0, stopAtEos: false });
+  const runs = await Promise.all(prompts.map((p, i) => loop.generate({ id: `o${i}`, promptIds: tokenizer.encode(p), params })));
+  await loop.stop();
+  await bundle.close();
+  return runs.map((events) => events.map((e) => e.text).join(''));
+}
+
+/** A streaming completion; resolves with its text once [DONE] arrives. */
+async function stream(prompt: string): Promise<string> {
+  const res = await fetch(`${gateway.url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tiny', prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, stream: true }),
+  });
+  const events = (await res.text()).split('\n\n').filter((s) => s.startsWith('data: ')).map((s) => s.slice(6));
+  expect(events.at(-1)).toBe('[DONE]');
+  return events.slice(0, -1).map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '').join('');
+}
+
+const stats = async () => (await (await fetch(`${gateway.url}/v1/switchyard/stats`)).json()) as { placementRevision: number; placementWorkers: string };
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return Date.now() - started;
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'switchyard-placement-'));
+  modelDir = join(root, 'tiny');
+  await initModelDir(modelDir, 'tiny', 13);
+  nats = await startNatsServer();
+  procs.push(...(await Promise.all(['pw0', 'pw1', 'pw2'].map(register))));
+  gateway = await startGateway(modelDir, ['--nats-url', nats.url, '--discover-workers', '3', '--replication', '2', '--registry-ttl-ms', String(TTL_MS), '--ack-wait-ms', '5000']);
+  procs.push(gateway);
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+  await nats?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('worker registry and placement store (separate processes, real nats-server)', () => {
+  it('places experts over the registered workers', async () => {
+    const s = await stats();
+    expect(s.placementRevision).toBe(1);
+    expect(s.placementWorkers).toBe('pw0,pw1,pw2');
+  });
+
+  it('loses no request when a worker is killed under load: it leaves the registry within the TTL and experts are re-placed', async () => {
+    const prompts = Array.from({ length: 8 }, (_, i) => `worker loss ${i}`);
+    const expected = await expectedTexts(prompts);
+    const running = Promise.all(prompts.map(stream));
+    await new Promise((r) => setTimeout(r, 300));
+    await procs[2]?.kill('SIGKILL');
+    const killedAt = Date.now();
+    expect(await running).toEqual(expected);
+    const waited = await waitFor(async () => !(await stats()).placementWorkers.includes('pw2'), TTL_MS * 4);
+    expect(Date.now() - killedAt).toBeLessThan(TTL_MS * 4);
+    expect(waited).toBeGreaterThanOrEqual(0);
+    const s = await stats();
+    expect(s.placementRevision).toBe(2);
+    expect(s.placementWorkers).toBe('pw0,pw1');
+  }, 120_000);
+
+  it('loses no request when a new worker joins under load and the placement changes', async () => {
+    const prompts = Array.from({ length: 8 }, (_, i) => `worker join ${i}`);
+    const expected = await expectedTexts(prompts);
+    const running = Promise.all(prompts.map(stream));
+    procs.push(await register('pw3'));
+    await waitFor(async () => (await stats()).placementWorkers.includes('pw3'), 30_000);
+    expect(await running).toEqual(expected);
+    expect((await stats()).placementRevision).toBe(3);
+    expect(await stream('after the change')).toEqual((await expectedTexts(['after the change']))[0]);
+  }, 120_000);
+});
