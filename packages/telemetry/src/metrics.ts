@@ -9,6 +9,8 @@ import {
   ATTR_GEN_AI_TOKEN_TYPE,
   ATTR_KV_TRANSFER_DIRECTION,
   ATTR_LAYER,
+  ATTR_WORKER_INDEX,
+  BUCKETS_DISPATCH_S,
   BUCKETS_REQUEST_DURATION_S,
   BUCKETS_TIME_PER_OUTPUT_TOKEN_S,
   BUCKETS_TIME_TO_FIRST_TOKEN_S,
@@ -16,6 +18,7 @@ import {
   GEN_AI_TOKEN_TYPE_INPUT,
   GEN_AI_TOKEN_TYPE_OUTPUT,
   METRIC_EXPERT_BALANCEDNESS,
+  METRIC_EXPERT_DISPATCH_DURATION,
   METRIC_EXPERT_TOKENS,
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
   METRIC_GEN_AI_SERVER_REQUEST_DURATION,
@@ -86,6 +89,7 @@ export class SwitchyardMetrics {
   readonly #prefixHits: Counter;
   readonly #pageTransfers: Counter;
   readonly #pageTransferBytes: Counter;
+  readonly #dispatch: Histogram;
   readonly #requestAttributes = new Map<string, Attributes>();
   readonly #modelAttributes = new Map<string, Attributes>();
   #expertTokens: Float64Array | undefined;
@@ -120,7 +124,13 @@ export class SwitchyardMetrics {
     this.#prefixHits = meter.createCounter(METRIC_PREFIX_CACHE_HITS, { description: 'Prompt tokens found in the prefix cache', unit: '{token}' });
     this.#pageTransfers = meter.createCounter(METRIC_KV_PAGE_TRANSFERS, { description: 'KV cache pages moved between nodes', unit: '{page}' });
     this.#pageTransferBytes = meter.createCounter(METRIC_KV_PAGE_TRANSFER_BYTES, { description: 'KV cache bytes moved between nodes', unit: 'By' });
+    this.#dispatch = seconds(METRIC_EXPERT_DISPATCH_DURATION, 'Round trip of one Run message to an expert worker', BUCKETS_DISPATCH_S);
     this.#observeInstruments(meter);
+  }
+
+  /** One Run round trip to worker `workerIndex` for `layer`; `ok` false when it failed. */
+  recordDispatch(layer: number, workerIndex: number, seconds: number, ok: boolean): void {
+    this.#dispatch.record(seconds, { [ATTR_LAYER]: layer, [ATTR_WORKER_INDEX]: workerIndex, ...(ok ? {} : { [ATTR_ERROR_TYPE]: 'dispatch_failed' }) });
   }
 
   /** Sets where the gauges read from (the engine, the KV cache, the queue); replaces the previous sources. */

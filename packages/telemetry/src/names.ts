@@ -156,4 +156,7 @@ export const METRIC_REQUESTS_WAITING = 'switchyard.requests.waiting';
 /** Gauge: requests queued before any engine took them (the NATS work queue or the local queue). */
 export const METRIC_QUEUE_DEPTH = 'switchyard.queue.depth';
 export const METRIC_KV_PAGE_TRANSFERS = 'switchyard.kv.page_transfers';
+/** Round trip of one Run message to an expert worker (gateway side), seconds, by layer and worker. */
+export const METRIC_EXPERT_DISPATCH_DURATION = 'switchyard.expert.dispatch.duration';
+export const BUCKETS_DISPATCH_S = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 export const METRIC_KV_PAGE_TRANSFER_BYTES = 'switchyard.kv.page_transfer_bytes';

@@ -16,6 +16,7 @@ export interface ExpertClusterOptions {
   /** Use this placement (worker indices = positions in `addresses`) instead of computing one. */
   readonly placement?: Placement;
   readonly tracer?: SwitchyardTracer;
+  readonly onDispatch?: (layer: number, workerIndex: number, seconds: number, ok: boolean) => void;
 }
 
 export class WorkerStartupError extends Error {
@@ -73,6 +74,7 @@ export async function connectExpertCluster(options: ExpertClusterOptions): Promi
       deadlineMs: options.deadlineMs,
       retryAfterMs: 2000,
       ...(options.tracer ? { tracer: options.tracer } : {}),
+      ...(options.onDispatch ? { onDispatch: options.onDispatch } : {}),
     });
     return { executor, placement, clients };
   } catch (error) {

@@ -145,7 +145,7 @@ async function discoverExperts(conn: ClusterConnection, config: GatewayConfig, m
     hiddenSize: model.hiddenSize,
     deadlineMs: config.dispatchDeadlineMs,
     retryAfterMs: 2000,
-    ...(telemetry ? { tracer: telemetry.tracer } : {}),
+    ...(telemetry ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) } : {}),
   });
   void controller.follow((next) => executor.setPlacement(next.placement, next.clients));
   return { executor, controller };
@@ -229,7 +229,7 @@ export class Gateway {
           replication: config.replication,
           deadlineMs: config.dispatchDeadlineMs,
           connectTimeoutMs: config.workerConnectTimeoutMs,
-          ...(telemetry ? { tracer: telemetry.tracer } : {}),
+          ...(telemetry ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) } : {}),
         })
       : undefined;
     const executor = cluster?.executor ?? discovered?.executor;

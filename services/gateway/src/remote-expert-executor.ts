@@ -16,6 +16,8 @@ export interface RemoteExecutorOptions {
   readonly now?: () => number;
   /** Dispatch spans (one per layer and worker) whose context travels to the worker. */
   readonly tracer?: SwitchyardTracer;
+  /** Told the round trip of every Run call (dispatch latency metric). */
+  readonly onDispatch?: (layer: number, workerIndex: number, seconds: number, ok: boolean) => void;
 }
 
 export class NoReplicaError extends Error {
@@ -118,6 +120,8 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     if (!client) return { shard, error: new NoReplicaError(`no client for worker ${shard.workerIndex}`) };
     const rows = mapRows(shard.tokenRows, rowMap);
     const span = this.#opts.tracer?.startDispatchSpan(layer, shard.workerIndex, rows.length);
+    const startedAt = performance.now();
+    const done = (ok: boolean) => this.#opts.onDispatch?.(layer, shard.workerIndex, (performance.now() - startedAt) / 1000, ok);
     try {
       const reply = await client.run(
         {
@@ -130,10 +134,12 @@ export class RemoteExpertExecutor implements ExpertExecutor {
         { deadlineMs: this.#opts.deadlineMs, ...(signal ? { signal } : {}) },
       );
       span?.end();
+      done(true);
       return { shard, reply };
     } catch (error) {
       const e = error instanceof Error ? error : new Error(String(error));
       span?.end(e);
+      done(false);
       return { shard, error: e };
     }
   }
