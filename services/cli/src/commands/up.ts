@@ -33,7 +33,7 @@ export function upCommand(): Command {
     .addOption(new Option('--expert-dtype <dtype>', 'expert weights').choices(['fp32', 'int8']).default('fp32'))
     .addOption(new Option('--placement <strategy>', 'how experts are spread over workers').choices(['contiguous', 'round-robin']).default('contiguous'))
     .option('--replication <n>', 'copies of each expert (≤ workers)', parseInteger('--replication'), 1)
-    .option('--micro-batches <n>', 'micro-batches per step (2 overlaps attention with expert dispatch)', parseInteger('--micro-batches'), 2)
+    .option('--micro-batches <n>', 'micro-batches per step (2 overlaps attention with expert dispatch; pays when gateway and workers have their own cores)', parseInteger('--micro-batches'), 1)
     .option('--gateways <n>', 'gateway replicas behind the NATS request queue', parseInteger('--gateways'), 1)
     .option('--models-dir <dir>', 'where presets are created', 'models')
     .addHelpText('after', '\nRequest queue: NATS_URL when set (credentials from NATS_USER/NATS_PASSWORD or NATS_TOKEN), else a NATS server\nwith JetStream at 127.0.0.1:4222 if one answers, else the in-process queue (one gateway only).')
