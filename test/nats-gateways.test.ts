@@ -2,8 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initModelDir, loadModelDir } from '@switchyard/model';
-import { createEngine, EngineLoop, resolveSamplingParams, createByteTokenizer } from '@switchyard/engine';
+import { initModelDir } from '@switchyard/model';
+import { createByteTokenizer } from '@switchyard/engine';
+import { monolithicGreedy } from './helpers/oracle.ts';
 import { startGateway, startProcess, startWorker, freePort, type ManagedProcess } from './helpers/processes.ts';
 import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
 
@@ -17,15 +18,8 @@ let workers: string[] = [];
 let engines: (ManagedProcess & { url: string })[] = [];
 let frontend: ManagedProcess & { url: string };
 
-/** The monolithic engine's greedy continuation, the oracle every clustered answer must equal. */
 async function expectedTokens(prompts: readonly string[]): Promise<number[][]> {
-  const bundle = await createEngine(await loadModelDir(modelDir), { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 2048, maxRunningSequences: 64 } });
-  const loop = new EngineLoop(bundle.engine);
-  const params = resolveSamplingParams({ maxTokens: MAX_TOKENS, temperature: 0, stopAtEos: false });
-  const runs = await Promise.all(prompts.map((p, i) => loop.generate({ id: `o${i}`, promptIds: tokenizer.encode(p), params })));
-  await loop.stop();
-  await bundle.close();
-  return runs.map((events) => events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId));
+  return (await monolithicGreedy(modelDir, prompts, MAX_TOKENS)).map((events) => events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId));
 }
 
 async function complete(url: string, prompt: string): Promise<number[]> {

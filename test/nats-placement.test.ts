@@ -2,14 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initModelDir, loadModelDir } from '@switchyard/model';
-import { createByteTokenizer, createEngine, EngineLoop, resolveSamplingParams } from '@switchyard/engine';
+import { initModelDir } from '@switchyard/model';
+import { monolithicGreedy } from './helpers/oracle.ts';
 import { startGateway, startWorker, type ManagedProcess } from './helpers/processes.ts';
 import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
 
 const TTL_MS = 2000;
 const MAX_TOKENS = 40;
-const tokenizer = createByteTokenizer();
 let root = '';
 let modelDir = '';
 let nats: NatsServer;
@@ -20,13 +19,7 @@ const workerEnv = () => ({ SWITCHYARD_REGISTRY_TTL_MS: String(TTL_MS) });
 const register = (id: string) => startWorker(modelDir, id, ['--nats-url', nats.url], workerEnv());
 
 async function expectedTexts(prompts: readonly string[]): Promise<string[]> {
-  const bundle = await createEngine(await loadModelDir(modelDir), { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 2048, maxRunningSequences: 64 } });
-  const loop = new EngineLoop(bundle.engine);
-  const params = resolveSamplingParams({ maxTokens: MAX_TOKENS, temperature: 0, stopAtEos: false });
-  const runs = await Promise.all(prompts.map((p, i) => loop.generate({ id: `o${i}`, promptIds: tokenizer.encode(p), params })));
-  await loop.stop();
-  await bundle.close();
-  return runs.map((events) => events.map((e) => e.text).join(''));
+  return (await monolithicGreedy(modelDir, prompts, MAX_TOKENS)).map((events) => events.map((e) => e.text).join(''));
 }
 
 /** A streaming completion; resolves with its text once [DONE] arrives. */
