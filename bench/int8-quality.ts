@@ -18,11 +18,12 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '64' },
     batches: { type: 'string', default: '1,32' },
     'decode-steps': { type: 'string', default: '6' },
+    'dense-dtype': { type: 'string', default: 'fp32' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: npm run bench:int8 -- [--models small,olmoe-slice] [--prompts 16] [--tokens 64] [--batches 1,32] [--decode-steps 6]\n');
+  process.stdout.write('usage: npm run bench:int8 -- [--models small,olmoe-slice] [--prompts 16] [--tokens 64] [--batches 1,32] [--decode-steps 6] [--dense-dtype fp32|int8]\n');
   process.exit(0);
 }
 const log = (msg: string) => process.stderr.write(`[bench:int8] ${msg}\n`);
@@ -63,7 +64,9 @@ async function benchModel(preset: PresetName) {
       if (chunks.length === 1 && chunks[0]?.seq.id.startsWith('h')) hidden.set(chunks[0].seq.id, x.slice());
     };
     log(`${preset} ${dtype}: building sessions`);
-    const bundle = await createEngine(model, { expertDtype: dtype, denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 4096, maxRunningSequences: 64 }, onFinalHidden: capture });
+    // The int8 arm quantises the experts, and with --dense-dtype int8 attention and the LM head too.
+    const denseDtype = dtype === 'int8' && values['dense-dtype'] === 'int8' ? 'int8' : 'fp32';
+    const bundle = await createEngine(model, { expertDtype: dtype, denseDtype, blockSize: 16, scheduler: { maxBatchedTokens: 4096, maxRunningSequences: 64 }, onFinalHidden: capture });
     const tokens = await generateAll(bundle);
     const decode: Record<number, number> = {};
     for (const b of values.batches.split(',').map(Number)) decode[b] = (await measureDecode(bundle, b, Number(values['decode-steps']), `d${dtype}`)).tokensPerSecond;
@@ -100,6 +103,7 @@ async function benchModel(preset: PresetName) {
   const expertCount = config.numLayers * config.numExperts;
   return {
     model: preset,
+    int8DenseDtype: values['dense-dtype'],
     expertWeightBytes: { fp32: expertCount * expertSizeBytes(config, 'f32'), int8: expertCount * expertSizeBytes(config, 'int8') },
     greedyTokenAgreement: round(same / total),
     meanTokensBeforeFirstDivergence: round(prefix / fp.tokens.length, 2),
