@@ -1,5 +1,6 @@
 import type { GenerateRequest, SamplingParams } from '@switchyard/engine';
 import { asObject, parseJsonObject, readBoolean, readIntArray, readNumber, readOptionalString, readString, readStringArray, type JsonObject } from './json-shape.ts';
+import { InvalidMessageError } from './errors.ts';
 
 /**
  * A request as it travels through the work queue: the engine's GenerateRequest plus the model it is
@@ -9,17 +10,25 @@ export interface RequestMessage extends GenerateRequest {
   readonly model: string;
   /** Wall-clock time the frontend accepted the request (ms since the epoch), for queue-age metrics. */
   readonly createdAtMs: number;
+  /** The API operation, for the serving engine's request span (`text_completion` when absent). */
+  readonly operation?: 'chat' | 'text_completion';
 }
 
 export function encodeRequestMessage(message: RequestMessage): Uint8Array {
-  const { id, promptIds, params, cacheSalt, model, createdAtMs } = message;
-  return new TextEncoder().encode(JSON.stringify({ id, promptIds, params, ...(cacheSalt !== undefined ? { cacheSalt } : {}), model, createdAtMs }));
+  const { id, promptIds, params, cacheSalt, model, createdAtMs, operation } = message;
+  return new TextEncoder().encode(
+    JSON.stringify({ id, promptIds, params, ...(cacheSalt !== undefined ? { cacheSalt } : {}), model, createdAtMs, ...(operation ? { operation } : {}) }),
+  );
 }
 
 /** Parses and checks a request message; throws InvalidMessageError naming the first bad field. */
 export function decodeRequestMessage(data: Uint8Array | string): RequestMessage {
   const o = parseJsonObject(data, 'the request message');
   const cacheSalt = readOptionalString(o, 'cacheSalt');
+  const operation = readOptionalString(o, 'operation');
+  if (operation !== undefined && operation !== 'chat' && operation !== 'text_completion') {
+    throw new InvalidMessageError(`the request message's operation must be chat or text_completion, got ${JSON.stringify(operation)}`);
+  }
   return Object.freeze({
     id: readString(o, 'id', { nonEmpty: true }),
     promptIds: Object.freeze(readIntArray(o, 'promptIds', 0)),
@@ -27,6 +36,7 @@ export function decodeRequestMessage(data: Uint8Array | string): RequestMessage 
     ...(cacheSalt !== undefined ? { cacheSalt } : {}),
     model: readString(o, 'model', { nonEmpty: true }),
     createdAtMs: readNumber(o, 'createdAtMs', { min: 0 }),
+    ...(operation !== undefined ? { operation } : {}),
   });
 }
 

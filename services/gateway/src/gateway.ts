@@ -109,7 +109,14 @@ function openConnection(settings: NatsSettings, config: GatewayConfig): Promise<
   });
 }
 
-async function openNats(conn: ClusterConnection, settings: NatsSettings, config: GatewayConfig, bundle: EngineBundle, loop: EngineLoop): Promise<NatsParts> {
+async function openNats(
+  conn: ClusterConnection,
+  settings: NatsSettings,
+  config: GatewayConfig,
+  bundle: EngineBundle,
+  loop: EngineLoop,
+  telemetry: EngineTelemetry | undefined,
+): Promise<NatsParts> {
   {
     const queue = await RequestQueue.open(conn, settings.queue);
     const tokens = new TokenSubscriber(conn);
@@ -121,7 +128,9 @@ async function openNats(conn: ClusterConnection, settings: NatsSettings, config:
       model: { modelId: model.name, maxContext: model.maxContext, vocabSize: model.vocabSize, tokenizer },
       maxInFlight: config.maxQueuedRequests,
     });
-    const worker = config.serveQueue ? await QueueWorker.start({ conn, queue, loop }, { model: model.name, maxRunning: config.maxRunningSequences }) : undefined;
+    const worker = config.serveQueue
+      ? await QueueWorker.start({ conn, queue, loop }, { model: model.name, maxRunning: config.maxRunningSequences, ...(telemetry ? { telemetry } : {}) })
+      : undefined;
     return { conn, tokens, backend, worker };
   }
 }
@@ -255,7 +264,7 @@ export class Gateway {
     const loop = new EngineLoop(bundle.engine, undefined, engineTelemetry ? (step) => engineTelemetry.traceStep(step) : undefined);
     let nats: NatsParts | undefined;
     try {
-      nats = conn && config.nats ? await openNats(conn, config.nats, config, bundle, loop) : undefined;
+      nats = conn && config.nats ? await openNats(conn, config.nats, config, bundle, loop, engineTelemetry) : undefined;
     } catch (error) {
       await loop.stop(0);
       await bundle.close();

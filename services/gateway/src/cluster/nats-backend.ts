@@ -1,6 +1,6 @@
 import { RemoteGenerationError, type ClusterConnection, type RequestQueue, type TokenStream, type TokenSubscriber } from '@switchyard/cluster';
 import { RequestRejectedError, type GenerateRequest, type TokenEvent, type TokenSink, type Tokenizer } from '@switchyard/engine';
-import type { GenerationBackend } from '../backend.ts';
+import type { GenerationBackend, RequestMeta } from '../backend.ts';
 
 /** What the frontend knows of the model it serves (the HTTP layer needs it before any engine is asked). */
 export interface ServedModel {
@@ -77,13 +77,14 @@ export class NatsBackend implements GenerationBackend {
     return this.#inFlight.size < this.#parts.maxInFlight;
   }
 
-  submit(request: GenerateRequest, sink: TokenSink): void {
+  submit(request: GenerateRequest, sink: TokenSink, meta?: RequestMeta): void {
     this.#check(request);
     const { queue, tokens } = this.#parts;
     const stream = tokens.open(request.id, (event) => this.#onEvent(event, sink));
     const entry: InFlight = { stream, sink, seq: undefined, aborted: false };
     this.#inFlight.set(request.id, entry);
-    queue.publish({ ...request, model: this.modelId, createdAtMs: Date.now() }).then(
+    const message = { ...request, model: this.modelId, createdAtMs: Date.now(), ...(meta ? { operation: meta.operation } : {}) };
+    queue.publish(message, meta?.traceparent ? { traceparent: meta.traceparent } : undefined).then(
       (receipt) => {
         entry.seq = receipt.seq;
         if (entry.aborted) void queue.remove(receipt.seq);

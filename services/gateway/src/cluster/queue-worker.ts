@@ -1,5 +1,6 @@
 import { TokenPublisher, type ClusterConnection, type QueueConsumer, type QueueDelivery, type RequestQueue } from '@switchyard/cluster';
 import { InvalidSamplingError, RequestRejectedError, resolveSamplingParams, type EngineLoop, type GenerateRequest, type SamplingParams, type TokenEvent } from '@switchyard/engine';
+import type { EngineTelemetry } from '@switchyard/telemetry';
 
 export interface QueueWorkerOptions {
   /** The model whose queue this engine serves. */
@@ -11,6 +12,8 @@ export interface QueueWorkerOptions {
   /** How long finished requests' events stay available for a frontend's resend. */
   readonly lingerMs?: number;
   readonly onError?: (error: Error) => void;
+  /** Request spans and GenAI metrics for the requests this engine serves (joined to the frontend's trace). */
+  readonly telemetry?: EngineTelemetry;
 }
 
 export type QueueWorkerState = 'running' | 'draining' | 'stopped';
@@ -35,7 +38,7 @@ interface Serving {
  */
 export class QueueWorker {
   readonly #loop: EngineLoop;
-  readonly #options: Required<Omit<QueueWorkerOptions, 'onError'>> & Pick<QueueWorkerOptions, 'onError'>;
+  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry'>> & Pick<QueueWorkerOptions, 'onError' | 'telemetry'>;
   readonly #publisher: TokenPublisher;
   readonly #serving = new Map<string, Serving>();
   #consumer: QueueConsumer | undefined;
@@ -113,9 +116,19 @@ export class QueueWorker {
     const generate: GenerateRequest = { id: request.id, promptIds: request.promptIds, params, ...(request.cacheSalt !== undefined ? { cacheSalt: request.cacheSalt } : {}) };
     this.#publisher.begin(request.id);
     this.#serving.set(request.id, serving);
+    const trace = this.#options.telemetry?.startRequest({
+      operation: request.operation ?? 'text_completion',
+      model: request.model,
+      requestId: request.id,
+      maxTokens: params.maxTokens,
+      temperature: params.temperature,
+      ...(delivery.trace ? { parentTraceparent: delivery.trace.traceparent } : {}),
+    });
+    const sink = (event: TokenEvent) => this.#onEvent(serving, event);
     try {
-      this.#loop.submit(generate, (event) => this.#onEvent(serving, event));
+      this.#loop.submit(generate, trace ? trace.wrapSink(sink) : sink);
     } catch (error) {
+      trace?.end({ error: error instanceof Error ? error : new Error(String(error)) });
       this.#serving.delete(request.id);
       this.#publisher.forget(request.id);
       if (error instanceof RequestRejectedError) return this.#reject(delivery, error);
