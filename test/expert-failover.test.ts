@@ -8,7 +8,8 @@ import type { Placement } from '@switchyard/routing';
 import { connectExpertCluster } from '../services/gateway/src/expert-cluster.ts';
 import { loadGatewayModel } from '../services/gateway/src/dense-weights.ts';
 import { routingControlledModel } from './helpers/routing-model.ts';
-import { startWorker, type ManagedProcess } from './helpers/processes.ts';
+import { connectExpertClient } from '@switchyard/rpc';
+import { startProcess, startWorker, type ManagedProcess } from './helpers/processes.ts';
 
 const MARKER = 200;
 const HOT_EXPERT = 7;
@@ -116,6 +117,32 @@ describe('expert worker failure', () => {
     expect(marked?.events.at(-1)?.finishReason).toBe('error');
     expect(marked?.events.at(-1)?.error?.message).toMatch(/no live worker hosts the experts/);
     expect(marked?.ms).toBeLessThan(DEADLINE_MS + 2000);
+    await loop.stop();
+    await bundle.close();
+  }, 120_000);
+
+  it('has a restarted worker load its experts again and serve, with no output token changed', async () => {
+    const { bundle, loop, procs } = await distributed(2, undefined, 2);
+    const address = procs[1]?.address ?? '';
+    await procs[1]?.kill('SIGKILL');
+    const port = address.split(':')[1] ?? '';
+    const restarted = await startProcess('services/expert-worker/src/main.ts', ['--model', dir, '--port', port, '--worker-id', 'w1-again'], 'serving');
+    workers.push({ ...restarted, address });
+    const run = async (tag: string) =>
+      (await Promise.all(PROMPTS.map((p, i) => loop.generate({ id: `${tag}${i}`, promptIds: bundle.tokenizer.encode(p), params })))).map(ids);
+    expect(await run('before-reload-')).toEqual(expected);
+    const probe = await connectExpertClient(address, { deadlineMs: 5000 });
+    try {
+      let hosted = 0;
+      for (let i = 0; i < 100 && hosted === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        expect(await run(`r${i}-`)).toEqual(expected);
+        hosted = (await probe.describe()).hosted.length;
+      }
+      expect(hosted).toBe(config.numLayers * config.numExperts);
+    } finally {
+      probe.close();
+    }
     await loop.stop();
     await bundle.close();
   }, 120_000);

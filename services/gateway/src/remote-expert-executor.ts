@@ -1,6 +1,6 @@
 import type { ExpertExecutor, LayerResult } from '@switchyard/engine';
-import { addRows, chooseWorkers, gatherRows, splitByWorker, type Placement, type TokenRoutes, type WorkerShard } from '@switchyard/routing';
-import type { ExpertStreamClient, RunReply } from '@switchyard/rpc';
+import { addRows, chooseWorkers, expertsOfWorker, gatherRows, splitByWorker, type Placement, type TokenRoutes, type WorkerShard } from '@switchyard/routing';
+import { InvalidArgumentError, type ExpertStreamClient, type RunReply } from '@switchyard/rpc';
 import type { SwitchyardTracer } from '@switchyard/telemetry';
 
 export interface RemoteExecutorOptions {
@@ -42,6 +42,8 @@ interface ShardOutcome {
 export class RemoteExpertExecutor implements ExpertExecutor {
   readonly #opts: RemoteExecutorOptions;
   readonly #downUntil = new Map<number, number>();
+  /** Workers being asked to load their experts again (a restarted worker comes back empty). */
+  readonly #reloading = new Set<number>();
   #placement: Placement;
   #clients: ReadonlyMap<number, ExpertStreamClient>;
 
@@ -102,6 +104,7 @@ export class RemoteExpertExecutor implements ExpertExecutor {
         }
         lastError = error;
         this.#downUntil.set(shard.workerIndex, this.#now() + this.#opts.retryAfterMs);
+        if (error instanceof InvalidArgumentError && /is not hosted/.test(error.message)) this.#reload(shard.workerIndex);
         retry.push(...shard.tokenRows);
       }
       if (retry.length === 0) break;
@@ -109,6 +112,26 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     }
     const failedRows = Int32Array.from([...failed].sort((a, b) => a - b));
     return { output, failedRows, ...(failedRows.length > 0 && lastError ? { error: lastError } : {}) };
+  }
+
+  /**
+   * Has a worker that answers "not hosted" for experts the placement gives it (it restarted) load them
+   * again; it stays out of the dispatch set until the load is done. One reload per worker at a time.
+   */
+  #reload(workerIndex: number): void {
+    const client = this.#clients.get(workerIndex);
+    if (!client || this.#reloading.has(workerIndex)) return;
+    this.#reloading.add(workerIndex);
+    const placement = this.#placement;
+    const experts = expertsOfWorker(placement, workerIndex).map(([layer, expertId]) => ({ layer, expertId }));
+    this.#downUntil.set(workerIndex, Number.POSITIVE_INFINITY);
+    void client
+      .load({ experts, placementRevision: placement.revision }, { deadlineMs: Math.max(this.#opts.deadlineMs, 120_000) })
+      .then(
+        () => this.#downUntil.delete(workerIndex),
+        () => this.#downUntil.set(workerIndex, this.#now() + this.#opts.retryAfterMs),
+      )
+      .finally(() => this.#reloading.delete(workerIndex));
   }
 
   async close(): Promise<void> {
