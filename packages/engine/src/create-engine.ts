@@ -1,6 +1,7 @@
 import { BlockPool, KvCacheManager } from '@switchyard/kv-cache';
 import type { LoadedModel, ModelConfig, SessionOptions } from '@switchyard/model';
 import { createByteTokenizer, type Tokenizer } from './tokenizer.ts';
+import { loadHfTokenizer } from './hf-tokenizer.ts';
 import { Engine } from './engine.ts';
 import type { ExpertExecutor } from './expert-executor.ts';
 import { MoeModelRunner, type RoutingObserver } from './moe-model-runner.ts';
@@ -32,7 +33,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({
 });
 
 /** What the engine needs of a model (a loaded model directory, or weights made in memory). */
-export type EngineModel = Pick<LoadedModel, 'config' | 'weights' | 'weightsDigest'>;
+export type EngineModel = Pick<LoadedModel, 'config' | 'weights' | 'weightsDigest'> & { readonly tokenizerPath?: string | undefined };
 
 export interface EngineBundle {
   readonly engine: Engine;
@@ -76,7 +77,8 @@ export async function createEngine(model: EngineModel, options: EngineOptions = 
     ...(options.onFinalHidden ? { onFinalHidden: options.onFinalHidden } : {}),
   });
   const hasher = new PrefixHasher({ modelId: config.name, weightsDigestHex: model.weightsDigest, kvDtype: 'f32', blockSize: options.blockSize });
-  const tokenizer = createByteTokenizer();
+  // An imported model brings its own tokenizer.json; models with random weights use the byte tokenizer.
+  const tokenizer = model.tokenizerPath ? await loadHfTokenizer(model.tokenizerPath, config) : createByteTokenizer();
   const engine = new Engine({
     runner,
     kv,

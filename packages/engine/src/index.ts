@@ -17,3 +17,4 @@ export * from './kv-slots.ts';
 export * from './page-store.ts';
 export * from './onnx-kernels.ts';
 export * from './create-engine.ts';
+export * from './hf-tokenizer.ts';
