@@ -11,6 +11,13 @@ export interface Tokenizer {
   decode(ids: readonly number[]): string;
   /** A stateful decoder for streaming: multi-byte characters are emitted once complete. */
   createStreamDecoder(): StreamDecoder;
+  /** The model's own chat template (imported models), rendered with a generation prompt; absent = none. */
+  readonly applyChatTemplate?: (messages: readonly ChatTurn[]) => string;
+}
+
+export interface ChatTurn {
+  readonly role: string;
+  readonly content: string;
 }
 
 export interface StreamDecoder {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,9 @@ function tokenizerJson(): string {
   });
 }
 
+const CHATML =
+  "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
 const root = await mkdtemp(join(tmpdir(), 'switchyard-tok-'));
 afterAll(() => rm(root, { recursive: true, force: true }));
 
@@ -49,6 +52,17 @@ describe('tokenizer.json of imported models', () => {
     expect(pieces.at(-1)).toBe('é');
   });
 
+  it('renders the model’s own chat template from tokenizer_config.json', async () => {
+    const dir = join(root, 'chat');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'tokenizer.json'), tokenizerJson());
+    await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|endoftext|>', chat_template: CHATML }));
+    const tok = await loadHfTokenizer(join(dir, 'tokenizer.json'), { bosTokenId: 257, eosTokenId: 257 });
+    expect(tok.applyChatTemplate?.([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }])).toBe(
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n',
+    );
+  });
+
   it('rejects a file that is not a tokenizer, naming it', async () => {
     const path = join(root, 'bad.json');
     await writeFile(path, '{"model": 3}');
@@ -59,6 +73,7 @@ describe('tokenizer.json of imported models', () => {
     const config = getPreset('tiny', { family: 'qwen3_moe', qkNorm: 'head', name: 'tiny-tok' });
     const hfDir = join(root, 'hf');
     await writeHfCheckpoint(hfDir, 'qwen3_moe', config, randomWeights(config, 2), { tokenizerJson: tokenizerJson() });
+    await writeFile(join(hfDir, 'tokenizer_config.json'), JSON.stringify({ chat_template: CHATML }));
     await importHfCheckpoint(hfDir, join(root, 'model'));
     const model = await loadModelDir(join(root, 'model'));
     expect(model.tokenizerPath).toBeDefined();
@@ -66,6 +81,7 @@ describe('tokenizer.json of imported models', () => {
     const loop = new EngineLoop(bundle.engine);
     try {
       expect(bundle.tokenizer.encode('he')).toEqual([256]);
+      expect(bundle.tokenizer.applyChatTemplate?.([{ role: 'user', content: 'x' }])).toBe('<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n');
       const events = await loop.generate({ id: 't', promptIds: bundle.tokenizer.encode('hello'), params: resolveSamplingParams({ maxTokens: 6, temperature: 0, stopAtEos: false }) });
       const outputIds = events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId);
       expect(outputIds).toHaveLength(6);

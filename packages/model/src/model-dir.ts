@@ -8,7 +8,7 @@
  */
 
 import { access, copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { configToJson, validateConfig } from './config.ts';
 import { INDEX_FILE, SINGLE_FILE, computeWeightsDigest, openCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { MissingTensorError, ModelDirError, TensorShapeError, UnexpectedTensorError } from './errors.ts';
@@ -24,6 +24,8 @@ import type { TensorSpec } from './weight-layout.ts';
 
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
+/** Chat template and special tokens, copied beside `tokenizer.json` when the source has one. */
+export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
 export const MODEL_DIR_FORMAT_VERSION = 1;
 
 /**
@@ -61,7 +63,7 @@ async function exists(path: string): Promise<boolean> {
 async function clearModelFiles(dir: string): Promise<void> {
   await rm(join(dir, CONFIG_FILE), { force: true });
   const stale = (await readdir(dir)).filter(
-    (f) => f === SINGLE_FILE || f === INDEX_FILE || f === TOKENIZER_FILE || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f),
+    (f) => f === SINGLE_FILE || f === INDEX_FILE || f === TOKENIZER_FILE || f === TOKENIZER_CONFIG_FILE || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f),
   );
   await Promise.all(stale.map((f) => rm(join(dir, f), { force: true })));
 }
@@ -101,7 +103,11 @@ export async function writeModelDir(
     ...(options.maxShardBytes === undefined ? {} : { maxShardBytes: options.maxShardBytes }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   });
-  if (options.tokenizerFrom !== undefined) await copyFile(options.tokenizerFrom, join(dir, TOKENIZER_FILE));
+  if (options.tokenizerFrom !== undefined) {
+    await copyFile(options.tokenizerFrom, join(dir, TOKENIZER_FILE));
+    const configFrom = join(dirname(options.tokenizerFrom), TOKENIZER_CONFIG_FILE);
+    if (await exists(configFrom)) await copyFile(configFrom, join(dir, TOKENIZER_CONFIG_FILE));
+  }
   const json = {
     ...configToJson(checked),
     switchyard: { formatVersion: MODEL_DIR_FORMAT_VERSION, weightsDigest: written.sha256 },

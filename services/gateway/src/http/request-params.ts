@@ -1,4 +1,4 @@
-import { InvalidSamplingError, resolveSamplingParams, type SamplingParams } from '@switchyard/engine';
+import { InvalidSamplingError, resolveSamplingParams, type SamplingParams, type Tokenizer } from '@switchyard/engine';
 import type { GenerationBackend } from '../backend.ts';
 import { badRequest, notFound, unprocessable } from './openai-error.ts';
 import type { ChatMessage, SamplingBody } from './schemas.ts';
@@ -59,10 +59,12 @@ function randomSeed(): number {
 }
 
 /**
- * The chat template for byte-tokenizer models: one line per turn with the role as a tag, ending with
+ * The model's own chat template when its tokenizer has one (imported models); otherwise the template
+ * for byte-tokenizer models: one line per turn with the role as a tag, ending with
  * the assistant's tag so the model continues as the assistant.
  */
-export function renderChat(messages: readonly ChatMessage[]): string {
+export function renderChat(messages: readonly ChatMessage[], tokenizer?: Tokenizer): string {
   const text = (c: ChatMessage['content']) => (typeof c === 'string' ? c : c.map((p) => p.text).join(''));
+  if (tokenizer?.applyChatTemplate) return tokenizer.applyChatTemplate(messages.map((m) => ({ role: m.role, content: text(m.content) })));
   return `${messages.map((m) => `<|${m.role}|>\n${text(m.content)}\n`).join('')}<|assistant|>\n`;
 }

@@ -55,7 +55,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatSchema } }, async (request, reply) => {
     const body = request.body;
     checkModel(body, backend);
-    const promptIds = backend.tokenizer.encode(renderChat(body.messages));
+    const promptIds = backend.tokenizer.encode(renderChat(body.messages, backend.tokenizer));
     checkPromptIds(promptIds, backend);
     await serveGeneration(backend, jobOf('chat', body, promptIds, backend, request.headers.traceparent), reply);
   });
