@@ -22,6 +22,8 @@ export interface RequestQueueOptions {
   readonly maxPullBatch: number;
   /** Deadline of one publish attempt (waiting for the stream's acknowledgement); a timed-out attempt is tried once more. */
   readonly publishTimeoutMs: number;
+  /** Copies of the request stream in a clustered NATS (1 on a single server; 3 on a 3-server cluster). */
+  readonly numReplicas: number;
 }
 
 export const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -39,6 +41,7 @@ export function resolveRequestQueueOptions(input: Partial<RequestQueueOptions> =
     pullExpiresMs: input.pullExpiresMs ?? 2_000,
     maxPullBatch: input.maxPullBatch ?? 16,
     publishTimeoutMs: input.publishTimeoutMs ?? 5_000,
+    numReplicas: input.numReplicas ?? 1,
   };
   for (const [name, value] of Object.entries(options)) {
     if (!Number.isInteger(value) || value < 1) throw new ClusterConfigError(`request queue ${name} must be a positive integer, got ${value}`);

@@ -97,7 +97,7 @@ function streamConfig(o: RequestQueueOptions): StreamConfig {
     max_msgs: o.maxQueuedRequests,
     max_age: nanos(o.maxAgeMs),
     duplicate_window: nanos(o.duplicateWindowMs),
-    num_replicas: 1,
+    num_replicas: o.numReplicas,
   } as StreamConfig;
 }
 

@@ -27,6 +27,7 @@ const { values } = parseArgs({
     'nats-url': { type: 'string', default: env['NATS_URL'] },
     'ack-wait-ms': { type: 'string', default: env['SWITCHYARD_ACK_WAIT_MS'] },
     'heartbeat-ms': { type: 'string', default: env['SWITCHYARD_HEARTBEAT_MS'] },
+    'queue-replicas': { type: 'string', default: env['SWITCHYARD_QUEUE_REPLICAS'] },
     name: { type: 'string', default: env['SWITCHYARD_INSTANCE'] },
     'no-engine': { type: 'boolean', default: env['SWITCHYARD_NO_ENGINE'] === '1' },
     'discover-workers': { type: 'string', default: env['SWITCHYARD_DISCOVER_WORKERS'] },
@@ -38,7 +39,7 @@ const { values } = parseArgs({
 const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--workers host:port,...]
                [--placement contiguous|round-robin] [--replication n] [--expert-dtype fp32|int8] [--dtype fp32|int8]
                [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
-               [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--name instance] [--no-engine]
+               [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--queue-replicas n] [--name instance] [--no-engine]
                [--discover-workers n] [--registry-ttl-ms n]
 Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
 gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them.
@@ -104,7 +105,7 @@ function natsSettings(url: string): NatsSettings {
     ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
     ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
     ...tls,
-    queue: { ackWaitMs, heartbeatIntervalMs: heartbeatMs },
+    queue: { ackWaitMs, heartbeatIntervalMs: heartbeatMs, numReplicas: int('--queue-replicas', values['queue-replicas'], 1, 1) },
   };
 }
 
