@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MissingTensorError, ModelDirError, SafetensorsFormatError } from './errors.ts';
 import { elementSize, layOut, toHeaderDtype } from './safetensors-format.ts';
@@ -17,18 +17,10 @@ import { writeSafetensors } from './safetensors-writer.ts';
 import type { ProgressCallback, TensorToWrite } from './safetensors-writer.ts';
 import type { F32Tensor } from './types.ts';
 import { numElements } from './weight-layout.ts';
+import { pathExists as exists } from './path-exists.ts';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Several shards behind one name → shard map. Invariant: every mapped tensor exists in its shard. */
 class ShardedReader implements TensorReader {

@@ -22,3 +22,4 @@ export * from './hf-export.ts';
 // ONNX graph builders and the TS reference forward (owned by the ONNX engineer) are exported here:
 export * from './onnx/index.ts';
 export * from './reference/index.ts';
+export * from './path-exists.ts';

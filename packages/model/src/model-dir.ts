@@ -7,7 +7,7 @@
  * holds complete weights whose SHA-256 is the recorded digest.
  */
 
-import { access, copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { configToJson, validateConfig } from './config.ts';
 import { INDEX_FILE, SINGLE_FILE, computeWeightsDigest, openCheckpoint, writeCheckpoint } from './checkpoint.ts';
@@ -21,6 +21,7 @@ import type { ProgressCallback, TensorToWrite } from './safetensors-writer.ts';
 import type { F32Tensor, ModelConfig, WeightMap } from './types.ts';
 import { weightLayout } from './weight-layout.ts';
 import type { TensorSpec } from './weight-layout.ts';
+import { pathExists as exists } from './path-exists.ts';
 
 export const CONFIG_FILE = 'config.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -48,15 +49,6 @@ export interface WriteModelDirOptions {
 export interface WrittenModelDir {
   readonly weightsDigest: string;
   readonly sizeBytes: number;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Removes what a previous write may have left: config first (the directory is then "incomplete"). */

@@ -19,7 +19,7 @@
  * empty slots.
  */
 import type { ModelConfig, WeightMap } from '../types.ts';
-import { attentionEpilogue, attentionPrologue } from './attention-block.ts';
+import { attentionEpilogue, attentionPrologue, outputAttentionBlock } from './attention-block.ts';
 import {
   applyRope,
   causalAttention,
@@ -70,13 +70,6 @@ export function buildBatchedAttentionGraph(
     return causalAttention(g, config, queries, keys, values, futureMask(g, queries, pastKv.k, 1));
   });
   const context = contexts.length === 1 && contexts[0] !== undefined ? contexts[0] : g.concat(contexts, 0);
-  const { residual, moeIn, routerLogits, sharedGate } = attentionEpilogue(g, config, weights, layer, x, context, format);
-
-  g.output(residual, 'h', 'float', ['N', h]);
-  g.output(moeIn, 'moe_in', 'float', ['N', h]);
-  g.output(routerLogits, 'router_logits', 'float', ['N', config.numExperts]);
-  g.output(newK, 'new_k', 'float', ['N', numKvHeads, headDim]);
-  g.output(newV, 'new_v', 'float', ['N', numKvHeads, headDim]);
-  if (sharedGate !== undefined) g.output(sharedGate, 'shared_gate', 'float', ['N', 1]);
+  outputAttentionBlock(g, config, 'N', attentionEpilogue(g, config, weights, layer, x, context, format), newK, newV);
   return g.toModelBytes();
 }

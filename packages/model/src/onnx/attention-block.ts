@@ -86,3 +86,17 @@ export function attentionEpilogue(
     : undefined;
   return { residual, moeIn, routerLogits, sharedGate };
 }
+
+/**
+ * Declares the attention block's outputs — `h`, `moe_in`, `router_logits`, `new_k`, `new_v` and, when
+ * the model has one, `shared_gate` — with `rows` as the name of the token dimension.
+ */
+export function outputAttentionBlock(g: GraphBuilder, config: ModelConfig, rows: string, epilogue: AttentionEpilogue, newK: Value, newV: Value): void {
+  const { hiddenSize: h, numKvHeads, headDim } = config;
+  g.output(epilogue.residual, 'h', 'float', [rows, h]);
+  g.output(epilogue.moeIn, 'moe_in', 'float', [rows, h]);
+  g.output(epilogue.routerLogits, 'router_logits', 'float', [rows, config.numExperts]);
+  g.output(newK, 'new_k', 'float', [rows, numKvHeads, headDim]);
+  g.output(newV, 'new_v', 'float', [rows, numKvHeads, headDim]);
+  if (epilogue.sharedGate !== undefined) g.output(epilogue.sharedGate, 'shared_gate', 'float', [rows, 1]);
+}

@@ -26,7 +26,7 @@
  * `buildBatchedAttentionGraph` amortises the bigger cost, the attention weights, over many sequences.
  */
 import type { ModelConfig, WeightMap } from '../types.ts';
-import { attentionEpilogue, attentionPrologue } from './attention-block.ts';
+import { attentionEpilogue, attentionPrologue, outputAttentionBlock } from './attention-block.ts';
 import { attrInt, GraphBuilder, type Value } from './graph-builder.ts';
 import type { WeightFormat } from './layers.ts';
 
@@ -126,13 +126,6 @@ export function buildAttentionGraph(
   const keys = g.concat([pastK, newK], 0);
   const values = g.concat([pastV, newV], 0);
   const context = causalAttention(g, config, applyRope(g, q, tables), keys, values, futureMask(g, x, pastK));
-  const { residual, moeIn, routerLogits, sharedGate } = attentionEpilogue(g, config, weights, layer, x, context, format);
-
-  g.output(residual, 'h', 'float', ['S', h]);
-  g.output(moeIn, 'moe_in', 'float', ['S', h]);
-  g.output(routerLogits, 'router_logits', 'float', ['S', config.numExperts]);
-  g.output(newK, 'new_k', 'float', ['S', numKvHeads, headDim]);
-  g.output(newV, 'new_v', 'float', ['S', numKvHeads, headDim]);
-  if (sharedGate !== undefined) g.output(sharedGate, 'shared_gate', 'float', ['S', 1]);
+  outputAttentionBlock(g, config, 'S', attentionEpilogue(g, config, weights, layer, x, context, format), newK, newV);
   return g.toModelBytes();
 }

@@ -1,7 +1,6 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { getPreset, initModelDir } from '@switchyard/model';
+import { getPreset } from '@switchyard/model';
 import { consoleLine, consoleSummary } from '../../../../bench/load/console-summary.ts';
 import { DATASET_NAMES, type DatasetName, type DatasetSpec } from '../../../../bench/load/datasets/dataset.ts';
 import { MOONCAKE_BLOCK_TOKENS, type BadLinePolicy } from '../../../../bench/load/datasets/trace.ts';
@@ -12,8 +11,9 @@ import type { RunRecord } from '../../../../bench/load/run-record.ts';
 import { isScenarioName, SCENARIO_NAMES, SCENARIOS, type ClusterSpec, type LoadSpec } from '../../../../bench/load/scenario.ts';
 import { runScenario, type LaunchedCluster } from '../../../../bench/load/scenario-runner.ts';
 import { freePort, startLocalCluster } from '../local-cluster.ts';
+import { ensurePresetModel } from '../preset-model.ts';
 import { parseInteger, parseNumber } from '../parse.ts';
-import { byteProgress, countProgress } from '../progress.ts';
+import { countProgress } from '../progress.ts';
 import { action, UsageError } from '../user-error.ts';
 
 const ROOT = new URL('../../../../', import.meta.url).pathname;
@@ -128,24 +128,10 @@ function datasetOf(opts: BenchOptions): DatasetSpec {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Starts a local cluster for a scenario, creating its preset model on first use. */
 function localLauncher(modelsDir: string, log: (line: string) => void): (spec: ClusterSpec) => Promise<LaunchedCluster> {
   return async (spec) => {
-    const modelDir = join(modelsDir, spec.preset);
-    if (!(await exists(join(modelDir, 'config.json')))) {
-      log(`creating the ${spec.preset} model in ${modelDir} (first run)`);
-      const bar = byteProgress(`writing ${spec.preset}`);
-      await initModelDir(modelDir, spec.preset, 7, bar.update).finally(bar.stop);
-    }
+    const modelDir = await ensurePresetModel(modelsDir, spec.preset, log);
     const cluster = await startLocalCluster({
       modelDir,
       workers: spec.workers,

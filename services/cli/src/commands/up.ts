@@ -1,10 +1,8 @@
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { chooseBroker, describeBrokerChoice } from '@switchyard/cluster';
-import { initModelDir, isPresetName, PRESET_NAMES } from '@switchyard/model';
+import { isPresetName, PRESET_NAMES } from '@switchyard/model';
 import { startLocalCluster } from '../local-cluster.ts';
-import { byteProgress } from '../progress.ts';
+import { ensurePresetModel } from '../preset-model.ts';
 import { action, UsageError } from '../user-error.ts';
 import { parseInteger } from '../parse.ts';
 
@@ -40,15 +38,6 @@ export function upCommand(): Command {
     .action(action(runUp));
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function runUp(opts: UpOptions): Promise<void> {
   if (opts.workers < 0) throw new UsageError(`--workers must be ≥ 0, got ${opts.workers}`);
   if (opts.replication < 1 || (opts.workers > 0 && opts.replication > opts.workers)) {
@@ -58,12 +47,7 @@ async function runUp(opts: UpOptions): Promise<void> {
   let modelDir = opts.model;
   if (!modelDir) {
     if (!isPresetName(opts.preset)) throw new UsageError(`unknown preset ${opts.preset}`);
-    modelDir = join(opts.modelsDir, opts.preset);
-    if (!(await exists(join(modelDir, 'config.json')))) {
-      log(`creating the ${opts.preset} model in ${modelDir} (first run)`);
-      const bar = byteProgress(`writing ${opts.preset}`);
-      await initModelDir(modelDir, opts.preset, 7, bar.update).finally(bar.stop);
-    }
+    modelDir = await ensurePresetModel(opts.modelsDir, opts.preset, log);
   }
   if (opts.gateways < 1) throw new UsageError(`--gateways must be ≥ 1, got ${opts.gateways}`);
   const env = process.env;
