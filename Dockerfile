@@ -28,9 +28,13 @@ FROM node-base AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/cluster/package.json packages/cluster/
+COPY packages/dispatch/package.json packages/dispatch/
 COPY packages/engine/package.json packages/engine/
 COPY packages/kv-cache/package.json packages/kv-cache/
+COPY packages/launcher/package.json packages/launcher/
+COPY packages/loadgen/package.json packages/loadgen/
 COPY packages/model/package.json packages/model/
+COPY packages/onnx/package.json packages/onnx/
 COPY packages/routing/package.json packages/routing/
 COPY packages/rpc/package.json packages/rpc/
 COPY packages/telemetry/package.json packages/telemetry/
@@ -111,9 +115,8 @@ ENTRYPOINT ["node", "services/expert-worker/src/main.ts"]
 
 # The `switchyard` command, for the model-init Job and one-off tasks
 # (`docker run -v $PWD/models:/models switchyard/cli model init --preset small --seed 7 --out /models/small`).
-# It also carries bench/ (not bench/out), which `switchyard bench` imports.
+# `switchyard bench` and `plan` use the load generator, packages/loadgen, which every image carries.
 FROM app AS cli
-COPY bench ./bench
 HEALTHCHECK NONE
 ENTRYPOINT ["node", "services/cli/src/main.ts"]
 CMD ["--help"]

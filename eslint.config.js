@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import switchyard from './eslint/workspace-boundaries.js';
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', 'models/**', 'bench/out/**', 'coverage/**'] },
@@ -16,6 +17,15 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-non-null-assertion': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['**/*.ts', '**/*.js', '**/*.mjs'],
+    plugins: { switchyard },
+    rules: {
+      'switchyard/workspace-boundaries': 'error',
+      // One way in: each index lists its exports by name.
+      'no-restricted-syntax': ['error', { selector: 'ExportAllDeclaration', message: 'list exports by name (no `export *`)' }],
     },
   },
   {

@@ -11,12 +11,11 @@ import { access, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initModelDir, loadModelDir, type ModelConfig, type PresetName } from '@switchyard/model';
-import { createEngine, type EngineOptions } from '@switchyard/engine';
+import { createEngine, type EngineOptions } from '@switchyard/onnx';
 import { expertsOfWorker } from '@switchyard/routing';
 import type { ExpertStreamClient } from '@switchyard/rpc';
-import { connectExpertCluster } from '../services/gateway/src/expert-cluster.ts';
-import { loadGatewayModel } from '../services/gateway/src/dense-weights.ts';
-import { startExpertWorkers } from '../services/cli/src/local-cluster.ts';
+import { connectExpertCluster } from '@switchyard/dispatch';
+import { startExpertWorkers } from '@switchyard/launcher';
 import { measureDecode } from './decode-measure.ts';
 
 const { values } = parseArgs({
@@ -105,7 +104,7 @@ async function benchModel(preset: PresetName) {
   log(`${preset}: starting 2 expert workers`);
   const workers = await startExpertWorkers(dir, 2, { expertDtype, startTimeoutMs: 600_000 });
   try {
-    const dense = await loadGatewayModel(dir, false);
+    const dense = await loadModelDir(dir, { routedExperts: false });
     const cluster = await connectExpertCluster({ addresses: workers.addresses, config: dense.config, strategy: 'contiguous', replication: 1, deadlineMs: 60_000, connectTimeoutMs: 600_000 });
     const hosted = expertsOfWorker(cluster.placement, 0).filter(([layer]) => layer === 0).map(([, e]) => e);
     const client = cluster.clients.get(0);

@@ -9,8 +9,8 @@
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { countConfigParams, expertSizeBytes, getPreset, randomWeights, type ModelConfig, type PresetName } from '@switchyard/model';
-import { createEngine, resolveSamplingParams, type EngineBundle } from '@switchyard/engine';
-import { measureMatMulFlops, measureReadBandwidth } from './physical-bounds.ts';
+import { resolveSamplingParams, type EngineBundle } from '@switchyard/engine';
+import { createEngine, measureMatMulFlops, measureReadBandwidth } from '@switchyard/onnx';
 import { measureDecode } from './decode-measure.ts';
 
 const { values } = parseArgs({

@@ -8,7 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import { cosineSimilarity, expertSizeBytes, getPreset, randomWeights, type PresetName } from '@switchyard/model';
-import { createEngine, EngineLoop, resolveSamplingParams, Sequence, type EngineBundle, type ScheduledChunk } from '@switchyard/engine';
+import { EngineLoop, resolveSamplingParams, Sequence, type EngineBundle, type ScheduledChunk } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
 import { measureDecode } from './decode-measure.ts';
 
 const { values } = parseArgs({

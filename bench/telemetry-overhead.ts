@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getPreset, randomWeights, type PresetName } from '@switchyard/model';
-import { createEngine, resolveSamplingParams, type EngineBundle, type RoutingObserver } from '@switchyard/engine';
+import { resolveSamplingParams, type EngineBundle, type RoutingObserver } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
 import { EngineTelemetry, startTelemetry, type TraceDetail } from '@switchyard/telemetry';
 
 const { values } = parseArgs({

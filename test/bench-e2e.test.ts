@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
-import { outputDirFor, writeBenchOutputs } from '../bench/load/report-writer.ts';
-import { runAgainstServer, type CommonSettings, type RunHooks } from '../bench/load/run-against-server.ts';
-import { freePort, startLocalCluster, type LocalCluster } from '../services/cli/src/local-cluster.ts';
+import { outputDirFor, writeBenchOutputs, runAgainstServer, type CommonSettings, type RunHooks } from '@switchyard/loadgen';
+import { freePort, startLocalCluster, type LocalCluster } from '@switchyard/launcher';
 
 const VLLM_KEYS = [
   'completed', 'failed', 'total_input_tokens', 'total_output_tokens', 'request_throughput', 'request_goodput', 'output_throughput',

@@ -2,15 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, EngineLoop, resolveSamplingParams } from '@switchyard/engine';
+import { EngineLoop, resolveSamplingParams } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
 import { getPreset, initModelDir, randomWeights, ROUTER_SKEW } from '@switchyard/model';
-import { ATTR_EXPERT, ATTR_LAYER, METRIC_EXPERT_TOKENS } from '../packages/telemetry/src/names.ts';
-import { heatmapCells, heatmapSpec, renderSvg } from '../bench/load/charts.ts';
-import { parseExposition } from '../bench/load/prometheus-text.ts';
-import { runAgainstServer } from '../bench/load/run-against-server.ts';
-import { serverMetricsOf } from '../bench/load/server-metrics.ts';
-import { startLocalCluster, freePort, type LocalCluster } from '../services/cli/src/local-cluster.ts';
-import { otelExposition } from './helpers/bench-otel-exposition.ts';
+import { ATTR_EXPERT, ATTR_LAYER, METRIC_EXPERT_TOKENS } from '@switchyard/telemetry/names';
+import { heatmapCells, heatmapSpec, renderSvg, parseExposition, runAgainstServer, serverMetricsOf } from '@switchyard/loadgen';
+import { startLocalCluster, freePort, type LocalCluster } from '@switchyard/launcher';
+import { otelExposition } from '@switchyard/telemetry/testing';
 
 const config = getPreset('skewed');
 

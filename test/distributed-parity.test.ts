@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir, loadModelDir, maxAbsDiff, type PresetName } from '@switchyard/model';
-import { createEngine, EngineLoop, resolveSamplingParams, Sequence, type EngineBundle, type TokenEvent } from '@switchyard/engine';
-import { connectExpertCluster } from '../services/gateway/src/expert-cluster.ts';
-import { loadGatewayModel } from '../services/gateway/src/dense-weights.ts';
-import { startWorker, type ManagedProcess } from './helpers/processes.ts';
+import { EngineLoop, resolveSamplingParams, Sequence, type EngineBundle, type TokenEvent } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
+import { connectExpertCluster } from '@switchyard/dispatch';
+import { startWorker, type ManagedProcess } from '@switchyard/launcher';
 
 const PROMPTS = ['The quick brown fox', 'Mixture of experts', 'a', 'Switchyard routes tokens over gRPC', 'zzz', 'KV pages move', 'OpenTelemetry', '8 prompts'];
 const engineOptions = { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 512, maxRunningSequences: 16 } } as const;
@@ -39,7 +39,7 @@ describe.each(['tiny', 'small'] as PresetName[])('gateway + two expert worker pr
     await initModelDir(dir, preset, 5);
     workers = await Promise.all([startWorker(dir, `${preset}-w0`), startWorker(dir, `${preset}-w1`)]);
     mono = await createEngine(await loadModelDir(dir), engineOptions);
-    const dense = await loadGatewayModel(dir, false);
+    const dense = await loadModelDir(dir, { routedExperts: false });
     const cluster = await connectExpertCluster({
       addresses: workers.map((w) => w.address),
       config: dense.config,

@@ -2,14 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeModelDir } from '@switchyard/model';
-import { createEngine, EngineLoop, resolveSamplingParams, type EngineBundle, type TokenEvent } from '@switchyard/engine';
+import { loadModelDir, writeModelDir } from '@switchyard/model';
+import { EngineLoop, resolveSamplingParams, type EngineBundle, type TokenEvent } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
 import type { Placement } from '@switchyard/routing';
-import { connectExpertCluster } from '../services/gateway/src/expert-cluster.ts';
-import { loadGatewayModel } from '../services/gateway/src/dense-weights.ts';
+import { connectExpertCluster } from '@switchyard/dispatch';
 import { routingControlledModel } from './helpers/routing-model.ts';
 import { connectExpertClient } from '@switchyard/rpc';
-import { startProcess, startWorker, type ManagedProcess } from './helpers/processes.ts';
+import { startProcess, startWorker, type ManagedProcess } from '@switchyard/launcher';
 
 const MARKER = 200;
 const HOT_EXPERT = 7;
@@ -29,7 +29,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-failover-'));
   dir = join(root, 'model');
   await writeModelDir(dir, config, weights);
-  const mono = await createEngine(await loadGatewayModel(dir, true), engineOptions);
+  const mono = await createEngine(await loadModelDir(dir), engineOptions);
   const loop = new EngineLoop(mono.engine);
   expected = (await Promise.all(PROMPTS.map((p, i) => loop.generate({ id: `m${i}`, promptIds: mono.tokenizer.encode(p), params })))).map(ids);
   await loop.stop();
@@ -44,7 +44,7 @@ afterAll(async () => {
 async function distributed(numWorkers: number, placement: Placement | undefined, replication: number): Promise<{ bundle: EngineBundle; loop: EngineLoop; procs: (ManagedProcess & { address: string })[] }> {
   const procs = await Promise.all(Array.from({ length: numWorkers }, (_, i) => startWorker(dir, `w${i}`)));
   workers.push(...procs);
-  const dense = await loadGatewayModel(dir, false);
+  const dense = await loadModelDir(dir, { routedExperts: false });
   const cluster = await connectExpertCluster({
     addresses: procs.map((p) => p.address),
     config: dense.config,

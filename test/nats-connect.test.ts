@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterConnection, NatsConnectError, RequestQueue, TokenPublisher, TokenSubscriber, chooseBroker, describeBrokerChoice, probeNats, type ConnectionState, type QueueDelivery } from '@switchyard/cluster';
 import type { TokenEvent } from '@switchyard/engine';
-import { freePort } from './helpers/processes.ts';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { freePort, startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { waitFor } from './helpers/wait.ts';
 
 describe('connecting to NATS', () => {

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, randomWeights } from '@switchyard/model';
-import { createEngine, EngineLoop, resolveSamplingParams, type EngineBundle, type GenerateRequest, type TokenEvent } from '@switchyard/engine';
-import { ClusterConnection, RequestQueue, TokenSubscriber } from '@switchyard/cluster';
-import { NatsBackend } from '../services/gateway/src/cluster/nats-backend.ts';
-import { QueueWorker } from '../services/gateway/src/cluster/queue-worker.ts';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { EngineLoop, resolveSamplingParams, type EngineBundle, type GenerateRequest, type TokenEvent } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
+import { ClusterConnection, RequestQueue, TokenSubscriber, NatsBackend, QueueWorker } from '@switchyard/cluster';
+import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { waitFor } from './helpers/wait.ts';
 
 const config = getPreset('tiny');

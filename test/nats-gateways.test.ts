@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
 import { createByteTokenizer } from '@switchyard/engine';
 import { monolithicGreedy } from './helpers/oracle.ts';
-import { startGateway, startProcess, startWorker, freePort, type ManagedProcess } from './helpers/processes.ts';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { startGateway, startProcess, startWorker, freePort, type ManagedProcess, startNatsServer, type NatsServer } from '@switchyard/launcher';
 
 const MAX_TOKENS = 24;
 const tokenizer = createByteTokenizer();
@@ -111,7 +110,7 @@ describe('gateways behind the NATS request queue (separate processes, real nats-
     try {
       const port = await freePort();
       const env = { NATS_USER: 'switchyard', NATS_PASSWORD: 'wrong-password-123' };
-      const attempt = startProcess('services/gateway/src/main.ts', ['--model', modelDir, '--port', String(port), '--nats-url', secured.url], 'gateway serving', 30_000, env);
+      const attempt = startProcess('services/gateway/src/main.ts', ['--model', modelDir, '--port', String(port), '--nats-url', secured.url], 'gateway serving', 30_000, { env });
       const error = await attempt.then(
         async (p) => {
           await p.kill();

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
 import { monolithicGreedy } from './helpers/oracle.ts';
-import { startGateway, startWorker, type ManagedProcess } from './helpers/processes.ts';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { startGateway, startWorker, type ManagedProcess, startNatsServer, type NatsServer } from '@switchyard/launcher';
 
 const TTL_MS = 2000;
 const MAX_TOKENS = 40;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterConnection, RequestQueue, requestSubject, type QueueDelivery, type RequestMessage } from '@switchyard/cluster';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { sleep, waitFor } from './helpers/wait.ts';
 
 const params = { maxTokens: 4, temperature: 0, topK: 0, topP: 1, seed: 1, stop: [], stopAtEos: false };

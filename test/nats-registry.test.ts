@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computePlacement } from '@switchyard/routing';
 import { ClusterConnection, PlacementStore, WorkerRegistry, type LiveWorkers, type StoredPlacement, type WorkerRecord } from '@switchyard/cluster';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { waitFor } from './helpers/wait.ts';
 
 const worker = (id: string, numInFlight = 0): WorkerRecord => ({

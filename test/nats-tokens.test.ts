@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterConnection, TokenPublisher, TokenStreamTimeoutError, TokenSubscriber, tokenSubject, encodeTokenEvent } from '@switchyard/cluster';
 import type { TokenEvent } from '@switchyard/engine';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { sleep, waitFor } from './helpers/wait.ts';
 
 const token = (requestId: string, index: number, final = false): TokenEvent => ({

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
 import { readTraceFile, type SpanRecord } from '@switchyard/telemetry';
-import { startGateway, type ManagedProcess } from './helpers/processes.ts';
-import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { startGateway, type ManagedProcess, startNatsServer, type NatsServer } from '@switchyard/launcher';
 
 let root = '';
 let traceFile = '';

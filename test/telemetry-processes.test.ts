@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
 import { readTraceFile, type SpanRecord } from '@switchyard/telemetry';
-import { startGateway, startWorker, type ManagedProcess } from './helpers/processes.ts';
+import { startGateway, startWorker, type ManagedProcess } from '@switchyard/launcher';
 
 let root = '';
 let traceFile = '';

@@ -3,12 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentials, Client, Metadata } from '@grpc/grpc-js';
+import { credentials, Client, Metadata, status } from '@grpc/grpc-js';
 import { initModelDir, getPreset } from '@switchyard/model';
 import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
-import { switchyardProtos } from '../packages/rpc/src/protos.ts';
-import type { DType, WireRunRequest, WireRunResponse } from '../packages/rpc/src/wire-types.ts';
-import { startWorker, type ManagedProcess } from './helpers/processes.ts';
+import { switchyardProtos, type DType, type WireRunRequest, type WireRunResponse } from '@switchyard/rpc/internal';
+import { startWorker, type ManagedProcess } from '@switchyard/launcher';
 
 const config = getPreset('tiny');
 const H = config.hiddenSize;
@@ -64,6 +63,7 @@ describe('expert worker validation', () => {
         message(1, { dataBytes: 2 * H * 4 - 4 }), // wrong shape: bytes do not match [2, H]
         message(2, { layer: 7 }), // unknown layer
         message(3, { expert: 6 }), // expert not hosted here
+        message(7, { expert: 99 }), // no such expert in the model
         message(4, { dtype: 'DTYPE_I8', dataBytes: 2 * H }), // wrong dtype
         message(5, { numTokens: MAX_TOKENS + 1 }), // oversized
         message(6), // valid
@@ -72,13 +72,17 @@ describe('expert worker validation', () => {
       stream.end();
       await once(stream, 'end');
       const byId = new Map(responses.map((r) => [Number(r.correlationId), r]));
-      for (const id of [1, 2, 3, 4, 5]) {
-        expect(byId.get(id)?.error?.code, `message ${id}`).toBe(3);
+      for (const id of [1, 2, 4, 5]) {
+        expect(byId.get(id)?.error?.code, `message ${id}`).toBe(status.INVALID_ARGUMENT);
         expect(byId.get(id)?.error?.message.length).toBeGreaterThan(0);
       }
+      // A well-formed message for an expert this worker does not host is NOT_FOUND (the gateway reloads on it).
+      expect(byId.get(3)?.error?.code).toBe(status.NOT_FOUND);
       expect(byId.get(2)?.error?.message).toMatch(/layer 7 does not exist/);
       expect(byId.get(3)?.error?.message).toMatch(/expert 6 of layer 0 is not hosted/);
       expect(byId.get(5)?.error?.message).toMatch(/exceed the limit of 8/);
+      expect(byId.get(7)?.error?.code).toBe(status.INVALID_ARGUMENT);
+      expect(byId.get(7)?.error?.message).toMatch(/expert 99 does not exist/);
       expect(byId.get(6)?.result).toBe('output');
     } finally {
       raw.close();

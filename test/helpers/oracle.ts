@@ -1,5 +1,6 @@
 import { loadModelDir } from '@switchyard/model';
-import { createByteTokenizer, createEngine, EngineLoop, resolveSamplingParams, type TokenEvent } from '@switchyard/engine';
+import { createByteTokenizer, EngineLoop, resolveSamplingParams, type TokenEvent } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
 
 /**
  * The monolithic engine's greedy answers (EOS ignored) for byte-tokenised prompts: the oracle every

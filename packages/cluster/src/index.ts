@@ -1,19 +1,19 @@
-export * from './errors.ts';
-export * from './subjects.ts';
-export * from './trace-context.ts';
-export * from './redact-url.ts';
-export * from './connect.ts';
-export * from './broker-choice.ts';
-export * from './request-message.ts';
-export * from './request-queue-options.ts';
-export * from './request-queue.ts';
-export type * from './queue-delivery.ts';
-export * from './queue-consumer.ts';
-export * from './token-message.ts';
-export * from './index-dedup.ts';
-export * from './token-stream-options.ts';
-export * from './token-subscriber.ts';
-export * from './token-publisher.ts';
-export type * from './snapshots.ts';
-export * from './worker-registry.ts';
-export * from './placement-store.ts';
+export { NatsConnectError, TokenStreamTimeoutError } from './errors.ts';
+export { requestSubject, tokenSubject } from './subjects.ts';
+export { redactUrl } from './redact-url.ts';
+export { probeNats, type ClusterTlsOptions, type ConnectionState, ClusterConnection } from './connect.ts';
+export { chooseBroker, describeBrokerChoice } from './broker-choice.ts';
+export { type RequestMessage } from './request-message.ts';
+export { type RequestQueueOptions } from './request-queue-options.ts';
+export { RequestQueue } from './request-queue.ts';
+export { type QueueDelivery } from './queue-delivery.ts';
+
+export { encodeTokenEvent } from './token-message.ts';
+
+export { TokenSubscriber } from './token-subscriber.ts';
+export { TokenPublisher } from './token-publisher.ts';
+export { type Watch } from './snapshots.ts';
+export { type WorkerRecord, type LiveWorkers, WorkerRegistry } from './worker-registry.ts';
+export { type StoredPlacement, PlacementStore } from './placement-store.ts';
+export { NatsBackend } from './nats-backend.ts';
+export { QueueWorker } from './queue-worker.ts';

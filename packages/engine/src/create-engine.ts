@@ -1,36 +1,26 @@
 import { BlockPool, KvCacheManager } from '@switchyard/kv-cache';
-import type { LoadedModel, ModelConfig, SessionOptions } from '@switchyard/model';
+import type { LoadedModel, ModelConfig } from '@switchyard/model';
 import { createByteTokenizer, type Tokenizer } from './tokenizer.ts';
 import { loadHfTokenizer } from './hf-tokenizer.ts';
 import { Engine } from './engine.ts';
+import type { DenseKernels } from './dense-kernels.ts';
 import type { ExpertExecutor } from './expert-executor.ts';
 import { MoeModelRunner, type RoutingObserver } from './moe-model-runner.ts';
-import { createDenseKernels, createLocalExpertExecutor, type ExpertDtype } from './onnx-kernels.ts';
 import { PrefixHasher } from './prefix-hasher.ts';
 import type { SchedulerConfig } from './scheduler.ts';
 import type { ScheduledChunk } from './step-plan.ts';
 
-export interface EngineOptions {
-  readonly expertDtype: ExpertDtype;
-  /** Attention projections and the LM head in int8 too (default fp32). */
-  readonly denseDtype: 'fp32' | 'int8';
+/** What the engine itself needs to know, whatever runs its kernels. */
+export interface EngineCoreOptions {
   readonly blockSize: number;
   /** KV cache size in blocks; by default enough for maxRunningSequences full contexts, capped at 1 GiB. */
   readonly numKvBlocks?: number;
   readonly scheduler: SchedulerConfig;
-  readonly session?: SessionOptions;
   readonly onRouted?: RoutingObserver;
   /** Micro-batches per step (2 overlaps attention with expert dispatch); default 1. */
   readonly microBatches?: number;
   readonly onFinalHidden?: (chunks: readonly ScheduledChunk[], hidden: Float32Array) => void;
 }
-
-export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({
-  expertDtype: 'fp32',
-  denseDtype: 'fp32',
-  blockSize: 16,
-  scheduler: Object.freeze({ maxBatchedTokens: 2048, maxRunningSequences: 64 }),
-});
 
 /** What the engine needs of a model (a loaded model directory, or weights made in memory). */
 export type EngineModel = Pick<LoadedModel, 'config' | 'weights' | 'weightsDigest'> & { readonly tokenizerPath?: string | undefined };
@@ -44,32 +34,36 @@ export interface EngineBundle {
   close(): Promise<void>;
 }
 
+/** The kernels an engine runs on: the dense part here, the experts in process or on workers. */
+export interface EngineKernels {
+  readonly dense: DenseKernels;
+  readonly experts: ExpertExecutor;
+}
+
 /** KV bytes per token: 2 × layers × kvHeads × headDim × 4 (fp32). */
 export function kvBytesPerToken(config: ModelConfig): number {
   return 2 * config.numLayers * config.numKvHeads * config.headDim * 4;
 }
 
-function defaultNumBlocks(config: ModelConfig, options: EngineOptions): number {
+function defaultNumBlocks(config: ModelConfig, options: EngineCoreOptions): number {
   const wanted = Math.ceil(config.maxContext / options.blockSize) * options.scheduler.maxRunningSequences;
   const cap = Math.floor(2 ** 30 / (kvBytesPerToken(config) * options.blockSize));
   return Math.max(Math.ceil(config.maxContext / options.blockSize), Math.min(wanted, cap));
 }
 
 /**
- * Composes an engine over `experts` (in process when omitted: the monolithic engine). The dense graphs
- * always run here.
+ * Composes an engine over kernels that are already open: KV pool and cache, model runner, prefix
+ * hasher, tokenizer. `close()` releases the kernels. The onnx package's `createEngine` opens the
+ * onnxruntime kernels and calls this.
  */
-export async function createEngine(model: EngineModel, options: EngineOptions = DEFAULT_ENGINE_OPTIONS, experts?: ExpertExecutor): Promise<EngineBundle> {
-  const { config, weights } = model;
-  const kernelOptions = { ...(options.session ? { session: options.session } : {}), denseFormat: options.denseDtype };
-  const dense = await createDenseKernels(config, weights, kernelOptions);
-  const executor = experts ?? (await createLocalExpertExecutor(config, weights, options.expertDtype, kernelOptions));
+export async function assembleEngine(model: EngineModel, options: EngineCoreOptions, kernels: EngineKernels): Promise<EngineBundle> {
+  const { config } = model;
   const pool = new BlockPool({ numBlocks: options.numKvBlocks ?? defaultNumBlocks(config, options), blockSize: options.blockSize });
   const kv = new KvCacheManager(pool);
   const runner = new MoeModelRunner({
     config,
-    dense,
-    experts: executor,
+    dense: kernels.dense,
+    experts: kernels.experts,
     blockSize: options.blockSize,
     blockTableOf: (id) => kv.blockTable(id),
     ...(options.onRouted ? { onRouted: options.onRouted } : {}),

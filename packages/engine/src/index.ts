@@ -1,20 +1,17 @@
-export * from './tokenizer.ts';
-export * from './sampling-params.ts';
-export * from './sampler.ts';
-export * from './sequence.ts';
-export type * from './step-plan.ts';
-export type * from './token-event.ts';
-export * from './scheduler.ts';
-export * from './prefix-hasher.ts';
-export * from './engine.ts';
-export * from './engine-loop.ts';
-export type * from './expert-executor.ts';
-export * from './local-expert-executor.ts';
-export type * from './dense-kernels.ts';
-export type * from './model-runner.ts';
-export * from './moe-model-runner.ts';
-export * from './kv-slots.ts';
-export * from './page-store.ts';
-export * from './onnx-kernels.ts';
-export * from './create-engine.ts';
-export * from './hf-tokenizer.ts';
+export { createByteTokenizer, type Tokenizer } from './tokenizer.ts';
+export { resolveSamplingParams, type SamplingParams, InvalidSamplingError } from './sampling-params.ts';
+export { type FinishReason, Sequence } from './sequence.ts';
+export { type ScheduledChunk } from './step-plan.ts';
+export { type Usage, type TokenEvent, type TokenSink } from './token-event.ts';
+
+export { type GenerateRequest, RequestRejectedError } from './engine.ts';
+export { EngineLoop } from './engine-loop.ts';
+export { type LayerResult, type ExpertExecutor } from './expert-executor.ts';
+export { type ExpertKernel, LocalExpertExecutor } from './local-expert-executor.ts';
+export { type AttentionOutput, type AttentionKernel, type AttentionSlot, type BatchedAttentionKernel, type RowKernel, type DenseKernels } from './dense-kernels.ts';
+
+export { type RoutingObserver } from './moe-model-runner.ts';
+
+export { assembleEngine, type EngineCoreOptions, type EngineModel, type EngineBundle } from './create-engine.ts';
+export { loadHfTokenizer, TokenizerLoadError } from './hf-tokenizer.ts';
+export { type RequestMeta, type GenerationBackend } from './generation-backend.ts';

@@ -1,7 +1,7 @@
 /**
  * The working K/V of running sequences: per sequence and layer, one contiguous token-major buffer
  * [capacity, numKvHeads, headDim] for K and one for V, which the attention graph reads in place as a
- * prefix view — no per-step gather of pages (DESIGN.md §6's trap). Capacity doubles as a sequence grows
+ * prefix view — no per-step gather of pages (docs/architecture.md §6's trap). Capacity doubles as a sequence grows
  * (amortised O(1) per token) up to the model's context.
  *
  * Invariant: tokens [0, filled) of a slot hold valid K/V; the model runner appends at `filled`.

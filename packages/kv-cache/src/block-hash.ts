@@ -1,5 +1,5 @@
 /**
- * Chained prefix hashes of full KV blocks (DESIGN.md §6, vectors in shared/test-vectors/kv-block-hash.json):
+ * Chained prefix hashes of full KV blocks (docs/architecture.md §6, vectors in packages/kv-cache/test/fixtures/kv-block-hash.json):
  *
  *   ns = SHA-256(utf8("switchyard-kv/v1|model=<id>|weights=<hex>|dtype=<kv dtype>|block=<n>|salt=<salt>"))
  *   h0 = SHA-256(ns ‖ tokens of block 0),  hi = SHA-256(h(i-1) ‖ tokens of block i)

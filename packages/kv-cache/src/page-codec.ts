@@ -1,5 +1,5 @@
 /**
- * Wire format for moving KV pages between nodes (KvPageService, DESIGN.md §4 and §6). One contiguous
+ * Wire format for moving KV pages between nodes (KvPageService, docs/architecture.md §4 and §6). One contiguous
  * buffer, all integers little-endian:
  *
  *   offset 0   magic    4 bytes  "SYKV"

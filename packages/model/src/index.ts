@@ -1,25 +1,18 @@
 /** Public entry of @switchyard/model. */
+export { type ModelConfig, type F32Tensor, type WeightMap } from './types.ts';
 
-export type * from './types.ts';
-export * from './errors.ts';
-export * from './config.ts';
-export * from './presets.ts';
-export * from './weight-layout.ts';
-export * from './prng.ts';
-export * from './random-weights.ts';
-export * from './shape-spec.ts';
-export * from './real-models.ts';
-export * from './params.ts';
-export * from './dtype.ts';
-export * from './safetensors-format.ts';
-export * from './safetensors.ts';
-export * from './safetensors-writer.ts';
-export * from './checkpoint.ts';
-export * from './model-dir.ts';
-export * from './hf-families.ts';
-export * from './hf-import.ts';
-export * from './hf-export.ts';
-// ONNX graph builders and the TS reference forward (owned by the ONNX engineer) are exported here:
-export * from './onnx/index.ts';
-export * from './reference/index.ts';
-export * from './path-exists.ts';
+export { isPresetName, getPreset, PRESET_NAMES, type PresetName, ROUTER_SKEW } from './presets.ts';
+export { type ExpertProjection, tensorNames } from './weight-layout.ts';
+export { Prng } from './prng.ts';
+export { randomWeights } from './random-weights.ts';
+export { shapeOfConfig, type AttentionShape, type ShapeSpec } from './shape-spec.ts';
+export { isRealModelName, getRealModel, REAL_MODEL_NAMES } from './real-models.ts';
+export { countParams, countConfigParams, swigluSizeBytes, expertSizeBytes, weightsSizeBytes, type ExpertWeightFormat } from './params.ts';
+
+export { writeModelDir, initModelDir, openModelDir, loadModelDir, type OpenModelDir, type LoadedModel } from './model-dir.ts';
+export { type HfFamily } from './hf-families.ts';
+export { importHfCheckpoint } from './hf-import.ts';
+export { writeHfCheckpoint } from './hf-export.ts';
+export { requireWeight, transpose2d, concatRows } from './weight-access.ts';
+export { referenceForward, referenceEmbed, referenceLmHead, ReferenceKvCache, referenceAttention, referenceRoute, maxAbsDiff, cosineSimilarity, referenceSwiGlu } from './reference/index.ts';
+export { pathExists } from './path-exists.ts';

@@ -211,12 +211,29 @@ export interface LoadedModel {
   readonly tokenizerPath: string | undefined;
 }
 
-/** Loads a whole model directory into memory as f32. */
-export async function loadModelDir(dir: string, options: OpenModelDirOptions = {}): Promise<LoadedModel> {
+export interface LoadModelDirOptions extends OpenModelDirOptions {
+  /**
+   * Load the routed experts' tensors too (default true). A gateway whose experts live on workers
+   * passes false, so its memory holds only the dense part.
+   */
+  readonly routedExperts?: boolean;
+}
+
+/** Whether a tensor belongs to a routed expert (those live on the expert workers in a cluster). */
+export function isRoutedExpertTensor(name: string): boolean {
+  return name.includes('.mlp.experts.');
+}
+
+/** Loads a model directory into memory as f32: every tensor, or all but the routed experts'. */
+export async function loadModelDir(dir: string, options: LoadModelDirOptions = {}): Promise<LoadedModel> {
   const model = await openModelDir(dir, options);
+  const skipExperts = options.routedExperts === false;
   try {
     const weights = new Map<string, F32Tensor>();
-    for (const spec of model.layout) weights.set(spec.name, await model.readTensor(spec.name));
+    for (const spec of model.layout) {
+      if (skipExperts && isRoutedExpertTensor(spec.name)) continue;
+      weights.set(spec.name, await model.readTensor(spec.name));
+    }
     return { config: model.config, weights, weightsDigest: model.weightsDigest, tokenizerPath: model.tokenizerPath };
   } finally {
     await model.close();

@@ -2,7 +2,7 @@
  * The shared vocabulary of Switchyard's model package: the resolved model config and the in-memory
  * weights. Every other package (engine, executors, services) speaks these types.
  *
- * Conventions are those of the Hugging Face Mixtral / OLMoE / Qwen-MoE code (DESIGN.md §3).
+ * Conventions are those of the Hugging Face Mixtral / OLMoE / Qwen-MoE code (docs/architecture.md §3).
  */
 
 /** How the router turns logits into scores. */

@@ -15,4 +15,4 @@ export { fixedRoutes, routesFromPairs } from './fixed-routes.ts';
 export { countTokensPerExpert, planDispatch } from './dispatch-plan.ts';
 export { splitByWorker } from './worker-split.ts';
 export { addRows, gatherRows, scatterAddWeighted } from './combine.ts';
-export * from './placement.ts';
+export { computePlacement, expertsOfWorker, chooseWorkers, type PlacementStrategy, type Placement } from './placement.ts';

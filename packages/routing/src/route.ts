@@ -1,6 +1,6 @@
 /**
  * The gating network's decision: router logits → per-token (expert, weight) pairs, exactly as the
- * Hugging Face MoE blocks compute it (DESIGN.md §3):
+ * Hugging Face MoE blocks compute it (docs/architecture.md §3):
  *
  * 1. scores = softmax or sigmoid over ALL experts;
  * 2. choose top-k by scores (+ selectionBias when given; the bias only chooses, weights stay unbiased);

@@ -26,7 +26,7 @@ export interface DispatchPlan {
   readonly experts: readonly ExpertRows[];
 }
 
-/** How scores are computed from router logits (DESIGN.md §3). */
+/** How scores are computed from router logits (docs/architecture.md §3). */
 export type Scoring = 'softmax' | 'sigmoid';
 
 /**

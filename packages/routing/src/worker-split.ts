@@ -2,7 +2,7 @@
  * The wire split: which batch rows go to which expert worker, and with which local pairs.
  *
  * A token is sent once per worker that hosts at least one of its experts, not once per expert; the
- * worker applies its own gate weights and returns one partial sum per token (DESIGN.md §4).
+ * worker applies its own gate weights and returns one partial sum per token (docs/architecture.md §4).
  */
 import type { TokenRoutes, WorkerShard } from './types.ts';
 

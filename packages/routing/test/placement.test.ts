@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseWorkers, computePlacement, expertsOfWorker, PlacementError } from '../src/index.ts';
+import { chooseWorkers, computePlacement, expertsOfWorker, PlacementError } from '../src/placement.ts';
 
 const base = { numLayers: 2, numExperts: 8, revision: 1 } as const;
 

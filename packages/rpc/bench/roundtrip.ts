@@ -1,7 +1,7 @@
 /**
  * Run round-trip latency on ONE open stream against a no-op echo worker in a child process, one
  * request in flight at a time, for hidden-state payloads of 4 KiB, 64 KiB, 1 MiB and 8 MiB; plus a
- * unary Describe for comparison. Prints JSON. Compare with DESIGN §4 (≈ 0.23 ms per message on an
+ * unary Describe for comparison. Prints JSON. Compare with docs/architecture.md §4 (≈ 0.23 ms per message on an
  * open stream, ≈ 1.1 ms per unary call, 400–600 MB/s for large messages).
  *
  *   npx node packages/rpc/bench/roundtrip.ts [--wire=bf16]

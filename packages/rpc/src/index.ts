@@ -16,7 +16,6 @@ export {
   isRpcError,
 } from './errors.ts';
 export type { RpcError, RpcErrorCode } from './errors.ts';
-
 export type { DType, Tensor } from './wire-types.ts';
 export {
   DTYPE_SIZE_BYTES,

@@ -5,7 +5,7 @@ import { InvalidArgumentError } from './errors.ts';
 import type { KvExtent } from './kv-extents.ts';
 
 export interface FetchPagesRequest {
-  /** Hash namespace (hex), DESIGN §6. */
+  /** Hash namespace (hex), docs/architecture.md §6. */
   readonly namespace: string;
   /** Chained block hashes (hex), in prefix order. */
   readonly blockHashes: readonly string[];

@@ -1,20 +1,17 @@
 /**
  * @switchyard/telemetry — OpenTelemetry start-up, every span/attribute/metric name, exact per-token
  * compute accounting from the routing decisions made, the cost model, and the token-economics report.
+ * Span, attribute and metric names are the `./names` entry (dependency-free).
  *
- * NOTE: the SVG chart (`renderReportChart`) loads vega on first use, so importing this package does not.
+ * NOTE: no charts here (the CLI draws the report's chart) and no onnxruntime: loading this package loads
+ * the OpenTelemetry API and the accounting; the SDK and exporters load only when telemetry starts.
  */
-export * from './names.ts';
-export * from './compute-accounting.ts';
-export * from './accounting-observer.ts';
-export * from './cost-model.ts';
-export * from './span-record.ts';
-export * from './span-file-exporter.ts';
-export * from './trace-context.ts';
-export * from './metrics.ts';
-export * from './request-tracer.ts';
-export * from './request-handle.ts';
-export * from './engine-telemetry.ts';
-export * from './sdk.ts';
-export * from './token-report.ts';
-export * from './report-chart.ts';
+export { throughputOf, presetEconomics, shapeEconomics, type ShapeEconomicsOptions, type ShapeEconomics } from './cost-model.ts';
+export { type SpanRecord } from './span-record.ts';
+export { readTraceFile } from './span-file-exporter.ts';
+
+export { type TraceDetail, SwitchyardTracer } from './request-tracer.ts';
+
+export { EngineTelemetry } from './engine-telemetry.ts';
+export { telemetryOptionsFromEnv, startTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from './sdk.ts';
+export { buildTokenReport, type TokenReport } from './token-report.ts';

@@ -3,23 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { getPreset, randomWeights } from '@switchyard/model';
-import { createEngine, resolveSamplingParams } from '@switchyard/engine';
-import {
-  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
-  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
-  ATTR_REQUEST_COMPUTED_TOKENS,
-  ATTR_REQUEST_DENSE_EQUIVALENT_FLOPS,
-  ATTR_REQUEST_FLOPS,
-  ATTR_STEP_DECODE_FLOPS,
-  ATTR_STEP_PREFILL_FLOPS,
-  EngineTelemetry,
-  readTraceFile,
-  SPAN_ENGINE_STEP,
-  startTelemetry,
-  type SpanRecord,
-  type TokenReport,
-} from '@switchyard/telemetry';
+import { resolveSamplingParams } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
+import { EngineTelemetry, readTraceFile, startTelemetry, type SpanRecord, type TokenReport } from '@switchyard/telemetry';
+import { ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, ATTR_GEN_AI_USAGE_INPUT_TOKENS, ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, ATTR_REQUEST_COMPUTED_TOKENS, ATTR_REQUEST_DENSE_EQUIVALENT_FLOPS, ATTR_REQUEST_FLOPS, ATTR_STEP_DECODE_FLOPS, ATTR_STEP_PREFILL_FLOPS, SPAN_ENGINE_STEP } from '@switchyard/telemetry/names';
 import { economicsCommand } from '../src/commands/economics.ts';
 import { reportCommand } from '../src/commands/report.ts';
 

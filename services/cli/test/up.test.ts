@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../src/local-cluster.ts';
+import { freePort } from '@switchyard/launcher';
 
 const main = new URL('../src/main.ts', import.meta.url).pathname;
 const root = await mkdtemp(join(tmpdir(), 'switchyard-up-'));

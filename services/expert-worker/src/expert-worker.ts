@@ -1,5 +1,6 @@
 import {
   InvalidArgumentError,
+  NotFoundError,
   type ExpertRef,
   type ExpertServiceHandler,
   type PlacementChange,
@@ -8,8 +9,8 @@ import {
   type RunResult,
   type WorkerDescription,
 } from '@switchyard/rpc';
-import { buildExpertGraph, createSession, type SessionOptions } from '@switchyard/model';
-import { LocalExpertExecutor, rowKernel, type ExpertDtype, type ExpertKernel } from '@switchyard/engine';
+import { LocalExpertExecutor, type ExpertKernel } from '@switchyard/engine';
+import { openExpertKernel, type ExpertDtype, type SessionOptions } from '@switchyard/onnx';
 import type { SwitchyardTracer } from '@switchyard/telemetry';
 import type { ExpertSource } from './expert-source.ts';
 
@@ -97,9 +98,7 @@ export class ExpertWorker implements ExpertServiceHandler {
       const key = LocalExpertExecutor.key(layer, expertId);
       if (this.#kernels.has(key)) continue;
       const weights = await this.#opts.source.readExpert(layer, expertId);
-      const bytes = buildExpertGraph(this.#opts.source.config, weights, layer, expertId, { format: this.#opts.dtype });
-      const session = await createSession(bytes, this.#opts.session ?? {});
-      this.#kernels.set(key, rowKernel(session, this.#opts.source.config.hiddenSize, 'y'));
+      this.#kernels.set(key, await openExpertKernel(this.#opts.source.config, weights, layer, expertId, this.#opts.dtype, this.#opts.session));
     }
     this.#revision = Math.max(this.#revision, change.placementRevision);
     return this.#state();
@@ -156,8 +155,13 @@ export class ExpertWorker implements ExpertServiceHandler {
       throw new InvalidArgumentError(`hidden holds ${request.hidden.length} floats, expected ${request.routes.numTokens} × ${config.hiddenSize}`);
     }
     for (const expertId of request.routes.expertIds) {
+      if (!Number.isInteger(expertId) || expertId < 0 || expertId >= config.numExperts) {
+        throw new InvalidArgumentError(`expert ${expertId} does not exist (the model has ${config.numExperts} per layer)`);
+      }
       if (!this.#executor.hosts(request.layer, expertId)) {
-        throw new InvalidArgumentError(`expert ${expertId} of layer ${request.layer} is not hosted by worker ${this.#opts.workerId}`);
+        // NOT_FOUND, not INVALID_ARGUMENT: the message is fine, this worker lacks the expert (it may have
+        // restarted empty); the gateway reloads it on this code.
+        throw new NotFoundError(`expert ${expertId} of layer ${request.layer} is not hosted by worker ${this.#opts.workerId}`);
       }
     }
   }

@@ -1,18 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { createEngine, EngineLoop, type EngineBundle, type ExpertDtype } from '@switchyard/engine';
+import { EngineLoop, type EngineBundle, type GenerationBackend } from '@switchyard/engine';
+import { createEngine, type ExpertDtype } from '@switchyard/onnx';
 import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
-import { loadGatewayModel } from './dense-weights.ts';
-import { connectExpertCluster } from './expert-cluster.ts';
-import { ClusterConnection, RequestQueue, TokenSubscriber, type ClusterTlsOptions, type RequestQueueOptions } from '@switchyard/cluster';
-import type { GenerationBackend } from './backend.ts';
-import { NatsBackend } from './cluster/nats-backend.ts';
-import { QueueWorker } from './cluster/queue-worker.ts';
+import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
+import { ClusterConnection, NatsBackend, QueueWorker, RequestQueue, TokenSubscriber, type ClusterTlsOptions, type RequestQueueOptions } from '@switchyard/cluster';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
-import { RemoteExpertExecutor } from './remote-expert-executor.ts';
-import { PlacementController } from './placement-controller.ts';
-import type { ModelConfig } from '@switchyard/model';
+import { loadModelDir, type ModelConfig } from '@switchyard/model';
 
 /** The gateway's resolved configuration (main.ts builds it from flags and environment, once). */
 export interface GatewayConfig {
@@ -227,7 +222,7 @@ export class Gateway {
     if (!config.serveQueue && !config.nats) throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue (--nats-url)');
     if (config.discoverWorkers > 0 && !config.nats) throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
     const distributed = config.workers.length > 0 || config.discoverWorkers > 0;
-    const model = await loadGatewayModel(config.modelDir, !distributed);
+    const model = await loadModelDir(config.modelDir, { routedExperts: !distributed });
     const conn = config.nats ? await openConnection(config.nats, config) : undefined;
     const discovered = conn && config.workers.length === 0 && config.discoverWorkers > 0 ? await discoverExperts(conn, config, model.config, telemetry) : undefined;
     const cluster = config.workers.length > 0

@@ -1,6 +1,6 @@
 import type { EngineBundle, EngineLoop, GenerateRequest, TokenSink, Tokenizer } from '@switchyard/engine';
 import type { EngineTelemetry } from '@switchyard/telemetry';
-import type { GenerationBackend, RequestMeta } from './backend.ts';
+import type { GenerationBackend, RequestMeta } from '@switchyard/engine';
 
 /** The gateway's own engine as the HTTP frontend's backend (the in-process path, no queue broker). */
 export class LocalBackend implements GenerationBackend {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { getPreset, randomWeights } from '@switchyard/model';
-import { createEngine, EngineLoop, type EngineBundle } from '@switchyard/engine';
+import { EngineLoop, type EngineBundle } from '@switchyard/engine';
+import { createEngine } from '@switchyard/onnx';
 import { createHttpServer } from '../src/http/server.ts';
 import { LocalBackend } from '../src/local-backend.ts';
 

@@ -2,7 +2,7 @@
  * Reference of the attention block (plus post-attention norm, router logits and shared-expert gate)
  * for one sequence: the same contract as `buildAttentionGraph`, in plain loops.
  */
-import { requireWeight } from '../onnx/weight-access.ts';
+import { requireWeight } from '../weight-access.ts';
 import type { ModelConfig, WeightMap } from '../types.ts';
 import { tensorNames as names } from '../weight-layout.ts';
 import { applyRopeInPlace, linearRows, rmsNormChunks, sigmoid, softmax } from './ops.ts';

@@ -3,7 +3,7 @@
  * cache, router, routed experts, shared expert, final norm and LM head. Slow and obvious on purpose:
  * it is the oracle the ONNX graphs (and through them the engine) are tested against, stage by stage.
  */
-import { requireWeight } from '../onnx/weight-access.ts';
+import { requireWeight } from '../weight-access.ts';
 import type { F32Tensor, ModelConfig, WeightMap } from '../types.ts';
 import { tensorNames as names, type ExpertProjection } from '../weight-layout.ts';
 import { referenceAttention, type ReferenceAttentionOutput } from './attention.ts';

@@ -1,5 +1,5 @@
 /**
- * Reference gating for one token (DESIGN.md §3), implemented here directly so the reference does not
+ * Reference gating for one token (docs/architecture.md §3), implemented here directly so the reference does not
  * depend on `packages/routing`: scores = softmax or sigmoid over all experts; the optional selection
  * bias is added only to choose; top-k with the lower expert id winning ties; weights are the chosen
  * scores, renormalised to sum 1 when `normTopKProb`, then multiplied by `routedScalingFactor`.

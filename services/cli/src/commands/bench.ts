@@ -1,16 +1,8 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { getPreset } from '@switchyard/model';
-import { consoleLine, consoleSummary } from '../../../../bench/load/console-summary.ts';
-import { DATASET_NAMES, type DatasetName, type DatasetSpec } from '../../../../bench/load/datasets/dataset.ts';
-import { MOONCAKE_BLOCK_TOKENS, type BadLinePolicy } from '../../../../bench/load/datasets/trace.ts';
-import { parseGoodput } from '../../../../bench/load/goodput.ts';
-import { outputDirFor, writeBenchOutputs } from '../../../../bench/load/report-writer.ts';
-import { runAgainstServer, type CommonSettings, type RunHooks } from '../../../../bench/load/run-against-server.ts';
-import type { RunRecord } from '../../../../bench/load/run-record.ts';
-import { isScenarioName, SCENARIO_NAMES, SCENARIOS, type ClusterSpec, type LoadSpec } from '../../../../bench/load/scenario.ts';
-import { runScenario, type LaunchedCluster } from '../../../../bench/load/scenario-runner.ts';
-import { freePort, startLocalCluster } from '../local-cluster.ts';
+import { consoleLine, consoleSummary, DATASET_NAMES, type DatasetName, type DatasetSpec, MOONCAKE_BLOCK_TOKENS, type BadLinePolicy, parseGoodput, outputDirFor, writeBenchOutputs, runAgainstServer, type CommonSettings, type RunHooks, type RunRecord, isScenarioName, SCENARIO_NAMES, SCENARIOS, type ClusterSpec, type LoadSpec, runScenario, type LaunchedCluster } from '@switchyard/loadgen';
+import { freePort, startLocalCluster } from '@switchyard/launcher';
 import { ensurePresetModel } from '../preset-model.ts';
 import { parseInteger, parseNumber } from '../parse.ts';
 import { countProgress } from '../progress.ts';

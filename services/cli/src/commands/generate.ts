@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { countConfigParams, loadModelDir } from '@switchyard/model';
-import { createEngine, DEFAULT_ENGINE_OPTIONS, EngineLoop, resolveSamplingParams, type TokenEvent } from '@switchyard/engine';
+import { EngineLoop, resolveSamplingParams, type TokenEvent } from '@switchyard/engine';
+import { createEngine, DEFAULT_ENGINE_OPTIONS } from '@switchyard/onnx';
 import { action, UsageError } from '../user-error.ts';
 import { parseIdList, parseInteger, parseNumber } from '../parse.ts';
 

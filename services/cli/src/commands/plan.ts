@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
 import { getPreset, getRealModel, isPresetName, isRealModelName, PRESET_NAMES, REAL_MODEL_NAMES, shapeOfConfig, type ShapeSpec } from '@switchyard/model';
-import { measureLocalFigures } from '../../../../bench/load/local-measure.ts';
-import { planCapacity, type PlannerInput } from '../../../../bench/load/planner.ts';
-import { plannerJson, plannerText } from '../../../../bench/load/planner-report.ts';
+import { measureLoopbackBandwidth, planCapacity, plannerJson, plannerText, type PlannerInput } from '@switchyard/loadgen';
+import { measureMatMulFlops, measureReadBandwidth } from '@switchyard/onnx';
 import { parseInteger, parseNumber } from '../parse.ts';
 import { action, UsageError } from '../user-error.ts';
 
@@ -55,8 +54,11 @@ async function runPlan(opts: PlanOptions, command: Command): Promise<void> {
   let figures = { linkGbps: opts.linkGbps, deviceTflops: opts.deviceTflops, deviceMemGBps: opts.deviceMemGbps };
   if (opts.local) {
     process.stderr.write('switchyard plan: measuring this machine (MatMul FLOP/s, read bandwidth, loopback TCP) …\n');
-    const m = await measureLocalFigures();
-    figures = { linkGbps: (m.loopbackBytesPerS * 8) / 1e9, deviceTflops: m.matMulFlopsPerS / 1e12, deviceMemGBps: m.readBytesPerS / 1e9 };
+    // Short best-of-few measurements, the engine bench's probes.
+    const matMulFlopsPerS = await measureMatMulFlops(256, 1024, 2048, 3);
+    const readBytesPerS = await measureReadBandwidth(256 << 20, 3);
+    const loopbackBytesPerS = await measureLoopbackBandwidth();
+    figures = { linkGbps: (loopbackBytesPerS * 8) / 1e9, deviceTflops: matMulFlopsPerS / 1e12, deviceMemGBps: readBytesPerS / 1e9 };
   }
   const input: PlannerInput = {
     shape: shapeOf(opts.preset ?? (opts.local ? 'small' : 'deepseek-v3')),

@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
-import { buildTokenReport, readTraceFile, renderReportChart, type SpanRecord, type TokenReport } from '@switchyard/telemetry';
+import { buildTokenReport, readTraceFile, type SpanRecord, type TokenReport } from '@switchyard/telemetry';
+import { renderReportChart } from '../report-chart.ts';
 import { action, UsageError } from '../user-error.ts';
 import { parseInteger, parseNumber } from '../parse.ts';
 import { formatCount, formatTable, formatUsd } from './economics.ts';

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { chooseBroker, describeBrokerChoice } from '@switchyard/cluster';
 import { isPresetName, PRESET_NAMES } from '@switchyard/model';
-import { startLocalCluster } from '../local-cluster.ts';
+import { startLocalCluster } from '@switchyard/launcher';
 import { ensurePresetModel } from '../preset-model.ts';
 import { action, UsageError } from '../user-error.ts';
 import { parseInteger } from '../parse.ts';

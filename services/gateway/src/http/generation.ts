@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { RequestRejectedError, type SamplingParams, type TokenEvent } from '@switchyard/engine';
-import type { GenerationBackend } from '../backend.ts';
+import type { GenerationBackend } from '@switchyard/engine';
 import { badRequest, HttpError, tooManyRequests, unavailable } from './openai-error.ts';
 
 export type ApiKind = 'completion' | 'chat';

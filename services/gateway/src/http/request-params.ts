@@ -1,5 +1,5 @@
 import { InvalidSamplingError, resolveSamplingParams, type SamplingParams, type Tokenizer } from '@switchyard/engine';
-import type { GenerationBackend } from '../backend.ts';
+import type { GenerationBackend } from '@switchyard/engine';
 import { badRequest, notFound, unprocessable } from './openai-error.ts';
 import type { ChatMessage, SamplingBody } from './schemas.ts';
 

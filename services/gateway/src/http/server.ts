@@ -1,5 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import type { GenerationBackend } from '../backend.ts';
+import type { GenerationBackend } from '@switchyard/engine';
 import { serveGeneration } from './generation.ts';
 import { HttpError, badRequest, notFound } from './openai-error.ts';
 import { checkModel, checkPromptIds, renderChat, samplingParamsOf } from './request-params.ts';

@@ -1,0 +1,138 @@
+import { RequestRejectedError, type GenerateRequest, type GenerationBackend, type RequestMeta, type TokenEvent, type TokenSink, type Tokenizer } from '@switchyard/engine';
+import type { ClusterConnection } from './connect.ts';
+import { RemoteGenerationError } from './errors.ts';
+import type { RequestQueue } from './request-queue.ts';
+import type { TokenStream, TokenSubscriber } from './token-subscriber.ts';
+
+/** What the frontend knows of the model it serves (the HTTP layer needs it before any engine is asked). */
+export interface ServedModel {
+  readonly modelId: string;
+  readonly maxContext: number;
+  readonly vocabSize: number;
+  readonly tokenizer: Tokenizer;
+}
+
+export interface NatsBackendParts {
+  readonly conn: ClusterConnection;
+  readonly queue: RequestQueue;
+  readonly tokens: TokenSubscriber;
+  readonly model: ServedModel;
+  /** Requests this frontend has in flight (queued or generating) before it answers 429. */
+  readonly maxInFlight: number;
+}
+
+interface InFlight {
+  readonly stream: TokenStream;
+  readonly sink: TokenSink;
+  /** Stream sequence once the queue has stored the request (to remove it if the client leaves first). */
+  seq: number | undefined;
+  aborted: boolean;
+}
+
+/**
+ * The HTTP frontend's backend when the gateway runs as a cluster: a request is queued on NATS for any
+ * engine of the model, and its tokens come back on its token subject. The token subscription is opened
+ * before the request is published, so the first event cannot be missed; the sink always ends with one
+ * final event (the engine's, or a synthetic error when the queue refuses the request or every engine
+ * went silent).
+ *
+ * Invariant: `#inFlight` holds exactly the requests whose final event the sink has not yet had.
+ */
+export class NatsBackend implements GenerationBackend {
+  readonly #parts: NatsBackendParts;
+  readonly #inFlight = new Map<string, InFlight>();
+  #ready = true;
+
+  constructor(parts: NatsBackendParts) {
+    this.#parts = parts;
+  }
+
+  get modelId(): string {
+    return this.#parts.model.modelId;
+  }
+
+  get maxContext(): number {
+    return this.#parts.model.maxContext;
+  }
+
+  get vocabSize(): number {
+    return this.#parts.model.vocabSize;
+  }
+
+  get tokenizer(): Tokenizer {
+    return this.#parts.model.tokenizer;
+  }
+
+  get numInFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  isReady(): boolean {
+    return this.#ready && this.#parts.conn.isConnected;
+  }
+
+  setReady(ready: boolean): void {
+    this.#ready = ready;
+  }
+
+  canAdmit(): boolean {
+    return this.#inFlight.size < this.#parts.maxInFlight;
+  }
+
+  submit(request: GenerateRequest, sink: TokenSink, meta?: RequestMeta): void {
+    this.#check(request);
+    const { queue, tokens } = this.#parts;
+    const stream = tokens.open(request.id, (event) => this.#onEvent(event, sink));
+    const entry: InFlight = { stream, sink, seq: undefined, aborted: false };
+    this.#inFlight.set(request.id, entry);
+    const message = { ...request, model: this.modelId, createdAtMs: Date.now(), ...(meta ? { operation: meta.operation } : {}) };
+    queue.publish(message, meta?.traceparent ? { traceparent: meta.traceparent } : undefined).then(
+      (receipt) => {
+        entry.seq = receipt.seq;
+        if (entry.aborted) void queue.remove(receipt.seq);
+      },
+      (error: unknown) => stream.fail(error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  /**
+   * The client went away: stop listening, tell the serving engine to stop, and take the request out of
+   * the queue if no engine has it yet. The sink gets a final `abort` event, as from the local engine.
+   */
+  abort(requestId: string): void {
+    const entry = this.#inFlight.get(requestId);
+    if (!entry) return;
+    entry.aborted = true;
+    this.#inFlight.delete(requestId);
+    this.#parts.tokens.cancel(requestId);
+    if (entry.seq !== undefined) void this.#parts.queue.remove(entry.seq);
+    entry.sink({ requestId, index: entry.stream.numForwarded, tokenId: -1, text: '', finishReason: 'abort' });
+  }
+
+  #onEvent(event: TokenEvent, sink: TokenSink): void {
+    if (event.finishReason !== undefined) {
+      const entry = this.#inFlight.get(event.requestId);
+      this.#inFlight.delete(event.requestId);
+      // Our own deadline or a failed publish ended it, not an engine: make sure no engine still
+      // spends compute on it later (it may still sit in the queue).
+      if (event.error && !(event.error instanceof RemoteGenerationError)) {
+        this.#parts.tokens.cancel(event.requestId);
+        if (entry?.seq !== undefined) void this.#parts.queue.remove(entry.seq);
+      }
+    }
+    sink(event);
+  }
+
+  /** The checks the local engine makes before queueing, so a hopeless request still gets a 400. */
+  #check(request: GenerateRequest): void {
+    const numPrompt = request.promptIds.length;
+    if (numPrompt === 0) throw new RequestRejectedError('empty_prompt', 'the prompt has no tokens');
+    if (numPrompt + 1 > this.maxContext) {
+      throw new RequestRejectedError(
+        'prompt_too_long',
+        `the prompt has ${numPrompt} tokens but the model's context is ${this.maxContext} tokens (at least one must be left to generate)`,
+      );
+    }
+    if (this.#inFlight.has(request.id)) throw new RequestRejectedError('duplicate_id', `request id ${request.id} is already running`);
+  }
+}

@@ -1,0 +1,197 @@
+import type { ClusterConnection } from './connect.ts';
+import type { QueueConsumer } from './queue-consumer.ts';
+import type { QueueDelivery } from './queue-delivery.ts';
+import type { RequestQueue } from './request-queue.ts';
+import { TokenPublisher } from './token-publisher.ts';
+import { InvalidSamplingError, RequestRejectedError, resolveSamplingParams, type EngineLoop, type GenerateRequest, type SamplingParams, type TokenEvent } from '@switchyard/engine';
+import type { EngineTelemetry } from '@switchyard/telemetry';
+
+export interface QueueWorkerOptions {
+  /** The model whose queue this engine serves. */
+  readonly model: string;
+  /** Requests generating here at most; the worker pulls only while the loop runs fewer. */
+  readonly maxRunning: number;
+  /** Delay before a request that failed here (transiently) is offered again, here or elsewhere. */
+  readonly retryDelayMs?: number;
+  /** How long finished requests' events stay available for a frontend's resend. */
+  readonly lingerMs?: number;
+  readonly onError?: (error: Error) => void;
+  /** Request spans and GenAI metrics for the requests this engine serves (joined to the frontend's trace). */
+  readonly telemetry?: EngineTelemetry;
+}
+
+export type QueueWorkerState = 'running' | 'draining' | 'stopped';
+
+interface Serving {
+  /** Every delivery of this request this engine holds (a redelivery while it generates joins the first). */
+  readonly deliveries: QueueDelivery[];
+  /** Handed back to the queue: its remaining events are dropped, not published. */
+  handedBack: boolean;
+}
+
+/**
+ * The engine side of the cluster: pulls requests from the work queue into an EngineLoop (only while the
+ * loop has free slots), publishes every token event on the request's token subject, and settles the
+ * queue message — ack when the request ends, nak with a delay after a transient failure (so another
+ * engine replays it, with the same seed, while the frontend drops the indices it has), term for a
+ * message that can never run. `drain` stops pulling, lets in-flight requests finish under a deadline,
+ * and hands the rest back. Knows nothing of HTTP.
+ *
+ * Invariant: `#serving` holds exactly the requests submitted to the loop by this worker whose final
+ * event has not arrived; every delivery in it is unsettled.
+ */
+export class QueueWorker {
+  readonly #loop: EngineLoop;
+  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry'>> & Pick<QueueWorkerOptions, 'onError' | 'telemetry'>;
+  readonly #publisher: TokenPublisher;
+  readonly #serving = new Map<string, Serving>();
+  #consumer: QueueConsumer | undefined;
+  #state: QueueWorkerState = 'running';
+  #numServed = 0;
+
+  private constructor(conn: ClusterConnection, loop: EngineLoop, options: QueueWorkerOptions) {
+    this.#loop = loop;
+    this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, ...options };
+    this.#publisher = new TokenPublisher(conn, { lingerMs: this.#options.lingerMs, onCancel: (id) => this.#cancel(id) });
+    // A connection closed for good (reconnects exhausted) cannot deliver events: hand everything back.
+    void conn.closed().then(() => this.#handBackAll());
+  }
+
+  static async start(parts: { conn: ClusterConnection; queue: RequestQueue; loop: EngineLoop }, options: QueueWorkerOptions): Promise<QueueWorker> {
+    const worker = new QueueWorker(parts.conn, parts.loop, options);
+    worker.#consumer = await parts.queue.consume(options.model, {
+      numFreeSlots: () => (worker.#state === 'running' ? options.maxRunning - parts.loop.numInFlight : 0),
+      onRequest: (delivery) => worker.#serve(delivery),
+      onInvalid: (reason) => worker.#report(new Error(`terminated an invalid request message: ${reason}`)),
+      onError: (error) => worker.#report(error),
+    });
+    return worker;
+  }
+
+  get state(): QueueWorkerState {
+    return this.#state;
+  }
+
+  /** Requests generating here now. */
+  get numServing(): number {
+    return this.#serving.size;
+  }
+
+  /** Requests this worker has finished (acked) since it started. */
+  get numServed(): number {
+    return this.#numServed;
+  }
+
+  /**
+   * Stops pulling, waits up to deadlineMs for in-flight requests to finish, then naks the rest (no
+   * delay) so other gateways take them, and aborts them here. Bounded by deadlineMs plus one pull expiry.
+   */
+  async drain(deadlineMs = 10_000): Promise<void> {
+    if (this.#state !== 'running') return;
+    this.#state = 'draining';
+    const deadline = Date.now() + deadlineMs;
+    await this.#consumer?.stop(Math.max(0, deadline - Date.now()));
+    while (this.#serving.size > 0 && Date.now() < deadline) await sleep(10);
+    this.#handBackAll();
+    this.#publisher.close();
+    this.#state = 'stopped';
+  }
+
+  #serve(delivery: QueueDelivery): void {
+    const { request } = delivery;
+    if (this.#publisher.hasFinished(request.id)) {
+      // Finished here, but the ack was lost (broker restart): do not generate it again.
+      delivery.ack();
+      return;
+    }
+    const already = this.#serving.get(request.id);
+    if (already) {
+      // Redelivered while it generates here (heartbeats lost in a broker outage): keep both alive, settle both.
+      already.deliveries.push(delivery);
+      return;
+    }
+    let params: SamplingParams;
+    try {
+      params = resolveSamplingParams(request.params);
+    } catch (error) {
+      return this.#reject(delivery, error);
+    }
+    const serving: Serving = { deliveries: [delivery], handedBack: false };
+    const generate: GenerateRequest = { id: request.id, promptIds: request.promptIds, params, ...(request.cacheSalt !== undefined ? { cacheSalt: request.cacheSalt } : {}) };
+    this.#publisher.begin(request.id);
+    this.#serving.set(request.id, serving);
+    const trace = this.#options.telemetry?.startRequest({
+      operation: request.operation ?? 'text_completion',
+      model: request.model,
+      requestId: request.id,
+      maxTokens: params.maxTokens,
+      temperature: params.temperature,
+      ...(delivery.trace ? { parentTraceparent: delivery.trace.traceparent } : {}),
+    });
+    const sink = (event: TokenEvent) => this.#onEvent(serving, event);
+    try {
+      this.#loop.submit(generate, trace ? trace.wrapSink(sink) : sink);
+    } catch (error) {
+      trace?.end({ error: error instanceof Error ? error : new Error(String(error)) });
+      this.#serving.delete(request.id);
+      this.#publisher.forget(request.id);
+      if (error instanceof RequestRejectedError) return this.#reject(delivery, error);
+      delivery.nak(0); // the loop is shutting down: another engine takes it now
+    }
+  }
+
+  #onEvent(serving: Serving, event: TokenEvent): void {
+    const final = event.finishReason !== undefined;
+    if (final) this.#serving.delete(event.requestId);
+    if (serving.handedBack) return;
+    const last = serving.deliveries.at(-1);
+    if (final && event.finishReason === 'error' && last && !last.isLastDelivery) {
+      // NOTE: not published: the frontend keeps waiting while another try (here or on another engine)
+      // replays the request from index 0; it drops the indices it already has.
+      this.#handBack(event.requestId, serving, this.#options.retryDelayMs);
+      if (event.error) this.#report(event.error);
+      return;
+    }
+    this.#publisher.publish(event);
+    if (!final) return;
+    for (const delivery of serving.deliveries) delivery.ack();
+    this.#numServed++;
+    this.#consumer?.wake();
+  }
+
+  /** A frontend asked to stop: the loop ends it with an `abort` event, which acks the message. */
+  #cancel(requestId: string): void {
+    if (this.#serving.has(requestId)) this.#loop.abort(requestId);
+  }
+
+  /** A request that can never run: tell its frontend why and drop the message for good. */
+  #reject(delivery: QueueDelivery, error: unknown): void {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    if (!(cause instanceof RequestRejectedError || cause instanceof InvalidSamplingError)) this.#report(cause);
+    const { id } = delivery.request;
+    this.#publisher.begin(id);
+    this.#publisher.publish({ requestId: id, index: 0, tokenId: -1, text: '', finishReason: 'error', error: cause });
+    delivery.term(cause.message);
+  }
+
+  #handBack(requestId: string, serving: Serving, delayMs: number): void {
+    serving.handedBack = true;
+    this.#publisher.forget(requestId);
+    for (const delivery of serving.deliveries) delivery.nak(delayMs);
+  }
+
+  #handBackAll(): void {
+    for (const [id, serving] of [...this.#serving]) {
+      this.#handBack(id, serving, 0);
+      this.#loop.abort(id);
+    }
+  }
+
+  #report(error: Error): void {
+    this.#options.onError?.(error);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

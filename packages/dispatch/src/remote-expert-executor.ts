@@ -1,0 +1,231 @@
+import type { ExpertExecutor, LayerResult } from '@switchyard/engine';
+import { addRows, chooseWorkers, expertsOfWorker, gatherRows, splitByWorker, type Placement, type TokenRoutes, type WorkerShard } from '@switchyard/routing';
+import { NotFoundError, type ExpertStreamClient, type RunReply } from '@switchyard/rpc';
+import type { SwitchyardTracer } from '@switchyard/telemetry';
+
+export interface RemoteExecutorOptions {
+  readonly placement: Placement;
+  /** Client per worker index of the placement. */
+  readonly clients: ReadonlyMap<number, ExpertStreamClient>;
+  readonly numExperts: number;
+  readonly hiddenSize: number;
+  /** Deadline of one worker call. */
+  readonly deadlineMs: number;
+  /** How long a failed worker is skipped before it is tried again. */
+  readonly retryAfterMs: number;
+  readonly now?: () => number;
+  /** Dispatch spans (one per layer and worker) whose context travels to the worker. */
+  readonly tracer?: SwitchyardTracer;
+  /** Told the round trip of every Run call (dispatch latency metric). */
+  readonly onDispatch?: (layer: number, workerIndex: number, seconds: number, ok: boolean) => void;
+}
+
+export class NoReplicaError extends Error {
+  override readonly name = 'NoReplicaError';
+  readonly code = 'no_replica' as const;
+}
+
+interface ShardOutcome {
+  readonly shard: WorkerShard;
+  readonly reply?: RunReply;
+  readonly error?: Error;
+}
+
+/**
+ * Sends each layer's tokens to the expert workers over their long-lived Run streams: the batch is split
+ * by worker (each token once per worker), shards go out in parallel, and partial sums are added back in
+ * ascending worker order. A worker that fails is skipped for `retryAfterMs`, and its rows are sent to
+ * another replica of the same experts when the placement has one; rows whose experts have no live
+ * replica are reported as failed, so only the requests that own them end — never a hang, since every
+ * call carries a deadline.
+ */
+export class RemoteExpertExecutor implements ExpertExecutor {
+  readonly #opts: RemoteExecutorOptions;
+  readonly #downUntil = new Map<number, number>();
+  /** Workers being asked to load their experts again (a restarted worker comes back empty). */
+  readonly #reloading = new Set<number>();
+  #placement: Placement;
+  #clients: ReadonlyMap<number, ExpertStreamClient>;
+
+  constructor(opts: RemoteExecutorOptions) {
+    this.#opts = opts;
+    this.#placement = opts.placement;
+    this.#clients = opts.clients;
+  }
+
+  get placement(): Placement {
+    return this.#placement;
+  }
+
+  /**
+   * Switches to a new placement and its clients (worker indices are the new placement's); takes effect
+   * from the next layer call. Both placements must be fully loaded on their workers, so a layer routed
+   * under either gives the same numbers.
+   */
+  setPlacement(placement: Placement, clients: ReadonlyMap<number, ExpertStreamClient> = this.#clients): void {
+    this.#placement = placement;
+    this.#clients = clients;
+    this.#downUntil.clear();
+  }
+
+  get clients(): ReadonlyMap<number, ExpertStreamClient> {
+    return this.#clients;
+  }
+
+  isWorkerUp(workerIndex: number): boolean {
+    return (this.#downUntil.get(workerIndex) ?? 0) <= this.#now();
+  }
+
+  async runLayer(layer: number, hidden: Float32Array, routes: TokenRoutes, signal?: AbortSignal): Promise<LayerResult> {
+    const H = this.#opts.hiddenSize;
+    const output = new Float32Array(routes.numTokens * H);
+    const failed = new Set<number>();
+    let lastError: Error | undefined;
+    let pending: TokenRoutes = routes;
+    let rowMap: Int32Array = identityRows(routes.numTokens);
+    // Each round sends what is left to the live replicas; a round that fails a worker narrows the set.
+    for (let round = 0; round < this.#placement.workers.length + 1 && pending.numTokens > 0; round++) {
+      const workerOf = chooseWorkers(this.#placement, layer, (w) => this.isWorkerUp(w) && this.#clients.has(w));
+      const { routable, unroutable, kept } = partitionRoutable(pending, workerOf);
+      if (unroutable.length > 0) {
+        for (const t of unroutable) failed.add(rowMap[t] ?? 0);
+        lastError = new NoReplicaError(`no live worker hosts the experts of ${unroutable.length} token(s) at layer ${layer}`);
+        rowMap = Int32Array.from(kept, (t) => rowMap[t] ?? 0);
+        pending = routable;
+      }
+      const shards = splitByWorker(pending, clampWorkers(workerOf), this.#placement.workers.length);
+      const outcomes = await Promise.all(shards.map((shard) => this.#send(layer, hidden, rowMap, shard, signal)));
+      const retry: number[] = [];
+      for (const { shard, reply, error } of outcomes) {
+        const rows = mapRows(shard.tokenRows, rowMap);
+        if (reply) {
+          addRows(output, H, rows, reply.output);
+          continue;
+        }
+        lastError = error;
+        this.#downUntil.set(shard.workerIndex, this.#now() + this.#opts.retryAfterMs);
+        if (error instanceof NotFoundError) this.#reload(shard.workerIndex);
+        retry.push(...shard.tokenRows);
+      }
+      if (retry.length === 0) break;
+      ({ pending, rowMap } = subsetRoutes(pending, rowMap, retry, workerOf, outcomes));
+    }
+    const failedRows = Int32Array.from([...failed].sort((a, b) => a - b));
+    return { output, failedRows, ...(failedRows.length > 0 && lastError ? { error: lastError } : {}) };
+  }
+
+  /**
+   * Has a worker that answers "not hosted" for experts the placement gives it (it restarted) load them
+   * again; it stays out of the dispatch set until the load is done. One reload per worker at a time.
+   */
+  #reload(workerIndex: number): void {
+    const client = this.#clients.get(workerIndex);
+    if (!client || this.#reloading.has(workerIndex)) return;
+    this.#reloading.add(workerIndex);
+    const placement = this.#placement;
+    const experts = expertsOfWorker(placement, workerIndex).map(([layer, expertId]) => ({ layer, expertId }));
+    this.#downUntil.set(workerIndex, Number.POSITIVE_INFINITY);
+    void client
+      .load({ experts, placementRevision: placement.revision }, { deadlineMs: Math.max(this.#opts.deadlineMs, 120_000) })
+      .then(
+        () => this.#downUntil.delete(workerIndex),
+        () => this.#downUntil.set(workerIndex, this.#now() + this.#opts.retryAfterMs),
+      )
+      .finally(() => this.#reloading.delete(workerIndex));
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.#clients.values()) client.close();
+  }
+
+  async #send(layer: number, hidden: Float32Array, rowMap: Int32Array, shard: WorkerShard, signal?: AbortSignal): Promise<ShardOutcome> {
+    const client = this.#clients.get(shard.workerIndex);
+    if (!client) return { shard, error: new NoReplicaError(`no client for worker ${shard.workerIndex}`) };
+    const rows = mapRows(shard.tokenRows, rowMap);
+    const span = this.#opts.tracer?.startDispatchSpan(layer, shard.workerIndex, rows.length);
+    const startedAt = performance.now();
+    const done = (ok: boolean) => this.#opts.onDispatch?.(layer, shard.workerIndex, (performance.now() - startedAt) / 1000, ok);
+    try {
+      const reply = await client.run(
+        {
+          layer,
+          hiddenSize: this.#opts.hiddenSize,
+          hidden: gatherRows(hidden, this.#opts.hiddenSize, rows),
+          routes: shard.routes,
+          ...(span?.traceparent ? { traceparent: span.traceparent } : {}),
+        },
+        { deadlineMs: this.#opts.deadlineMs, ...(signal ? { signal } : {}) },
+      );
+      span?.end();
+      done(true);
+      return { shard, reply };
+    } catch (error) {
+      const e = error instanceof Error ? error : new Error(String(error));
+      span?.end(e);
+      done(false);
+      return { shard, error: e };
+    }
+  }
+
+  #now(): number {
+    return (this.#opts.now ?? Date.now)();
+  }
+}
+
+function identityRows(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i);
+}
+
+function mapRows(local: Int32Array, rowMap: Int32Array): Int32Array {
+  return local.map((r) => rowMap[r] ?? 0);
+}
+
+/** workerOf with -1 entries replaced (splitByWorker needs valid indices; unroutable pairs are removed first). */
+function clampWorkers(workerOf: Int32Array): Int32Array {
+  return workerOf.map((w) => (w < 0 ? 0 : w));
+}
+
+/** Splits tokens into those whose every expert has a live worker, and the rest. */
+function partitionRoutable(routes: TokenRoutes, workerOf: Int32Array): { routable: TokenRoutes; unroutable: number[]; kept: number[] } {
+  const keep: number[] = [];
+  const unroutable: number[] = [];
+  for (let t = 0; t < routes.numTokens; t++) {
+    let ok = true;
+    for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++) if ((workerOf[routes.expertIds[p] ?? 0] ?? -1) < 0) ok = false;
+    (ok ? keep : unroutable).push(t);
+  }
+  return { routable: keep.length === routes.numTokens ? routes : selectTokens(routes, keep, () => true), unroutable, kept: keep };
+}
+
+/**
+ * The routes still owed after a round: for each failed token, only the pairs that were sent to a
+ * failed worker (pairs answered by a live worker are already added in).
+ */
+function subsetRoutes(
+  routes: TokenRoutes,
+  rowMap: Int32Array,
+  failedLocalTokens: readonly number[],
+  workerOf: Int32Array,
+  outcomes: readonly ShardOutcome[],
+): { pending: TokenRoutes; rowMap: Int32Array } {
+  const deadWorkers = new Set(outcomes.filter((o) => o.error).map((o) => o.shard.workerIndex));
+  const tokens = [...new Set(failedLocalTokens)].sort((a, b) => a - b);
+  const pending = selectTokens(routes, tokens, (expertId) => deadWorkers.has(workerOf[expertId] ?? -1));
+  return { pending, rowMap: Int32Array.from(tokens, (t) => rowMap[t] ?? 0) };
+}
+
+function selectTokens(routes: TokenRoutes, tokens: readonly number[], keepPair: (expertId: number) => boolean): TokenRoutes {
+  const offsets = new Int32Array(tokens.length + 1);
+  const expertIds: number[] = [];
+  const weights: number[] = [];
+  tokens.forEach((t, i) => {
+    for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++) {
+      const e = routes.expertIds[p] ?? 0;
+      if (!keepPair(e)) continue;
+      expertIds.push(e);
+      weights.push(routes.weights[p] ?? 0);
+    }
+    offsets[i + 1] = expertIds.length;
+  });
+  return { numTokens: tokens.length, offsets, expertIds: Int32Array.from(expertIds), weights: Float32Array.from(weights) };
+}

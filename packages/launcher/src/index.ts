@@ -1,0 +1,18 @@
+/**
+ * Public entry of @switchyard/launcher: starting Switchyard's service processes and nats-server on this
+ * machine — the one process launcher (and `freePort`) used by `switchyard up`, `switchyard bench`, the
+ * benches and the process-level tests.
+ */
+export { freePort } from './free-port.ts';
+export { REPO_ROOT, ProcessStartError, startProcess, stopProcesses, type ManagedProcess, type StartProcessOptions } from './process.ts';
+export { GATEWAY_MAIN, GATEWAY_READY, WORKER_MAIN, WORKER_READY, startGateway, startWorker, type ServiceProcess } from './services.ts';
+export {
+  ClusterStartError,
+  startExpertWorkers,
+  startLocalCluster,
+  type ExpertWorkerOptions,
+  type ExpertWorkerProcesses,
+  type LocalCluster,
+  type LocalClusterOptions,
+} from './local-cluster.ts';
+export { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.ts';

@@ -1,0 +1,38 @@
+import { freePort } from './free-port.ts';
+import { startProcess, type ManagedProcess } from './process.ts';
+
+/** Entry points of the services, relative to the repository root. */
+export const GATEWAY_MAIN = 'services/gateway/src/main.ts';
+export const WORKER_MAIN = 'services/expert-worker/src/main.ts';
+
+/** What a service prints once it serves. */
+export const WORKER_READY = 'serving';
+export const GATEWAY_READY = 'gateway serving';
+
+export type ServiceProcess = ManagedProcess & { readonly port: number };
+
+/** Starts an expert worker process for a model directory on a free loopback port. */
+export async function startWorker(
+  modelDir: string,
+  workerId: string,
+  extraArgs: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+  timeoutMs = 60_000,
+): Promise<ServiceProcess & { readonly address: string }> {
+  const port = await freePort();
+  const args = ['--model', modelDir, '--host', '127.0.0.1', '--port', String(port), '--worker-id', workerId, ...extraArgs];
+  const proc = await startProcess(WORKER_MAIN, args, WORKER_READY, timeoutMs, { name: `expert worker ${workerId}`, env });
+  return Object.assign(proc, { port, address: `127.0.0.1:${port}` });
+}
+
+/** Starts a gateway process on a free loopback port; resolves with its base URL once it serves. */
+export async function startGateway(
+  modelDir: string,
+  extraArgs: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+  timeoutMs = 120_000,
+): Promise<ServiceProcess & { readonly url: string }> {
+  const port = await freePort();
+  const proc = await startProcess(GATEWAY_MAIN, ['--model', modelDir, '--port', String(port), ...extraArgs], GATEWAY_READY, timeoutMs, { name: 'gateway', env });
+  return Object.assign(proc, { port, url: `http://127.0.0.1:${port}` });
+}

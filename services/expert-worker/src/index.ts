@@ -1,2 +1,0 @@
-export * from './expert-worker.ts';
-export * from './expert-source.ts';
