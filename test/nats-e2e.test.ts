@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, randomWeights } from '@switchyard/model';
 import { EngineLoop, resolveSamplingParams, type EngineBundle, type GenerateRequest, type TokenEvent } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
@@ -66,14 +66,19 @@ describe('NatsBackend → work queue → QueueWorker → EngineLoop, on a real n
       maxInFlight: 64,
     });
   });
-  afterAll(async () => {
-    subscriber?.close();
-    for (const e of engines) {
+  // Each test starts with no engine on the queue and closes the ones it opened, so no test depends on
+  // the engines (or the kills) of another.
+  async function closeEngines(): Promise<void> {
+    for (const e of engines.splice(0)) {
       await e.worker.drain(1_000);
       await e.loop.stop(1_000);
       await e.conn.close(1_000);
       await e.bundle.close();
     }
+  }
+  afterEach(closeEngines);
+  afterAll(async () => {
+    subscriber?.close();
     await frontendConn?.close(1_000);
     await oracle?.loop.stop(1_000);
     await oracle?.bundle.close();
@@ -96,12 +101,6 @@ describe('NatsBackend → work queue → QueueWorker → EngineLoop, on a real n
   });
 
   it('completes a request whose engine dies mid-generation on another engine, with no gap and no duplicate', async () => {
-    for (const e of engines.splice(0)) {
-      await e.worker.drain(1_000);
-      await e.loop.stop(1_000);
-      await e.conn.close(1_000);
-      await e.bundle.close();
-    }
     const doomed = await openEngine(server.url, 'engine-doomed', 15);
     const req = request(3, 48, oracle.bundle.tokenizer);
     const direct = ids(await oracle.loop.generate({ ...req, id: 'direct-migrated' }));
@@ -130,7 +129,6 @@ describe('NatsBackend → work queue → QueueWorker → EngineLoop, on a real n
     const draining = await openEngine(server.url, 'engine-draining', 10);
     const req = request(5, 60, oracle.bundle.tokenizer);
     const direct = ids(await oracle.loop.generate({ ...req, id: 'direct-drained' }));
-    for (const e of engines.splice(0)) await e.worker.drain(1_000);
     const events: TokenEvent[] = [];
     const done = new Promise<void>((resolve) =>
       backend.submit(req, (event) => {

@@ -118,7 +118,7 @@ describe('gateways behind the NATS request queue (separate processes, real nats-
         },
         (e: unknown) => e as Error,
       );
-      expect(error?.message).toMatch(/exited with 2/);
+      expect(error?.message).toMatch(/exited \(code 2\) before it was ready/);
       expect(error?.message).toMatch(/NATS/);
       expect(error?.message).toContain(secured.url.replace(/^nats:\/\//, ''));
       expect(error?.message).not.toContain('wrong-password-123');

@@ -1,5 +1,5 @@
 import type { ExpertExecutor, LayerResult } from '@switchyard/engine';
-import { addRows, chooseWorkers, expertsOfWorker, gatherRows, splitByWorker, type Placement, type TokenRoutes, type WorkerShard } from '@switchyard/routing';
+import { addRows, at, chooseWorkers, expertsOfWorker, gatherRows, splitByWorker, type Placement, type TokenRoutes, type WorkerShard } from '@switchyard/routing';
 import { NotFoundError, type ExpertStreamClient, type RunReply } from '@switchyard/rpc';
 import type { SwitchyardTracer } from '@switchyard/telemetry';
 
@@ -41,9 +41,12 @@ interface ShardOutcome {
  */
 export class RemoteExpertExecutor implements ExpertExecutor {
   readonly #opts: RemoteExecutorOptions;
+  /** Worker index → time until which it is skipped (Infinity while it reloads its experts). */
   readonly #downUntil = new Map<number, number>();
   /** Workers being asked to load their experts again (a restarted worker comes back empty). */
   readonly #reloading = new Set<number>();
+  /** Bumped by setPlacement: a reload started under an older placement no longer touches worker state. */
+  #epoch = 0;
   #placement: Placement;
   #clients: ReadonlyMap<number, ExpertStreamClient>;
 
@@ -65,7 +68,9 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   setPlacement(placement: Placement, clients: ReadonlyMap<number, ExpertStreamClient> = this.#clients): void {
     this.#placement = placement;
     this.#clients = clients;
+    this.#epoch++;
     this.#downUntil.clear();
+    this.#reloading.clear();
   }
 
   get clients(): ReadonlyMap<number, ExpertStreamClient> {
@@ -80,17 +85,20 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     const H = this.#opts.hiddenSize;
     const output = new Float32Array(routes.numTokens * H);
     const failed = new Set<number>();
+    // Workers that failed during this call are not tried again in it, whatever their retry time: each
+    // round then removes at least one worker, so the rounds end.
+    const failedInCall = new Set<number>();
     let lastError: Error | undefined;
     let pending: TokenRoutes = routes;
     let rowMap: Int32Array = identityRows(routes.numTokens);
     // Each round sends what is left to the live replicas; a round that fails a worker narrows the set.
-    for (let round = 0; round < this.#placement.workers.length + 1 && pending.numTokens > 0; round++) {
-      const workerOf = chooseWorkers(this.#placement, layer, (w) => this.isWorkerUp(w) && this.#clients.has(w));
+    for (let round = 0; round <= this.#placement.workers.length && pending.numTokens > 0; round++) {
+      const workerOf = chooseWorkers(this.#placement, layer, (w) => !failedInCall.has(w) && this.isWorkerUp(w) && this.#clients.has(w));
       const { routable, unroutable, kept } = partitionRoutable(pending, workerOf);
       if (unroutable.length > 0) {
-        for (const t of unroutable) failed.add(rowMap[t] ?? 0);
-        lastError = new NoReplicaError(`no live worker hosts the experts of ${unroutable.length} token(s) at layer ${layer}`);
-        rowMap = Int32Array.from(kept, (t) => rowMap[t] ?? 0);
+        for (const t of unroutable) failed.add(at(rowMap, t));
+        lastError = new NoReplicaError(`no live worker hosts the experts of ${unroutable.length} token(s) at layer ${layer}`, { cause: lastError });
+        rowMap = Int32Array.from(kept, (t) => at(rowMap, t));
         pending = routable;
       }
       const shards = splitByWorker(pending, clampWorkers(workerOf), this.#placement.workers.length);
@@ -103,35 +111,49 @@ export class RemoteExpertExecutor implements ExpertExecutor {
           continue;
         }
         lastError = error;
-        this.#downUntil.set(shard.workerIndex, this.#now() + this.#opts.retryAfterMs);
+        if (signal?.aborted) {
+          // The caller gave up: the worker did nothing wrong, so it stays up for everyone else.
+          for (const r of rows) failed.add(r);
+          continue;
+        }
+        failedInCall.add(shard.workerIndex);
         if (error instanceof NotFoundError) this.#reload(shard.workerIndex);
+        else this.#downUntil.set(shard.workerIndex, this.#now() + this.#opts.retryAfterMs);
         retry.push(...shard.tokenRows);
       }
-      if (retry.length === 0) break;
+      if (retry.length === 0) {
+        pending = NO_ROUTES;
+        break;
+      }
       ({ pending, rowMap } = subsetRoutes(pending, rowMap, retry, workerOf, outcomes));
     }
+    // Rows still owed when the rounds ran out are failed, never returned as zeros or partial sums.
+    for (let t = 0; t < pending.numTokens; t++) failed.add(at(rowMap, t));
     const failedRows = Int32Array.from([...failed].sort((a, b) => a - b));
     return { output, failedRows, ...(failedRows.length > 0 && lastError ? { error: lastError } : {}) };
   }
 
   /**
-   * Has a worker that answers "not hosted" for experts the placement gives it (it restarted) load them
-   * again; it stays out of the dispatch set until the load is done. One reload per worker at a time.
+   * Has a worker that answers "not hosted" (NOT_FOUND) for experts the placement gives it (it
+   * restarted) load them again; it stays out of the dispatch set until the load is done. One reload per
+   * worker at a time; a load started under an older placement leaves the current one alone.
    */
   #reload(workerIndex: number): void {
+    this.#downUntil.set(workerIndex, Number.POSITIVE_INFINITY);
     const client = this.#clients.get(workerIndex);
     if (!client || this.#reloading.has(workerIndex)) return;
     this.#reloading.add(workerIndex);
     const placement = this.#placement;
+    const epoch = this.#epoch;
+    const current = () => epoch === this.#epoch;
     const experts = expertsOfWorker(placement, workerIndex).map(([layer, expertId]) => ({ layer, expertId }));
-    this.#downUntil.set(workerIndex, Number.POSITIVE_INFINITY);
     void client
       .load({ experts, placementRevision: placement.revision }, { deadlineMs: Math.max(this.#opts.deadlineMs, 120_000) })
       .then(
-        () => this.#downUntil.delete(workerIndex),
-        () => this.#downUntil.set(workerIndex, this.#now() + this.#opts.retryAfterMs),
+        () => current() && this.#downUntil.delete(workerIndex),
+        () => current() && this.#downUntil.set(workerIndex, this.#now() + this.#opts.retryAfterMs),
       )
-      .finally(() => this.#reloading.delete(workerIndex));
+      .finally(() => current() && this.#reloading.delete(workerIndex));
   }
 
   async close(): Promise<void> {
@@ -172,12 +194,14 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   }
 }
 
+const NO_ROUTES: TokenRoutes = { numTokens: 0, offsets: new Int32Array(1), expertIds: new Int32Array(0), weights: new Float32Array(0) };
+
 function identityRows(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);
 }
 
 function mapRows(local: Int32Array, rowMap: Int32Array): Int32Array {
-  return local.map((r) => rowMap[r] ?? 0);
+  return local.map((r) => at(rowMap, r));
 }
 
 /** workerOf with -1 entries replaced (splitByWorker needs valid indices; unroutable pairs are removed first). */
@@ -191,7 +215,7 @@ function partitionRoutable(routes: TokenRoutes, workerOf: Int32Array): { routabl
   const unroutable: number[] = [];
   for (let t = 0; t < routes.numTokens; t++) {
     let ok = true;
-    for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++) if ((workerOf[routes.expertIds[p] ?? 0] ?? -1) < 0) ok = false;
+    for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++) if ((workerOf[at(routes.expertIds, p)] ?? -1) < 0) ok = false;
     (ok ? keep : unroutable).push(t);
   }
   return { routable: keep.length === routes.numTokens ? routes : selectTokens(routes, keep, () => true), unroutable, kept: keep };
@@ -211,7 +235,7 @@ function subsetRoutes(
   const deadWorkers = new Set(outcomes.filter((o) => o.error).map((o) => o.shard.workerIndex));
   const tokens = [...new Set(failedLocalTokens)].sort((a, b) => a - b);
   const pending = selectTokens(routes, tokens, (expertId) => deadWorkers.has(workerOf[expertId] ?? -1));
-  return { pending, rowMap: Int32Array.from(tokens, (t) => rowMap[t] ?? 0) };
+  return { pending, rowMap: Int32Array.from(tokens, (t) => at(rowMap, t)) };
 }
 
 function selectTokens(routes: TokenRoutes, tokens: readonly number[], keepPair: (expertId: number) => boolean): TokenRoutes {
@@ -220,10 +244,10 @@ function selectTokens(routes: TokenRoutes, tokens: readonly number[], keepPair: 
   const weights: number[] = [];
   tokens.forEach((t, i) => {
     for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++) {
-      const e = routes.expertIds[p] ?? 0;
+      const e = at(routes.expertIds, p);
       if (!keepPair(e)) continue;
       expertIds.push(e);
-      weights.push(routes.weights[p] ?? 0);
+      weights.push(at(routes.weights, p));
     }
     offsets[i + 1] = expertIds.length;
   });

@@ -56,7 +56,9 @@ interface Live {
 }
 
 /**
- * The monolithic engine loop: `step()` is schedule → execute → update. Requests enter with `add` and
+ * The engine: `step()` is schedule → execute → update, the same whether its experts run in process
+ * (the monolithic engine) or on expert workers (the executor decides). `EngineLoop` drives it; requests
+ * enter with `add` and
  * leave through their sink's final event (finish reason set). Aborts requested during a step are
  * applied when the step ends, so a step never sees a sequence vanish under it.
  */

@@ -1,5 +1,5 @@
 import type { ModelConfig } from '@switchyard/model';
-import { route, type RouterConfig, type TokenRoutes } from '@switchyard/routing';
+import { at, route, type RouterConfig, type TokenRoutes } from '@switchyard/routing';
 import type { BatchedAttentionKernel, DenseKernels } from './dense-kernels.ts';
 import type { ExpertExecutor } from './expert-executor.ts';
 import { KvSlots } from './kv-slots.ts';
@@ -145,9 +145,9 @@ export class MoeModelRunner implements ModelRunner {
     const { embedding } = this.#opts.dense;
     const x = new Float32Array(batch.numRows * H);
     batch.chunks.forEach((chunk, i) => {
-      const base = batch.rowStart[i] ?? 0;
+      const base = at(batch.rowStart, i);
       for (let t = 0; t < chunk.count; t++) {
-        const id = chunk.seq.tokens[chunk.start + t] ?? 0;
+        const id = at(chunk.seq.tokens, chunk.start + t);
         x.set(embedding.subarray(id * H, (id + 1) * H), (base + t) * H);
       }
     });
@@ -193,7 +193,7 @@ export class MoeModelRunner implements ModelRunner {
     const slot = chunk && this.#slots.get(chunk.seq.id);
     const kv = slot?.layers[layer];
     if (!chunk || !kernel || !kv) throw new Error(`internal: layer ${layer} chunk ${i} has no kernel or slot`);
-    const row = batch.rowStart[i] ?? 0;
+    const row = at(batch.rowStart, i);
     const res = await kernel.run(x.subarray(row * H, (row + chunk.count) * H), chunk.count, chunk.start, kv.k, kv.v, chunk.start);
     kv.k.set(res.newK, chunk.start * W);
     kv.v.set(res.newV, chunk.start * W);
@@ -219,7 +219,7 @@ export class MoeModelRunner implements ModelRunner {
     });
     const res = await kernel.run(x.subarray(0, batch.numRows * this.#hidden), slots);
     slots.forEach((slot, i) => {
-      const row = batch.rowStart[i] ?? 0;
+      const row = at(batch.rowStart, i);
       slot.kv.k.set(res.newK.subarray(row * W, (row + slot.numTokens) * W), slot.start * W);
       slot.kv.v.set(res.newV.subarray(row * W, (row + slot.numTokens) * W), slot.start * W);
     });
@@ -257,7 +257,7 @@ export class MoeModelRunner implements ModelRunner {
     if (sampling.length === 0) return result;
     const rows = new Float32Array(sampling.length * H);
     sampling.forEach(({ c, i }, k) => {
-      const last = (batch.rowStart[i] ?? 0) + c.count - 1;
+      const last = at(batch.rowStart, i) + c.count - 1;
       rows.set(x.subarray(last * H, (last + 1) * H), k * H);
     });
     const logits = await this.#opts.dense.lmHead.run(rows, sampling.length);

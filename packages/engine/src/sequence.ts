@@ -6,7 +6,8 @@ export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
 
 /**
  * One request's generation state, owned by the engine. The scheduler moves it between the waiting and
- * running queues; the model runner advances `numComputedTokens`; `update` appends sampled tokens.
+ * running queues and sets `numComputedTokens` when it admits (to the cached prefix) or preempts (to 0) a
+ * sequence; the engine advances it after each executed chunk; `update` appends sampled tokens.
  *
  * Invariants: `numComputedTokens ≤ tokens.length`; tokens whose K/V are in the cache are exactly
  * `tokens[0, numComputedTokens)`; a preempted sequence drops its cache and starts again from 0

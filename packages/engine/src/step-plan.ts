@@ -9,7 +9,11 @@ export interface ScheduledChunk {
   readonly sample: boolean;
 }
 
-/** What the scheduler decided for one step: plain data handed to the model runner and to update. */
+/**
+ * What the scheduler decided for one step, handed to the model runner and to update.
+ * NOTE: the plan itself is readonly, but its chunks carry the live (mutable) `Sequence` objects, not
+ * copies: the runner reads their tokens and the engine advances them after the step.
+ */
 export interface StepPlan {
   readonly chunks: readonly ScheduledChunk[];
   /** Sequences preempted (cache dropped, back to waiting) while planning this step. */

@@ -4,7 +4,8 @@
  * randomness; same inputs give the same outputs on every node.
  *
  * NOTE: typed-array reads are written `a[i] ?? 0` because `noUncheckedIndexedAccess` types them as
- * `number | undefined`; indices are in range by construction, so the fallback never fires.
+ * `number | undefined`, only where indices are in range by construction (checked up front, as `checkRows`
+ * does), so the fallback never fires. Where an index comes from elsewhere, `at` throws instead.
  */
 export type { DispatchPlan, ExpertRows, RouterConfig, Scoring, TokenRoutes, WorkerShard } from './types.ts';
 export { route } from './route.ts';
@@ -15,4 +16,5 @@ export { fixedRoutes, routesFromPairs } from './fixed-routes.ts';
 export { countTokensPerExpert, planDispatch } from './dispatch-plan.ts';
 export { splitByWorker } from './worker-split.ts';
 export { addRows, gatherRows, scatterAddWeighted } from './combine.ts';
+export { at } from './at.ts';
 export { computePlacement, expertsOfWorker, chooseWorkers, type PlacementStrategy, type Placement } from './placement.ts';

@@ -1,6 +1,7 @@
 import {
   InvalidArgumentError,
   NotFoundError,
+  validateRoutes,
   type ExpertRef,
   type ExpertServiceHandler,
   type PlacementChange,
@@ -39,7 +40,10 @@ export class ExpertWorker implements ExpertServiceHandler {
   readonly #kernels = new Map<string, ExpertKernel>();
   readonly #executor: LocalExpertExecutor;
   readonly #tokensPerExpert = new Map<string, number>();
+  /** Loads under way, by expert key: concurrent loads of one expert share one kernel. */
+  readonly #loading = new Map<string, Promise<void>>();
   #retired: ExpertKernel[] = [];
+  #closed = false;
   #inFlight = 0;
   #revision = 0;
   #numRuns = 0;
@@ -94,15 +98,27 @@ export class ExpertWorker implements ExpertServiceHandler {
 
   readonly load = async (change: PlacementChange): Promise<PlacementState> => {
     this.#checkRefs(change.experts);
-    for (const { layer, expertId } of change.experts) {
-      const key = LocalExpertExecutor.key(layer, expertId);
-      if (this.#kernels.has(key)) continue;
-      const weights = await this.#opts.source.readExpert(layer, expertId);
-      this.#kernels.set(key, await openExpertKernel(this.#opts.source.config, weights, layer, expertId, this.#opts.dtype, this.#opts.session));
-    }
+    for (const { layer, expertId } of change.experts) await this.#loadOne(layer, expertId);
     this.#revision = Math.max(this.#revision, change.placementRevision);
     return this.#state();
   };
+
+  /** Opens one expert's kernel, once: a second load of the same expert waits for the first. */
+  async #loadOne(layer: number, expertId: number): Promise<void> {
+    const key = LocalExpertExecutor.key(layer, expertId);
+    if (this.#kernels.has(key)) return;
+    let pending = this.#loading.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const weights = await this.#opts.source.readExpert(layer, expertId);
+        const kernel = await openExpertKernel(this.#opts.source.config, weights, layer, expertId, this.#opts.dtype, this.#opts.session);
+        if (this.#closed) await kernel.release();
+        else this.#kernels.set(key, kernel);
+      })().finally(() => this.#loading.delete(key));
+      this.#loading.set(key, pending);
+    }
+    await pending;
+  }
 
   readonly unload = async (change: PlacementChange): Promise<PlacementState> => {
     this.#checkRefs(change.experts);
@@ -128,10 +144,13 @@ export class ExpertWorker implements ExpertServiceHandler {
     placementRevision: this.#revision,
   });
 
+  /** Unhosts everything; kernels of runs in flight are released when the last run ends. */
   async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled(this.#loading.values());
     this.#retired.push(...this.#kernels.values());
     this.#kernels.clear();
-    await this.#releaseRetired();
+    if (this.#inFlight === 0) await this.#releaseRetired();
     await this.#opts.source.close();
   }
 
@@ -151,6 +170,7 @@ export class ExpertWorker implements ExpertServiceHandler {
     if (request.routes.numTokens > this.#opts.maxTokensPerRun) {
       throw new InvalidArgumentError(`${request.routes.numTokens} tokens exceed the limit of ${this.#opts.maxTokensPerRun} per message`);
     }
+    validateRoutes(request.routes);
     if (request.hidden.length !== request.routes.numTokens * config.hiddenSize) {
       throw new InvalidArgumentError(`hidden holds ${request.hidden.length} floats, expected ${request.routes.numTokens} × ${config.hiddenSize}`);
     }
@@ -169,7 +189,7 @@ export class ExpertWorker implements ExpertServiceHandler {
   #checkRefs(refs: readonly ExpertRef[]): void {
     const { numLayers, numExperts } = this.#opts.source.config;
     for (const { layer, expertId } of refs) {
-      if (layer < 0 || layer >= numLayers || expertId < 0 || expertId >= numExperts) {
+      if (!Number.isInteger(layer) || !Number.isInteger(expertId) || layer < 0 || layer >= numLayers || expertId < 0 || expertId >= numExperts) {
         throw new InvalidArgumentError(`no expert ${expertId} in layer ${layer} (the model has ${numLayers} layers of ${numExperts} experts)`);
       }
     }

@@ -1,6 +1,6 @@
 /**
- * The gateway process. Reads its configuration once (flags, then SWITCHYARD_* environment variables),
- * starts, and drains on SIGTERM/SIGINT.
+ * The gateway process. Reads its configuration once (each flag, or else its environment variable — see
+ * ENV_OF — or else the default), starts, and drains on SIGTERM/SIGINT.
  *
  *   node services/gateway/src/main.ts --model models/small --port 8000 --workers 127.0.0.1:50051,127.0.0.1:50052
  */
@@ -10,28 +10,36 @@ import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 
 const env = process.env;
+/** Each flag and the environment variable it falls back to (flags win over variables, variables over defaults). */
+const ENV_OF = {
+  model: 'SWITCHYARD_MODEL_DIR',
+  host: 'SWITCHYARD_HOST',
+  port: 'SWITCHYARD_PORT',
+  workers: 'SWITCHYARD_WORKERS',
+  placement: 'SWITCHYARD_PLACEMENT',
+  replication: 'SWITCHYARD_REPLICATION',
+  'expert-dtype': 'SWITCHYARD_EXPERT_DTYPE',
+  dtype: 'SWITCHYARD_DENSE_DTYPE',
+  'micro-batches': 'SWITCHYARD_MICRO_BATCHES',
+  'max-running': 'SWITCHYARD_MAX_RUNNING',
+  'max-queue': 'SWITCHYARD_MAX_QUEUE',
+  'dispatch-deadline-ms': 'SWITCHYARD_DISPATCH_DEADLINE_MS',
+  'nats-url': 'NATS_URL',
+  'ack-wait-ms': 'SWITCHYARD_ACK_WAIT_MS',
+  'heartbeat-ms': 'SWITCHYARD_HEARTBEAT_MS',
+  'queue-replicas': 'SWITCHYARD_QUEUE_REPLICAS',
+  name: 'SWITCHYARD_INSTANCE',
+  'discover-workers': 'SWITCHYARD_DISCOVER_WORKERS',
+  'registry-ttl-ms': 'SWITCHYARD_REGISTRY_TTL_MS',
+} as const;
+const stringFlags = Object.fromEntries(
+  Object.entries(ENV_OF).map(([flag, variable]) => [flag, { type: 'string' as const, default: env[variable] }]),
+) as { [F in keyof typeof ENV_OF]: { type: 'string'; default: string | undefined } };
+
 const { values } = parseArgs({
   options: {
-    model: { type: 'string', default: env['SWITCHYARD_MODEL_DIR'] },
-    host: { type: 'string', default: env['SWITCHYARD_HOST'] },
-    port: { type: 'string', default: env['SWITCHYARD_PORT'] },
-    workers: { type: 'string', default: env['SWITCHYARD_WORKERS'] },
-    placement: { type: 'string', default: env['SWITCHYARD_PLACEMENT'] },
-    replication: { type: 'string', default: env['SWITCHYARD_REPLICATION'] },
-    'expert-dtype': { type: 'string', default: env['SWITCHYARD_EXPERT_DTYPE'] },
-    dtype: { type: 'string', default: env['SWITCHYARD_DENSE_DTYPE'] },
-    'micro-batches': { type: 'string', default: env['SWITCHYARD_MICRO_BATCHES'] },
-    'max-running': { type: 'string', default: env['SWITCHYARD_MAX_RUNNING'] },
-    'max-queue': { type: 'string', default: env['SWITCHYARD_MAX_QUEUE'] },
-    'dispatch-deadline-ms': { type: 'string', default: env['SWITCHYARD_DISPATCH_DEADLINE_MS'] },
-    'nats-url': { type: 'string', default: env['NATS_URL'] },
-    'ack-wait-ms': { type: 'string', default: env['SWITCHYARD_ACK_WAIT_MS'] },
-    'heartbeat-ms': { type: 'string', default: env['SWITCHYARD_HEARTBEAT_MS'] },
-    'queue-replicas': { type: 'string', default: env['SWITCHYARD_QUEUE_REPLICAS'] },
-    name: { type: 'string', default: env['SWITCHYARD_INSTANCE'] },
+    ...stringFlags,
     'no-engine': { type: 'boolean', default: env['SWITCHYARD_NO_ENGINE'] === '1' },
-    'discover-workers': { type: 'string', default: env['SWITCHYARD_DISCOVER_WORKERS'] },
-    'registry-ttl-ms': { type: 'string', default: env['SWITCHYARD_REGISTRY_TTL_MS'] },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -43,8 +51,11 @@ const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--w
                [--discover-workers n] [--registry-ttl-ms n]
 Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
 gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them.
-Each flag also reads SWITCHYARD_<FLAG> (e.g. SWITCHYARD_MODEL_DIR); NATS credentials come from NATS_USER and
-NATS_PASSWORD, or NATS_TOKEN, and TLS files from NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY.
+Flags win over environment variables, which win over the defaults:
+${Object.entries(ENV_OF).map(([flag, variable]) => `  --${flag.padEnd(21)}${variable}`).join('\n')}
+  --no-engine            SWITCHYARD_NO_ENGINE=1
+NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files from NATS_TLS_CA,
+NATS_TLS_CERT, NATS_TLS_KEY.
 `;
 
 function fail(message: string): never {
