@@ -4,7 +4,7 @@
  * burst), in process (EngineLoop.submit) versus NatsBackend → SWITCHYARD_REQUESTS → QueueWorker →
  * EngineLoop → token subject → NatsBackend. Prints JSON.
  *
- *   npx node packages/cluster/bench/queue-latency.ts [--requests 300] [--max-tokens 8] [--concurrency 16]
+ *   npm run bench:queue -- [--requests 300] [--max-tokens 8] [--concurrency 16]
  *
  * Uses NATS_URL when set; otherwise starts its own nats-server (-js, temporary store, free port) so it
  * never touches a shared broker's streams.

@@ -6,6 +6,9 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ExpertLoad } from './server-metrics.ts';
 
+/** A Vega-Lite chart specification (what `renderSvg` draws). */
+export type ChartSpec = TopLevelSpec;
+
 /** One point of the throughput-vs-concurrency plot. */
 export interface ThroughputPoint {
   /** The configuration (cluster) the point belongs to: one line per series. */

@@ -1,4 +1,4 @@
-export { heatmapCells, heatmapSpec, renderSvg } from './charts.ts';
+export { heatmapCells, heatmapSpec, renderSvg, type ChartSpec } from './charts.ts';
 
 export { consoleSummary, consoleLine } from './console-summary.ts';
 export { parseGoodput } from './goodput.ts';

@@ -18,6 +18,11 @@ export interface SessionOptions {
   readonly exactQdqInt8?: boolean;
   /** 0 verbose … 4 fatal; default 3 (errors only). */
   readonly logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Let the thread pools spin while they wait for work (default false). Only for a process with one
+   * busy session: with many, spinning pools fight for the cores (`npm run bench:spinning` measures it).
+   */
+  readonly spinning?: boolean;
 }
 
 export type FeedData = Float32Array | BigInt64Array | Int32Array;
@@ -62,9 +67,10 @@ export class SessionError extends Error {
 }
 
 /**
- * onnxruntime session options, resolved once. NOTE: spinning is turned off for both thread pools: with
- * many sessions in one process, spinning pools fight for the cores (docs/architecture.md §4: ≈ 15 ms instead of
- * ≈ 0.7 ms per call). The node binding flattens `extra` into `session.intra_op.allow_spinning` etc.
+ * onnxruntime session options, resolved once. NOTE: spinning is turned off for both thread pools unless
+ * asked for: with many sessions in one process, spinning pools fight for the cores (docs/architecture.md
+ * §4: ≈ 15 ms instead of ≈ 0.7 ms per call). The node binding flattens `extra` into
+ * `session.intra_op.allow_spinning` etc.
  */
 export function resolveSessionOptions(options: SessionOptions = {}): ort.InferenceSession.SessionOptions {
   return {
@@ -76,8 +82,8 @@ export function resolveSessionOptions(options: SessionOptions = {}): ort.Inferen
     interOpNumThreads: 1,
     extra: {
       session: {
-        intra_op: { allow_spinning: '0' },
-        inter_op: { allow_spinning: '0' },
+        intra_op: { allow_spinning: options.spinning === true ? '1' : '0' },
+        inter_op: { allow_spinning: options.spinning === true ? '1' : '0' },
         ...(options.exactQdqInt8 === true ? { qdq_matmulnbits_accuracy_level: '0' } : {}),
       },
     },

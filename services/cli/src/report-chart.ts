@@ -3,11 +3,10 @@
  * no canvas, no browser and no network). Three panels: FLOPs per computed token (executed vs a dense
  * model of the same size), cost per million input and output tokens, and dollars saved by source.
  */
-import type { TopLevelSpec } from 'vega-lite';
-import { renderSvg } from '@switchyard/loadgen';
+import { renderSvg, type ChartSpec } from '@switchyard/loadgen';
 import type { TokenReport } from '@switchyard/telemetry';
 
-export function reportChartSpec(report: TokenReport): TopLevelSpec {
+export function reportChartSpec(report: TokenReport): ChartSpec {
   const bar = (title: string, field: string, unit: string, format: string, values: readonly Record<string, string | number>[]) => ({
     title,
     width: 220,
