@@ -25,7 +25,10 @@ export default tseslint.config(
     rules: {
       'switchyard/workspace-boundaries': 'error',
       // One way in: each index lists its exports by name.
-      'no-restricted-syntax': ['error', { selector: 'ExportAllDeclaration', message: 'list exports by name (no `export *`)' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportAllDeclaration', message: 'list exports by name (no `export *`)' },
+      ],
     },
   },
   {

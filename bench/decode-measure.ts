@@ -10,7 +10,13 @@ export interface DecodeMeasurement {
  * Decode throughput of an engine at a batch size: B requests with 16-token prompts are prefilled,
  * one warm-up decode step runs, then `steps` decode steps are timed (each samples B tokens).
  */
-export async function measureDecode(bundle: EngineBundle, batch: number, steps: number, tag = 'd', window?: { start(): void; stop(): void }): Promise<DecodeMeasurement> {
+export async function measureDecode(
+  bundle: EngineBundle,
+  batch: number,
+  steps: number,
+  tag = 'd',
+  window?: { start(): void; stop(): void },
+): Promise<DecodeMeasurement> {
   const { engine } = bundle;
   const params = resolveSamplingParams({ maxTokens: steps + 4, temperature: 0, stopAtEos: false });
   for (let i = 0; i < batch; i++) {

@@ -31,11 +31,18 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8]\n');
+  process.stdout.write(
+    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8]\n',
+  );
   process.exit(0);
 }
 const log = (msg: string) => process.stderr.write(`[bench:dispatch] ${msg}\n`);
-const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean).map((x) => x);
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x) => x);
 const batches = list(values.batches).map(Number);
 const steps = Number(values['decode-steps']);
 const expertDtype = values['expert-dtype'] === 'int8' ? 'int8' : 'fp32';
@@ -62,12 +69,21 @@ async function ensureModel(preset: PresetName): Promise<string> {
 }
 
 /** Round trips of one Run message of `numTokens` tokens, each to the top-k experts of worker 0. */
-async function roundTrips(client: ExpertStreamClient, config: ModelConfig, hosted: readonly number[], numTokens: number, repeats: number) {
+async function roundTrips(
+  client: ExpertStreamClient,
+  config: ModelConfig,
+  hosted: readonly number[],
+  numTokens: number,
+  repeats: number,
+) {
   const H = config.hiddenSize;
   const k = Math.min(config.numExpertsPerToken, hosted.length);
   const hidden = new Float32Array(numTokens * H).map((_, i) => Math.sin(i) * 0.1);
   const offsets = Int32Array.from({ length: numTokens + 1 }, (_, t) => t * k);
-  const expertIds = Int32Array.from({ length: numTokens * k }, (_, i) => hosted[(i % k) + ((Math.floor(i / k) * 3) % Math.max(1, hosted.length - k + 1))] ?? 0);
+  const expertIds = Int32Array.from(
+    { length: numTokens * k },
+    (_, i) => hosted[(i % k) + ((Math.floor(i / k) * 3) % Math.max(1, hosted.length - k + 1))] ?? 0,
+  );
   const weights = new Float32Array(numTokens * k).fill(1 / k);
   const request = { layer: 0, hiddenSize: H, hidden, routes: { numTokens, offsets, expertIds, weights } };
   for (let i = 0; i < 3; i++) await client.run(request);
@@ -93,7 +109,12 @@ async function roundTrips(client: ExpertStreamClient, config: ModelConfig, hoste
 
 async function benchModel(preset: PresetName) {
   const dir = await ensureModel(preset);
-  const options: EngineOptions = { expertDtype, denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 2048, maxRunningSequences: Math.max(...batches) } };
+  const options: EngineOptions = {
+    expertDtype,
+    denseDtype: 'fp32',
+    blockSize: 16,
+    scheduler: { maxBatchedTokens: 2048, maxRunningSequences: Math.max(...batches) },
+  };
 
   log(`${preset}: monolithic`);
   const mono = await createEngine(await loadModelDir(dir), options);
@@ -105,12 +126,22 @@ async function benchModel(preset: PresetName) {
   const workers = await startExpertWorkers(dir, 2, { expertDtype, startTimeoutMs: 600_000 });
   try {
     const dense = await loadModelDir(dir, { routedExperts: false });
-    const cluster = await connectExpertCluster({ addresses: workers.addresses, config: dense.config, strategy: 'contiguous', replication: 1, deadlineMs: 60_000, connectTimeoutMs: 600_000 });
-    const hosted = expertsOfWorker(cluster.placement, 0).filter(([layer]) => layer === 0).map(([, e]) => e);
+    const cluster = await connectExpertCluster({
+      addresses: workers.addresses,
+      config: dense.config,
+      strategy: 'contiguous',
+      replication: 1,
+      deadlineMs: 60_000,
+      connectTimeoutMs: 600_000,
+    });
+    const hosted = expertsOfWorker(cluster.placement, 0)
+      .filter(([layer]) => layer === 0)
+      .map(([, e]) => e);
     const client = cluster.clients.get(0);
     const dispatch = [];
     if (client) {
-      for (const n of list(values['payload-tokens']).map(Number)) dispatch.push(await roundTrips(client, dense.config, hosted, n, Number(values.repeats)));
+      for (const n of list(values['payload-tokens']).map(Number))
+        dispatch.push(await roundTrips(client, dense.config, hosted, n, Number(values.repeats)));
     }
     const decode = [];
     for (const microBatches of [1, 2]) {
@@ -118,8 +149,16 @@ async function benchModel(preset: PresetName) {
       for (const b of batches) {
         const m = await measureDecode(dist, b, steps, `x${microBatches}-`);
         const ratio = m.tokensPerSecond / (monolithic[b] ?? 1);
-        log(`${preset} batch ${b} overlap ${microBatches === 2 ? 'on' : 'off'}: ${m.tokensPerSecond.toFixed(1)} tok/s, ${ratio.toFixed(3)} of monolithic`);
-        decode.push({ batch: b, overlap: microBatches === 2, distributedTokensPerSecond: round(m.tokensPerSecond, 2), monolithicTokensPerSecond: round(monolithic[b] ?? 0, 2), ratio: round(ratio) });
+        log(
+          `${preset} batch ${b} overlap ${microBatches === 2 ? 'on' : 'off'}: ${m.tokensPerSecond.toFixed(1)} tok/s, ${ratio.toFixed(3)} of monolithic`,
+        );
+        decode.push({
+          batch: b,
+          overlap: microBatches === 2,
+          distributedTokensPerSecond: round(m.tokensPerSecond, 2),
+          monolithicTokensPerSecond: round(monolithic[b] ?? 0, 2),
+          ratio: round(ratio),
+        });
       }
       // Keep the executor (shared clients) open for the next engine: close only the dense sessions.
       await dist.runner.closeDense();

@@ -8,7 +8,14 @@
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
-import { countConfigParams, expertSizeBytes, getPreset, randomWeights, type ModelConfig, type PresetName } from '@switchyard/model';
+import {
+  countConfigParams,
+  expertSizeBytes,
+  getPreset,
+  randomWeights,
+  type ModelConfig,
+  type PresetName,
+} from '@switchyard/model';
 import { resolveSamplingParams, type EngineBundle } from '@switchyard/engine';
 import { createEngine, measureMatMulFlops, measureReadBandwidth } from '@switchyard/onnx';
 import { measureDecode } from './decode-measure.ts';
@@ -26,12 +33,18 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--out file.json]\n');
+  process.stdout.write(
+    'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--out file.json]\n',
+  );
   process.exit(0);
 }
 
 const log = (msg: string) => process.stderr.write(`[bench:engine] ${msg}\n`);
-const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const batches = list(values.batches).map(Number);
 const decodeSteps = Number(values['decode-steps']);
 const prefillTokens = Number(values['prefill-tokens']);
@@ -96,10 +109,18 @@ function prefillFlopsPerToken(config: ModelConfig, context: number, promptTokens
   const counts = countConfigParams(config);
   const lmHead = config.vocabSize * config.hiddenSize;
   const perLayerAttention = 4 * config.numHeads * config.headDim * context;
-  return 2 * (counts.matmulParamsPerToken - lmHead) + config.numLayers * perLayerAttention + (2 * lmHead) / promptTokens;
+  return (
+    2 * (counts.matmulParamsPerToken - lmHead) + config.numLayers * perLayerAttention + (2 * lmHead) / promptTokens
+  );
 }
 
-async function decodeAgainstBound(bundle: EngineBundle, batch: number, distinct: DistinctExperts, bandwidth: number, expertBytes: number): Promise<DecodeResult> {
+async function decodeAgainstBound(
+  bundle: EngineBundle,
+  batch: number,
+  distinct: DistinctExperts,
+  bandwidth: number,
+  expertBytes: number,
+): Promise<DecodeResult> {
   let timed: number[] = [];
   const m = await measureDecode(bundle, batch, decodeSteps, 'd', {
     start: () => distinct.reset(),
@@ -134,7 +155,13 @@ async function measurePrefill(bundle: EngineBundle, peakFlops: number) {
   const best = Math.min(...times.slice(1));
   const tokensPerSecond = (tokens * 1000) / best;
   const flops = tokensPerSecond * prefillFlopsPerToken(config, tokens / 2, tokens);
-  return { promptTokens: tokens, tokensPerSecond: round(tokensPerSecond), achievedFlops: Math.round(flops), matmulPeakFlops: Math.round(peakFlops), fractionOfPeak: round(flops / peakFlops, 3) };
+  return {
+    promptTokens: tokens,
+    tokensPerSecond: round(tokensPerSecond),
+    achievedFlops: Math.round(flops),
+    matmulPeakFlops: Math.round(peakFlops),
+    fractionOfPeak: round(flops / peakFlops, 3),
+  };
 }
 
 function round(n: number, digits = 2): number {
@@ -169,11 +196,15 @@ async function main(): Promise<void> {
       const decode: DecodeResult[] = [];
       for (const batch of batches) {
         const r = await decodeAgainstBound(bundle, batch, distinct, bandwidth, expertBytes);
-        log(`${name} ${dtype} decode batch ${batch}: ${r.tokensPerSecond} tok/s (${(100 * r.fractionOfBound).toFixed(0)}% of bound ${r.boundTokensPerSecond})`);
+        log(
+          `${name} ${dtype} decode batch ${batch}: ${r.tokensPerSecond} tok/s (${(100 * r.fractionOfBound).toFixed(0)}% of bound ${r.boundTokensPerSecond})`,
+        );
         decode.push(r);
       }
       const prefill = await measurePrefill(bundle, peakFlops);
-      log(`${name} ${dtype} prefill: ${prefill.tokensPerSecond} tok/s (${(100 * prefill.fractionOfPeak).toFixed(0)}% of MatMul peak)`);
+      log(
+        `${name} ${dtype} prefill: ${prefill.tokensPerSecond} tok/s (${(100 * prefill.fractionOfPeak).toFixed(0)}% of MatMul peak)`,
+      );
       results.push({ model: name, expertDtype: dtype, denseDtype, expertBytes, decode, prefill });
       await bundle.close();
     }
@@ -192,9 +223,13 @@ async function main(): Promise<void> {
     r.prefill.matmulPeakFlops = Math.round(bestPeak);
     r.prefill.fractionOfPeak = round(r.prefill.achievedFlops / bestPeak, 3);
   }
-  log(`bounds at the end: ${(bandwidthEnd / 1e9).toFixed(2)} GB/s, ${(peakEnd / 1e9).toFixed(1)} GFLOP/s; using the higher of each`);
+  log(
+    `bounds at the end: ${(bandwidthEnd / 1e9).toFixed(2)} GB/s, ${(peakEnd / 1e9).toFixed(1)} GFLOP/s; using the higher of each`,
+  );
   for (const r of results) {
-    log(`${r.model} ${r.expertDtype}: decode ${r.decode.map((d) => `b${d.batch} ${d.tokensPerSecond} tok/s = ${(100 * d.fractionOfBound).toFixed(0)}%`).join(', ')}; prefill ${(100 * r.prefill.fractionOfPeak).toFixed(0)}% of peak`);
+    log(
+      `${r.model} ${r.expertDtype}: decode ${r.decode.map((d) => `b${d.batch} ${d.tokensPerSecond} tok/s = ${(100 * d.fractionOfBound).toFixed(0)}%`).join(', ')}; prefill ${(100 * r.prefill.fractionOfPeak).toFixed(0)}% of peak`,
+    );
   }
   const doc = {
     bench: 'engine',
@@ -203,7 +238,10 @@ async function main(): Promise<void> {
     bounds: {
       readBandwidthBytesPerSecond: Math.round(bestBandwidth),
       matmulPeakFlops: Math.round(bestPeak),
-      measured: { start: { bandwidth: Math.round(bandwidth), matmul: Math.round(peakFlops) }, end: { bandwidth: Math.round(bandwidthEnd), matmul: Math.round(peakEnd) } },
+      measured: {
+        start: { bandwidth: Math.round(bandwidth), matmul: Math.round(peakFlops) },
+        end: { bandwidth: Math.round(bandwidthEnd), matmul: Math.round(peakEnd) },
+      },
     },
     results,
   };

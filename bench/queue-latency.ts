@@ -23,7 +23,13 @@ import { EngineLoop, resolveSamplingParams, type GenerateRequest, type TokenEven
 import { createEngine } from '@switchyard/onnx';
 import { ClusterConnection, RequestQueue, TokenSubscriber, NatsBackend, QueueWorker } from '@switchyard/cluster';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '300' }, 'max-tokens': { type: 'string', default: '8' }, concurrency: { type: 'string', default: '16' } } });
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '300' },
+    'max-tokens': { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '16' },
+  },
+});
 const numRequests = Number(values.requests);
 const maxTokens = Number(values['max-tokens']);
 const concurrency = Number(values.concurrency);
@@ -52,7 +58,11 @@ function quantile(sorted: readonly number[], q: number): number {
 
 function summary(xs: readonly number[]): { p50: number; p99: number; mean: number } {
   const sorted = [...xs].sort((a, b) => a - b);
-  return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), mean: Number((xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(3)) };
+  return {
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    mean: Number((xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(3)),
+  };
 }
 
 async function startOwnServer(): Promise<{ url: string; stop: () => void }> {
@@ -63,7 +73,11 @@ async function startOwnServer(): Promise<{ url: string; stop: () => void }> {
     });
   });
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-nats-'));
-  const child = spawn(process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-server', ['-js', '-sd', dir, '-p', String(port), '-a', '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.env['NATS_SERVER_BIN'] ?? '/usr/sbin/nats-server',
+    ['-js', '-sd', dir, '-p', String(port), '-a', '127.0.0.1'],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`nats-server not ready:\n${out}`)), 10_000);
@@ -87,13 +101,36 @@ async function startOwnServer(): Promise<{ url: string; stop: () => void }> {
 const own = process.env['NATS_URL'] ? undefined : await startOwnServer();
 const url = process.env['NATS_URL'] ?? own?.url ?? '';
 const config = getPreset('tiny');
-const bundle = await createEngine({ config, weights: randomWeights(config, 1), weightsDigest: 'ab'.repeat(32) }, { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, microBatches: 1, scheduler: { maxBatchedTokens: 2048, maxRunningSequences: 64 } });
+const bundle = await createEngine(
+  { config, weights: randomWeights(config, 1), weightsDigest: 'ab'.repeat(32) },
+  {
+    expertDtype: 'fp32',
+    denseDtype: 'fp32',
+    blockSize: 16,
+    microBatches: 1,
+    scheduler: { maxBatchedTokens: 2048, maxRunningSequences: 64 },
+  },
+);
 const loop = new EngineLoop(bundle.engine);
 const engineConn = await ClusterConnection.open({ url, name: 'bench-engine' });
 const frontendConn = await ClusterConnection.open({ url, name: 'bench-frontend' });
-const worker = await QueueWorker.start({ conn: engineConn, queue: await RequestQueue.open(engineConn), loop }, { model: config.name, maxRunning: 64 });
+const worker = await QueueWorker.start(
+  { conn: engineConn, queue: await RequestQueue.open(engineConn), loop },
+  { model: config.name, maxRunning: 64 },
+);
 const tokens = new TokenSubscriber(frontendConn);
-const backend = new NatsBackend({ conn: frontendConn, queue: await RequestQueue.open(frontendConn), tokens, model: { modelId: config.name, maxContext: config.maxContext, vocabSize: config.vocabSize, tokenizer: bundle.tokenizer }, maxInFlight: 1_024 });
+const backend = new NatsBackend({
+  conn: frontendConn,
+  queue: await RequestQueue.open(frontendConn),
+  tokens,
+  model: {
+    modelId: config.name,
+    maxContext: config.maxContext,
+    vocabSize: config.vocabSize,
+    tokenizer: bundle.tokenizer,
+  },
+  maxInFlight: 1_024,
+});
 
 const params = resolveSamplingParams({ maxTokens, temperature: 0, stopAtEos: false });
 const prompt = bundle.tokenizer.encode('Switchyard measures its queue');
@@ -118,7 +155,9 @@ for (let i = 0; i < numRequests; i++) {
 // Concurrent bursts of `concurrency` requests, alternating paths.
 const burst = { local: [] as Timing[], nats: [] as Timing[] };
 for (let round = 0; round < Math.max(1, Math.floor(numRequests / concurrency)); round++) {
-  burst.local.push(...(await Promise.all(Array.from({ length: concurrency }, () => timeOne(inProcess, nextRequest())))));
+  burst.local.push(
+    ...(await Promise.all(Array.from({ length: concurrency }, () => timeOne(inProcess, nextRequest())))),
+  );
   burst.nats.push(...(await Promise.all(Array.from({ length: concurrency }, () => timeOne(viaNats, nextRequest())))));
 }
 

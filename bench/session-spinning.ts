@@ -27,14 +27,19 @@ if (!Number.isInteger(numSessions) || numSessions < 1 || !Number.isInteger(numRo
 }
 
 function expert(h: number, f: number): SwiGluWeights {
-  const mk = (rows: number, cols: number) => ({ shape: [rows, cols], data: Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i) * 0.05) });
+  const mk = (rows: number, cols: number) => ({
+    shape: [rows, cols],
+    data: Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i) * 0.05),
+  });
   return { gate: mk(f, h), up: mk(f, h), down: mk(h, f) };
 }
 
 async function msPerCall(spinning: boolean): Promise<number> {
   const bytes = buildSwiGluGraph(expert(256, 512));
   const x = { x: { data: new Float32Array(8 * 256).fill(0.1), dims: [8, 256] } };
-  const sessions = await Promise.all(Array.from({ length: numSessions }, () => createSession(bytes, { intraOpThreads: 2, spinning })));
+  const sessions = await Promise.all(
+    Array.from({ length: numSessions }, () => createSession(bytes, { intraOpThreads: 2, spinning })),
+  );
   try {
     for (const s of sessions) await s.run(x);
     const start = performance.now();
@@ -45,7 +50,11 @@ async function msPerCall(spinning: boolean): Promise<number> {
   }
 }
 
-process.stderr.write(`[bench:spinning] ${numSessions} two-thread sessions × ${numRounds} rounds, spinning off then on\n`);
+process.stderr.write(
+  `[bench:spinning] ${numSessions} two-thread sessions × ${numRounds} rounds, spinning off then on\n`,
+);
 const off = await msPerCall(false);
 const on = await msPerCall(true);
-process.stdout.write(`${JSON.stringify({ numSessions, numRounds, msPerCallSpinningOff: off, msPerCallSpinningOn: on, onOverOff: on / off }, null, 2)}\n`);
+process.stdout.write(
+  `${JSON.stringify({ numSessions, numRounds, msPerCallSpinningOff: off, msPerCallSpinningOn: on, onOverOff: on / off }, null, 2)}\n`,
+);

@@ -37,13 +37,27 @@ const weights = randomWeights(config, 1);
 let observer: RoutingObserver = () => {};
 const bundle: EngineBundle = await createEngine(
   { config, weights, weightsDigest: '00'.repeat(32) },
-  { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 2048, maxRunningSequences: batch }, onRouted: (l, c, r) => observer(l, c, r) },
+  {
+    expertDtype: 'fp32',
+    denseDtype: 'fp32',
+    blockSize: 16,
+    scheduler: { maxBatchedTokens: 2048, maxRunningSequences: batch },
+    onRouted: (l, c, r) => observer(l, c, r),
+  },
 );
 const dir = await mkdtemp(join(tmpdir(), 'switchyard-otel-bench-'));
 
 /** Tokens/s of `steps` decode steps at `batch`, with telemetry at `detail` (or none at all for 'off'). */
 async function round(detail: TraceDetail, index: number): Promise<number> {
-  const telemetry = detail === 'off' ? undefined : await startTelemetry({ serviceName: 'bench', detail, traceFile: join(dir, `${detail}-${index}.jsonl`), prometheus: 'handler' });
+  const telemetry =
+    detail === 'off'
+      ? undefined
+      : await startTelemetry({
+          serviceName: 'bench',
+          detail,
+          traceFile: join(dir, `${detail}-${index}.jsonl`),
+          prometheus: 'handler',
+        });
   const et = telemetry ? new EngineTelemetry(telemetry, { config, expertDtype: 'fp32' }) : undefined;
   observer = et ? et.onRouted : () => {};
   const step = () => (et ? et.traceStep(() => bundle.engine.step()) : bundle.engine.step());

@@ -38,7 +38,8 @@ const rule = {
       const spec = source.value;
       if (spec.startsWith('@switchyard/')) {
         const [, name = '', ...rest] = spec.split('/');
-        if (SERVICES.has(name) && own !== `services/${name}`) context.report({ node: source, messageId: 'service', data: { spec } });
+        if (SERVICES.has(name) && own !== `services/${name}`)
+          context.report({ node: source, messageId: 'service', data: { spec } });
         else if (rest[0] === 'src') context.report({ node: source, messageId: 'deep', data: { spec } });
         return;
       }
@@ -46,9 +47,19 @@ const rule = {
       const target = workspaceOf(resolve(dirname(file), spec));
       if (target === own) return;
       if (target.startsWith('services/')) context.report({ node: source, messageId: 'service', data: { spec } });
-      else if (target !== '.') context.report({ node: source, messageId: 'relative', data: { spec, target, pkg: `@switchyard/${target.split('/')[1]}` } });
+      else if (target !== '.')
+        context.report({
+          node: source,
+          messageId: 'relative',
+          data: { spec, target, pkg: `@switchyard/${target.split('/')[1]}` },
+        });
     };
-    return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
+    return {
+      ImportDeclaration: check,
+      ExportNamedDeclaration: check,
+      ExportAllDeclaration: check,
+      ImportExpression: check,
+    };
   },
 };
 

@@ -6,7 +6,14 @@ import { EngineLoop, resolveSamplingParams } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
 import { getPreset, initModelDir, randomWeights, ROUTER_SKEW } from '@switchyard/model';
 import { ATTR_EXPERT, ATTR_LAYER, METRIC_EXPERT_TOKENS } from '@switchyard/telemetry/names';
-import { heatmapCells, heatmapSpec, renderSvg, parseExposition, runAgainstServer, serverMetricsOf } from '@switchyard/loadgen';
+import {
+  heatmapCells,
+  heatmapSpec,
+  renderSvg,
+  parseExposition,
+  runAgainstServer,
+  serverMetricsOf,
+} from '@switchyard/loadgen';
 import { startLocalCluster, freePort, type LocalCluster } from '@switchyard/launcher';
 import { otelExposition } from '@switchyard/telemetry/testing';
 
@@ -52,22 +59,39 @@ describe('the skewed preset', () => {
     const loop = new EngineLoop(bundle.engine);
     try {
       const params = resolveSamplingParams({ maxTokens: 8, temperature: 0, stopAtEos: false });
-      await Promise.all(Array.from({ length: 4 }, (_, i) => loop.generate({ id: `r${i}`, promptIds: Array.from({ length: 48 }, (_, j) => (i * 37 + j * 11) % 256), params })));
+      await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          loop.generate({
+            id: `r${i}`,
+            promptIds: Array.from({ length: 48 }, (_, j) => (i * 37 + j * 11) % 256),
+            params,
+          }),
+        ),
+      );
     } finally {
       await loop.stop();
       await bundle.close();
     }
     // … exported through the OpenTelemetry Prometheus exporter under the telemetry package's names …
     const exposition = otelExposition((meter) =>
-      meter.createObservableCounter(METRIC_EXPERT_TOKENS).addCallback((r) =>
-        counts.forEach((row, layer) => row.forEach((n, expert) => n > 0 && r.observe(n, { [ATTR_LAYER]: layer, [ATTR_EXPERT]: expert }))),
-      ),
+      meter
+        .createObservableCounter(METRIC_EXPERT_TOKENS)
+        .addCallback((r) =>
+          counts.forEach((row, layer) =>
+            row.forEach((n, expert) => n > 0 && r.observe(n, { [ATTR_LAYER]: layer, [ATTR_EXPERT]: expert })),
+          ),
+        ),
     );
     const after = await exposition.expose();
     await exposition.close();
     // … and read back by the bench from an empty "before".
-    const report = serverMetricsOf({ ok: true, exposition: parseExposition('') }, { ok: true, exposition: parseExposition(after) }, { numLayers: 4, numExperts: 16 });
-    if (!report.available || !report.expertLoad || !report.balancedness) throw new Error('no expert load in the report');
+    const report = serverMetricsOf(
+      { ok: true, exposition: parseExposition('') },
+      { ok: true, exposition: parseExposition(after) },
+      { numLayers: 4, numExperts: 16 },
+    );
+    if (!report.available || !report.expertLoad || !report.balancedness)
+      throw new Error('no expert load in the report');
     expect(report.expertLoad.counts).toEqual(counts);
     expectHotExpertZero(report.expertLoad.counts);
     const expected = counts.map((row) => row.reduce((a, b) => a + b, 0) / row.length / Math.max(...row));
@@ -91,8 +115,21 @@ describe('the skewed preset behind a real gateway', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bench-skewed-'));
     await initModelDir(join(dir, 'skewed'), 'skewed', 7);
-    const options = { expertDtype: 'fp32', placement: 'contiguous', replication: 1, microBatches: 1, startTimeoutMs: 60_000, log: () => {} } as const;
-    cluster = await startLocalCluster({ ...options, modelDir: join(dir, 'skewed'), workers: 2, host: '127.0.0.1', port: await freePort() });
+    const options = {
+      expertDtype: 'fp32',
+      placement: 'contiguous',
+      replication: 1,
+      microBatches: 1,
+      startTimeoutMs: 60_000,
+      log: () => {},
+    } as const;
+    cluster = await startLocalCluster({
+      ...options,
+      modelDir: join(dir, 'skewed'),
+      workers: 2,
+      host: '127.0.0.1',
+      port: await freePort(),
+    });
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -107,12 +144,24 @@ describe('the skewed preset behind a real gateway', () => {
       { baseUrl: url, series: 'skewed', cluster: undefined, shape: { numLayers: 4, numExperts: 16 } },
       { kind: 'random', inputLen: 32, outputLen: 8, rangeRatio: 0, prefixLen: 0 },
       [{ maxConcurrency: 8, numPrompts: 12, requestRate: Infinity, burstiness: 1 }],
-      { seed: 1, percentiles: [99], goodput: {}, vocabSize: 256, temperature: 0, durationMs: Infinity, gracePeriodMs: 0, requestTimeoutMs: 30_000, model: undefined, warmUp: false },
+      {
+        seed: 1,
+        percentiles: [99],
+        goodput: {},
+        vocabSize: 256,
+        temperature: 0,
+        durationMs: Infinity,
+        gracePeriodMs: 0,
+        requestTimeoutMs: 30_000,
+        model: undefined,
+        warmUp: false,
+      },
       { signal: new AbortController().signal, log: () => {}, progress: () => ({ update: () => {}, stop: () => {} }) },
     );
     const run = runs[0];
     expect(run?.metrics.completed).toBe(12);
-    if (!run?.server.available) throw new Error(`the gateway serves no /metrics: ${run?.server.available === false ? run.server.reason : ''}`);
+    if (!run?.server.available)
+      throw new Error(`the gateway serves no /metrics: ${run?.server.available === false ? run.server.reason : ''}`);
     const load = run.server.expertLoad;
     if (!load) throw new Error(`no expert token counts on /metrics; missing ${run.server.missing.join(', ')}`);
     expectHotExpertZero(load.counts);

@@ -8,8 +8,22 @@ import { createEngine } from '@switchyard/onnx';
 import { connectExpertCluster } from '@switchyard/dispatch';
 import { startWorker, type ManagedProcess } from '@switchyard/launcher';
 
-const PROMPTS = ['The quick brown fox', 'Mixture of experts', 'a', 'Switchyard routes tokens over gRPC', 'zzz', 'KV pages move', 'OpenTelemetry', '8 prompts'];
-const engineOptions = { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 512, maxRunningSequences: 16 } } as const;
+const PROMPTS = [
+  'The quick brown fox',
+  'Mixture of experts',
+  'a',
+  'Switchyard routes tokens over gRPC',
+  'zzz',
+  'KV pages move',
+  'OpenTelemetry',
+  '8 prompts',
+];
+const engineOptions = {
+  expertDtype: 'fp32',
+  denseDtype: 'fp32',
+  blockSize: 16,
+  scheduler: { maxBatchedTokens: 512, maxRunningSequences: 16 },
+} as const;
 const greedy = resolveSamplingParams({ maxTokens: 10, temperature: 0, stopAtEos: false });
 const ids = (events: readonly TokenEvent[]) => events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId);
 
@@ -22,7 +36,11 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 /** Next-token logits of a prompt, straight from a runner (no sampling in between). */
 async function promptLogits(bundle: EngineBundle, id: string, prompt: number[]): Promise<Float32Array> {
   const seq = new Sequence(id, prompt, greedy);
-  const result = await bundle.runner.execute({ chunks: [{ seq, start: 0, count: prompt.length, sample: true }], preempted: [], numBatchedTokens: prompt.length });
+  const result = await bundle.runner.execute({
+    chunks: [{ seq, start: 0, count: prompt.length, sample: true }],
+    preempted: [],
+    numBatchedTokens: prompt.length,
+  });
   bundle.runner.release(id);
   const logits = result.logits.get(id);
   if (!logits) throw new Error('no logits');
@@ -61,7 +79,9 @@ describe.each(['tiny', 'small'] as PresetName[])('gateway + two expert worker pr
     const run = async (bundle: EngineBundle) => {
       const loop = new EngineLoop(bundle.engine);
       try {
-        const events = await Promise.all(PROMPTS.map((p, i) => loop.generate({ id: `p${i}`, promptIds: bundle.tokenizer.encode(p), params: greedy })));
+        const events = await Promise.all(
+          PROMPTS.map((p, i) => loop.generate({ id: `p${i}`, promptIds: bundle.tokenizer.encode(p), params: greedy })),
+        );
         return events.map(ids);
       } finally {
         await loop.stop();

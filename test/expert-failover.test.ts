@@ -15,7 +15,12 @@ const MARKER = 200;
 const HOT_EXPERT = 7;
 const DEADLINE_MS = 3000;
 const { config, weights } = routingControlledModel(MARKER, HOT_EXPERT);
-const engineOptions = { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 16, scheduler: { maxBatchedTokens: 256, maxRunningSequences: 16 } } as const;
+const engineOptions = {
+  expertDtype: 'fp32',
+  denseDtype: 'fp32',
+  blockSize: 16,
+  scheduler: { maxBatchedTokens: 256, maxRunningSequences: 16 },
+} as const;
 const params = resolveSamplingParams({ maxTokens: 40, temperature: 0, stopAtEos: false });
 const PROMPTS = ['alpha', 'bravo charlie', 'delta', 'echo foxtrot golf', 'hotel', 'india juliet'];
 const ids = (events: readonly TokenEvent[]) => events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId);
@@ -31,7 +36,11 @@ beforeAll(async () => {
   await writeModelDir(dir, config, weights);
   const mono = await createEngine(await loadModelDir(dir), engineOptions);
   const loop = new EngineLoop(mono.engine);
-  expected = (await Promise.all(PROMPTS.map((p, i) => loop.generate({ id: `m${i}`, promptIds: mono.tokenizer.encode(p), params })))).map(ids);
+  expected = (
+    await Promise.all(
+      PROMPTS.map((p, i) => loop.generate({ id: `m${i}`, promptIds: mono.tokenizer.encode(p), params })),
+    )
+  ).map(ids);
   await loop.stop();
   await mono.close();
 }, 60_000);
@@ -41,7 +50,11 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function distributed(numWorkers: number, placement: Placement | undefined, replication: number): Promise<{ bundle: EngineBundle; loop: EngineLoop; procs: (ManagedProcess & { address: string })[] }> {
+async function distributed(
+  numWorkers: number,
+  placement: Placement | undefined,
+  replication: number,
+): Promise<{ bundle: EngineBundle; loop: EngineLoop; procs: (ManagedProcess & { address: string })[] }> {
   const procs = await Promise.all(Array.from({ length: numWorkers }, (_, i) => startWorker(dir, `w${i}`)));
   workers.push(...procs);
   const dense = await loadModelDir(dir, { routedExperts: false });
@@ -63,15 +76,16 @@ describe('expert worker failure', () => {
     const { bundle, loop, procs } = await distributed(2, undefined, 2);
     let killed: Promise<void> | undefined;
     const runs = await Promise.all(
-      PROMPTS.map((p, i) =>
-        new Promise<TokenEvent[]>((resolve) => {
-          const events: TokenEvent[] = [];
-          loop.submit({ id: `r${i}`, promptIds: bundle.tokenizer.encode(p), params }, (e) => {
-            events.push(e);
-            if (i === 0 && e.index === 5) killed = procs[1]?.kill('SIGKILL');
-            if (e.finishReason) resolve(events);
-          });
-        }),
+      PROMPTS.map(
+        (p, i) =>
+          new Promise<TokenEvent[]>((resolve) => {
+            const events: TokenEvent[] = [];
+            loop.submit({ id: `r${i}`, promptIds: bundle.tokenizer.encode(p), params }, (e) => {
+              events.push(e);
+              if (i === 0 && e.index === 5) killed = procs[1]?.kill('SIGKILL');
+              if (e.finishReason) resolve(events);
+            });
+          }),
       ),
     );
     await killed;
@@ -85,31 +99,38 @@ describe('expert worker failure', () => {
   it('ends only the requests whose experts lost their last worker, with a clear error within the deadline', async () => {
     // Experts 0–6 on workers 0 and 1; the hot expert only on worker 2.
     const experts = Array.from({ length: config.numExperts }, (_, e) => (e === HOT_EXPERT ? [2] : [0, 1]));
-    const placement: Placement = { revision: 1, numLayers: config.numLayers, numExperts: config.numExperts, workers: ['w0', 'w1', 'w2'], replicas: Array.from({ length: config.numLayers }, () => experts) };
+    const placement: Placement = {
+      revision: 1,
+      numLayers: config.numLayers,
+      numExperts: config.numExperts,
+      workers: ['w0', 'w1', 'w2'],
+      replicas: Array.from({ length: config.numLayers }, () => experts),
+    };
     const { bundle, loop, procs } = await distributed(3, placement, 1);
     let affected: Promise<{ events: TokenEvent[]; ms: number }> | undefined;
     const runs = await Promise.all(
-      PROMPTS.map((p, i) =>
-        new Promise<TokenEvent[]>((resolve) => {
-          const events: TokenEvent[] = [];
-          loop.submit({ id: `u${i}`, promptIds: bundle.tokenizer.encode(p), params }, (e) => {
-            events.push(e);
-            if (i === 0 && e.index === 3) {
-              affected = procs[2]?.kill('SIGKILL').then(
-                () =>
-                  new Promise((done) => {
-                    const started = performance.now();
-                    const mine: TokenEvent[] = [];
-                    loop.submit({ id: 'marked', promptIds: [104, MARKER, 105], params }, (m) => {
-                      mine.push(m);
-                      if (m.finishReason) done({ events: mine, ms: performance.now() - started });
-                    });
-                  }),
-              );
-            }
-            if (e.finishReason) resolve(events);
-          });
-        }),
+      PROMPTS.map(
+        (p, i) =>
+          new Promise<TokenEvent[]>((resolve) => {
+            const events: TokenEvent[] = [];
+            loop.submit({ id: `u${i}`, promptIds: bundle.tokenizer.encode(p), params }, (e) => {
+              events.push(e);
+              if (i === 0 && e.index === 3) {
+                affected = procs[2]?.kill('SIGKILL').then(
+                  () =>
+                    new Promise((done) => {
+                      const started = performance.now();
+                      const mine: TokenEvent[] = [];
+                      loop.submit({ id: 'marked', promptIds: [104, MARKER, 105], params }, (m) => {
+                        mine.push(m);
+                        if (m.finishReason) done({ events: mine, ms: performance.now() - started });
+                      });
+                    }),
+                );
+              }
+              if (e.finishReason) resolve(events);
+            });
+          }),
       ),
     );
     expect(runs.map(ids)).toEqual(expected);
@@ -126,10 +147,18 @@ describe('expert worker failure', () => {
     const address = procs[1]?.address ?? '';
     await procs[1]?.kill('SIGKILL');
     const port = address.split(':')[1] ?? '';
-    const restarted = await startProcess('services/expert-worker/src/main.ts', ['--model', dir, '--port', port, '--worker-id', 'w1-again'], 'serving');
+    const restarted = await startProcess(
+      'services/expert-worker/src/main.ts',
+      ['--model', dir, '--port', port, '--worker-id', 'w1-again'],
+      'serving',
+    );
     workers.push({ ...restarted, address });
     const run = async (tag: string) =>
-      (await Promise.all(PROMPTS.map((p, i) => loop.generate({ id: `${tag}${i}`, promptIds: bundle.tokenizer.encode(p), params })))).map(ids);
+      (
+        await Promise.all(
+          PROMPTS.map((p, i) => loop.generate({ id: `${tag}${i}`, promptIds: bundle.tokenizer.encode(p), params })),
+        )
+      ).map(ids);
     expect(await run('before-reload-')).toEqual(expected);
     const probe = await connectExpertClient(address, { deadlineMs: 5000 });
     try {

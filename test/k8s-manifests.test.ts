@@ -29,7 +29,11 @@ const recs = (v: unknown): readonly Rec[] => list(v).filter(isRec);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const strs = (v: unknown): readonly string[] => list(v).filter((s): s is string => typeof s === 'string');
 const num = (v: unknown): number | undefined =>
-  typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
+  typeof v === 'number'
+    ? v
+    : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))
+      ? Number(v)
+      : undefined;
 const at = (v: unknown, ...path: readonly string[]): unknown => path.reduce<unknown>((o, key) => rec(o)[key], v);
 const kindOf = (o: Rec): string => str(o['kind']) ?? '';
 const nameOf = (o: Rec): string => str(at(o, 'metadata', 'name')) ?? '';
@@ -58,7 +62,8 @@ function parseYaml(text: string): ParsedFile {
 
 const YAML_FILES = walk(K8S).filter((f) => /\.ya?ml$/.test(f));
 const PARSED = new Map(YAML_FILES.map((f) => [f, parseYaml(readFileSync(f, 'utf8'))]));
-const docsOf = (file: string): readonly unknown[] => PARSED.get(file)?.docs ?? parseYaml(readFileSync(file, 'utf8')).docs;
+const docsOf = (file: string): readonly unknown[] =>
+  PARSED.get(file)?.docs ?? parseYaml(readFileSync(file, 'utf8')).docs;
 
 // ---- Kustomize, as far as these checks need it ------------------------------------------------------
 
@@ -82,20 +87,29 @@ const kustomizationOf = (dir: string): Rec => rec(docsOf(join(dir, 'kustomizatio
 /** Every file or directory a kustomization refers to, resolved against its directory. */
 function referencesOf(dir: string): string[] {
   const k = kustomizationOf(dir);
-  const generatorFiles = recs(k['configMapGenerator']).flatMap((g) => strs(g['files']).map((f) => f.slice(f.indexOf('=') + 1)));
+  const generatorFiles = recs(k['configMapGenerator']).flatMap((g) =>
+    strs(g['files']).map((f) => f.slice(f.indexOf('=') + 1)),
+  );
   const patchFiles = recs(k['patches']).flatMap((p) => (str(p['path']) ? [str(p['path']) ?? ''] : []));
   return [...strs(k['resources']), ...strs(k['components']), ...patchFiles, ...generatorFiles].map((r) => join(dir, r));
 }
 
 function build(dir: string): Build {
   const k = kustomizationOf(dir);
-  const below = [...strs(k['resources']), ...strs(k['components'])].map((r) => join(dir, r)).filter(isDirectory).map(build);
+  const below = [...strs(k['resources']), ...strs(k['components'])]
+    .map((r) => join(dir, r))
+    .filter(isDirectory)
+    .map(build);
   const settings = new Map(below.flatMap((b) => [...b.settings]).map(([n, m]) => [n, new Map(m)]));
   const configFiles = new Map(below.flatMap((b) => [...b.configFiles]));
   for (const g of recs(k['configMapGenerator'])) {
     const name = str(g['name']) ?? '';
-    const literals = strs(g['literals']).map((l): [string, string] => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
-    const merged = str(g['behavior']) === 'merge' ? new Map([...(settings.get(name) ?? []), ...literals]) : new Map(literals);
+    const literals = strs(g['literals']).map((l): [string, string] => [
+      l.slice(0, l.indexOf('=')),
+      l.slice(l.indexOf('=') + 1),
+    ]);
+    const merged =
+      str(g['behavior']) === 'merge' ? new Map([...(settings.get(name) ?? []), ...literals]) : new Map(literals);
     settings.set(name, merged);
     const files = strs(g['files']).map((f): [string, string] => {
       const path = f.slice(f.indexOf('=') + 1);
@@ -103,7 +117,9 @@ function build(dir: string): Build {
     });
     if (files.length > 0) configFiles.set(name, new Map(files));
   }
-  const ownFiles = strs(k['resources']).map((r) => join(dir, r)).filter((r) => !isDirectory(r));
+  const ownFiles = strs(k['resources'])
+    .map((r) => join(dir, r))
+    .filter((r) => !isDirectory(r));
   const ownPatches = recs(k['patches']).flatMap((p) => (str(p['path']) ? docsOf(join(dir, str(p['path']) ?? '')) : []));
   return {
     namespace: str(k['namespace']) ?? below.map((b) => b.namespace).find((n) => n !== undefined),
@@ -111,15 +127,23 @@ function build(dir: string): Build {
     patches: [...below.flatMap((b) => b.patches), ...ownPatches.filter(isRec)],
     settings,
     configFiles,
-    replicas: new Map([...below.flatMap((b) => [...b.replicas]), ...recs(k['replicas']).map((r): [string, number] => [str(r['name']) ?? '', num(r['count']) ?? -1])]),
+    replicas: new Map([
+      ...below.flatMap((b) => [...b.replicas]),
+      ...recs(k['replicas']).map((r): [string, number] => [str(r['name']) ?? '', num(r['count']) ?? -1]),
+    ]),
     images: new Map([
       ...below.flatMap((b) => [...b.images]),
-      ...recs(k['images']).flatMap((i): [string, string][] => (str(i['newName']) ? [[str(i['name']) ?? '', str(i['newName']) ?? '']] : [])),
+      ...recs(k['images']).flatMap((i): [string, string][] =>
+        str(i['newName']) ? [[str(i['name']) ?? '', str(i['newName']) ?? '']] : [],
+      ),
     ]),
   };
 }
 
-const BUILDS = new Map<string, Build>([['base', build(BASE)], ...OVERLAYS.map((o): [string, Build] => [o, build(join(K8S, 'overlays', o))])]);
+const BUILDS = new Map<string, Build>([
+  ['base', build(BASE)],
+  ...OVERLAYS.map((o): [string, Build] => [o, build(join(K8S, 'overlays', o))]),
+]);
 const buildOf = (name: string): Build => {
   const b = BUILDS.get(name);
   if (!b) throw new Error(`no build ${name}`);
@@ -155,7 +179,9 @@ const podsSelectedBy = (selector: Rec, objects: readonly Rec[] = BASE_OBJECTS): 
 /** A numeric port, or a port name, matches one of the containers' ports. */
 function exposes(containers: readonly Rec[], port: unknown): boolean {
   const ports = containers.flatMap((c) => recs(c['ports']));
-  return typeof port === 'number' ? ports.some((p) => p['containerPort'] === port) : ports.some((p) => p['name'] === port);
+  return typeof port === 'number'
+    ? ports.some((p) => p['containerPort'] === port)
+    : ports.some((p) => p['name'] === port);
 }
 
 function probePorts(c: Rec): unknown[] {
@@ -168,13 +194,17 @@ function probePorts(c: Rec): unknown[] {
 // ---- Sources: what the services read, what the images run ----------------------------------------
 
 const sourceFiles = (dir: string): string[] => (isDirectory(dir) ? walk(dir).filter((f) => f.endsWith('.ts')) : []);
-const PACKAGE_SOURCES = readdirSync(join(ROOT, 'packages')).flatMap((p) => sourceFiles(join(ROOT, 'packages', p, 'src')));
+const PACKAGE_SOURCES = readdirSync(join(ROOT, 'packages')).flatMap((p) =>
+  sourceFiles(join(ROOT, 'packages', p, 'src')),
+);
 
 /** SWITCHYARD_* names read as env['…'] / env.… in these files. */
 function settingsReadIn(files: readonly string[]): Set<string> {
   const names = new Set<string>();
   for (const file of files) {
-    for (const m of readFileSync(file, 'utf8').matchAll(/\benv\s*(?:\[\s*['"`](SWITCHYARD_[A-Z0-9_]+)['"`]\s*\]|\.(SWITCHYARD_[A-Z0-9_]+))/g)) {
+    for (const m of readFileSync(file, 'utf8').matchAll(
+      /\benv\s*(?:\[\s*['"`](SWITCHYARD_[A-Z0-9_]+)['"`]\s*\]|\.(SWITCHYARD_[A-Z0-9_]+))/g,
+    )) {
       names.add(m[1] ?? m[2] ?? '');
     }
   }
@@ -198,7 +228,10 @@ interface Stage {
   readonly instructions: readonly Instruction[];
 }
 
-function parseDockerfile(text: string): { readonly args: ReadonlyMap<string, string>; readonly stages: readonly Stage[] } {
+function parseDockerfile(text: string): {
+  readonly args: ReadonlyMap<string, string>;
+  readonly stages: readonly Stage[];
+} {
   // Logical lines: comments dropped, backslash continuations joined.
   const lines: string[] = [];
   let pending = '';
@@ -243,7 +276,9 @@ function lineage(target: string): Stage[] {
 
 /** The instruction in force for a target (the last of its kind, the target's own before its parents'). */
 const effective = (target: string, op: string): Instruction | undefined =>
-  lineage(target).map((s) => s.instructions.filter((i) => i.op === op).at(-1)).find((i) => i !== undefined);
+  lineage(target)
+    .map((s) => s.instructions.filter((i) => i.op === op).at(-1))
+    .find((i) => i !== undefined);
 
 function envOf(target: string): Map<string, string> {
   const env = new Map<string, string>();
@@ -257,7 +292,9 @@ function envOf(target: string): Map<string, string> {
 
 /** The repository script an image target runs (from its JSON-form ENTRYPOINT or CMD). */
 function entryScript(target: string): string | undefined {
-  const words = [effective(target, 'ENTRYPOINT'), effective(target, 'CMD')].flatMap((i) => (i ? strs(JSON.parse(i.args)) : []));
+  const words = [effective(target, 'ENTRYPOINT'), effective(target, 'CMD')].flatMap((i) =>
+    i ? strs(JSON.parse(i.args)) : [],
+  );
   return words.find((w) => /\.(ts|mjs|js)$/.test(w) && !w.startsWith('-'));
 }
 
@@ -282,7 +319,10 @@ function copiedPaths(stage: string): string[] {
         const words = i.args.split(/\s+/);
         const from = words.find((w) => w.startsWith('--from='))?.slice('--from='.length);
         if (from !== undefined) return stageNamed(from) ? copiedPaths(from) : [];
-        return words.filter((w) => !w.startsWith('--')).slice(0, -1).map((w) => w.replace(/^\.\/|\/$/g, ''));
+        return words
+          .filter((w) => !w.startsWith('--'))
+          .slice(0, -1)
+          .map((w) => w.replace(/^\.\/|\/$/g, ''));
       }),
   );
 }
@@ -293,7 +333,15 @@ function dockerIgnored(): (path: string) => boolean {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '(?:.*/)?').replace(/\*/g, '[^/]*')}(?:/|$)`));
+    .map(
+      (g) =>
+        new RegExp(
+          `^${g
+            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+            .replace(/\*\*\//g, '(?:.*/)?')
+            .replace(/\*/g, '[^/]*')}(?:/|$)`,
+        ),
+    );
   return (path) => patterns.some((re) => re.test(path));
 }
 
@@ -303,11 +351,19 @@ const WORKSPACE_DIRS = strs(ROOT_PACKAGE['workspaces'])
   .filter((dir) => existsSync(join(ROOT, dir, 'package.json')));
 const WORKSPACE_MANIFESTS = WORKSPACE_DIRS.map((dir) => ({ dir, pkg: rec(JSON.parse(read(`${dir}/package.json`))) }));
 /** Workspace package name → its entry file (`exports`). */
-const WORKSPACE_ENTRIES = new Map(WORKSPACE_MANIFESTS.map(({ dir, pkg }) => [str(pkg['name']) ?? '', join(dir, str(pkg['exports']) ?? '')]));
+const WORKSPACE_ENTRIES = new Map(
+  WORKSPACE_MANIFESTS.map(({ dir, pkg }) => [str(pkg['name']) ?? '', join(dir, str(pkg['exports']) ?? '')]),
+);
 /** What `npm ci --omit=dev` installs: the root's and every workspace's dependencies. */
-const PRODUCTION_DEPENDENCIES = new Set([ROOT_PACKAGE, ...WORKSPACE_MANIFESTS.map((w) => w.pkg)].flatMap((p) => Object.keys(rec(p['dependencies']))));
+const PRODUCTION_DEPENDENCIES = new Set(
+  [ROOT_PACKAGE, ...WORKSPACE_MANIFESTS.map((w) => w.pkg)].flatMap((p) => Object.keys(rec(p['dependencies']))),
+);
 
-const packageNameOf = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const packageNameOf = (specifier: string): string =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 
 /**
  * The repository files (and folders reached through `new URL('…', import.meta.url)`) a script loads,
@@ -323,9 +379,15 @@ function importClosure(entry: string): { files: Set<string>; packages: Set<strin
     if (!/\.(ts|mjs|js)$/.test(file)) return;
     const text = readFileSync(join(ROOT, file), 'utf8');
     const found = [
-      ...[...text.matchAll(/^\s*(?:import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?'([^']+)'/gm)].map((m) => ({ spec: m[2] ?? '', typeOnly: m[1] !== undefined })),
+      ...[...text.matchAll(/^\s*(?:import|export)\s+(type\s+)?(?:[^'";]*?\sfrom\s+)?'([^']+)'/gm)].map((m) => ({
+        spec: m[2] ?? '',
+        typeOnly: m[1] !== undefined,
+      })),
       ...[...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => ({ spec: m[1] ?? '', typeOnly: false })),
-      ...[...text.matchAll(/new URL\(\s*'(\.{1,2}\/[^']*)'\s*,\s*import\.meta\.url/g)].map((m) => ({ spec: m[1] ?? '', typeOnly: false })),
+      ...[...text.matchAll(/new URL\(\s*'(\.{1,2}\/[^']*)'\s*,\s*import\.meta\.url/g)].map((m) => ({
+        spec: m[1] ?? '',
+        typeOnly: false,
+      })),
     ];
     for (const { spec, typeOnly } of found) {
       if (spec.startsWith('.')) visit(relative(ROOT, join(ROOT, file, '..', spec)));
@@ -344,12 +406,17 @@ function containerSettings(b: Build): { where: string; image: string; names: str
     const patched = b.patches.filter((p) => kindOf(p) === kindOf(w) && nameOf(p) === nameOf(w));
     return containersOf(spec).map((c) => {
       const fromPatches = patched.flatMap((p) => recs(containerNamed(p, str(c['name']) ?? '')['env']));
-      const envFrom = recs(c['envFrom']).flatMap((e) => [...(b.settings.get(str(at(e, 'configMapRef', 'name')) ?? '')?.keys() ?? [])]);
+      const envFrom = recs(c['envFrom']).flatMap((e) => [
+        ...(b.settings.get(str(at(e, 'configMapRef', 'name')) ?? '')?.keys() ?? []),
+      ]);
       const image = str(c['image']) ?? '';
       return {
         where: `${kindOf(w)} ${nameOf(w)}, container ${str(c['name'])}`,
         image: b.images.get(imageName(image)) ?? image,
-        names: [...recs(c['env']), ...fromPatches].map((e) => str(e['name']) ?? '').concat(envFrom).filter((n) => n.startsWith('SWITCHYARD_')),
+        names: [...recs(c['env']), ...fromPatches]
+          .map((e) => str(e['name']) ?? '')
+          .concat(envFrom)
+          .filter((n) => n.startsWith('SWITCHYARD_')),
       };
     });
   });
@@ -358,7 +425,8 @@ function containerSettings(b: Build): { where: string; image: string; names: str
 /** How long the gateway drains on SIGTERM, read from its main.ts. */
 function gatewayDrainSeconds(): number {
   const m = /gateway\.stop\(\s*([\d_]+)\s*\)/.exec(read('services/gateway/src/main.ts'));
-  if (!m?.[1]) throw new Error('services/gateway/src/main.ts: cannot find gateway.stop(<deadline ms>); update this test');
+  if (!m?.[1])
+    throw new Error('services/gateway/src/main.ts: cannot find gateway.stop(<deadline ms>); update this test');
   return Number(m[1].replaceAll('_', '')) / 1000;
 }
 
@@ -372,7 +440,12 @@ describe('k8s/ files', () => {
 
   it('finds every resource, component, patch and generator file a kustomization names', () => {
     const dirs = YAML_FILES.filter((f) => basename(f) === 'kustomization.yaml').map((f) => join(f, '..'));
-    expect(dirs.map((d) => relative(K8S, d)).sort()).toEqual(['base', 'components/gateway-on-gpu-nodes', 'overlays/cpu', 'overlays/gpu']);
+    expect(dirs.map((d) => relative(K8S, d)).sort()).toEqual([
+      'base',
+      'components/gateway-on-gpu-nodes',
+      'overlays/cpu',
+      'overlays/gpu',
+    ]);
     for (const dir of dirs) {
       for (const ref of referencesOf(dir)) {
         expect(existsSync(ref), `${relative(ROOT, dir)} refers to ${relative(ROOT, ref)}`).toBe(true);
@@ -409,7 +482,8 @@ describe('labels and ports', () => {
       if (path) expect(podsSelectedBy(rec(at(o, ...path))), `${kindOf(o)} ${nameOf(o)}`).not.toHaveLength(0);
     }
     for (const w of workloadsOf(BASE_OBJECTS)) {
-      for (const t of recs(podSpec(w)['topologySpreadConstraints'])) expect(selects(rec(t['labelSelector']), podLabels(w)), nameOf(w)).toBe(true);
+      for (const t of recs(podSpec(w)['topologySpreadConstraints']))
+        expect(selects(rec(t['labelSelector']), podLabels(w)), nameOf(w)).toBe(true);
     }
   });
 
@@ -417,12 +491,17 @@ describe('labels and ports', () => {
     for (const svc of BASE_OBJECTS.filter((o) => kindOf(o) === 'Service')) {
       const pods = podsSelectedBy(rec(at(svc, 'spec', 'selector')));
       for (const p of recs(at(svc, 'spec', 'ports'))) {
-        for (const pod of pods) expect(exposes(containersOf(podSpec(pod)), p['targetPort'] ?? p['port']), `Service ${nameOf(svc)} → ${String(p['targetPort'])}`).toBe(true);
+        for (const pod of pods)
+          expect(
+            exposes(containersOf(podSpec(pod)), p['targetPort'] ?? p['port']),
+            `Service ${nameOf(svc)} → ${String(p['targetPort'])}`,
+          ).toBe(true);
       }
     }
     for (const w of workloadsOf(BASE_OBJECTS)) {
       for (const c of containersOf(podSpec(w))) {
-        for (const port of probePorts(c)) expect(exposes([c], port), `${nameOf(w)}/${str(c['name'])} probe → ${String(port)}`).toBe(true);
+        for (const port of probePorts(c))
+          expect(exposes([c], port), `${nameOf(w)}/${str(c['name'])} probe → ${String(port)}`).toBe(true);
       }
     }
   });
@@ -431,7 +510,8 @@ describe('labels and ports', () => {
     for (const np of BASE_OBJECTS.filter((o) => kindOf(o) === 'NetworkPolicy')) {
       const pods = podsSelectedBy(rec(at(np, 'spec', 'podSelector')));
       for (const rule of recs(at(np, 'spec', 'ingress'))) {
-        for (const p of recs(rule['ports'])) for (const pod of pods) expect(exposes(containersOf(podSpec(pod)), p['port']), nameOf(np)).toBe(true);
+        for (const p of recs(rule['ports']))
+          for (const pod of pods) expect(exposes(containersOf(podSpec(pod)), p['port']), nameOf(np)).toBe(true);
       }
     }
   });
@@ -448,7 +528,10 @@ describe('settings', () => {
         continue;
       }
       const read = settingsReadBy(service);
-      expect(c.names.filter((n) => !read.has(n)), `${c.where} (${service})`).toEqual([]);
+      expect(
+        c.names.filter((n) => !read.has(n)),
+        `${c.where} (${service})`,
+      ).toEqual([]);
     }
   });
 
@@ -462,26 +545,40 @@ describe('settings', () => {
     const job = objectOf(BASE_OBJECTS, 'Job', 'switchyard-model-init');
     const init = containerNamed(job, 'model-init');
     const source = recs(init['env']).find((e) => e['name'] === 'MODEL_DIR');
-    expect(at(source, 'valueFrom', 'configMapKeyRef')).toEqual({ name: 'switchyard-shared', key: 'SWITCHYARD_MODEL_DIR' });
+    expect(at(source, 'valueFrom', 'configMapKeyRef')).toEqual({
+      name: 'switchyard-shared',
+      key: 'SWITCHYARD_MODEL_DIR',
+    });
     const script = strs(init['args']).join('\n');
     expect(script).toMatch(/model init .*--out "\$MODEL_DIR"/);
     expect(script).toContain('[ -f "$MODEL_DIR/config.json" ]');
     expect(objectOf(BASE_OBJECTS, 'PersistentVolumeClaim', 'switchyard-models')).toBeDefined();
-    const ours = workloadsOf(BASE_OBJECTS).filter((w) => containersOf(podSpec(w)).some((c) => serviceOfImage(str(c['image']) ?? '')));
+    const ours = workloadsOf(BASE_OBJECTS).filter((w) =>
+      containersOf(podSpec(w)).some((c) => serviceOfImage(str(c['image']) ?? '')),
+    );
     expect(ours.map(nameOf).sort()).toEqual(['switchyard-gateway', 'switchyard-model-init', 'switchyard-worker']);
     for (const w of ours) {
-      const claim = recs(podSpec(w)['volumes']).find((v) => at(v, 'persistentVolumeClaim', 'claimName') === 'switchyard-models');
+      const claim = recs(podSpec(w)['volumes']).find(
+        (v) => at(v, 'persistentVolumeClaim', 'claimName') === 'switchyard-models',
+      );
       expect(claim, nameOf(w)).toBeDefined();
       for (const c of containersOf(podSpec(w))) {
         const mount = recs(c['volumeMounts']).find((m) => m['name'] === claim?.['name']);
-        expect(modelDir.startsWith(`${str(mount?.['mountPath'])}/`), `${nameOf(w)}/${str(c['name'])} mounts the models`).toBe(true);
+        expect(
+          modelDir.startsWith(`${str(mount?.['mountPath'])}/`),
+          `${nameOf(w)}/${str(c['name'])} mounts the models`,
+        ).toBe(true);
       }
     }
   });
 
   it('runs the commands the manifests name from files in the repository', () => {
-    const commands = workloadsOf(BASE_OBJECTS).flatMap((w) => containersOf(podSpec(w)).flatMap((c) => [...strs(c['command']), ...strs(c['args'])]));
-    const scripts = commands.flatMap((c) => [...c.matchAll(/\b((?:services|packages)\/[\w./-]+\.ts)\b/g)].map((m) => m[1] ?? ''));
+    const commands = workloadsOf(BASE_OBJECTS).flatMap((w) =>
+      containersOf(podSpec(w)).flatMap((c) => [...strs(c['command']), ...strs(c['args'])]),
+    );
+    const scripts = commands.flatMap((c) =>
+      [...c.matchAll(/\b((?:services|packages)\/[\w./-]+\.ts)\b/g)].map((m) => m[1] ?? ''),
+    );
     expect(scripts).toContain('services/cli/src/main.ts');
     for (const s of scripts) expect(existsSync(join(ROOT, s)), s).toBe(true);
   });
@@ -490,21 +587,31 @@ describe('settings', () => {
     const settings = buildOf('base').settings;
     const gateway = objectOf(BASE_OBJECTS, 'Deployment', 'switchyard-gateway');
     const worker = objectOf(BASE_OBJECTS, 'StatefulSet', 'switchyard-worker');
-    expect(exposes([containerNamed(gateway, 'gateway')], num(settings.get('switchyard-gateway')?.get('SWITCHYARD_PORT')))).toBe(true);
-    expect(exposes([containerNamed(worker, 'expert-worker')], num(settings.get('switchyard-worker')?.get('SWITCHYARD_WORKER_PORT')))).toBe(true);
+    expect(
+      exposes([containerNamed(gateway, 'gateway')], num(settings.get('switchyard-gateway')?.get('SWITCHYARD_PORT'))),
+    ).toBe(true);
+    expect(
+      exposes(
+        [containerNamed(worker, 'expert-worker')],
+        num(settings.get('switchyard-worker')?.get('SWITCHYARD_WORKER_PORT')),
+      ),
+    ).toBe(true);
     expect(settings.get('switchyard-gateway')?.get('SWITCHYARD_HOST')).toBe('0.0.0.0');
     expect(settings.get('switchyard-worker')?.get('SWITCHYARD_WORKER_HOST')).toBe('0.0.0.0');
   });
 
   it('sends OTLP to the collector Service on a port whose pipeline receives it', () => {
-    const endpoint = new URL(buildOf('base').settings.get('switchyard-shared')?.get('OTEL_EXPORTER_OTLP_ENDPOINT') ?? '');
+    const endpoint = new URL(
+      buildOf('base').settings.get('switchyard-shared')?.get('OTEL_EXPORTER_OTLP_ENDPOINT') ?? '',
+    );
     const svc = objectOf(BASE_OBJECTS, 'Service', endpoint.hostname);
     expect(recs(at(svc, 'spec', 'ports')).map((p) => p['port'])).toContain(Number(endpoint.port));
     const config = docsOf(buildOf('base').configFiles.get('switchyard-otel-collector')?.get('config.yaml') ?? '')[0];
     expect(at(config, 'receivers', 'otlp', 'protocols', 'http', 'endpoint')).toBe(`0.0.0.0:${endpoint.port}`);
     for (const [signal, pipeline] of Object.entries(rec(at(config, 'service', 'pipelines')))) {
       for (const part of ['receivers', 'processors', 'exporters']) {
-        for (const id of strs(rec(pipeline)[part])) expect(at(config, part, id), `${signal} ${part} ${id}`).toBeDefined();
+        for (const id of strs(rec(pipeline)[part]))
+          expect(at(config, part, id), `${signal} ${part} ${id}`).toBeDefined();
       }
     }
   });
@@ -520,7 +627,12 @@ describe('gateways and workers', () => {
 
   it('names each worker and gateway process after its pod', () => {
     const fieldOf = (kind: string, name: string, container: string, variable: string): unknown =>
-      at(recs(containerNamed(objectOf(BASE_OBJECTS, kind, name), container)['env']).find((e) => e['name'] === variable), 'valueFrom', 'fieldRef', 'fieldPath');
+      at(
+        recs(containerNamed(objectOf(BASE_OBJECTS, kind, name), container)['env']).find((e) => e['name'] === variable),
+        'valueFrom',
+        'fieldRef',
+        'fieldPath',
+      );
     expect(fieldOf('StatefulSet', 'switchyard-worker', 'expert-worker', 'SWITCHYARD_WORKER_ID')).toBe('metadata.name');
     expect(fieldOf('Deployment', 'switchyard-gateway', 'gateway', 'SWITCHYARD_INSTANCE')).toBe('metadata.name');
   });
@@ -542,24 +654,37 @@ describe('gateways and workers', () => {
     expect(at(gateway, 'readinessProbe', 'httpGet', 'path')).toBe('/ready');
     expect(at(gateway, 'livenessProbe', 'httpGet', 'path')).toBe('/health');
     const worker = containerNamed(objectOf(BASE_OBJECTS, 'StatefulSet', 'switchyard-worker'), 'expert-worker');
-    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) expect(at(worker, probe, 'grpc', 'port'), probe).toBe(50051);
+    for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe'])
+      expect(at(worker, probe, 'grpc', 'port'), probe).toBe(50051);
   });
 
   it('lets a terminating gateway finish its preStop pause and its drain before it is killed', () => {
     const gateway = objectOf(BASE_OBJECTS, 'Deployment', 'switchyard-gateway');
     const preStopSeconds = num(at(containerNamed(gateway, 'gateway'), 'lifecycle', 'preStop', 'sleep', 'seconds')) ?? 0;
     expect(preStopSeconds).toBeGreaterThan(0);
-    expect(num(podSpec(gateway)['terminationGracePeriodSeconds'])).toBeGreaterThan(preStopSeconds + gatewayDrainSeconds());
+    expect(num(podSpec(gateway)['terminationGracePeriodSeconds'])).toBeGreaterThan(
+      preStopSeconds + gatewayDrainSeconds(),
+    );
     const workerClose = /server\.close\(\s*([\d_]+)\s*\)/.exec(read('services/expert-worker/src/main.ts'))?.[1] ?? '';
     expect(workerClose, 'the worker close deadline in its main.ts').not.toBe('');
-    expect(num(podSpec(objectOf(BASE_OBJECTS, 'StatefulSet', 'switchyard-worker'))['terminationGracePeriodSeconds'])).toBeGreaterThan(Number(workerClose.replaceAll('_', '')) / 1000);
+    expect(
+      num(podSpec(objectOf(BASE_OBJECTS, 'StatefulSet', 'switchyard-worker'))['terminationGracePeriodSeconds']),
+    ).toBeGreaterThan(Number(workerClose.replaceAll('_', '')) / 1000);
   });
 
   it('keeps a disruption budget of one pod for gateways and for workers', () => {
-    for (const [kind, name] of [['Deployment', 'switchyard-gateway'], ['StatefulSet', 'switchyard-worker']] as const) {
+    for (const [kind, name] of [
+      ['Deployment', 'switchyard-gateway'],
+      ['StatefulSet', 'switchyard-worker'],
+    ] as const) {
       const labels = podLabels(objectOf(BASE_OBJECTS, kind, name));
-      const pdbs = BASE_OBJECTS.filter((o) => kindOf(o) === 'PodDisruptionBudget' && selects(rec(at(o, 'spec', 'selector')), labels));
-      expect(pdbs.map((p) => at(p, 'spec', 'maxUnavailable')), name).toEqual([1]);
+      const pdbs = BASE_OBJECTS.filter(
+        (o) => kindOf(o) === 'PodDisruptionBudget' && selects(rec(at(o, 'spec', 'selector')), labels),
+      );
+      expect(
+        pdbs.map((p) => at(p, 'spec', 'maxUnavailable')),
+        name,
+      ).toEqual([1]);
     }
   });
 });
@@ -572,14 +697,22 @@ describe('network policies', () => {
   const COLLECTOR = labelsOf('Deployment', 'switchyard-otel-collector');
   const NATS = { 'app.kubernetes.io/name': 'nats' };
   const portNumber = (p: unknown, target: Rec): number | undefined =>
-    typeof p === 'number' ? p : num(podsSelectedBy(target).flatMap((w) => containersOf(podSpec(w)).flatMap((c) => recs(c['ports']))).find((x) => x['name'] === p)?.['containerPort']);
+    typeof p === 'number'
+      ? p
+      : num(
+          podsSelectedBy(target)
+            .flatMap((w) => containersOf(podSpec(w)).flatMap((c) => recs(c['ports'])))
+            .find((x) => x['name'] === p)?.['containerPort'],
+        );
 
   /** Ports the policies selecting `from` let it send to pods labelled `to` (egress). */
   const egress = (from: Rec, to: Rec): number[] =>
     policies
       .filter((np) => selects(rec(at(np, 'spec', 'podSelector')), from))
       .flatMap((np) => recs(at(np, 'spec', 'egress')))
-      .filter((r) => recs(r['to']).some((peer) => !('namespaceSelector' in peer) && selects(rec(peer['podSelector']), to)))
+      .filter((r) =>
+        recs(r['to']).some((peer) => !('namespaceSelector' in peer) && selects(rec(peer['podSelector']), to)),
+      )
       .flatMap((r) => recs(r['ports']).map((p) => portNumber(p['port'], to) ?? -1));
 
   /** Ingress rules of the policies selecting pods labelled `to`, with their ports as numbers. */
@@ -595,7 +728,10 @@ describe('network policies', () => {
     expect(rules.flatMap((r) => r.ports)).toEqual([50051]);
     for (const r of rules) {
       expect(r.from.length).toBeGreaterThan(0);
-      for (const peer of r.from) expect(!('namespaceSelector' in peer) && selects(rec(peer['podSelector']), GATEWAY), JSON.stringify(peer)).toBe(true);
+      for (const peer of r.from)
+        expect(!('namespaceSelector' in peer) && selects(rec(peer['podSelector']), GATEWAY), JSON.stringify(peer)).toBe(
+          true,
+        );
     }
   });
 
@@ -612,7 +748,8 @@ describe('network policies', () => {
     const peers = rules.flatMap((r) => r.from);
     expect(peers.length).toBeGreaterThan(0);
     for (const peer of peers) {
-      if ('namespaceSelector' in peer) expect(at(peer, 'namespaceSelector', 'matchLabels', 'kubernetes.io/metadata.name')).toBe('ingress-nginx');
+      if ('namespaceSelector' in peer)
+        expect(at(peer, 'namespaceSelector', 'matchLabels', 'kubernetes.io/metadata.name')).toBe('ingress-nginx');
       else expect(peer['podSelector']).toEqual({});
     }
   });
@@ -626,28 +763,38 @@ describe('autoscaling and NATS', () => {
   const preset = /--preset (\S+)/.exec(strs(job['args']).join('\n'))?.[1] ?? '';
   const natsValues = docsOf(join(K8S, 'nats', 'values.yaml'))[0];
 
-  it.each(OVERLAYS)('%s: scales the gateway Deployment on the backlog of the request stream consumer its model uses', (overlay) => {
-    expect(stream).toBeDefined();
-    expect(consumerPrefix).toBeDefined();
-    expect(preset, 'a preset name is its own subject token').toMatch(/^[A-Za-z0-9-]+$/);
-    const b = buildOf(overlay);
-    const base = objectOf(b.objects, 'ScaledObject', 'switchyard-gateway');
-    expect(at(base, 'spec', 'scaleTargetRef')).toMatchObject({ kind: 'Deployment', name: 'switchyard-gateway' });
-    // A patch's trigger list replaces the base's (JSON merge semantics: kustomize knows no ScaledObject schema).
-    const patches = b.patches.filter((p) => kindOf(p) === 'ScaledObject' && nameOf(p) === 'switchyard-gateway');
-    const triggers = [base, ...patches].map((o) => at(o, 'spec', 'triggers')).filter(Array.isArray).at(-1);
-    expect(recs(triggers)).toHaveLength(1);
-    const maxRunning = num(b.settings.get('switchyard-gateway')?.get('SWITCHYARD_MAX_RUNNING')) ?? 0;
-    for (const t of recs(triggers)) {
-      expect(t['type']).toBe('nats-jetstream');
-      const m = rec(t['metadata']);
-      expect(m['stream']).toBe(stream);
-      expect(m['consumer']).toBe(`${consumerPrefix}${preset}`);
-      expect(str(m['natsServerMonitoringEndpoint'])?.split('.')[1], 'the endpoint is in the overlay namespace').toBe(b.namespace);
-      expect(str(m['natsServerMonitoringEndpoint'])?.split(':')[1]).toBe(String(at(natsValues, 'config', 'monitor', 'port')));
-      expect(num(m['lagThreshold']), 'lag per gateway ≤ its running batch').toBeLessThanOrEqual(maxRunning);
-    }
-  });
+  it.each(OVERLAYS)(
+    '%s: scales the gateway Deployment on the backlog of the request stream consumer its model uses',
+    (overlay) => {
+      expect(stream).toBeDefined();
+      expect(consumerPrefix).toBeDefined();
+      expect(preset, 'a preset name is its own subject token').toMatch(/^[A-Za-z0-9-]+$/);
+      const b = buildOf(overlay);
+      const base = objectOf(b.objects, 'ScaledObject', 'switchyard-gateway');
+      expect(at(base, 'spec', 'scaleTargetRef')).toMatchObject({ kind: 'Deployment', name: 'switchyard-gateway' });
+      // A patch's trigger list replaces the base's (JSON merge semantics: kustomize knows no ScaledObject schema).
+      const patches = b.patches.filter((p) => kindOf(p) === 'ScaledObject' && nameOf(p) === 'switchyard-gateway');
+      const triggers = [base, ...patches]
+        .map((o) => at(o, 'spec', 'triggers'))
+        .filter(Array.isArray)
+        .at(-1);
+      expect(recs(triggers)).toHaveLength(1);
+      const maxRunning = num(b.settings.get('switchyard-gateway')?.get('SWITCHYARD_MAX_RUNNING')) ?? 0;
+      for (const t of recs(triggers)) {
+        expect(t['type']).toBe('nats-jetstream');
+        const m = rec(t['metadata']);
+        expect(m['stream']).toBe(stream);
+        expect(m['consumer']).toBe(`${consumerPrefix}${preset}`);
+        expect(str(m['natsServerMonitoringEndpoint'])?.split('.')[1], 'the endpoint is in the overlay namespace').toBe(
+          b.namespace,
+        );
+        expect(str(m['natsServerMonitoringEndpoint'])?.split(':')[1]).toBe(
+          String(at(natsValues, 'config', 'monitor', 'port')),
+        );
+        expect(num(m['lagThreshold']), 'lag per gateway ≤ its running batch').toBeLessThanOrEqual(maxRunning);
+      }
+    },
+  );
 
   it('runs NATS as a 3-server JetStream cluster on file storage, for the URL the services use', () => {
     expect(at(natsValues, 'config', 'cluster')).toMatchObject({ enabled: true, replicas: 3 });
@@ -666,7 +813,11 @@ describe('gpu overlay', () => {
   it('gives every worker one GPU, on GPU nodes, tolerating their taint', () => {
     const worker = containerNamed(patch, 'expert-worker');
     expect(at(worker, 'resources', 'limits', GPU)).toBe(1);
-    expect(recs(podSpec(patch)['tolerations']).map((t) => [t['key'], t['operator'], t['effect']])).toContainEqual([GPU, 'Exists', 'NoSchedule']);
+    expect(recs(podSpec(patch)['tolerations']).map((t) => [t['key'], t['operator'], t['effect']])).toContainEqual([
+      GPU,
+      'Exists',
+      'NoSchedule',
+    ]);
     expect(podSpec(patch)['nodeSelector']).toEqual({ 'nvidia.com/gpu.present': 'true' });
   });
 
@@ -700,9 +851,13 @@ describe('Dockerfile', () => {
   });
 
   it('installs production dependencies for every workspace and pins the Node of package.json', () => {
-    const npmStage = DOCKERFILE.stages.find((s) => s.instructions.some((i) => i.op === 'RUN' && i.args.includes('npm ci')));
+    const npmStage = DOCKERFILE.stages.find((s) =>
+      s.instructions.some((i) => i.op === 'RUN' && i.args.includes('npm ci')),
+    );
     expect(npmStage?.instructions.find((i) => i.args.includes('npm ci'))?.args).toContain('--omit=dev');
-    const copied = new Set(npmStage?.instructions.filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1)));
+    const copied = new Set(
+      npmStage?.instructions.filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1)),
+    );
     expect(WORKSPACE_DIRS.length).toBeGreaterThan(5);
     for (const ws of WORKSPACE_DIRS) expect(copied.has(`${ws}/package.json`), ws).toBe(true);
     expect(DOCKERFILE.args.get('NODE_VERSION')).toBe(at(ROOT_PACKAGE, 'devDependencies', 'node'));
@@ -712,22 +867,37 @@ describe('Dockerfile', () => {
     const install = 'node_modules/onnxruntime-node/script/install.js';
     expect(existsSync(join(ROOT, install))).toBe(true);
     expect(read('node_modules/onnxruntime-node/script/install-utils.js')).toContain("'--onnxruntime-node-install='");
-    const cudaDeps = DOCKERFILE.stages.find((s) => s.instructions.some((i) => i.op === 'RUN' && i.args.includes(`${install} --onnxruntime-node-install=cuda12`)));
+    const cudaDeps = DOCKERFILE.stages.find((s) =>
+      s.instructions.some((i) => i.op === 'RUN' && i.args.includes(`${install} --onnxruntime-node-install=cuda12`)),
+    );
     expect(cudaDeps, 'a stage runs the install script with --onnxruntime-node-install=cuda12').toBeDefined();
-    const copies = stageNamed('worker-cuda')?.instructions.filter((i) => i.op === 'COPY').map((i) => i.args) ?? [];
-    expect(copies.some((a) => a.startsWith(`--from=${cudaDeps?.name} `)), 'worker-cuda takes its node_modules from that stage').toBe(true);
+    const copies =
+      stageNamed('worker-cuda')
+        ?.instructions.filter((i) => i.op === 'COPY')
+        .map((i) => i.args) ?? [];
+    expect(
+      copies.some((a) => a.startsWith(`--from=${cudaDeps?.name} `)),
+      'worker-cuda takes its node_modules from that stage',
+    ).toBe(true);
     expect(stageNamed('worker-cuda')?.base).toMatch(/^nvidia\/cuda:12\.[\d.]+-cudnn-runtime-/);
   });
 
   it('builds every Switchyard image the manifests use', () => {
     const images = [...BUILDS.values()].flatMap((b) => containerSettings(b).map((c) => imageName(c.image)));
     const ours = [...new Set(images.filter((i) => i.startsWith(IMAGE_PREFIX)))];
-    expect(ours.sort()).toEqual(['switchyard/cli', 'switchyard/gateway', 'switchyard/worker', 'switchyard/worker-cuda']);
+    expect(ours.sort()).toEqual([
+      'switchyard/cli',
+      'switchyard/gateway',
+      'switchyard/worker',
+      'switchyard/worker-cuda',
+    ]);
     for (const image of ours) expect(stageNamed(image.slice(IMAGE_PREFIX.length)), image).toBeDefined();
   });
 
   it('keeps node_modules, models, bench output and .git out of the build context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     for (const pattern of ['**/node_modules', 'models', '.git']) expect(ignored, pattern).toContain(pattern);
     expect(ignored.includes('bench') || ignored.includes('bench/out')).toBe(true);
   });
@@ -738,9 +908,13 @@ describe('Dockerfile', () => {
     const copied = copiedPaths(target);
     const ignored = dockerIgnored();
     for (const file of files) {
-      expect(copied.some((c) => file === c || file.startsWith(`${c}/`)), `${target}: ${file} is copied`).toBe(true);
+      expect(
+        copied.some((c) => file === c || file.startsWith(`${c}/`)),
+        `${target}: ${file} is copied`,
+      ).toBe(true);
       expect(ignored(file), `${target}: ${file} is in the build context`).toBe(false);
     }
-    for (const name of packages) expect(PRODUCTION_DEPENDENCIES.has(name), `${target} imports ${name}, not a production dependency`).toBe(true);
+    for (const name of packages)
+      expect(PRODUCTION_DEPENDENCIES.has(name), `${target} imports ${name}, not a production dependency`).toBe(true);
   });
 });

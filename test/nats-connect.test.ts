@@ -1,5 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterConnection, NatsConnectError, RequestQueue, TokenPublisher, TokenSubscriber, chooseBroker, describeBrokerChoice, probeNats, type ConnectionState, type QueueDelivery } from '@switchyard/cluster';
+import {
+  ClusterConnection,
+  NatsConnectError,
+  RequestQueue,
+  TokenPublisher,
+  TokenSubscriber,
+  chooseBroker,
+  describeBrokerChoice,
+  probeNats,
+  type ConnectionState,
+  type QueueDelivery,
+} from '@switchyard/cluster';
 import type { TokenEvent } from '@switchyard/engine';
 import { freePort, startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { waitFor } from './helpers/wait.ts';
@@ -25,7 +36,9 @@ describe('connecting to NATS', () => {
     expect(e.message).not.toContain('hunter2');
     expect(JSON.stringify(e)).not.toContain('hunter2');
 
-    const withOptions = await ClusterConnection.open({ url: guarded.url, user: 'a', pass: 'hunter2', name: 't' }).catch((x: unknown) => x);
+    const withOptions = await ClusterConnection.open({ url: guarded.url, user: 'a', pass: 'hunter2', name: 't' }).catch(
+      (x: unknown) => x,
+    );
     expect((withOptions as NatsConnectError).reason).toBe('auth');
     expect((withOptions as Error).message).not.toContain('hunter2');
 
@@ -36,7 +49,11 @@ describe('connecting to NATS', () => {
   it('fails start-up fast when no server listens, and probes say so', async () => {
     const port = await freePort();
     const startMs = Date.now();
-    const error = await ClusterConnection.open({ url: `nats://127.0.0.1:${port}`, name: 't', connectTimeoutMs: 1_000 }).catch((e: unknown) => e);
+    const error = await ClusterConnection.open({
+      url: `nats://127.0.0.1:${port}`,
+      name: 't',
+      connectTimeoutMs: 1_000,
+    }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'nats_connect_failed', reason: 'unreachable' });
     expect((error as Error).message).toMatch(new RegExp(`NATS at nats://127.0.0.1:${port}`));
     expect(Date.now() - startMs).toBeLessThan(3_000);
@@ -51,8 +68,12 @@ describe('choosing the request broker for switchyard up', () => {
       const withCreds = `nats://u:sekret@127.0.0.1:${server.port}`;
       const chosen = await chooseBroker(withCreds);
       expect(chosen).toEqual({ kind: 'nats', url: withCreds, source: 'NATS_URL' });
-      expect(describeBrokerChoice(chosen)).toBe(`request queue: NATS JetStream at nats://127.0.0.1:${server.port} (from NATS_URL)`);
-      expect(await chooseBroker(server.url, { credentials: { user: 'u', pass: 'sekret' } })).toMatchObject({ kind: 'nats' });
+      expect(describeBrokerChoice(chosen)).toBe(
+        `request queue: NATS JetStream at nats://127.0.0.1:${server.port} (from NATS_URL)`,
+      );
+      expect(await chooseBroker(server.url, { credentials: { user: 'u', pass: 'sekret' } })).toMatchObject({
+        kind: 'nats',
+      });
       const refused = await chooseBroker(`nats://u:wrong@127.0.0.1:${server.port}`).catch((e: unknown) => e);
       expect(refused).toMatchObject({ code: 'nats_connect_failed', reason: 'auth' });
       expect(await chooseBroker(undefined, { localUrl: withCreds })).toMatchObject({ kind: 'nats', source: 'local' });
@@ -101,11 +122,17 @@ describe('a broker restart', () => {
 
     publisher.publish({ requestId: 'before', index: 1, tokenId: 8, text: 'y', finishReason: 'length' });
     await waitFor(() => got.at(-1)?.finishReason !== undefined, 10_000, 'the stream to complete');
-    expect(got.map((e) => [e.index, e.text])).toEqual([[0, 'x'], [1, 'y']]);
+    expect(got.map((e) => [e.index, e.text])).toEqual([
+      [0, 'x'],
+      [1, 'y'],
+    ]);
 
     const engineQueue = await RequestQueue.open(engine);
     const deliveries: QueueDelivery[] = [];
-    const consumer = await engineQueue.consume('restart', { numFreeSlots: () => 1 - deliveries.length, onRequest: (d) => deliveries.push(d) });
+    const consumer = await engineQueue.consume('restart', {
+      numFreeSlots: () => 1 - deliveries.length,
+      onRequest: (d) => deliveries.push(d),
+    });
     await waitFor(() => deliveries.length === 1, 10_000, 'the request stored before the restart');
     expect(deliveries[0]?.request.id).toBe('before');
     deliveries[0]?.ack();

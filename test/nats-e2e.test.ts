@@ -1,6 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, randomWeights } from '@switchyard/model';
-import { EngineLoop, resolveSamplingParams, type EngineBundle, type GenerateRequest, type TokenEvent } from '@switchyard/engine';
+import {
+  EngineLoop,
+  resolveSamplingParams,
+  type EngineBundle,
+  type GenerateRequest,
+  type TokenEvent,
+} from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
 import { ClusterConnection, RequestQueue, TokenSubscriber, NatsBackend, QueueWorker } from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
@@ -9,7 +15,16 @@ import { waitFor } from './helpers/wait.ts';
 const config = getPreset('tiny');
 const model = { config, weights: randomWeights(config, 1), weightsDigest: 'ab'.repeat(32) };
 const queueOptions = { ackWaitMs: 1_000, heartbeatIntervalMs: 250 };
-const prompts = ['The quick brown fox', 'Mixture of experts', 'a', 'Switchyard routes tokens', 'zzz', 'KV pages', 'NATS', 'JetStream'];
+const prompts = [
+  'The quick brown fox',
+  'Mixture of experts',
+  'a',
+  'Switchyard routes tokens',
+  'zzz',
+  'KV pages',
+  'NATS',
+  'JetStream',
+];
 
 interface EngineSide {
   readonly bundle: EngineBundle;
@@ -19,17 +34,30 @@ interface EngineSide {
 }
 
 async function openEngine(url: string, name: string, stepDelayMs = 0): Promise<EngineSide> {
-  const bundle = await createEngine(model, { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 4, microBatches: 1, scheduler: { maxBatchedTokens: 64, maxRunningSequences: 8 } });
+  const bundle = await createEngine(model, {
+    expertDtype: 'fp32',
+    denseDtype: 'fp32',
+    blockSize: 4,
+    microBatches: 1,
+    scheduler: { maxBatchedTokens: 64, maxRunningSequences: 8 },
+  });
   // A slow engine (busy steps) lets a test cut it off mid-generation.
   const loop = new EngineLoop(bundle.engine, stepDelayMs > 0 ? () => busyWait(stepDelayMs) : undefined);
   const conn = await ClusterConnection.open({ url, name });
   const queue = await RequestQueue.open(conn, queueOptions);
-  const worker = await QueueWorker.start({ conn, queue, loop }, { model: config.name, maxRunning: 8, retryDelayMs: 100 });
+  const worker = await QueueWorker.start(
+    { conn, queue, loop },
+    { model: config.name, maxRunning: 8, retryDelayMs: 100 },
+  );
   return { bundle, loop, conn, worker };
 }
 
 function request(i: number, maxTokens: number, tokenizer: EngineBundle['tokenizer']): GenerateRequest {
-  return { id: `e2e-${i}-${maxTokens}`, promptIds: tokenizer.encode(prompts[i % prompts.length] ?? ''), params: resolveSamplingParams({ maxTokens, temperature: 0, stopAtEos: false }) };
+  return {
+    id: `e2e-${i}-${maxTokens}`,
+    promptIds: tokenizer.encode(prompts[i % prompts.length] ?? ''),
+    params: resolveSamplingParams({ maxTokens, temperature: 0, stopAtEos: false }),
+  };
 }
 
 const ids = (events: readonly TokenEvent[]) => events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId);
@@ -54,15 +82,30 @@ describe('NatsBackend → work queue → QueueWorker → EngineLoop, on a real n
 
   beforeAll(async () => {
     server = await startNatsServer();
-    const bundle = await createEngine(model, { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 4, microBatches: 1, scheduler: { maxBatchedTokens: 64, maxRunningSequences: 8 } });
+    const bundle = await createEngine(model, {
+      expertDtype: 'fp32',
+      denseDtype: 'fp32',
+      blockSize: 4,
+      microBatches: 1,
+      scheduler: { maxBatchedTokens: 64, maxRunningSequences: 8 },
+    });
     oracle = { bundle, loop: new EngineLoop(bundle.engine) };
     frontendConn = await ClusterConnection.open({ url: server.url, name: 'frontend' });
-    subscriber = new TokenSubscriber(frontendConn, { resendAfterMs: 500, idleTimeoutMs: 15_000, firstEventTimeoutMs: 15_000 });
+    subscriber = new TokenSubscriber(frontendConn, {
+      resendAfterMs: 500,
+      idleTimeoutMs: 15_000,
+      firstEventTimeoutMs: 15_000,
+    });
     backend = new NatsBackend({
       conn: frontendConn,
       queue: await RequestQueue.open(frontendConn, queueOptions),
       tokens: subscriber,
-      model: { modelId: config.name, maxContext: config.maxContext, vocabSize: config.vocabSize, tokenizer: bundle.tokenizer },
+      model: {
+        modelId: config.name,
+        maxContext: config.maxContext,
+        vocabSize: config.vocabSize,
+        tokenizer: bundle.tokenizer,
+      },
       maxInFlight: 64,
     });
   });
@@ -92,9 +135,14 @@ describe('NatsBackend → work queue → QueueWorker → EngineLoop, on a real n
     const direct = await Promise.all(requests.map((r) => oracle.loop.generate({ ...r, id: `direct-${r.id}` })));
     const viaQueue = await Promise.all(requests.map((r) => collect(backend, r)));
     expect(viaQueue.map(ids)).toEqual(direct.map(ids));
-    expect(viaQueue.map((events) => events.map((e) => e.index))).toEqual(direct.map((events) => events.map((e) => e.index)));
+    expect(viaQueue.map((events) => events.map((e) => e.index))).toEqual(
+      direct.map((events) => events.map((e) => e.index)),
+    );
     // Prefix-cache hits differ (each engine has its own cache); the counts do not.
-    const counts = (events: readonly TokenEvent[]) => [events.at(-1)?.usage?.promptTokens, events.at(-1)?.usage?.completionTokens];
+    const counts = (events: readonly TokenEvent[]) => [
+      events.at(-1)?.usage?.promptTokens,
+      events.at(-1)?.usage?.completionTokens,
+    ];
     expect(viaQueue.map(counts)).toEqual(direct.map(counts));
     expect(engines.map((e) => e.worker.numServed).every((n) => n > 0)).toBe(true);
     expect(backend.numInFlight).toBe(0);

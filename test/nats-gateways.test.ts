@@ -5,7 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
 import { createByteTokenizer } from '@switchyard/engine';
 import { monolithicGreedy } from './helpers/oracle.ts';
-import { startGateway, startProcess, startWorker, freePort, type ManagedProcess, startNatsServer, type NatsServer } from '@switchyard/launcher';
+import {
+  startGateway,
+  startProcess,
+  startWorker,
+  freePort,
+  type ManagedProcess,
+  startNatsServer,
+  type NatsServer,
+} from '@switchyard/launcher';
 
 const MAX_TOKENS = 24;
 const tokenizer = createByteTokenizer();
@@ -18,7 +26,9 @@ let engines: (ManagedProcess & { url: string })[] = [];
 let frontend: ManagedProcess & { url: string };
 
 async function expectedTokens(prompts: readonly string[]): Promise<number[][]> {
-  return (await monolithicGreedy(modelDir, prompts, MAX_TOKENS)).map((events) => events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId));
+  return (await monolithicGreedy(modelDir, prompts, MAX_TOKENS)).map((events) =>
+    events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId),
+  );
 }
 
 async function complete(url: string, prompt: string): Promise<number[]> {
@@ -33,7 +43,8 @@ async function complete(url: string, prompt: string): Promise<number[]> {
   return tokenizer.encode(body.choices[0]?.text ?? '');
 }
 
-const stats = async (url: string) => (await (await fetch(`${url}/v1/switchyard/stats`)).json()) as { served: number; serving: number };
+const stats = async (url: string) =>
+  (await (await fetch(`${url}/v1/switchyard/stats`)).json()) as { served: number; serving: number };
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-natsgw-'));
@@ -43,8 +54,20 @@ beforeAll(async () => {
   const ws = await Promise.all([startWorker(modelDir, 'nw0'), startWorker(modelDir, 'nw1')]);
   procs.push(...ws);
   workers = ws.map((w) => w.address);
-  const common = ['--workers', workers.join(','), '--nats-url', nats.url, '--ack-wait-ms', '2000', '--heartbeat-ms', '500'];
-  engines = await Promise.all([startGateway(modelDir, [...common, '--name', 'engine-a']), startGateway(modelDir, [...common, '--name', 'engine-b'])]);
+  const common = [
+    '--workers',
+    workers.join(','),
+    '--nats-url',
+    nats.url,
+    '--ack-wait-ms',
+    '2000',
+    '--heartbeat-ms',
+    '500',
+  ];
+  engines = await Promise.all([
+    startGateway(modelDir, [...common, '--name', 'engine-a']),
+    startGateway(modelDir, [...common, '--name', 'engine-b']),
+  ]);
   frontend = await startGateway(modelDir, [...common, '--name', 'frontend', '--no-engine']);
   procs.push(...engines, frontend);
 }, 180_000);
@@ -80,7 +103,14 @@ describe('gateways behind the NATS request queue (separate processes, real nats-
     const res = await fetch(`${frontend.url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'tiny', prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, stream: true }),
+      body: JSON.stringify({
+        model: 'tiny',
+        prompt,
+        max_tokens: MAX_TOKENS,
+        temperature: 0,
+        ignore_eos: true,
+        stream: true,
+      }),
     });
     const reader = res.body?.getReader();
     const decoder = new TextDecoder();
@@ -99,9 +129,15 @@ describe('gateways behind the NATS request queue (separate processes, real nats-
       }
     }
     expect(killed).not.toBe('');
-    const events = raw.split('\n\n').filter((s) => s.startsWith('data: ')).map((s) => s.slice(6));
+    const events = raw
+      .split('\n\n')
+      .filter((s) => s.startsWith('data: '))
+      .map((s) => s.slice(6));
     expect(events.at(-1)).toBe('[DONE]');
-    const text = events.slice(0, -1).map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '').join('');
+    const text = events
+      .slice(0, -1)
+      .map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '')
+      .join('');
     expect(tokenizer.encode(text)).toEqual(tokenizer.encode(tokenizer.decode(expected ?? [])));
   }, 120_000);
 
@@ -110,7 +146,13 @@ describe('gateways behind the NATS request queue (separate processes, real nats-
     try {
       const port = await freePort();
       const env = { NATS_USER: 'switchyard', NATS_PASSWORD: 'wrong-password-123' };
-      const attempt = startProcess('services/gateway/src/main.ts', ['--model', modelDir, '--port', String(port), '--nats-url', secured.url], 'gateway serving', 30_000, { env });
+      const attempt = startProcess(
+        'services/gateway/src/main.ts',
+        ['--model', modelDir, '--port', String(port), '--nats-url', secured.url],
+        'gateway serving',
+        30_000,
+        { env },
+      );
       const error = await attempt.then(
         async (p) => {
           await p.kill();

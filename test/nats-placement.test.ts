@@ -26,14 +26,31 @@ async function stream(prompt: string): Promise<string> {
   const res = await fetch(`${gateway.url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'tiny', prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true, stream: true }),
+    body: JSON.stringify({
+      model: 'tiny',
+      prompt,
+      max_tokens: MAX_TOKENS,
+      temperature: 0,
+      ignore_eos: true,
+      stream: true,
+    }),
   });
-  const events = (await res.text()).split('\n\n').filter((s) => s.startsWith('data: ')).map((s) => s.slice(6));
+  const events = (await res.text())
+    .split('\n\n')
+    .filter((s) => s.startsWith('data: '))
+    .map((s) => s.slice(6));
   expect(events.at(-1)).toBe('[DONE]');
-  return events.slice(0, -1).map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '').join('');
+  return events
+    .slice(0, -1)
+    .map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '')
+    .join('');
 }
 
-const stats = async () => (await (await fetch(`${gateway.url}/v1/switchyard/stats`)).json()) as { placementRevision: number; placementWorkers: string };
+const stats = async () =>
+  (await (await fetch(`${gateway.url}/v1/switchyard/stats`)).json()) as {
+    placementRevision: number;
+    placementWorkers: string;
+  };
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const started = Date.now();
@@ -49,7 +66,18 @@ beforeAll(async () => {
   await initModelDir(modelDir, 'tiny', 13);
   nats = await startNatsServer();
   procs.push(...(await Promise.all(['pw0', 'pw1', 'pw2'].map(register))));
-  gateway = await startGateway(modelDir, ['--nats-url', nats.url, '--discover-workers', '3', '--replication', '2', '--registry-ttl-ms', String(TTL_MS), '--ack-wait-ms', '5000']);
+  gateway = await startGateway(modelDir, [
+    '--nats-url',
+    nats.url,
+    '--discover-workers',
+    '3',
+    '--replication',
+    '2',
+    '--registry-ttl-ms',
+    String(TTL_MS),
+    '--ack-wait-ms',
+    '5000',
+  ]);
   procs.push(gateway);
 }, 180_000);
 

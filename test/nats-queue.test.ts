@@ -1,10 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterConnection, RequestQueue, requestSubject, type QueueDelivery, type RequestMessage } from '@switchyard/cluster';
+import {
+  ClusterConnection,
+  RequestQueue,
+  requestSubject,
+  type QueueDelivery,
+  type RequestMessage,
+} from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { sleep, waitFor } from './helpers/wait.ts';
 
 const params = { maxTokens: 4, temperature: 0, topK: 0, topP: 1, seed: 1, stop: [], stopAtEos: false };
-const requestFor = (model: string, id: string): RequestMessage => ({ id, promptIds: [1, 2, 3], params, model, createdAtMs: Date.now() });
+const requestFor = (model: string, id: string): RequestMessage => ({
+  id,
+  promptIds: [1, 2, 3],
+  params,
+  model,
+  createdAtMs: Date.now(),
+});
 
 describe('request work queue on a real nats-server', () => {
   let server: NatsServer;
@@ -90,7 +102,9 @@ describe('request work queue on a real nats-server', () => {
     const a = await queue.consume('slow', { numFreeSlots: () => 1 - mine.length, onRequest: (d) => mine.push(d) });
     await queue.publish(requestFor('slow', 'slow-1'));
     await waitFor(() => mine.length === 1, 5_000, 'the request');
-    const b = await (await RequestQueue.open(await connect('engine-idle'), options)).consume('slow', { numFreeSlots: () => 1, onRequest: (d) => other.push(d) });
+    const b = await (
+      await RequestQueue.open(await connect('engine-idle'), options)
+    ).consume('slow', { numFreeSlots: () => 1, onRequest: (d) => other.push(d) });
     await sleep(2_500);
     expect(other).toHaveLength(0);
     mine[0]?.ack();

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computePlacement } from '@switchyard/routing';
-import { ClusterConnection, PlacementStore, WorkerRegistry, type LiveWorkers, type StoredPlacement, type WorkerRecord } from '@switchyard/cluster';
+import {
+  ClusterConnection,
+  PlacementStore,
+  WorkerRegistry,
+  type LiveWorkers,
+  type StoredPlacement,
+  type WorkerRecord,
+} from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { waitFor } from './helpers/wait.ts';
 
@@ -74,7 +81,10 @@ describe('worker registry and placement store on a real nats-server', () => {
 
     const current = (await b.get(model)) as StoredPlacement;
     const next = computePlacement({ ...base, workers: ['w0', 'w1', 'w2'], revision: 2 });
-    const [first, second] = await Promise.all([a.update(next, current), b.update({ ...next, workers: ['w2', 'w1', 'w0'] }, current)]);
+    const [first, second] = await Promise.all([
+      a.update(next, current),
+      b.update({ ...next, workers: ['w2', 'w1', 'w0'] }, current),
+    ]);
     expect([first.ok, second.ok].filter(Boolean)).toHaveLength(1);
     await waitFor(() => watch.current?.placement.revision === 2, 5_000, 'the watch to see revision 2');
     expect(await a.update({ ...next, revision: 3 }, current)).toMatchObject({ ok: false, reason: 'conflict' });

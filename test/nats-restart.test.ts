@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, randomWeights } from '@switchyard/model';
-import { EngineLoop, resolveSamplingParams, type EngineBundle, type GenerateRequest, type TokenEvent } from '@switchyard/engine';
+import {
+  EngineLoop,
+  resolveSamplingParams,
+  type EngineBundle,
+  type GenerateRequest,
+  type TokenEvent,
+} from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
 import { ClusterConnection, RequestQueue, TokenSubscriber, NatsBackend, QueueWorker } from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
@@ -8,7 +14,13 @@ import { sleep, waitFor } from './helpers/wait.ts';
 
 const config = getPreset('tiny');
 const model = { config, weights: randomWeights(config, 2), weightsDigest: 'cd'.repeat(32) };
-const engineOptions = { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 4, microBatches: 1, scheduler: { maxBatchedTokens: 256, maxRunningSequences: 8 } } as const;
+const engineOptions = {
+  expertDtype: 'fp32',
+  denseDtype: 'fp32',
+  blockSize: 4,
+  microBatches: 1,
+  scheduler: { maxBatchedTokens: 256, maxRunningSequences: 8 },
+} as const;
 const reconnect = { maxAttempts: 100, waitMs: 100 };
 
 describe('a broker restart during 20 requests (the full path, own nats-server)', () => {
@@ -29,8 +41,15 @@ describe('a broker restart during 20 requests (the full path, own nats-server)',
     const queueOptions = { ackWaitMs: 2_000, heartbeatIntervalMs: 500 };
     engineConn = await ClusterConnection.open({ url: server.url, name: 'engine', reconnect });
     frontendConn = await ClusterConnection.open({ url: server.url, name: 'frontend', reconnect });
-    worker = await QueueWorker.start({ conn: engineConn, queue: await RequestQueue.open(engineConn, queueOptions), loop }, { model: config.name, maxRunning: 8, retryDelayMs: 100 });
-    tokens = new TokenSubscriber(frontendConn, { resendAfterMs: 300, idleTimeoutMs: 10_000, firstEventTimeoutMs: 20_000 });
+    worker = await QueueWorker.start(
+      { conn: engineConn, queue: await RequestQueue.open(engineConn, queueOptions), loop },
+      { model: config.name, maxRunning: 8, retryDelayMs: 100 },
+    );
+    tokens = new TokenSubscriber(frontendConn, {
+      resendAfterMs: 300,
+      idleTimeoutMs: 10_000,
+      firstEventTimeoutMs: 20_000,
+    });
   });
   afterAll(async () => {
     tokens?.close();
@@ -48,7 +67,12 @@ describe('a broker restart during 20 requests (the full path, own nats-server)',
       conn: frontendConn,
       queue: await RequestQueue.open(frontendConn, { ackWaitMs: 2_000, heartbeatIntervalMs: 500 }),
       tokens,
-      model: { modelId: config.name, maxContext: config.maxContext, vocabSize: config.vocabSize, tokenizer: engine.tokenizer },
+      model: {
+        modelId: config.name,
+        maxContext: config.maxContext,
+        vocabSize: config.vocabSize,
+        tokenizer: engine.tokenizer,
+      },
       maxInFlight: 64,
     });
     const requests: GenerateRequest[] = Array.from({ length: 20 }, (_, i) => ({
@@ -81,11 +105,16 @@ describe('a broker restart during 20 requests (the full path, own nats-server)',
     const ids = (events: readonly TokenEvent[]) => events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId);
     const outcomes = results.map((events, i) => {
       const last = events.at(-1);
-      if (last?.finishReason === 'length') return ids(events).join(',') === ids(expected[i] ?? []).join(',') ? 'exact' : 'WRONG';
+      if (last?.finishReason === 'length')
+        return ids(events).join(',') === ids(expected[i] ?? []).join(',') ? 'exact' : 'WRONG';
       return `error:${(last?.error as { code?: string } | undefined)?.code ?? 'none'}`;
     });
     expect(outcomes.filter((o) => o === 'WRONG')).toEqual([]);
-    for (const o of outcomes) expect(o === 'exact' || /^error:(token_stream_timeout|token_stream_gap|request_publish_failed|remote_generation_failed)$/.test(o)).toBe(true);
+    for (const o of outcomes)
+      expect(
+        o === 'exact' ||
+          /^error:(token_stream_timeout|token_stream_gap|request_publish_failed|remote_generation_failed)$/.test(o),
+      ).toBe(true);
     // Indices stay gapless and unique whatever happened.
     for (const events of results) expect(events.map((e) => e.index)).toEqual(events.map((_, i) => i));
     expect(finishedWithinMs).toBeLessThan(20_000);

@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterConnection, TokenPublisher, TokenStreamTimeoutError, TokenSubscriber, tokenSubject, encodeTokenEvent } from '@switchyard/cluster';
+import {
+  ClusterConnection,
+  TokenPublisher,
+  TokenStreamTimeoutError,
+  TokenSubscriber,
+  tokenSubject,
+  encodeTokenEvent,
+} from '@switchyard/cluster';
 import type { TokenEvent } from '@switchyard/engine';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { sleep, waitFor } from './helpers/wait.ts';
@@ -9,7 +16,12 @@ const token = (requestId: string, index: number, final = false): TokenEvent => (
   index,
   tokenId: 100 + index,
   text: String.fromCharCode(97 + index),
-  ...(final ? { finishReason: 'length' as const, usage: { promptTokens: 3, completionTokens: index + 1, cachedPromptTokens: 0 } } : {}),
+  ...(final
+    ? {
+        finishReason: 'length' as const,
+        usage: { promptTokens: 3, completionTokens: index + 1, cachedPromptTokens: 0 },
+      }
+    : {}),
 });
 
 describe('token streams on a real nats-server', () => {
@@ -22,7 +34,12 @@ describe('token streams on a real nats-server', () => {
     server = await startNatsServer();
     frontend = await ClusterConnection.open({ url: server.url, name: 'frontend' });
     engine = await ClusterConnection.open({ url: server.url, name: 'engine' });
-    subscriber = new TokenSubscriber(frontend, { resendAfterMs: 200, tickMs: 50, idleTimeoutMs: 1_000, firstEventTimeoutMs: 1_500 });
+    subscriber = new TokenSubscriber(frontend, {
+      resendAfterMs: 200,
+      tickMs: 50,
+      idleTimeoutMs: 1_000,
+      firstEventTimeoutMs: 1_500,
+    });
   });
   afterAll(async () => {
     subscriber?.close();

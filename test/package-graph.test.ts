@@ -47,10 +47,16 @@ const workspaces: Workspace[] = ['packages', 'services'].flatMap((group) =>
       devDependencies?: Record<string, string>;
     };
     expect(pkg.name).toBe(`@switchyard/${name}`);
-    return { name, dir: join(ROOT, group, name), dependencies: Object.keys(pkg.dependencies ?? {}), devDependencies: Object.keys(pkg.devDependencies ?? {}) };
+    return {
+      name,
+      dir: join(ROOT, group, name),
+      dependencies: Object.keys(pkg.dependencies ?? {}),
+      devDependencies: Object.keys(pkg.devDependencies ?? {}),
+    };
   }),
 );
-const internal = (deps: readonly string[]) => deps.filter((d) => d.startsWith('@switchyard/')).map((d) => d.slice('@switchyard/'.length));
+const internal = (deps: readonly string[]) =>
+  deps.filter((d) => d.startsWith('@switchyard/')).map((d) => d.slice('@switchyard/'.length));
 const layerOf = (name: string) => LAYERS.findIndex((layer) => layer.includes(name));
 
 function tsFiles(dir: string): string[] {
@@ -72,7 +78,8 @@ function importsOf(file: string): string[] {
   ].map((m) => m[1] ?? '');
   return specs.filter((s) => !s.startsWith('node:'));
 }
-const packageOf = (spec: string) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec));
+const packageOf = (spec: string) =>
+  spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : (spec.split('/')[0] ?? spec);
 
 describe('the workspace graph', () => {
   it('places every workspace in a layer, and production dependencies point only down', () => {
@@ -86,7 +93,8 @@ describe('the workspace graph', () => {
 
   it('has no workspace that depends on a service, in production or in tests', () => {
     for (const ws of workspaces) {
-      for (const dep of internal([...ws.dependencies, ...ws.devDependencies])) expect(SERVICES.has(dep), `${ws.name} → ${dep}`).toBe(false);
+      for (const dep of internal([...ws.dependencies, ...ws.devDependencies]))
+        expect(SERVICES.has(dep), `${ws.name} → ${dep}`).toBe(false);
     }
   });
 
@@ -99,7 +107,10 @@ describe('the workspace graph', () => {
   });
 
   it('lets one package import each native or network library', () => {
-    const everything = [...workspaces.map((ws) => ({ name: ws.name, dir: join(ws.dir, 'src') })), { name: 'bench', dir: join(ROOT, 'bench') }];
+    const everything = [
+      ...workspaces.map((ws) => ({ name: ws.name, dir: join(ws.dir, 'src') })),
+      { name: 'bench', dir: join(ROOT, 'bench') },
+    ];
     for (const { name, dir } of everything) {
       for (const file of tsFiles(dir)) {
         for (const spec of importsOf(file)) {
@@ -112,7 +123,11 @@ describe('the workspace graph', () => {
 
   it('keeps services out of the benches and root tests (they start services as processes)', () => {
     for (const file of [...tsFiles(join(ROOT, 'bench')), ...tsFiles(join(ROOT, 'test'))]) {
-      for (const spec of importsOf(file)) expect(SERVICES.has(packageOf(spec).replace('@switchyard/', '')), `${relative(ROOT, file)} imports ${spec}`).toBe(false);
+      for (const spec of importsOf(file))
+        expect(
+          SERVICES.has(packageOf(spec).replace('@switchyard/', '')),
+          `${relative(ROOT, file)} imports ${spec}`,
+        ).toBe(false);
     }
   });
 });
@@ -130,18 +145,27 @@ describe('loading a package', () => {
       });
       await import(${JSON.stringify(specifier)});
     `;
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     return { status: child.status, stderr: child.stderr };
   }
 
-  it.each(['@switchyard/telemetry', '@switchyard/model', '@switchyard/engine', '@switchyard/cluster', '@switchyard/loadgen', '@switchyard/routing', '@switchyard/kv-cache'])(
-    'loads %s with onnxruntime (and vega) unavailable',
-    (specifier) => {
-      const { status, stderr } = importWithout(specifier);
-      expect(stderr).toBe('');
-      expect(status).toBe(0);
-    },
-  );
+  it.each([
+    '@switchyard/telemetry',
+    '@switchyard/model',
+    '@switchyard/engine',
+    '@switchyard/cluster',
+    '@switchyard/loadgen',
+    '@switchyard/routing',
+    '@switchyard/kv-cache',
+  ])('loads %s with onnxruntime (and vega) unavailable', (specifier) => {
+    const { status, stderr } = importWithout(specifier);
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+  });
 
   it('would notice: @switchyard/onnx does not load with onnxruntime unavailable', () => {
     const { status, stderr } = importWithout('@switchyard/onnx');

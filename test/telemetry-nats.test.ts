@@ -31,7 +31,13 @@ describe('telemetry on the NATS request queue path', () => {
     const res = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
-      body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, temperature: 0, ignore_eos: true }),
+      body: JSON.stringify({
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 4,
+        temperature: 0,
+        ignore_eos: true,
+      }),
     });
     const usage = ((await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage;
     let request: SpanRecord | undefined;
@@ -44,7 +50,9 @@ describe('telemetry on the NATS request queue path', () => {
     expect(request?.attributes['gen_ai.usage.input_tokens']).toBe(usage.prompt_tokens);
     expect(request?.attributes['gen_ai.usage.output_tokens']).toBe(usage.completion_tokens);
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    const output = metrics.split('\n').find((l) => l.startsWith('gen_ai_client_token_usage_sum{') && l.includes('gen_ai_token_type="output"'));
+    const output = metrics
+      .split('\n')
+      .find((l) => l.startsWith('gen_ai_client_token_usage_sum{') && l.includes('gen_ai_token_type="output"'));
     expect(Number(output?.slice(output.lastIndexOf(' ') + 1))).toBe(usage.completion_tokens);
   }, 60_000);
 });

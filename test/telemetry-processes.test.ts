@@ -55,7 +55,16 @@ describe('telemetry across processes', () => {
       usages.push(((await res.json()) as { usage: Usage }).usage);
     }
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    for (const name of ['gen_ai_server_time_to_first_token', 'gen_ai_server_time_per_output_token', 'gen_ai_server_request_duration', 'gen_ai_client_token_usage', 'switchyard_token_active_params', 'switchyard_token_flops', 'switchyard_expert_tokens', 'switchyard_expert_balancedness']) {
+    for (const name of [
+      'gen_ai_server_time_to_first_token',
+      'gen_ai_server_time_per_output_token',
+      'gen_ai_server_request_duration',
+      'gen_ai_client_token_usage',
+      'switchyard_token_active_params',
+      'switchyard_token_flops',
+      'switchyard_expert_tokens',
+      'switchyard_expert_balancedness',
+    ]) {
       expect(metrics, name).toContain(name);
     }
     const input = usages.reduce((n, u) => n + u.prompt_tokens, 0);
@@ -68,7 +77,11 @@ describe('telemetry across processes', () => {
     let spans: SpanRecord[] = [];
     for (let i = 0; i < 50; i++) {
       spans = await readTraceFile(traceFile);
-      if (spans.some((s) => s.service === 'switchyard-expert-worker') && spans.some((s) => s.name.startsWith('text_completion'))) break;
+      if (
+        spans.some((s) => s.service === 'switchyard-expert-worker') &&
+        spans.some((s) => s.name.startsWith('text_completion'))
+      )
+        break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const byId = new Map(spans.map((s) => [s.spanId, s]));

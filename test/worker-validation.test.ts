@@ -34,7 +34,10 @@ const f32 = (values: ArrayLike<number>) => Buffer.from(new Float32Array(values).
 const i32 = (values: ArrayLike<number>) => Buffer.from(new Int32Array(values).buffer);
 
 /** A Run message as it travels, so the test can break any part of it. */
-function message(correlationId: number, over: { layer?: number; numTokens?: number; expert?: number; dtype?: DType; dataBytes?: number } = {}): WireRunRequest {
+function message(
+  correlationId: number,
+  over: { layer?: number; numTokens?: number; expert?: number; dtype?: DType; dataBytes?: number } = {},
+): WireRunRequest {
   const n = over.numTokens ?? 2;
   const floats = n * H;
   return {
@@ -91,7 +94,17 @@ describe('expert worker validation', () => {
 
   it('serves a valid message through the typed client, and the worker process is still up', async () => {
     const hidden = new Float32Array(H).fill(0.25);
-    const reply = await client.run({ layer: 0, hiddenSize: H, hidden, routes: { numTokens: 1, offsets: new Int32Array([0, 2]), expertIds: new Int32Array([0, 3]), weights: new Float32Array([0.5, 0.5]) } });
+    const reply = await client.run({
+      layer: 0,
+      hiddenSize: H,
+      hidden,
+      routes: {
+        numTokens: 1,
+        offsets: new Int32Array([0, 2]),
+        expertIds: new Int32Array([0, 3]),
+        weights: new Float32Array([0.5, 0.5]),
+      },
+    });
     expect(reply.output).toHaveLength(H);
     expect(reply.output.some((v) => v !== 0)).toBe(true);
     expect(worker.child.exitCode).toBeNull();

@@ -9,7 +9,10 @@ import { getPreset, randomWeights, tensorNames, type F32Tensor, type ModelConfig
  * every embedding (likewise never written). The hot expert's router row is c·e₀ − d·e₁, so its logit
  * is ≈ −d everywhere except at the marker; the LM head row of the marker is −d·e₁.
  */
-export function routingControlledModel(markerToken: number, hotExpert: number): { config: ModelConfig; weights: Map<string, F32Tensor> } {
+export function routingControlledModel(
+  markerToken: number,
+  hotExpert: number,
+): { config: ModelConfig; weights: Map<string, F32Tensor> } {
   const config = getPreset('tiny', { name: 'tiny-routed' });
   const weights = randomWeights(config, 21);
   const H = config.hiddenSize;

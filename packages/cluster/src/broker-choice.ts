@@ -16,7 +16,11 @@ export type BrokerChoice =
  */
 export async function chooseBroker(
   natsUrl: string | undefined,
-  options: { credentials?: Omit<ClusterConnectOptions, 'url' | 'name' | 'reconnect'>; localUrl?: string; probeTimeoutMs?: number } = {},
+  options: {
+    credentials?: Omit<ClusterConnectOptions, 'url' | 'name' | 'reconnect'>;
+    localUrl?: string;
+    probeTimeoutMs?: number;
+  } = {},
 ): Promise<BrokerChoice> {
   const probeTimeoutMs = options.probeTimeoutMs ?? 500;
   if (natsUrl !== undefined && natsUrl !== '') {

@@ -69,7 +69,9 @@ export class ClusterConnection {
     const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     const reconnect = options.reconnect ?? { maxAttempts: 120, waitMs: 1_000 };
     if (!Number.isInteger(reconnect.maxAttempts) || reconnect.maxAttempts < 0) {
-      throw new ClusterConfigError(`reconnect.maxAttempts must be a non-negative integer, got ${reconnect.maxAttempts}`);
+      throw new ClusterConfigError(
+        `reconnect.maxAttempts must be a non-negative integer, got ${reconnect.maxAttempts}`,
+      );
     }
     const fromUrl = splitUrlCredentials(options.url);
     const user = options.user ?? fromUrl.user;
@@ -100,7 +102,11 @@ export class ClusterConnection {
     } catch (error) {
       await nc.close();
       const detail = redactSecrets(error instanceof Error ? error.message : String(error), secrets);
-      throw new NatsConnectError('no_jetstream', url, `NATS at ${url} has no usable JetStream (start nats-server with -js): ${detail}`);
+      throw new NatsConnectError(
+        'no_jetstream',
+        url,
+        `NATS at ${url} has no usable JetStream (start nats-server with -js): ${detail}`,
+      );
     }
   }
 
@@ -155,8 +161,17 @@ export class ClusterConnection {
  * Connects and closes again: resolves when a NATS server with JetStream accepts `options` within
  * timeoutMs, rejects with the NatsConnectError otherwise (auth, unreachable, no JetStream).
  */
-export async function checkNats(options: Omit<ClusterConnectOptions, 'name' | 'reconnect'>, timeoutMs = 1_000): Promise<void> {
-  const conn = await ClusterConnection.open({ ...options, name: 'switchyard-probe', connectTimeoutMs: timeoutMs, reconnect: { maxAttempts: 0, waitMs: 0 }, requestTimeoutMs: timeoutMs });
+export async function checkNats(
+  options: Omit<ClusterConnectOptions, 'name' | 'reconnect'>,
+  timeoutMs = 1_000,
+): Promise<void> {
+  const conn = await ClusterConnection.open({
+    ...options,
+    name: 'switchyard-probe',
+    connectTimeoutMs: timeoutMs,
+    reconnect: { maxAttempts: 0, waitMs: 0 },
+    requestTimeoutMs: timeoutMs,
+  });
   await conn.close(timeoutMs);
 }
 
@@ -188,8 +203,15 @@ function toConnectError(error: unknown, url: string, secrets: readonly (string |
 function classify(error: Error): NatsConnectFailure {
   const code = (error.cause as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown }).code;
   if (error.name === 'AuthorizationError' || /authori[sz]ation|authentication/i.test(error.message)) return 'auth';
-  if (/tls|ssl|certificate/i.test(error.message) || (typeof code === 'string' && /CERT|TLS|SSL/.test(code))) return 'tls';
-  if (error.name === 'ConnectionError' || error.name === 'TimeoutError' || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') {
+  if (/tls|ssl|certificate/i.test(error.message) || (typeof code === 'string' && /CERT|TLS|SSL/.test(code)))
+    return 'tls';
+  if (
+    error.name === 'ConnectionError' ||
+    error.name === 'TimeoutError' ||
+    code === 'ECONNREFUSED' ||
+    code === 'ENOTFOUND' ||
+    code === 'EHOSTUNREACH'
+  ) {
     return 'unreachable';
   }
   return 'other';

@@ -19,7 +19,8 @@ export function parseJsonObject(data: Uint8Array | string, what: string): JsonOb
 }
 
 export function asObject(value: unknown, field: string): JsonObject {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidMessageError(`${field} must be an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidMessageError(`${field} must be an object`);
   return value as JsonObject;
 }
 
@@ -37,8 +38,15 @@ export function readOptionalString(o: JsonObject, field: string): string | undef
 
 export function readNumber(o: JsonObject, field: string, options: { integer?: boolean; min?: number } = {}): number {
   const v = o[field];
-  const ok = typeof v === 'number' && Number.isFinite(v) && (options.integer !== true || Number.isInteger(v)) && (options.min === undefined || v >= options.min);
-  if (!ok) throw new InvalidMessageError(`${field} must be a${options.integer === true ? 'n integer' : ' number'}${options.min === undefined ? '' : ` ≥ ${options.min}`}`);
+  const ok =
+    typeof v === 'number' &&
+    Number.isFinite(v) &&
+    (options.integer !== true || Number.isInteger(v)) &&
+    (options.min === undefined || v >= options.min);
+  if (!ok)
+    throw new InvalidMessageError(
+      `${field} must be a${options.integer === true ? 'n integer' : ' number'}${options.min === undefined ? '' : ` ≥ ${options.min}`}`,
+    );
   return v;
 }
 
@@ -51,13 +59,16 @@ export function readBoolean(o: JsonObject, field: string): boolean {
 export function readIntArray(o: JsonObject, field: string, min = Number.MIN_SAFE_INTEGER): number[] {
   const v = o[field];
   if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && (x as number) >= min)) {
-    throw new InvalidMessageError(`${field} must be an array of integers${min > Number.MIN_SAFE_INTEGER ? ` ≥ ${min}` : ''}`);
+    throw new InvalidMessageError(
+      `${field} must be an array of integers${min > Number.MIN_SAFE_INTEGER ? ` ≥ ${min}` : ''}`,
+    );
   }
   return v as number[];
 }
 
 export function readStringArray(o: JsonObject, field: string): string[] {
   const v = o[field];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new InvalidMessageError(`${field} must be an array of strings`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw new InvalidMessageError(`${field} must be an array of strings`);
   return v as string[];
 }

@@ -1,4 +1,12 @@
-import { RequestRejectedError, type GenerateRequest, type GenerationBackend, type RequestMeta, type TokenEvent, type TokenSink, type Tokenizer } from '@switchyard/engine';
+import {
+  RequestRejectedError,
+  type GenerateRequest,
+  type GenerationBackend,
+  type RequestMeta,
+  type TokenEvent,
+  type TokenSink,
+  type Tokenizer,
+} from '@switchyard/engine';
 import type { ClusterConnection } from './connect.ts';
 import { RemoteGenerationError } from './errors.ts';
 import type { RequestQueue } from './request-queue.ts';
@@ -85,7 +93,12 @@ export class NatsBackend implements GenerationBackend {
     const stream = tokens.open(request.id, (event) => this.#onEvent(event, sink));
     const entry: InFlight = { stream, sink, seq: undefined, aborted: false };
     this.#inFlight.set(request.id, entry);
-    const message = { ...request, model: this.modelId, createdAtMs: Date.now(), ...(meta ? { operation: meta.operation } : {}) };
+    const message = {
+      ...request,
+      model: this.modelId,
+      createdAtMs: Date.now(),
+      ...(meta ? { operation: meta.operation } : {}),
+    };
     queue.publish(message, meta?.traceparent ? { traceparent: meta.traceparent } : undefined).then(
       (receipt) => {
         entry.seq = receipt.seq;
@@ -133,6 +146,7 @@ export class NatsBackend implements GenerationBackend {
         `the prompt has ${numPrompt} tokens but the model's context is ${this.maxContext} tokens (at least one must be left to generate)`,
       );
     }
-    if (this.#inFlight.has(request.id)) throw new RequestRejectedError('duplicate_id', `request id ${request.id} is already running`);
+    if (this.#inFlight.has(request.id))
+      throw new RequestRejectedError('duplicate_id', `request id ${request.id} is already running`);
   }
 }

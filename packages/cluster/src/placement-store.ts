@@ -16,8 +16,9 @@ export interface StoredPlacement {
   readonly kvRevision: number;
 }
 
-export type PlacementWrite = { readonly ok: true; readonly stored: StoredPlacement } | { readonly ok: false; readonly reason: 'conflict'; readonly current: StoredPlacement | undefined };
-
+export type PlacementWrite =
+  | { readonly ok: true; readonly stored: StoredPlacement }
+  | { readonly ok: false; readonly reason: 'conflict'; readonly current: StoredPlacement | undefined };
 
 /**
  * The current expert placement per model, in the KV bucket `switchyard_placement` (key = escaped model
@@ -37,7 +38,10 @@ export class PlacementStore {
     try {
       return new PlacementStore(await conn.kvm.create(PLACEMENT_BUCKET, { history: options.history ?? 5 }));
     } catch (error) {
-      throw new ClusterStoreError(`could not open KV bucket ${PLACEMENT_BUCKET} on NATS at ${conn.url}: ${String(error)}`, { cause: error });
+      throw new ClusterStoreError(
+        `could not open KV bucket ${PLACEMENT_BUCKET} on NATS at ${conn.url}: ${String(error)}`,
+        { cause: error },
+      );
     }
   }
 
@@ -61,7 +65,9 @@ export class PlacementStore {
   async update(next: Placement, expected: StoredPlacement): Promise<PlacementWrite> {
     const { model } = expected;
     if (next.revision <= expected.placement.revision) {
-      throw new StalePlacementError(`a new placement of ${model} needs a revision above ${expected.placement.revision}, got ${next.revision}`);
+      throw new StalePlacementError(
+        `a new placement of ${model} needs a revision above ${expected.placement.revision}, got ${next.revision}`,
+      );
     }
     try {
       const kvRevision = await this.#kv.update(escapeToken(model), JSON.stringify(next), expected.kvRevision);
@@ -109,10 +115,13 @@ export function decodePlacement(data: Uint8Array | string): Placement {
   const numExperts = readNumber(o, 'numExperts', { integer: true, min: 1 });
   const workers = readStringArray(o, 'workers');
   const replicas = o['replicas'];
-  const isIndexList = (x: unknown): boolean => Array.isArray(x) && x.every((w) => Number.isInteger(w) && (w as number) >= 0 && (w as number) < workers.length);
+  const isIndexList = (x: unknown): boolean =>
+    Array.isArray(x) && x.every((w) => Number.isInteger(w) && (w as number) >= 0 && (w as number) < workers.length);
   const isLayer = (x: unknown): boolean => Array.isArray(x) && x.length === numExperts && x.every(isIndexList);
   if (!Array.isArray(replicas) || replicas.length !== numLayers || !replicas.every(isLayer)) {
-    throw new InvalidMessageError(`replicas must be [${numLayers} layers][${numExperts} experts][worker indices < ${workers.length}]`);
+    throw new InvalidMessageError(
+      `replicas must be [${numLayers} layers][${numExperts} experts][worker indices < ${workers.length}]`,
+    );
   }
   return Object.freeze({
     revision: readNumber(o, 'revision', { integer: true, min: 0 }),
@@ -126,9 +135,14 @@ export function decodePlacement(data: Uint8Array | string): Placement {
 /** JetStream's "wrong last sequence": the compare-and-set lost. */
 function isConflict(error: unknown): boolean {
   if (!(error instanceof JetStreamApiError)) return false;
-  return error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
+  return (
+    error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown
+  );
 }
 
 function storeError(what: string, error: unknown): ClusterStoreError {
-  return new ClusterStoreError(`could not ${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  return new ClusterStoreError(`could not ${what}: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
 }

@@ -40,7 +40,12 @@ export class QueueConsumer {
   #wake: (() => void) | undefined;
   #batch: ConsumerMessages | undefined;
 
-  constructor(consumer: Consumer, options: RequestQueueOptions, handlers: ConsumeHandlers, connectionClosed: Promise<unknown>) {
+  constructor(
+    consumer: Consumer,
+    options: RequestQueueOptions,
+    handlers: ConsumeHandlers,
+    connectionClosed: Promise<unknown>,
+  ) {
     this.#consumer = consumer;
     this.#options = options;
     this.#handlers = handlers;
@@ -116,7 +121,9 @@ export class QueueConsumer {
     let delivery: Delivery;
     try {
       const request = decodeRequestMessage(msg.data);
-      delivery = new Delivery(msg, request, getTraceContext(msg.headers), this.#options.maxDeliver, (d) => this.#settled(d));
+      delivery = new Delivery(msg, request, getTraceContext(msg.headers), this.#options.maxDeliver, (d) =>
+        this.#settled(d),
+      );
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       msg.term(reason);

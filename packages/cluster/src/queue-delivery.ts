@@ -33,7 +33,13 @@ export class Delivery implements QueueDelivery {
   readonly #onSettled: (delivery: Delivery) => void;
   #settlement: Settlement | undefined;
 
-  constructor(msg: JsMsg, request: RequestMessage, trace: TraceContext | undefined, maxDeliver: number, onSettled: (delivery: Delivery) => void) {
+  constructor(
+    msg: JsMsg,
+    request: RequestMessage,
+    trace: TraceContext | undefined,
+    maxDeliver: number,
+    onSettled: (delivery: Delivery) => void,
+  ) {
     this.#msg = msg;
     this.request = request;
     this.trace = trace;

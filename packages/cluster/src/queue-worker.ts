@@ -3,7 +3,15 @@ import type { QueueConsumer } from './queue-consumer.ts';
 import type { QueueDelivery } from './queue-delivery.ts';
 import type { RequestQueue } from './request-queue.ts';
 import { TokenPublisher } from './token-publisher.ts';
-import { InvalidSamplingError, RequestRejectedError, resolveSamplingParams, type EngineLoop, type GenerateRequest, type SamplingParams, type TokenEvent } from '@switchyard/engine';
+import {
+  InvalidSamplingError,
+  RequestRejectedError,
+  resolveSamplingParams,
+  type EngineLoop,
+  type GenerateRequest,
+  type SamplingParams,
+  type TokenEvent,
+} from '@switchyard/engine';
 import type { EngineTelemetry } from '@switchyard/telemetry';
 
 export interface QueueWorkerOptions {
@@ -42,7 +50,8 @@ interface Serving {
  */
 export class QueueWorker {
   readonly #loop: EngineLoop;
-  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry'>> & Pick<QueueWorkerOptions, 'onError' | 'telemetry'>;
+  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry'>> &
+    Pick<QueueWorkerOptions, 'onError' | 'telemetry'>;
   readonly #publisher: TokenPublisher;
   readonly #serving = new Map<string, Serving>();
   #consumer: QueueConsumer | undefined;
@@ -52,12 +61,18 @@ export class QueueWorker {
   private constructor(conn: ClusterConnection, loop: EngineLoop, options: QueueWorkerOptions) {
     this.#loop = loop;
     this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, ...options };
-    this.#publisher = new TokenPublisher(conn, { lingerMs: this.#options.lingerMs, onCancel: (id) => this.#cancel(id) });
+    this.#publisher = new TokenPublisher(conn, {
+      lingerMs: this.#options.lingerMs,
+      onCancel: (id) => this.#cancel(id),
+    });
     // A connection closed for good (reconnects exhausted) cannot deliver events: hand everything back.
     void conn.closed().then(() => this.#handBackAll());
   }
 
-  static async start(parts: { conn: ClusterConnection; queue: RequestQueue; loop: EngineLoop }, options: QueueWorkerOptions): Promise<QueueWorker> {
+  static async start(
+    parts: { conn: ClusterConnection; queue: RequestQueue; loop: EngineLoop },
+    options: QueueWorkerOptions,
+  ): Promise<QueueWorker> {
     const worker = new QueueWorker(parts.conn, parts.loop, options);
     worker.#consumer = await parts.queue.consume(options.model, {
       numFreeSlots: () => (worker.#state === 'running' ? options.maxRunning - parts.loop.numInFlight : 0),
@@ -117,7 +132,12 @@ export class QueueWorker {
       return this.#reject(delivery, error);
     }
     const serving: Serving = { deliveries: [delivery], handedBack: false };
-    const generate: GenerateRequest = { id: request.id, promptIds: request.promptIds, params, ...(request.cacheSalt !== undefined ? { cacheSalt: request.cacheSalt } : {}) };
+    const generate: GenerateRequest = {
+      id: request.id,
+      promptIds: request.promptIds,
+      params,
+      ...(request.cacheSalt !== undefined ? { cacheSalt: request.cacheSalt } : {}),
+    };
     this.#publisher.begin(request.id);
     this.#serving.set(request.id, serving);
     const trace = this.#options.telemetry?.startRequest({

@@ -38,7 +38,10 @@ export function splitUrlCredentials(urls: string): UrlCredentials {
     const [, scheme = '', userinfo = '', rest = ''] = match;
     if (!found && userinfo) {
       const colon = userinfo.indexOf(':');
-      found = colon >= 0 ? { user: decode(userinfo.slice(0, colon)), pass: decode(userinfo.slice(colon + 1)) } : { token: decode(userinfo) };
+      found =
+        colon >= 0
+          ? { user: decode(userinfo.slice(0, colon)), pass: decode(userinfo.slice(colon + 1)) }
+          : { token: decode(userinfo) };
     }
     return `${scheme}${rest}`;
   });

@@ -1,5 +1,15 @@
 import type { GenerateRequest, SamplingParams } from '@switchyard/engine';
-import { asObject, parseJsonObject, readBoolean, readIntArray, readNumber, readOptionalString, readString, readStringArray, type JsonObject } from './json-shape.ts';
+import {
+  asObject,
+  parseJsonObject,
+  readBoolean,
+  readIntArray,
+  readNumber,
+  readOptionalString,
+  readString,
+  readStringArray,
+  type JsonObject,
+} from './json-shape.ts';
 import { InvalidMessageError } from './errors.ts';
 
 /**
@@ -17,7 +27,15 @@ export interface RequestMessage extends GenerateRequest {
 export function encodeRequestMessage(message: RequestMessage): Uint8Array {
   const { id, promptIds, params, cacheSalt, model, createdAtMs, operation } = message;
   return new TextEncoder().encode(
-    JSON.stringify({ id, promptIds, params, ...(cacheSalt !== undefined ? { cacheSalt } : {}), model, createdAtMs, ...(operation ? { operation } : {}) }),
+    JSON.stringify({
+      id,
+      promptIds,
+      params,
+      ...(cacheSalt !== undefined ? { cacheSalt } : {}),
+      model,
+      createdAtMs,
+      ...(operation ? { operation } : {}),
+    }),
   );
 }
 
@@ -27,7 +45,9 @@ export function decodeRequestMessage(data: Uint8Array | string): RequestMessage 
   const cacheSalt = readOptionalString(o, 'cacheSalt');
   const operation = readOptionalString(o, 'operation');
   if (operation !== undefined && operation !== 'chat' && operation !== 'text_completion') {
-    throw new InvalidMessageError(`the request message's operation must be chat or text_completion, got ${JSON.stringify(operation)}`);
+    throw new InvalidMessageError(
+      `the request message's operation must be chat or text_completion, got ${JSON.stringify(operation)}`,
+    );
   }
   return Object.freeze({
     id: readString(o, 'id', { nonEmpty: true }),

@@ -44,14 +44,20 @@ export function resolveRequestQueueOptions(input: Partial<RequestQueueOptions> =
     numReplicas: input.numReplicas ?? 1,
   };
   for (const [name, value] of Object.entries(options)) {
-    if (!Number.isInteger(value) || value < 1) throw new ClusterConfigError(`request queue ${name} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new ClusterConfigError(`request queue ${name} must be a positive integer, got ${value}`);
   }
   if (options.heartbeatIntervalMs >= options.ackWaitMs) {
-    throw new ClusterConfigError(`request queue heartbeatIntervalMs (${options.heartbeatIntervalMs}) must be below ackWaitMs (${options.ackWaitMs})`);
+    throw new ClusterConfigError(
+      `request queue heartbeatIntervalMs (${options.heartbeatIntervalMs}) must be below ackWaitMs (${options.ackWaitMs})`,
+    );
   }
-  if (options.pullExpiresMs < 1_000) throw new ClusterConfigError(`request queue pullExpiresMs must be ≥ 1000, got ${options.pullExpiresMs}`);
+  if (options.pullExpiresMs < 1_000)
+    throw new ClusterConfigError(`request queue pullExpiresMs must be ≥ 1000, got ${options.pullExpiresMs}`);
   if (options.duplicateWindowMs > options.maxAgeMs) {
-    throw new ClusterConfigError(`request queue duplicateWindowMs (${options.duplicateWindowMs}) must not exceed maxAgeMs (${options.maxAgeMs})`);
+    throw new ClusterConfigError(
+      `request queue duplicateWindowMs (${options.duplicateWindowMs}) must not exceed maxAgeMs (${options.maxAgeMs})`,
+    );
   }
   return Object.freeze(options);
 }

@@ -1,4 +1,13 @@
-import { AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type ConsumerConfig, type StreamConfig } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { ClusterConnection } from './connect.ts';
 import { ClusterStoreError, RequestPublishError } from './errors.ts';
@@ -51,7 +60,9 @@ export class RequestQueue {
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      throw new RequestPublishError(`could not queue request ${request.id} on NATS at ${this.#conn.url}: ${detail}`, { cause: error });
+      throw new RequestPublishError(`could not queue request ${request.id} on NATS at ${this.#conn.url}: ${detail}`, {
+        cause: error,
+      });
     }
   }
 

@@ -27,9 +27,10 @@ export function escapeToken(raw: string): string {
 
 /** Inverse of `escapeToken`; throws InvalidSubjectTokenError for a token it could not have produced. */
 export function unescapeToken(token: string): string {
-  if (!/^(?:[A-Za-z0-9-]|_[0-9A-F]{2})+$/.test(token)) throw new InvalidSubjectTokenError(`"${token}" is not an escaped subject token`);
+  if (!/^(?:[A-Za-z0-9-]|_[0-9A-F]{2})+$/.test(token))
+    throw new InvalidSubjectTokenError(`"${token}" is not an escaped subject token`);
   const bytes: number[] = [];
-  for (let i = 0; i < token.length; ) {
+  for (let i = 0; i < token.length;) {
     if (token[i] === '_') {
       bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
       i += 3;

@@ -1,6 +1,13 @@
 import type { FinishReason, TokenEvent, Usage } from '@switchyard/engine';
 import { InvalidMessageError, RemoteGenerationError } from './errors.ts';
-import { asObject, parseJsonObject, readNumber, readOptionalString, readString, type JsonObject } from './json-shape.ts';
+import {
+  asObject,
+  parseJsonObject,
+  readNumber,
+  readOptionalString,
+  readString,
+  type JsonObject,
+} from './json-shape.ts';
 
 /** Wire form of a TokenEvent: JSON, with the error reduced to name, message and code. */
 interface TokenWire {

@@ -36,17 +36,31 @@ export class TokenPublisher {
   readonly #subs: readonly Subscription[];
   readonly #sweep: NodeJS.Timeout;
 
-  constructor(conn: ClusterConnection, options: Partial<TokenPublisherOptions> & Pick<TokenPublisherOptions, 'onCancel'>) {
-    const resolved = { lingerMs: options.lingerMs ?? 30_000, maxLingering: options.maxLingering ?? 1_024, onCancel: options.onCancel };
-    if (!Number.isInteger(resolved.lingerMs) || resolved.lingerMs < 1) throw new ClusterConfigError(`token publisher lingerMs must be a positive integer, got ${resolved.lingerMs}`);
-    if (!Number.isInteger(resolved.maxLingering) || resolved.maxLingering < 0) throw new ClusterConfigError(`token publisher maxLingering must be a non-negative integer, got ${resolved.maxLingering}`);
+  constructor(
+    conn: ClusterConnection,
+    options: Partial<TokenPublisherOptions> & Pick<TokenPublisherOptions, 'onCancel'>,
+  ) {
+    const resolved = {
+      lingerMs: options.lingerMs ?? 30_000,
+      maxLingering: options.maxLingering ?? 1_024,
+      onCancel: options.onCancel,
+    };
+    if (!Number.isInteger(resolved.lingerMs) || resolved.lingerMs < 1)
+      throw new ClusterConfigError(`token publisher lingerMs must be a positive integer, got ${resolved.lingerMs}`);
+    if (!Number.isInteger(resolved.maxLingering) || resolved.maxLingering < 0)
+      throw new ClusterConfigError(
+        `token publisher maxLingering must be a non-negative integer, got ${resolved.maxLingering}`,
+      );
     this.#conn = conn;
     this.#options = resolved;
     this.#subs = [
       conn.nc.subscribe(CANCEL_SUBJECTS, { callback: (_error, msg) => this.#onCancel(msg.subject) }),
       conn.nc.subscribe(RESEND_SUBJECTS, { callback: (_error, msg) => this.#onResend(msg.subject, msg.data) }),
     ];
-    this.#sweep = setInterval(() => this.#dropLingering(Date.now()), Math.max(1, Math.floor(resolved.lingerMs / 2))).unref();
+    this.#sweep = setInterval(
+      () => this.#dropLingering(Date.now()),
+      Math.max(1, Math.floor(resolved.lingerMs / 2)),
+    ).unref();
   }
 
   /** Requests whose events are kept (in flight here, or finished recently). */
@@ -118,7 +132,8 @@ export class TokenPublisher {
     let fromIndex = 0;
     try {
       const parsed = JSON.parse(new TextDecoder().decode(data)) as { fromIndex?: unknown };
-      if (typeof parsed.fromIndex === 'number' && Number.isInteger(parsed.fromIndex) && parsed.fromIndex >= 0) fromIndex = parsed.fromIndex;
+      if (typeof parsed.fromIndex === 'number' && Number.isInteger(parsed.fromIndex) && parsed.fromIndex >= 0)
+        fromIndex = parsed.fromIndex;
     } catch {
       // A malformed resend asks for everything: duplicates are harmless to the frontend.
     }

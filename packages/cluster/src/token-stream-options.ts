@@ -20,7 +20,8 @@ export function resolveTokenStreamOptions(input: Partial<TokenStreamOptions> = {
     tickMs: input.tickMs ?? 250,
   };
   for (const [name, value] of Object.entries(options)) {
-    if (!Number.isInteger(value) || value < 1) throw new ClusterConfigError(`token stream ${name} must be a positive integer, got ${value}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new ClusterConfigError(`token stream ${name} must be a positive integer, got ${value}`);
   }
   return Object.freeze(options);
 }

@@ -98,7 +98,13 @@ class OpenStream implements TokenStream {
   #sawGap = false;
   #closed = false;
 
-  constructor(requestId: string, sink: TokenSink, conn: ClusterConnection, options: TokenStreamOptions, onClosed: () => void) {
+  constructor(
+    requestId: string,
+    sink: TokenSink,
+    conn: ClusterConnection,
+    options: TokenStreamOptions,
+    onClosed: () => void,
+  ) {
     this.requestId = requestId;
     this.#sink = sink;
     this.#conn = conn;
@@ -146,8 +152,16 @@ class OpenStream implements TokenStream {
     const quietMs = nowMs - this.#lastProgressMs;
     const limitMs = started ? this.#options.idleTimeoutMs : this.#options.firstEventTimeoutMs;
     if (quietMs > limitMs) {
-      const what = started ? `no token event for ${quietMs} ms after index ${this.#dedup.nextIndex - 1}` : `no engine started it within ${nowMs - this.#openedAtMs} ms`;
-      this.fail(this.#sawGap ? new TokenStreamGapError(`request ${this.requestId}: events from index ${this.#dedup.nextIndex} were lost (${what})`) : new TokenStreamTimeoutError(`request ${this.requestId}: ${what}`));
+      const what = started
+        ? `no token event for ${quietMs} ms after index ${this.#dedup.nextIndex - 1}`
+        : `no engine started it within ${nowMs - this.#openedAtMs} ms`;
+      this.fail(
+        this.#sawGap
+          ? new TokenStreamGapError(
+              `request ${this.requestId}: events from index ${this.#dedup.nextIndex} were lost (${what})`,
+            )
+          : new TokenStreamTimeoutError(`request ${this.requestId}: ${what}`),
+      );
       return;
     }
     const mayHaveLost = started || this.#suspectLoss || this.#sawGap;

@@ -51,7 +51,10 @@ export class WorkerRegistry {
       const status = await kv.status();
       return new WorkerRegistry(kv, status.ttl);
     } catch (error) {
-      throw new ClusterStoreError(`could not open KV bucket ${WORKERS_BUCKET} on NATS at ${conn.url}: ${String(error)}`, { cause: error });
+      throw new ClusterStoreError(
+        `could not open KV bucket ${WORKERS_BUCKET} on NATS at ${conn.url}: ${String(error)}`,
+        { cause: error },
+      );
     }
   }
 
@@ -84,13 +87,18 @@ export class WorkerRegistry {
    * Re-registers `worker()` every intervalMs (default a third of the TTL) until `stop`, which
    * deregisters. A failed heartbeat is reported and retried on the next tick.
    */
-  keepAlive(worker: () => WorkerRecord, options: { intervalMs?: number; onError?: (error: Error) => void } = {}): { stop(): Promise<void> } {
+  keepAlive(
+    worker: () => WorkerRecord,
+    options: { intervalMs?: number; onError?: (error: Error) => void } = {},
+  ): { stop(): Promise<void> } {
     const intervalMs = options.intervalMs ?? Math.max(1, Math.floor(this.ttlMs / 3));
     let id = worker().id;
     const beat = (): void => {
       const record = worker();
       id = record.id;
-      this.heartbeat(record).catch((error: unknown) => options.onError?.(error instanceof Error ? error : new Error(String(error))));
+      this.heartbeat(record).catch((error: unknown) =>
+        options.onError?.(error instanceof Error ? error : new Error(String(error))),
+      );
     };
     const timer = setInterval(beat, intervalMs);
     return {
@@ -108,16 +116,19 @@ export class WorkerRegistry {
     const publish = (): void => snapshots.push(new Map([...live].map(([key, v]) => [key, v.worker])));
     const entries = await this.#kv.watch();
     let initialised = false;
-    const expire = setInterval(() => {
-      const nowMs = Date.now();
-      let changed = false;
-      for (const [key, v] of live) {
-        if (v.expiresAtMs > nowMs) continue;
-        live.delete(key);
-        changed = true;
-      }
-      if (changed) publish();
-    }, Math.max(50, Math.min(1_000, Math.floor(this.ttlMs / 4)))).unref();
+    const expire = setInterval(
+      () => {
+        const nowMs = Date.now();
+        let changed = false;
+        for (const [key, v] of live) {
+          if (v.expiresAtMs > nowMs) continue;
+          live.delete(key);
+          changed = true;
+        }
+        if (changed) publish();
+      },
+      Math.max(50, Math.min(1_000, Math.floor(this.ttlMs / 4))),
+    ).unref();
     const follow = async (): Promise<void> => {
       for await (const entry of entries) {
         const worker = entry.operation === 'PUT' ? parseWorker(entry) : undefined;
@@ -163,17 +174,26 @@ function parseWorker(entry: KvEntry): WorkerRecord | undefined {
 export function decodeWorker(data: Uint8Array | string): WorkerRecord {
   const o = parseJsonObject(data, 'the worker record');
   const experts = o['experts'];
-  if (!Array.isArray(experts) || !experts.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x) && (x as number) >= 0))) {
+  if (
+    !Array.isArray(experts) ||
+    !experts.every(
+      (p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x) && (x as number) >= 0),
+    )
+  ) {
     throw new InvalidMessageError('experts must be an array of [layer, expert] integer pairs');
   }
   const load = asObject(o['load'], 'load');
-  const tokensPerSecond = load['tokensPerSecond'] === undefined ? undefined : readNumber(load, 'tokensPerSecond', { min: 0 });
+  const tokensPerSecond =
+    load['tokensPerSecond'] === undefined ? undefined : readNumber(load, 'tokensPerSecond', { min: 0 });
   return Object.freeze({
     id: readString(o, 'id', { nonEmpty: true }),
     address: readString(o, 'address', { nonEmpty: true }),
     model: readString(o, 'model', { nonEmpty: true }),
     experts: Object.freeze(experts.map((p) => Object.freeze([p[0], p[1]] as const))),
     executionProvider: readString(o, 'executionProvider', { nonEmpty: true }),
-    load: Object.freeze({ numInFlight: readNumber(load, 'numInFlight', { integer: true, min: 0 }), ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}) }),
+    load: Object.freeze({
+      numInFlight: readNumber(load, 'numInFlight', { integer: true, min: 0 }),
+      ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}),
+    }),
   });
 }

@@ -8,7 +8,14 @@ import { decodePlacement } from '../src/placement-store.ts';
 import { decodeWorker } from '../src/worker-registry.ts';
 
 const params = { maxTokens: 8, temperature: 0, topK: 0, topP: 1, seed: 7, stop: ['\n'], stopAtEos: true };
-const request: RequestMessage = { id: 'cmpl-1', promptIds: [1, 2, 3], params, cacheSalt: 'tenant', model: 'tiny', createdAtMs: 1_700_000_000_000 };
+const request: RequestMessage = {
+  id: 'cmpl-1',
+  promptIds: [1, 2, 3],
+  params,
+  cacheSalt: 'tenant',
+  model: 'tiny',
+  createdAtMs: 1_700_000_000_000,
+};
 
 describe('request messages', () => {
   it('round-trip through JSON', () => {
@@ -18,7 +25,9 @@ describe('request messages', () => {
   it('name the first bad field of an invalid message', () => {
     expect(() => decodeRequestMessage('{not json')).toThrow(InvalidMessageError);
     expect(() => decodeRequestMessage(JSON.stringify({ ...request, promptIds: [1, -2] }))).toThrow(/promptIds/);
-    expect(() => decodeRequestMessage(JSON.stringify({ ...request, params: { ...params, seed: 1.5 } }))).toThrow(/seed/);
+    expect(() => decodeRequestMessage(JSON.stringify({ ...request, params: { ...params, seed: 1.5 } }))).toThrow(
+      /seed/,
+    );
     expect(() => decodeRequestMessage(JSON.stringify({ ...request, model: '' }))).toThrow(/model/);
   });
 });
@@ -26,12 +35,31 @@ describe('request messages', () => {
 describe('token events', () => {
   it('round-trip, the error becoming a RemoteGenerationError with its name and code', () => {
     const usage = { promptTokens: 3, completionTokens: 1, cachedPromptTokens: 0 };
-    expect(decodeTokenEvent(encodeTokenEvent({ requestId: 'r', index: 0, tokenId: 65, text: 'A' }))).toEqual({ requestId: 'r', index: 0, tokenId: 65, text: 'A' });
+    expect(decodeTokenEvent(encodeTokenEvent({ requestId: 'r', index: 0, tokenId: 65, text: 'A' }))).toEqual({
+      requestId: 'r',
+      index: 0,
+      tokenId: 65,
+      text: 'A',
+    });
     const failure = Object.assign(new Error('workers gone'), { name: 'DispatchError', code: 'unavailable' });
-    const decoded = decodeTokenEvent(encodeTokenEvent({ requestId: 'r', index: 1, tokenId: -1, text: '', finishReason: 'error', usage, error: failure }));
+    const decoded = decodeTokenEvent(
+      encodeTokenEvent({
+        requestId: 'r',
+        index: 1,
+        tokenId: -1,
+        text: '',
+        finishReason: 'error',
+        usage,
+        error: failure,
+      }),
+    );
     expect(decoded.usage).toEqual(usage);
     expect(decoded.error).toBeInstanceOf(RemoteGenerationError);
-    expect(decoded.error).toMatchObject({ message: 'workers gone', remoteName: 'DispatchError', remoteCode: 'unavailable' });
+    expect(decoded.error).toMatchObject({
+      message: 'workers gone',
+      remoteName: 'DispatchError',
+      remoteCode: 'unavailable',
+    });
   });
 });
 
@@ -39,7 +67,17 @@ describe('IndexDedup', () => {
   it('forwards each index once and in order across a replay, and nothing after the final event', () => {
     const dedup = new IndexDedup();
     const verdicts = [0, 1, 2, 0, 1, 2, 3, 5, 4].map((index) => dedup.accept({ index, tokenId: 10 + index }));
-    expect(verdicts).toEqual(['forward', 'forward', 'forward', 'duplicate', 'duplicate', 'duplicate', 'forward', 'gap', 'forward']);
+    expect(verdicts).toEqual([
+      'forward',
+      'forward',
+      'forward',
+      'duplicate',
+      'duplicate',
+      'duplicate',
+      'forward',
+      'gap',
+      'forward',
+    ]);
     expect(dedup.accept({ index: 5, tokenId: 15, finishReason: 'length' })).toBe('forward');
     expect(dedup.accept({ index: 6, tokenId: 16 })).toBe('duplicate');
     expect(dedup.isFinished).toBe(true);
@@ -57,7 +95,10 @@ describe('IndexDedup', () => {
 describe('trace context', () => {
   it('travels in headers and drops a malformed traceparent', () => {
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    expect(getTraceContext(setTraceContext({ traceparent, tracestate: 'a=1' }))).toEqual({ traceparent, tracestate: 'a=1' });
+    expect(getTraceContext(setTraceContext({ traceparent, tracestate: 'a=1' }))).toEqual({
+      traceparent,
+      tracestate: 'a=1',
+    });
     expect(getTraceContext(setTraceContext({ traceparent: 'nope' }))).toBeUndefined();
     expect(getTraceContext(undefined)).toBeUndefined();
   });
@@ -71,7 +112,14 @@ describe('KV values', () => {
   });
 
   it('checks a worker record', () => {
-    const worker = { id: 'w0', address: '127.0.0.1:1', model: 'tiny', experts: [[0, 1]], executionProvider: 'cpu', load: { numInFlight: 0 } };
+    const worker = {
+      id: 'w0',
+      address: '127.0.0.1:1',
+      model: 'tiny',
+      experts: [[0, 1]],
+      executionProvider: 'cpu',
+      load: { numInFlight: 0 },
+    };
     expect(decodeWorker(JSON.stringify(worker))).toEqual(worker);
     expect(() => decodeWorker(JSON.stringify({ ...worker, experts: [[0]] }))).toThrow(/experts/);
   });

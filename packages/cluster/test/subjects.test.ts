@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { cancelSubject, escapeToken, requestIdOfControl, requestSubject, resendSubject, tokenSubject, unescapeToken } from '../src/subjects.ts';
+import {
+  cancelSubject,
+  escapeToken,
+  requestIdOfControl,
+  requestSubject,
+  resendSubject,
+  tokenSubject,
+  unescapeToken,
+} from '../src/subjects.ts';
 import { redactSecrets, redactUrl, splitUrlCredentials } from '../src/redact-url.ts';
 import { InvalidSubjectTokenError } from '../src/errors.ts';
 
@@ -11,7 +19,8 @@ describe('subjects', () => {
   });
 
   it('round-trips any string, unicode included, and is injective', () => {
-    for (const raw of ['tiny', 'a.b', 'a_2Eb', 'ünï/cødé', '_', '-', 'cmpl-0123abcd']) expect(unescapeToken(escapeToken(raw))).toBe(raw);
+    for (const raw of ['tiny', 'a.b', 'a_2Eb', 'ünï/cødé', '_', '-', 'cmpl-0123abcd'])
+      expect(unescapeToken(escapeToken(raw))).toBe(raw);
     expect(escapeToken('a.b')).not.toBe(escapeToken('a_2Eb'));
   });
 
@@ -38,7 +47,11 @@ describe('redactUrl', () => {
   });
 
   it('splits percent-decoded credentials out of the URLs for the client', () => {
-    expect(splitUrlCredentials('nats://al%40ce:p%3Ass@h:1,nats://h2:2')).toEqual({ servers: ['nats://h:1', 'nats://h2:2'], user: 'al@ce', pass: 'p:ss' });
+    expect(splitUrlCredentials('nats://al%40ce:p%3Ass@h:1,nats://h2:2')).toEqual({
+      servers: ['nats://h:1', 'nats://h2:2'],
+      user: 'al@ce',
+      pass: 'p:ss',
+    });
     expect(splitUrlCredentials('tls://s3cr3t@h:1')).toEqual({ servers: ['tls://h:1'], token: 's3cr3t' });
     expect(splitUrlCredentials('h:4222')).toEqual({ servers: ['h:4222'] });
   });

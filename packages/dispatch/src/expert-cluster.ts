@@ -29,7 +29,9 @@ export class WorkerStartupError extends Error {
  * returns the executor that dispatches to them. Fails start-up, naming the worker, when a worker is
  * unreachable or serves another model.
  */
-export async function connectExpertCluster(options: ExpertClusterOptions): Promise<{ executor: RemoteExpertExecutor; placement: Placement; clients: Map<number, ExpertStreamClient> }> {
+export async function connectExpertCluster(
+  options: ExpertClusterOptions,
+): Promise<{ executor: RemoteExpertExecutor; placement: Placement; clients: Map<number, ExpertStreamClient> }> {
   const { addresses, config } = options;
   const clients = new Map<number, ExpertStreamClient>();
   try {
@@ -43,27 +45,39 @@ export async function connectExpertCluster(options: ExpertClusterOptions): Promi
             ...(options.wireFormat ? { wireFormat: options.wireFormat } : {}),
           });
         } catch (cause) {
-          throw new WorkerStartupError(`expert worker ${address} is not reachable within ${options.connectTimeoutMs} ms`, { cause });
+          throw new WorkerStartupError(
+            `expert worker ${address} is not reachable within ${options.connectTimeoutMs} ms`,
+            { cause },
+          );
         }
         clients.set(i, client);
         const described = await client.describe({ deadlineMs: options.connectTimeoutMs });
         if (described.modelName !== config.name || described.hiddenSize !== config.hiddenSize) {
-          throw new WorkerStartupError(`expert worker ${address} serves ${described.modelName} (hidden ${described.hiddenSize}), not ${config.name}`);
+          throw new WorkerStartupError(
+            `expert worker ${address} serves ${described.modelName} (hidden ${described.hiddenSize}), not ${config.name}`,
+          );
         }
       }),
     );
-    const placement = options.placement ?? computePlacement({
-      workers: [...addresses],
-      numLayers: config.numLayers,
-      numExperts: config.numExperts,
-      strategy: options.strategy,
-      replication: options.replication,
-      revision: 1,
-    });
+    const placement =
+      options.placement ??
+      computePlacement({
+        workers: [...addresses],
+        numLayers: config.numLayers,
+        numExperts: config.numExperts,
+        strategy: options.strategy,
+        replication: options.replication,
+        revision: 1,
+      });
     await Promise.all(
       addresses.map(async (_address, i) => {
         const experts = expertsOfWorker(placement, i).map(([layer, expertId]) => ({ layer, expertId }));
-        await clients.get(i)?.load({ experts, placementRevision: placement.revision }, { deadlineMs: Math.max(options.connectTimeoutMs, 120_000) });
+        await clients
+          .get(i)
+          ?.load(
+            { experts, placementRevision: placement.revision },
+            { deadlineMs: Math.max(options.connectTimeoutMs, 120_000) },
+          );
       }),
     );
     const executor = new RemoteExpertExecutor({

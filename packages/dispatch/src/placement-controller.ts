@@ -1,4 +1,10 @@
-import { PlacementStore, WorkerRegistry, type ClusterConnection, type LiveWorkers, type Watch } from '@switchyard/cluster';
+import {
+  PlacementStore,
+  WorkerRegistry,
+  type ClusterConnection,
+  type LiveWorkers,
+  type Watch,
+} from '@switchyard/cluster';
 import type { ModelConfig } from '@switchyard/model';
 import { computePlacement, expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
 import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
@@ -43,7 +49,10 @@ export class PlacementController {
   }
 
   static async open(opts: PlacementControllerOptions): Promise<PlacementController> {
-    const registry = await WorkerRegistry.open(opts.conn, opts.registryTtlMs !== undefined ? { ttlMs: opts.registryTtlMs } : {});
+    const registry = await WorkerRegistry.open(
+      opts.conn,
+      opts.registryTtlMs !== undefined ? { ttlMs: opts.registryTtlMs } : {},
+    );
     const store = await PlacementStore.open(opts.conn);
     return new PlacementController(opts, store, await registry.watch());
   }
@@ -59,7 +68,9 @@ export class PlacementController {
       const live = this.#liveWorkers(this.#watch.current);
       if (live.length >= minWorkers) return (this.#current = await this.#place(live));
       if (Date.now() > deadline) {
-        throw new PlacementTimeoutError(`only ${live.length} of ${minWorkers} expert workers of ${this.#opts.config.name} registered within ${timeoutMs} ms`);
+        throw new PlacementTimeoutError(
+          `only ${live.length} of ${minWorkers} expert workers of ${this.#opts.config.name} registered within ${timeoutMs} ms`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -76,9 +87,13 @@ export class PlacementController {
         const placed = await this.#place(live);
         this.#current = placed;
         apply(placed);
-        this.#opts.log(`placement revision ${placed.placement.revision} over ${placed.placement.workers.length} worker(s)`);
+        this.#opts.log(
+          `placement revision ${placed.placement.revision} over ${placed.placement.workers.length} worker(s)`,
+        );
       } catch (error) {
-        this.#opts.log(`placement change failed, keeping revision ${this.#current?.placement.revision}: ${error instanceof Error ? error.message : String(error)}`);
+        this.#opts.log(
+          `placement change failed, keeping revision ${this.#current?.placement.revision}: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     }
   }
@@ -108,7 +123,9 @@ export class PlacementController {
       replication: Math.min(this.#opts.replication, live.length),
       revision: (stored?.placement.revision ?? 0) + 1,
     });
-    const write = stored ? await this.#store.update(proposal, stored) : await this.#store.proposeInitial(config.name, proposal);
+    const write = stored
+      ? await this.#store.update(proposal, stored)
+      : await this.#store.proposeInitial(config.name, proposal);
     const placement = write.ok ? proposal : (write.current?.placement ?? proposal);
     const addressOf = new Map(live.map((w) => [w.id, w.address]));
     const clients = new Map<number, ExpertStreamClient>();
@@ -118,7 +135,10 @@ export class PlacementController {
         if (!address) return;
         const client = await this.#client(id, address);
         const experts = expertsOfWorker(placement, index).map(([layer, expertId]) => ({ layer, expertId }));
-        await client.load({ experts, placementRevision: placement.revision }, { deadlineMs: Math.max(this.#opts.deadlineMs, 120_000) });
+        await client.load(
+          { experts, placementRevision: placement.revision },
+          { deadlineMs: Math.max(this.#opts.deadlineMs, 120_000) },
+        );
         clients.set(index, client);
       }),
     );

@@ -1,5 +1,15 @@
 import type { ExpertExecutor, LayerResult } from '@switchyard/engine';
-import { addRows, at, chooseWorkers, expertsOfWorker, gatherRows, splitByWorker, type Placement, type TokenRoutes, type WorkerShard } from '@switchyard/routing';
+import {
+  addRows,
+  at,
+  chooseWorkers,
+  expertsOfWorker,
+  gatherRows,
+  splitByWorker,
+  type Placement,
+  type TokenRoutes,
+  type WorkerShard,
+} from '@switchyard/routing';
 import { NotFoundError, type ExpertStreamClient, type RunReply } from '@switchyard/rpc';
 import type { SwitchyardTracer } from '@switchyard/telemetry';
 
@@ -93,11 +103,18 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     let rowMap: Int32Array = identityRows(routes.numTokens);
     // Each round sends what is left to the live replicas; a round that fails a worker narrows the set.
     for (let round = 0; round <= this.#placement.workers.length && pending.numTokens > 0; round++) {
-      const workerOf = chooseWorkers(this.#placement, layer, (w) => !failedInCall.has(w) && this.isWorkerUp(w) && this.#clients.has(w));
+      const workerOf = chooseWorkers(
+        this.#placement,
+        layer,
+        (w) => !failedInCall.has(w) && this.isWorkerUp(w) && this.#clients.has(w),
+      );
       const { routable, unroutable, kept } = partitionRoutable(pending, workerOf);
       if (unroutable.length > 0) {
         for (const t of unroutable) failed.add(at(rowMap, t));
-        lastError = new NoReplicaError(`no live worker hosts the experts of ${unroutable.length} token(s) at layer ${layer}`, { cause: lastError });
+        lastError = new NoReplicaError(
+          `no live worker hosts the experts of ${unroutable.length} token(s) at layer ${layer}`,
+          { cause: lastError },
+        );
         rowMap = Int32Array.from(kept, (t) => at(rowMap, t));
         pending = routable;
       }
@@ -148,7 +165,10 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     const current = () => epoch === this.#epoch;
     const experts = expertsOfWorker(placement, workerIndex).map(([layer, expertId]) => ({ layer, expertId }));
     void client
-      .load({ experts, placementRevision: placement.revision }, { deadlineMs: Math.max(this.#opts.deadlineMs, 120_000) })
+      .load(
+        { experts, placementRevision: placement.revision },
+        { deadlineMs: Math.max(this.#opts.deadlineMs, 120_000) },
+      )
       .then(
         () => current() && this.#downUntil.delete(workerIndex),
         () => current() && this.#downUntil.set(workerIndex, this.#now() + this.#opts.retryAfterMs),
@@ -160,13 +180,20 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     for (const client of this.#clients.values()) client.close();
   }
 
-  async #send(layer: number, hidden: Float32Array, rowMap: Int32Array, shard: WorkerShard, signal?: AbortSignal): Promise<ShardOutcome> {
+  async #send(
+    layer: number,
+    hidden: Float32Array,
+    rowMap: Int32Array,
+    shard: WorkerShard,
+    signal?: AbortSignal,
+  ): Promise<ShardOutcome> {
     const client = this.#clients.get(shard.workerIndex);
     if (!client) return { shard, error: new NoReplicaError(`no client for worker ${shard.workerIndex}`) };
     const rows = mapRows(shard.tokenRows, rowMap);
     const span = this.#opts.tracer?.startDispatchSpan(layer, shard.workerIndex, rows.length);
     const startedAt = performance.now();
-    const done = (ok: boolean) => this.#opts.onDispatch?.(layer, shard.workerIndex, (performance.now() - startedAt) / 1000, ok);
+    const done = (ok: boolean) =>
+      this.#opts.onDispatch?.(layer, shard.workerIndex, (performance.now() - startedAt) / 1000, ok);
     try {
       const reply = await client.run(
         {
@@ -194,7 +221,12 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   }
 }
 
-const NO_ROUTES: TokenRoutes = { numTokens: 0, offsets: new Int32Array(1), expertIds: new Int32Array(0), weights: new Float32Array(0) };
+const NO_ROUTES: TokenRoutes = {
+  numTokens: 0,
+  offsets: new Int32Array(1),
+  expertIds: new Int32Array(0),
+  weights: new Float32Array(0),
+};
 
 function identityRows(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);
@@ -210,15 +242,23 @@ function clampWorkers(workerOf: Int32Array): Int32Array {
 }
 
 /** Splits tokens into those whose every expert has a live worker, and the rest. */
-function partitionRoutable(routes: TokenRoutes, workerOf: Int32Array): { routable: TokenRoutes; unroutable: number[]; kept: number[] } {
+function partitionRoutable(
+  routes: TokenRoutes,
+  workerOf: Int32Array,
+): { routable: TokenRoutes; unroutable: number[]; kept: number[] } {
   const keep: number[] = [];
   const unroutable: number[] = [];
   for (let t = 0; t < routes.numTokens; t++) {
     let ok = true;
-    for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++) if ((workerOf[at(routes.expertIds, p)] ?? -1) < 0) ok = false;
+    for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++)
+      if ((workerOf[at(routes.expertIds, p)] ?? -1) < 0) ok = false;
     (ok ? keep : unroutable).push(t);
   }
-  return { routable: keep.length === routes.numTokens ? routes : selectTokens(routes, keep, () => true), unroutable, kept: keep };
+  return {
+    routable: keep.length === routes.numTokens ? routes : selectTokens(routes, keep, () => true),
+    unroutable,
+    kept: keep,
+  };
 }
 
 /**
@@ -238,7 +278,11 @@ function subsetRoutes(
   return { pending, rowMap: Int32Array.from(tokens, (t) => at(rowMap, t)) };
 }
 
-function selectTokens(routes: TokenRoutes, tokens: readonly number[], keepPair: (expertId: number) => boolean): TokenRoutes {
+function selectTokens(
+  routes: TokenRoutes,
+  tokens: readonly number[],
+  keepPair: (expertId: number) => boolean,
+): TokenRoutes {
   const offsets = new Int32Array(tokens.length + 1);
   const expertIds: number[] = [];
   const weights: number[] = [];
@@ -251,5 +295,10 @@ function selectTokens(routes: TokenRoutes, tokens: readonly number[], keepPair: 
     }
     offsets[i + 1] = expertIds.length;
   });
-  return { numTokens: tokens.length, offsets, expertIds: Int32Array.from(expertIds), weights: Float32Array.from(weights) };
+  return {
+    numTokens: tokens.length,
+    offsets,
+    expertIds: Int32Array.from(expertIds),
+    weights: Float32Array.from(weights),
+  };
 }

@@ -50,7 +50,9 @@ class FakeWorker implements DispatchClient {
   async run(request: RunRequest): Promise<RunReply> {
     const { routes, hidden } = request;
     const tokens = Array.from({ length: routes.numTokens }, (_, i) => (hidden[i * H] ?? 0) - 1);
-    const experts = tokens.map((_, i) => Array.from(routes.expertIds.subarray(routes.offsets[i], routes.offsets[i + 1])));
+    const experts = tokens.map((_, i) =>
+      Array.from(routes.expertIds.subarray(routes.offsets[i], routes.offsets[i + 1])),
+    );
     const error = this.failOn(this.calls.length);
     this.calls.push({ tokens, experts });
     if (error) {
@@ -109,9 +111,18 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 // Token 0 needs worker 0 only, token 1 both workers, token 2 worker 1 only (primaries).
 const routes = routesFromPairs([
-  [[0, 0.5], [1, 0.5]],
-  [[1, 0.75], [2, 0.25]],
-  [[3, 0.5], [2, 0.5]],
+  [
+    [0, 0.5],
+    [1, 0.5],
+  ],
+  [
+    [1, 0.75],
+    [2, 0.25],
+  ],
+  [
+    [3, 0.5],
+    [2, 0.5],
+  ],
 ]);
 const hidden = Float32Array.from([1, 1, 2, 1, 3, 1]); // row t = [t + 1, 1]
 const tokens = (calls: readonly SeenCall[]) => calls.map((c) => c.tokens);
@@ -123,7 +134,10 @@ const byPrimaries = { w0: { tokens: [0, 1], experts: [[0, 1], [1]] }, w1: { toke
 
 describe('RemoteExpertExecutor', () => {
   it('sends each token once per worker hosting one of its experts and adds the partial sums by worker', async () => {
-    const { workers: [w0, w1], executor } = setup(1);
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(1);
     const result = await run(executor);
     expect(w0.calls).toEqual([byPrimaries.w0]);
     expect(w1.calls).toEqual([byPrimaries.w1]);
@@ -132,7 +146,11 @@ describe('RemoteExpertExecutor', () => {
   });
 
   it("sends a failed worker's rows to the other replica in the same call, and skips it until retryAfterMs has passed", async () => {
-    const { clock, workers: [w0, w1], executor } = setup(2);
+    const {
+      clock,
+      workers: [w0, w1],
+      executor,
+    } = setup(2);
     w1.failOn = () => new UnavailableError('stream broke');
     expect(await run(executor)).toEqual(healthy);
     expect(w0.calls).toEqual([byPrimaries.w0, byPrimaries.w1]);
@@ -141,7 +159,14 @@ describe('RemoteExpertExecutor', () => {
     w1.failOn = () => undefined;
     clock.nowMs = RETRY_AFTER_MS - 1;
     expect(await run(executor)).toEqual(healthy);
-    expect(w0.calls[2]).toEqual({ tokens: [0, 1, 2], experts: [[0, 1], [1, 2], [3, 2]] });
+    expect(w0.calls[2]).toEqual({
+      tokens: [0, 1, 2],
+      experts: [
+        [0, 1],
+        [1, 2],
+        [3, 2],
+      ],
+    });
     expect(w1.calls).toHaveLength(1);
 
     clock.nowMs = RETRY_AFTER_MS;
@@ -151,7 +176,10 @@ describe('RemoteExpertExecutor', () => {
   });
 
   it('reports the rows that needed a failed worker without replica as failed, and still answers the others', async () => {
-    const { workers: [w0, w1], executor } = setup(1);
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(1);
     w1.failOn = () => new DeadlineExceededError('no answer in time');
     const result = await run(executor);
     expect(result.failedRows).toEqual(Int32Array.from([1, 2]));
@@ -162,7 +190,10 @@ describe('RemoteExpertExecutor', () => {
   });
 
   it('fails the rows when the replica fails too in the second round, and every call finishes', async () => {
-    const { workers: [w0, w1], executor } = setup(2);
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(2);
     w1.failOn = () => new UnavailableError('worker gone');
     w0.failOn = (call) => (call === 1 ? new DeadlineExceededError('no answer in time') : undefined);
     const result = await run(executor);
@@ -182,7 +213,10 @@ describe('RemoteExpertExecutor', () => {
   // gateway), a later round saw the first worker up again, and when the round bound was reached the rows
   // still pending were dropped: zero output, empty failedRows, no error.
   it('fails the rows when every replica times out and each timeout outlasts retryAfterMs', async () => {
-    const { workers: [w0, w1], executor } = setup(2);
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(2);
     w1.failOn = () => new DeadlineExceededError('no answer in time');
     w0.failOn = (call) => (call >= 1 ? new DeadlineExceededError('no answer in time') : undefined);
     w0.msPerFailure = w1.msPerFailure = 5 * RETRY_AFTER_MS;
@@ -194,7 +228,11 @@ describe('RemoteExpertExecutor', () => {
   });
 
   it('reloads a worker that answers NotFoundError with its placed experts, and leaves it out until the load is done', async () => {
-    const { clock, workers: [w0, w1], executor } = setup(1);
+    const {
+      clock,
+      workers: [w0, w1],
+      executor,
+    } = setup(1);
     w1.failOn = () => new NotFoundError('expert not hosted');
     expect((await run(executor)).failedRows).toEqual(Int32Array.from([1, 2]));
     const hostedByW1 = [
@@ -215,16 +253,25 @@ describe('RemoteExpertExecutor', () => {
     await settle();
     expect(executor.isWorkerUp(1)).toBe(true);
     expect(await run(executor)).toEqual(healthy);
-    expect(tokens(w1.calls)).toEqual([[1, 2], [1, 2]]);
+    expect(tokens(w1.calls)).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
     expect(tokens(w0.calls)).toEqual([[0, 1], [0], [0, 1]]);
     expect(w1.loads).toHaveLength(1);
   });
 
   it('starts one reload when a second NotFoundError arrives while the first reload is pending', async () => {
-    const { workers: [, w1], executor } = setup(1);
+    const {
+      workers: [, w1],
+      executor,
+    } = setup(1);
     w1.failOn = () => new NotFoundError('expert not hosted');
     const results = await Promise.all([run(executor), run(executor)]);
-    expect(results.map((r) => Array.from(r.failedRows))).toEqual([[1, 2], [1, 2]]);
+    expect(results.map((r) => Array.from(r.failedRows))).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
     expect(w1.calls).toHaveLength(2);
     expect(w1.loads).toHaveLength(1);
   });
@@ -232,7 +279,11 @@ describe('RemoteExpertExecutor', () => {
   // A regression test: the second NotFoundError set the worker's down time to now + retryAfterMs,
   // overwriting the "until the reload is done" mark, so the worker was dispatched to mid-load.
   it('keeps the worker out until the reload is done after a second NotFoundError', async () => {
-    const { clock, workers: [, w1], executor } = setup(1);
+    const {
+      clock,
+      workers: [, w1],
+      executor,
+    } = setup(1);
     w1.failOn = () => new NotFoundError('expert not hosted');
     await Promise.all([run(executor), run(executor)]);
     clock.nowMs = 10 * RETRY_AFTER_MS;
@@ -241,7 +292,10 @@ describe('RemoteExpertExecutor', () => {
   });
 
   it('keeps workers up when the caller aborts: an abort is not a worker failure', async () => {
-    const { workers: [w0, w1], executor } = setup(2);
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(2);
     const controller = new AbortController();
     w1.failOn = () => {
       controller.abort();
@@ -256,12 +310,21 @@ describe('RemoteExpertExecutor', () => {
   });
 
   it('ignores a reload started under the previous placement once the placement changes', async () => {
-    const { workers: [w0, w1], executor } = setup(1);
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(1);
     w1.failOn = () => new NotFoundError('expert not hosted');
     await run(executor);
     expect(executor.isWorkerUp(1)).toBe(false);
     // The new placement swaps the workers' indices: index 1 is now w0, which then fails on its own.
-    executor.setPlacement(place(['b', 'a'], 1, 2), new Map([[0, asClient(w1)], [1, asClient(w0)]]));
+    executor.setPlacement(
+      place(['b', 'a'], 1, 2),
+      new Map([
+        [0, asClient(w1)],
+        [1, asClient(w0)],
+      ]),
+    );
     w1.failOn = () => undefined;
     w0.failOn = () => new DeadlineExceededError('no answer in time');
     await run(executor);
@@ -274,13 +337,25 @@ describe('RemoteExpertExecutor', () => {
   });
 
   it('dispatches to the workers of a new placement from the next call', async () => {
-    const { workers: [w0, w1, w2], executor } = setup(1);
+    const {
+      workers: [w0, w1, w2],
+      executor,
+    } = setup(1);
     expect(await run(executor)).toEqual(healthy);
     const next = place(['c'], 1, 2);
     executor.setPlacement(next, new Map([[0, asClient(w2)]]));
     expect(executor.placement).toBe(next);
     expect(await run(executor)).toEqual(healthy);
-    expect(w2.calls).toEqual([{ tokens: [0, 1, 2], experts: [[0, 1], [1, 2], [3, 2]] }]);
+    expect(w2.calls).toEqual([
+      {
+        tokens: [0, 1, 2],
+        experts: [
+          [0, 1],
+          [1, 2],
+          [3, 2],
+        ],
+      },
+    ]);
     expect(tokens(w0.calls)).toEqual([[0, 1]]);
     expect(tokens(w1.calls)).toEqual([[1, 2]]);
   });

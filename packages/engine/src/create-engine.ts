@@ -23,7 +23,9 @@ export interface EngineCoreOptions {
 }
 
 /** What the engine needs of a model (a loaded model directory, or weights made in memory). */
-export type EngineModel = Pick<LoadedModel, 'config' | 'weights' | 'weightsDigest'> & { readonly tokenizerPath?: string | undefined };
+export type EngineModel = Pick<LoadedModel, 'config' | 'weights' | 'weightsDigest'> & {
+  readonly tokenizerPath?: string | undefined;
+};
 
 export interface EngineBundle {
   readonly engine: Engine;
@@ -56,9 +58,16 @@ function defaultNumBlocks(config: ModelConfig, options: EngineCoreOptions): numb
  * hasher, tokenizer. `close()` releases the kernels. The onnx package's `createEngine` opens the
  * onnxruntime kernels and calls this.
  */
-export async function assembleEngine(model: EngineModel, options: EngineCoreOptions, kernels: EngineKernels): Promise<EngineBundle> {
+export async function assembleEngine(
+  model: EngineModel,
+  options: EngineCoreOptions,
+  kernels: EngineKernels,
+): Promise<EngineBundle> {
   const { config } = model;
-  const pool = new BlockPool({ numBlocks: options.numKvBlocks ?? defaultNumBlocks(config, options), blockSize: options.blockSize });
+  const pool = new BlockPool({
+    numBlocks: options.numKvBlocks ?? defaultNumBlocks(config, options),
+    blockSize: options.blockSize,
+  });
   const kv = new KvCacheManager(pool);
   const runner = new MoeModelRunner({
     config,
@@ -70,7 +79,12 @@ export async function assembleEngine(model: EngineModel, options: EngineCoreOpti
     microBatches: options.microBatches ?? 1,
     ...(options.onFinalHidden ? { onFinalHidden: options.onFinalHidden } : {}),
   });
-  const hasher = new PrefixHasher({ modelId: config.name, weightsDigestHex: model.weightsDigest, kvDtype: 'f32', blockSize: options.blockSize });
+  const hasher = new PrefixHasher({
+    modelId: config.name,
+    weightsDigestHex: model.weightsDigest,
+    kvDtype: 'f32',
+    blockSize: options.blockSize,
+  });
   // An imported model brings its own tokenizer.json; models with random weights use the byte tokenizer.
   const tokenizer = model.tokenizerPath ? await loadHfTokenizer(model.tokenizerPath, config) : createByteTokenizer();
   const engine = new Engine({

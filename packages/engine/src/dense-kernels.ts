@@ -22,7 +22,14 @@ export interface AttentionKernel {
    * One sequence's chunk: `x` [S, H] at absolute positions [start, start + S), attending to `numPast`
    * cached tokens whose K/V are the first numPast × kvWidth floats of pastK / pastV.
    */
-  run(x: Float32Array, numTokens: number, start: number, pastK: Float32Array, pastV: Float32Array, numPast: number): Promise<AttentionOutput>;
+  run(
+    x: Float32Array,
+    numTokens: number,
+    start: number,
+    pastK: Float32Array,
+    pastV: Float32Array,
+    numPast: number,
+  ): Promise<AttentionOutput>;
 }
 
 /** One sequence's share of a batched attention call. */

@@ -71,7 +71,8 @@ export class EngineLoop {
     this.#state = 'draining';
     const deadline = Date.now() + deadlineMs;
     while (this.#live.size > 0 && Date.now() < deadline) await sleep(10);
-    for (const id of [...this.#live]) this.#engine.abort(id, new Error('the engine stopped before this request finished'));
+    for (const id of [...this.#live])
+      this.#engine.abort(id, new Error('the engine stopped before this request finished'));
     this.#state = 'stopped';
     this.#wake?.();
     await this.#done;

@@ -167,7 +167,12 @@ export class Engine {
     }
   }
 
-  #finish(requestId: string, reason: FinishReason, error?: Error, last?: { index: number; tokenId: number; text: string }): void {
+  #finish(
+    requestId: string,
+    reason: FinishReason,
+    error?: Error,
+    last?: { index: number; tokenId: number; text: string },
+  ): void {
     const live = this.#live.get(requestId);
     if (!live) return;
     const { seq } = live;

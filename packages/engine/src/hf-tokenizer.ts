@@ -14,7 +14,10 @@ export class TokenizerLoadError extends Error {
  * `@huggingface/tokenizers`. Streaming decode re-decodes the sequence so far and emits what it adds,
  * holding back a trailing U+FFFD (a byte-level token that ends inside a multi-byte character).
  */
-export async function loadHfTokenizer(path: string, ids: { bosTokenId: number; eosTokenId: number }): Promise<Tokenizer> {
+export async function loadHfTokenizer(
+  path: string,
+  ids: { bosTokenId: number; eosTokenId: number },
+): Promise<Tokenizer> {
   let json: unknown;
   try {
     json = JSON.parse(await readFile(path, 'utf8'));
@@ -25,7 +28,10 @@ export async function loadHfTokenizer(path: string, ids: { bosTokenId: number; e
   try {
     hf = new HfTokenizer(json as ConstructorParameters<typeof HfTokenizer>[0], {});
   } catch (cause) {
-    throw new TokenizerLoadError(`${path} is not a tokenizer this version understands: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    throw new TokenizerLoadError(
+      `${path} is not a tokenizer this version understands: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
   const decode = (tokens: readonly number[]): string => hf.decode([...tokens], { skip_special_tokens: true });
   const chat = await loadChatTemplate(join(dirname(path), 'tokenizer_config.json'));
@@ -60,7 +66,8 @@ export async function loadHfTokenizer(path: string, ids: { bosTokenId: number; e
 /** Special-token fields of tokenizer_config.json may be strings or `{ content }` objects. */
 function tokenText(value: unknown): string {
   if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null && typeof (value as { content?: unknown }).content === 'string') return (value as { content: string }).content;
+  if (typeof value === 'object' && value !== null && typeof (value as { content?: unknown }).content === 'string')
+    return (value as { content: string }).content;
   return '';
 }
 
@@ -77,14 +84,27 @@ async function loadChatTemplate(path: string): Promise<((messages: readonly Chat
     return undefined;
   }
   const raw = config['chat_template'];
-  const source = typeof raw === 'string' ? raw : Array.isArray(raw) ? (raw as { name?: string; template?: string }[]).find((t) => t.name === 'default')?.template : undefined;
+  const source =
+    typeof raw === 'string'
+      ? raw
+      : Array.isArray(raw)
+        ? (raw as { name?: string; template?: string }[]).find((t) => t.name === 'default')?.template
+        : undefined;
   if (!source) return undefined;
   let template: Template;
   try {
     template = new Template(source);
   } catch (cause) {
-    throw new TokenizerLoadError(`the chat_template in ${path} does not parse: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    throw new TokenizerLoadError(
+      `the chat_template in ${path} does not parse: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
   const specials = { bos_token: tokenText(config['bos_token']), eos_token: tokenText(config['eos_token']) };
-  return (messages) => template.render({ messages: messages.map((m) => ({ role: m.role, content: m.content })), add_generation_prompt: true, ...specials });
+  return (messages) =>
+    template.render({
+      messages: messages.map((m) => ({ role: m.role, content: m.content })),
+      add_generation_prompt: true,
+      ...specials,
+    });
 }

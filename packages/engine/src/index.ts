@@ -8,7 +8,14 @@ export { type GenerateRequest, RequestRejectedError } from './engine.ts';
 export { EngineLoop } from './engine-loop.ts';
 export { type LayerResult, type ExpertExecutor } from './expert-executor.ts';
 export { type ExpertKernel, LocalExpertExecutor } from './local-expert-executor.ts';
-export { type AttentionOutput, type AttentionKernel, type AttentionSlot, type BatchedAttentionKernel, type RowKernel, type DenseKernels } from './dense-kernels.ts';
+export {
+  type AttentionOutput,
+  type AttentionKernel,
+  type AttentionSlot,
+  type BatchedAttentionKernel,
+  type RowKernel,
+  type DenseKernels,
+} from './dense-kernels.ts';
 
 export { type RoutingObserver } from './moe-model-runner.ts';
 

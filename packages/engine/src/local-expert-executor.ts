@@ -49,10 +49,16 @@ export class LocalExpertExecutor implements ExpertExecutor {
       return kernel;
     });
     const outputs = await Promise.all(
-      plan.experts.map((rows, i) => kernels[i]?.run(gatherRows(hidden, width, rows.rows), rows.rows.length) ?? Promise.resolve(new Float32Array(0))),
+      plan.experts.map(
+        (rows, i) =>
+          kernels[i]?.run(gatherRows(hidden, width, rows.rows), rows.rows.length) ??
+          Promise.resolve(new Float32Array(0)),
+      ),
     );
     const output = new Float32Array(routes.numTokens * width);
-    plan.experts.forEach((rows, i) => scatterAddWeighted(output, width, rows.rows, outputs[i] ?? new Float32Array(0), rows.weights));
+    plan.experts.forEach((rows, i) =>
+      scatterAddWeighted(output, width, rows.rows, outputs[i] ?? new Float32Array(0), rows.weights),
+    );
     return { output, failedRows: new Int32Array(0) };
   }
 

@@ -129,7 +129,12 @@ export class MoeModelRunner implements ModelRunner {
     return { chunks, rowStart, numRows };
   }
 
-  #restoreFromPages(seqId: string, fromToken: number, toToken: number, layers: readonly { k: Float32Array; v: Float32Array }[]): void {
+  #restoreFromPages(
+    seqId: string,
+    fromToken: number,
+    toToken: number,
+    layers: readonly { k: Float32Array; v: Float32Array }[],
+  ): void {
     const { blockSize } = this.#opts;
     const table = this.#opts.blockTableOf(seqId);
     for (let b = Math.floor(fromToken / blockSize); b < toToken / blockSize; b++) {
@@ -194,7 +199,14 @@ export class MoeModelRunner implements ModelRunner {
     const kv = slot?.layers[layer];
     if (!chunk || !kernel || !kv) throw new Error(`internal: layer ${layer} chunk ${i} has no kernel or slot`);
     const row = at(batch.rowStart, i);
-    const res = await kernel.run(x.subarray(row * H, (row + chunk.count) * H), chunk.count, chunk.start, kv.k, kv.v, chunk.start);
+    const res = await kernel.run(
+      x.subarray(row * H, (row + chunk.count) * H),
+      chunk.count,
+      chunk.start,
+      kv.k,
+      kv.v,
+      chunk.start,
+    );
     kv.k.set(res.newK, chunk.start * W);
     kv.v.set(res.newV, chunk.start * W);
     out.h.set(res.h, row * H);
@@ -229,7 +241,13 @@ export class MoeModelRunner implements ModelRunner {
     if (res.sharedGate) out.sharedGate.set(res.sharedGate);
   }
 
-  async #addSharedExpert(layer: number, numRows: number, moeIn: Float32Array, gate: Float32Array, h: Float32Array): Promise<void> {
+  async #addSharedExpert(
+    layer: number,
+    numRows: number,
+    moeIn: Float32Array,
+    gate: Float32Array,
+    h: Float32Array,
+  ): Promise<void> {
     const kernel = this.#opts.dense.sharedExperts[layer];
     if (!kernel) return;
     const H = this.#hidden;

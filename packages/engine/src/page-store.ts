@@ -35,7 +35,7 @@ export class PageStore {
     for (let l = 0; l < this.#numLayers; l++) {
       const layer = layers[l];
       if (!layer) continue;
-      page.set(layer.k.subarray(from, from + span), (2 * l) * span);
+      page.set(layer.k.subarray(from, from + span), 2 * l * span);
       page.set(layer.v.subarray(from, from + span), (2 * l + 1) * span);
     }
   }
@@ -49,7 +49,7 @@ export class PageStore {
     for (let l = 0; l < this.#numLayers; l++) {
       const layer = layers[l];
       if (!layer) continue;
-      layer.k.set(page.subarray((2 * l) * span, (2 * l + 1) * span), to);
+      layer.k.set(page.subarray(2 * l * span, (2 * l + 1) * span), to);
       layer.v.set(page.subarray((2 * l + 1) * span, (2 * l + 2) * span), to);
     }
     return true;

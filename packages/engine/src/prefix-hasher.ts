@@ -30,7 +30,13 @@ export class PrefixHasher {
     }
     const numFull = Math.floor(seq.tokens.length / this.#config.blockSize);
     if (list.length < numFull) {
-      const fresh = hashBlocks(this.#namespace(seq.cacheSalt), seq.tokens, this.#config.blockSize, list.length, list.at(-1));
+      const fresh = hashBlocks(
+        this.#namespace(seq.cacheSalt),
+        seq.tokens,
+        this.#config.blockSize,
+        list.length,
+        list.at(-1),
+      );
       list.push(...fresh);
     }
     return list;

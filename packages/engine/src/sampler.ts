@@ -12,7 +12,7 @@ export class RequestRng {
   #s3: number;
 
   constructor(seed: number) {
-    let x = seed >>> 0 ^ Math.floor(seed / 2 ** 32) * 0x9e3779b9;
+    let x = (seed >>> 0) ^ (Math.floor(seed / 2 ** 32) * 0x9e3779b9);
     const next = (): number => {
       x = (x + 0x9e3779b9) | 0;
       let z = x;

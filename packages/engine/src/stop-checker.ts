@@ -19,7 +19,12 @@ export class StopChecker {
   }
 
   /** Appends the token's text to seq.text; returns the text to emit and the finish reason, if any. */
-  accept(seq: Sequence, tokenId: number, eosTokenId: number, maxContext: number): { text: string; finish?: FinishReason } {
+  accept(
+    seq: Sequence,
+    tokenId: number,
+    eosTokenId: number,
+    maxContext: number,
+  ): { text: string; finish?: FinishReason } {
     const isEos = seq.params.stopAtEos && tokenId === eosTokenId;
     if (!isEos) seq.text += this.#decoder.push(tokenId);
     const stopAt = this.#findStop(seq.text);
@@ -27,7 +32,11 @@ export class StopChecker {
       seq.text = seq.text.slice(0, stopAt);
       return { text: this.#take(seq.text, seq.text.length), finish: 'stop' };
     }
-    const finish = isEos ? 'stop' : seq.numOutputTokens >= seq.params.maxTokens || seq.tokens.length >= maxContext ? 'length' : undefined;
+    const finish = isEos
+      ? 'stop'
+      : seq.numOutputTokens >= seq.params.maxTokens || seq.tokens.length >= maxContext
+        ? 'length'
+        : undefined;
     if (finish) {
       seq.text += this.#decoder.flush();
       return { text: this.#take(seq.text, seq.text.length), finish };

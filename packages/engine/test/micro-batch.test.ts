@@ -5,12 +5,23 @@ import { resolveSamplingParams } from '../src/sampling-params.ts';
 import type { ScheduledChunk } from '../src/step-plan.ts';
 
 const params = resolveSamplingParams({ maxTokens: 1 });
-const chunk = (id: string, count: number): ScheduledChunk => ({ seq: new Sequence(id, [1], params), start: 0, count, sample: true });
+const chunk = (id: string, count: number): ScheduledChunk => ({
+  seq: new Sequence(id, [1], params),
+  start: 0,
+  count,
+  sample: true,
+});
 
 describe('splitMicroBatches', () => {
   it('splits decode chunks into two halves of equal token counts, in order', () => {
-    const groups = splitMicroBatches(['a', 'b', 'c', 'd'].map((id) => chunk(id, 1)), 2);
-    expect(groups.map((g) => g.map((c) => c.seq.id))).toEqual([['a', 'b'], ['c', 'd']]);
+    const groups = splitMicroBatches(
+      ['a', 'b', 'c', 'd'].map((id) => chunk(id, 1)),
+      2,
+    );
+    expect(groups.map((g) => g.map((c) => c.seq.id))).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
   });
 
   it('balances by tokens, not by chunks', () => {

@@ -17,7 +17,11 @@ function setup(numBlocks: number, maxBatchedTokens: number, maxRunningSequences 
 }
 
 function seq(id: string, length: number, first = 0): Sequence {
-  return new Sequence(id, Array.from({ length }, (_, i) => first + i), params);
+  return new Sequence(
+    id,
+    Array.from({ length }, (_, i) => first + i),
+    params,
+  );
 }
 
 /** What update() does for the plan: mark chunks computed, and append a token to those that sample. */
@@ -49,7 +53,10 @@ describe('Scheduler', () => {
     complete(scheduler.schedule());
     scheduler.add(seq('b', 8, 100));
     const plan = scheduler.schedule();
-    expect(shape(plan)).toEqual([['a', 4, 1, true], ['b', 0, 5, false]]);
+    expect(shape(plan)).toEqual([
+      ['a', 4, 1, true],
+      ['b', 0, 5, false],
+    ]);
     expect(plan.numBatchedTokens).toBe(6);
   });
 

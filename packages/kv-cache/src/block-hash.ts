@@ -50,7 +50,12 @@ export function asBlockHash(value: string): BlockHash {
  * Hashes one block, tokens[start, start + blockSize), given its parent: the namespace bytes for block 0,
  * else the previous block's hash. The incremental step the engine calls each time a block fills.
  */
-export function hashBlock(parent: Uint8Array | BlockHash, tokens: ArrayLike<number>, blockSize: number, start = 0): BlockHash {
+export function hashBlock(
+  parent: Uint8Array | BlockHash,
+  tokens: ArrayLike<number>,
+  blockSize: number,
+  start = 0,
+): BlockHash {
   return bytesToHex(digestBlock(typeof parent === 'string' ? hexToBytes(parent) : parent, tokens, blockSize, start));
 }
 
@@ -65,8 +70,10 @@ export function hashBlocks(
   startBlock = 0,
   parent?: BlockHash,
 ): BlockHash[] {
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new RangeError(`blockSize must be an integer ≥ 1, got ${blockSize}`);
-  if (startBlock > 0 && parent === undefined) throw new RangeError(`hashBlocks: block ${startBlock} needs its parent hash`);
+  if (!Number.isInteger(blockSize) || blockSize < 1)
+    throw new RangeError(`blockSize must be an integer ≥ 1, got ${blockSize}`);
+  if (startBlock > 0 && parent === undefined)
+    throw new RangeError(`hashBlocks: block ${startBlock} needs its parent hash`);
   let previous = startBlock > 0 && parent !== undefined ? hexToBytes(parent) : ns;
   const hashes: BlockHash[] = [];
   const numFull = Math.floor(tokens.length / blockSize);
@@ -79,12 +86,14 @@ export function hashBlocks(
 
 function digestBlock(parent: Uint8Array, tokens: ArrayLike<number>, blockSize: number, start: number): Uint8Array {
   if (parent.length !== 32) throw new RangeError(`parent must be 32 bytes, got ${parent.length}`);
-  if (start < 0 || start + blockSize > tokens.length) throw new RangeError(`block [${start}, ${start + blockSize}) exceeds ${tokens.length} tokens`);
+  if (start < 0 || start + blockSize > tokens.length)
+    throw new RangeError(`block [${start}, ${start + blockSize}) exceeds ${tokens.length} tokens`);
   const bytes = new Uint8Array(blockSize * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < blockSize; i++) {
     const token = tokens[start + i] ?? -1;
-    if (!Number.isInteger(token) || token < 0 || token > 0xffff_ffff) throw new RangeError(`token ${token} is not a uint32`);
+    if (!Number.isInteger(token) || token < 0 || token > 0xffff_ffff)
+      throw new RangeError(`token ${token} is not a uint32`);
     view.setUint32(i * 4, token, true);
   }
   return createHash('sha256').update(parent).update(bytes).digest();

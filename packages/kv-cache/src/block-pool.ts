@@ -50,8 +50,10 @@ export class BlockPool {
 
   constructor(options: BlockPoolOptions) {
     const { numBlocks, blockSize } = options;
-    if (!Number.isInteger(numBlocks) || numBlocks < 1) throw new RangeError(`numBlocks must be an integer ≥ 1, got ${numBlocks}`);
-    if (!Number.isInteger(blockSize) || blockSize < 1) throw new RangeError(`blockSize must be an integer ≥ 1, got ${blockSize}`);
+    if (!Number.isInteger(numBlocks) || numBlocks < 1)
+      throw new RangeError(`numBlocks must be an integer ≥ 1, got ${numBlocks}`);
+    if (!Number.isInteger(blockSize) || blockSize < 1)
+      throw new RangeError(`blockSize must be an integer ≥ 1, got ${blockSize}`);
     this.numBlocks = numBlocks;
     this.blockSize = blockSize;
     this.#refCounts = new Int32Array(numBlocks);
@@ -89,7 +91,8 @@ export class BlockPool {
    * All or nothing: on failure nothing changes.
    */
   allocate(count: number): AllocateBlocksResult {
-    if (count > this.#free.length) return { ok: false, reason: 'no-free-blocks', numFree: this.#free.length, numNeeded: count };
+    if (count > this.#free.length)
+      return { ok: false, reason: 'no-free-blocks', numFree: this.#free.length, numNeeded: count };
     const blockIds: number[] = [];
     for (let i = 0; i < count; i++) {
       const id = this.#free.popFront();
@@ -147,7 +150,8 @@ export class BlockPool {
     if (current === hash) return true;
     if (current !== undefined) throw new Error(`block ${blockId} already holds hash ${current}`);
     if (this.#byHash.has(hash)) return false;
-    if (start < 0 || start + this.blockSize > tokens.length) throw new RangeError(`block tokens [${start}, ${start + this.blockSize}) exceed ${tokens.length}`);
+    if (start < 0 || start + this.blockSize > tokens.length)
+      throw new RangeError(`block tokens [${start}, ${start + this.blockSize}) exceed ${tokens.length}`);
     const base = blockId * this.blockSize;
     for (let i = 0; i < this.blockSize; i++) this.#tokens[base + i] = tokens[start + i] ?? 0;
     this.#hashes[blockId] = hash;

@@ -5,7 +5,16 @@
  * prefix sharing and transfer.
  */
 export type { BlockHash, KvNamespaceParams } from './block-hash.ts';
-export { asBlockHash, bytesToHex, hashBlock, hashBlocks, hexToBytes, isBlockHash, kvNamespace, kvNamespaceString } from './block-hash.ts';
+export {
+  asBlockHash,
+  bytesToHex,
+  hashBlock,
+  hashBlocks,
+  hexToBytes,
+  isBlockHash,
+  kvNamespace,
+  kvNamespaceString,
+} from './block-hash.ts';
 export { FreeBlockQueue } from './free-block-queue.ts';
 export type { AllocateBlocksResult, BlockPoolEvent, BlockPoolOptions, NoFreeBlocks } from './block-pool.ts';
 export { BlockPool } from './block-pool.ts';
@@ -13,4 +22,9 @@ export type { AllocateSlotsResult, CachedPrefix } from './kv-cache-manager.ts';
 export { KvCacheManager } from './kv-cache-manager.ts';
 export type { KvPage } from './page-codec.ts';
 export { decodePages, encodePages } from './page-codec.ts';
-export { DuplicateSequenceError, MalformedPagesError, UnknownSequenceError, UnsupportedPagesVersionError } from './errors.ts';
+export {
+  DuplicateSequenceError,
+  MalformedPagesError,
+  UnknownSequenceError,
+  UnsupportedPagesVersionError,
+} from './errors.ts';

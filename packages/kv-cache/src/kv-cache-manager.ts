@@ -104,16 +104,20 @@ export class KvCacheManager {
     if (this.#sequences.has(seqId)) throw new DuplicateSequenceError(seqId);
     const numBlocksNeeded = this.#blocksFor(numTokensNeeded);
     if (cachedBlockIds.length > numBlocksNeeded) {
-      throw new RangeError(`${cachedBlockIds.length} cached blocks exceed the ${numBlocksNeeded} needed for ${numTokensNeeded} tokens`);
+      throw new RangeError(
+        `${cachedBlockIds.length} cached blocks exceed the ${numBlocksNeeded} needed for ${numTokensNeeded} tokens`,
+      );
     }
     for (const id of cachedBlockIds) {
-      if (this.#pool.blockHash(id) === undefined) throw new Error(`block ${id} is no longer cached; look the prefix up again`);
+      if (this.#pool.blockHash(id) === undefined)
+        throw new Error(`block ${id} is no longer cached; look the prefix up again`);
     }
     const numNew = numBlocksNeeded - cachedBlockIds.length;
     // Reviving a free cached block takes it out of the free queue too, so it counts against the free blocks.
     const numRevived = cachedBlockIds.filter((id) => this.#pool.refCount(id) === 0).length;
     const numFree = this.#pool.numFreeBlocks;
-    if (numNew + numRevived > numFree) return { ok: false, reason: 'no-free-blocks', numFree, numNeeded: numNew + numRevived };
+    if (numNew + numRevived > numFree)
+      return { ok: false, reason: 'no-free-blocks', numFree, numNeeded: numNew + numRevived };
 
     this.#pool.touch(cachedBlockIds);
     const newBlockIds = this.#takeBlocks(numNew);
@@ -172,7 +176,8 @@ export class KvCacheManager {
   }
 
   #blocksFor(numTokens: number): number {
-    if (!Number.isInteger(numTokens) || numTokens < 0) throw new RangeError(`token count must be an integer ≥ 0, got ${numTokens}`);
+    if (!Number.isInteger(numTokens) || numTokens < 0)
+      throw new RangeError(`token count must be an integer ≥ 0, got ${numTokens}`);
     return Math.ceil(numTokens / this.#pool.blockSize);
   }
 

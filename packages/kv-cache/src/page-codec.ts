@@ -61,7 +61,8 @@ export function encodePages(pages: readonly KvPage[]): Uint8Array {
  */
 export function decodePages(bytes: Uint8Array): KvPage[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < HEADER_BYTES) throw new MalformedPagesError(`buffer of ${bytes.length} bytes is shorter than the header`);
+  if (bytes.length < HEADER_BYTES)
+    throw new MalformedPagesError(`buffer of ${bytes.length} bytes is shorter than the header`);
   if (view.getUint32(0, true) !== MAGIC) throw new MalformedPagesError('bad magic: not a KV page buffer');
   const version = view.getUint16(4, true);
   if (version !== VERSION) throw new UnsupportedPagesVersionError(version);
@@ -69,7 +70,8 @@ export function decodePages(bytes: Uint8Array): KvPage[] {
   if (dtype !== DTYPE_F32) throw new MalformedPagesError(`unknown dtype code ${dtype}`);
   const numPages = view.getUint32(8, true);
   const payloadStart = HEADER_BYTES + numPages * ENTRY_BYTES;
-  if (payloadStart > bytes.length) throw new MalformedPagesError(`directory of ${numPages} pages exceeds ${bytes.length} bytes`);
+  if (payloadStart > bytes.length)
+    throw new MalformedPagesError(`directory of ${numPages} pages exceeds ${bytes.length} bytes`);
 
   let expected = payloadStart;
   for (let i = 0; i < numPages; i++) {
@@ -77,7 +79,8 @@ export function decodePages(bytes: Uint8Array): KvPage[] {
     expected += 4 * (view.getUint32(entry + 32, true) + view.getUint32(entry + 36, true));
     if (expected > bytes.length) break; // keeps the sum exact (far below 2^53)
   }
-  if (expected !== bytes.length) throw new MalformedPagesError(`directory describes ${expected} bytes, buffer has ${bytes.length}`);
+  if (expected !== bytes.length)
+    throw new MalformedPagesError(`directory describes ${expected} bytes, buffer has ${bytes.length}`);
 
   const pages: KvPage[] = [];
   let offset = payloadStart;

@@ -16,7 +16,12 @@ const vectorsUrl = new URL('./fixtures/kv-block-hash.json', import.meta.url);
 const vectors = JSON.parse(readFileSync(vectorsUrl, 'utf8')) as { cases: VectorCase[] };
 
 function parseNamespace(namespace: string): KvNamespaceParams {
-  const fields = new Map(namespace.split('|').slice(1).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const fields = new Map(
+    namespace
+      .split('|')
+      .slice(1)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
   return {
     modelId: fields.get('model') ?? '',
     weightsDigestHex: fields.get('weights') ?? '',
@@ -26,7 +31,13 @@ function parseNamespace(namespace: string): KvNamespaceParams {
   };
 }
 
-const tinyNs = kvNamespace({ modelId: 'tiny', weightsDigestHex: '0'.repeat(64), kvDtype: 'f32', blockSize: 4, salt: '' });
+const tinyNs = kvNamespace({
+  modelId: 'tiny',
+  weightsDigestHex: '0'.repeat(64),
+  kvDtype: 'f32',
+  blockSize: 4,
+  salt: '',
+});
 
 describe('chained block hashes', () => {
   it('has test vectors to check', () => {

@@ -96,7 +96,12 @@ describe('KvCacheManager', () => {
     const nine = prompt.slice(0, 9);
     const prefix = kv.findCachedPrefix(hashesOf(nine), nine);
     expect(prefix.blockIds).toEqual([0, 1]);
-    expect(kv.allocate('b', 9, prefix.blockIds)).toEqual({ ok: false, reason: 'no-free-blocks', numFree: 2, numNeeded: 3 });
+    expect(kv.allocate('b', 9, prefix.blockIds)).toEqual({
+      ok: false,
+      reason: 'no-free-blocks',
+      numFree: 2,
+      numNeeded: 3,
+    });
     expect(pool.freeQueue()).toEqual([1, 0]);
     expect([pool.refCount(0), pool.refCount(1)]).toEqual([0, 0]);
     expect(pool.blockHash(0)).toBe(hashesOf(nine)[0]);
@@ -129,7 +134,9 @@ describe('KvCacheManager', () => {
 
   it('treats sequence ids as a contract: unknown ids throw typed errors, free reports false', () => {
     const { kv } = setup(2);
-    expect(() => kv.blockTable('nope')).toThrow(expect.objectContaining({ name: 'UnknownSequenceError', code: 'unknown-sequence' }));
+    expect(() => kv.blockTable('nope')).toThrow(
+      expect.objectContaining({ name: 'UnknownSequenceError', code: 'unknown-sequence' }),
+    );
     expect(kv.free('nope')).toBe(false);
     kv.allocate('a', 1);
     expect(() => kv.allocate('a', 1)).toThrow(expect.objectContaining({ code: 'duplicate-sequence' }));

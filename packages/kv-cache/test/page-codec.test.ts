@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { MalformedPagesError, UnsupportedPagesVersionError, asBlockHash, decodePages, encodePages } from '../src/index.ts';
+import {
+  MalformedPagesError,
+  UnsupportedPagesVersionError,
+  asBlockHash,
+  decodePages,
+  encodePages,
+} from '../src/index.ts';
 import type { KvPage } from '../src/index.ts';
 
 const pages: KvPage[] = [
-  { hash: asBlockHash('01'.repeat(32)), tokens: new Uint32Array([1, 2, 3, 0xffffffff]), data: new Float32Array([0.5, -1, 3.25, 1e-30, -0, 7]) },
+  {
+    hash: asBlockHash('01'.repeat(32)),
+    tokens: new Uint32Array([1, 2, 3, 0xffffffff]),
+    data: new Float32Array([0.5, -1, 3.25, 1e-30, -0, 7]),
+  },
   { hash: asBlockHash('fe'.repeat(32)), tokens: new Uint32Array([9, 9, 9, 9]), data: new Float32Array(0) },
 ];
 
@@ -16,7 +26,9 @@ describe('page codec', () => {
     const bytes = encodePages(pages);
     expect(bytes.length).toBe(12 + 2 * 40 + 4 * (4 + 6 + 4 + 0));
     expect(Array.from(bytes.subarray(0, 4))).toEqual([0x53, 0x59, 0x4b, 0x56]);
-    expect(decodeOf(bytes)).toEqual(pages.map((p) => ({ hash: p.hash, tokens: Array.from(p.tokens), data: Array.from(p.data) })));
+    expect(decodeOf(bytes)).toEqual(
+      pages.map((p) => ({ hash: p.hash, tokens: Array.from(p.tokens), data: Array.from(p.data) })),
+    );
     expect(decodeOf(encodePages([]))).toEqual([]);
   });
 
@@ -55,7 +67,13 @@ describe('page codec', () => {
   it('rejects another format version and an unknown dtype with distinct errors', () => {
     const v2 = encodePages(pages);
     v2[4] = 2;
-    expect(() => decodePages(v2)).toThrow(expect.objectContaining({ name: 'UnsupportedPagesVersionError', code: 'unsupported-kv-pages-version', version: 2 }));
+    expect(() => decodePages(v2)).toThrow(
+      expect.objectContaining({
+        name: 'UnsupportedPagesVersionError',
+        code: 'unsupported-kv-pages-version',
+        version: 2,
+      }),
+    );
     expect(() => decodePages(v2)).toThrow(UnsupportedPagesVersionError);
     const dtype = encodePages(pages);
     dtype[6] = 9;

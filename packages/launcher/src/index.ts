@@ -4,8 +4,23 @@
  * benches and the process-level tests.
  */
 export { freePort } from './free-port.ts';
-export { REPO_ROOT, ProcessStartError, startProcess, stopProcesses, type ManagedProcess, type StartProcessOptions } from './process.ts';
-export { GATEWAY_MAIN, GATEWAY_READY, WORKER_MAIN, WORKER_READY, startGateway, startWorker, type ServiceProcess } from './services.ts';
+export {
+  REPO_ROOT,
+  ProcessStartError,
+  startProcess,
+  stopProcesses,
+  type ManagedProcess,
+  type StartProcessOptions,
+} from './process.ts';
+export {
+  GATEWAY_MAIN,
+  GATEWAY_READY,
+  WORKER_MAIN,
+  WORKER_READY,
+  startGateway,
+  startWorker,
+  type ServiceProcess,
+} from './services.ts';
 export {
   ClusterStartError,
   startExpertWorkers,

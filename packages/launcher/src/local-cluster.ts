@@ -60,13 +60,24 @@ async function startAll<T extends ManagedProcess>(starts: readonly Promise<T>[])
 
 async function startWorkers(modelDir: string, count: number, options: ExpertWorkerOptions) {
   const args = ['--expert-dtype', options.expertDtype];
-  return startAll(Array.from({ length: count }, (_, i) => startWorker(modelDir, `worker-${i}`, args, options.env ?? {}, options.startTimeoutMs)));
+  return startAll(
+    Array.from({ length: count }, (_, i) =>
+      startWorker(modelDir, `worker-${i}`, args, options.env ?? {}, options.startTimeoutMs),
+    ),
+  );
 }
 
 /** Starts N expert worker processes on free loopback ports and waits until each is serving. */
-export async function startExpertWorkers(modelDir: string, count: number, options: ExpertWorkerOptions): Promise<ExpertWorkerProcesses> {
+export async function startExpertWorkers(
+  modelDir: string,
+  count: number,
+  options: ExpertWorkerOptions,
+): Promise<ExpertWorkerProcesses> {
   const workers = await startWorkers(modelDir, count, options);
-  return { addresses: workers.map((w) => w.address), stop: (deadlineMs = 15_000) => stopProcesses(workers, deadlineMs) };
+  return {
+    addresses: workers.map((w) => w.address),
+    stop: (deadlineMs = 15_000) => stopProcesses(workers, deadlineMs),
+  };
 }
 
 /**
@@ -77,24 +88,42 @@ export async function startExpertWorkers(modelDir: string, count: number, option
 export async function startLocalCluster(opts: LocalClusterOptions): Promise<LocalCluster> {
   const env = opts.env ?? {};
   const numGateways = opts.gateways ?? 1;
-  if (numGateways > 1 && !opts.natsUrl) throw new ClusterStartError('more than one gateway needs the NATS request queue (set NATS_URL or run nats-server)');
-  const workers = await startWorkers(opts.modelDir, opts.workers, { expertDtype: opts.expertDtype, env, startTimeoutMs: opts.startTimeoutMs });
+  if (numGateways > 1 && !opts.natsUrl)
+    throw new ClusterStartError('more than one gateway needs the NATS request queue (set NATS_URL or run nats-server)');
+  const workers = await startWorkers(opts.modelDir, opts.workers, {
+    expertDtype: opts.expertDtype,
+    env,
+    startTimeoutMs: opts.startTimeoutMs,
+  });
   const addresses = workers.map((w) => w.address);
   if (workers.length > 0) opts.log(`${workers.length} expert worker(s) serving at ${addresses.join(', ')}`);
   const gatewayArgs = [
-    '--model', opts.modelDir,
-    '--host', opts.host,
-    '--expert-dtype', opts.expertDtype,
-    '--placement', opts.placement,
-    '--replication', String(opts.replication),
-    '--micro-batches', String(opts.microBatches),
+    '--model',
+    opts.modelDir,
+    '--host',
+    opts.host,
+    '--expert-dtype',
+    opts.expertDtype,
+    '--placement',
+    opts.placement,
+    '--replication',
+    String(opts.replication),
+    '--micro-batches',
+    String(opts.microBatches),
     ...(addresses.length > 0 ? ['--workers', addresses.join(',')] : []),
   ];
   let gateways: ManagedProcess[];
   try {
     gateways = await startAll(
       Array.from({ length: numGateways }, (_, g) => {
-        const args = [...gatewayArgs, '--port', String(opts.port + g), '--name', `gateway-${g}`, ...(opts.natsUrl ? ['--nats-url', opts.natsUrl] : [])];
+        const args = [
+          ...gatewayArgs,
+          '--port',
+          String(opts.port + g),
+          '--name',
+          `gateway-${g}`,
+          ...(opts.natsUrl ? ['--nats-url', opts.natsUrl] : []),
+        ];
         return startProcess(GATEWAY_MAIN, args, GATEWAY_READY, opts.startTimeoutMs, { name: `gateway ${g}`, env });
       }),
     );
@@ -102,7 +131,9 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     await stopProcesses(workers, 5000);
     throw error;
   }
-  const gatewayUrls = gateways.map((gw, g) => /serving \S+ at (http:\/\/\S+)/.exec(gw.output())?.[1] ?? `http://${opts.host}:${opts.port + g}`);
+  const gatewayUrls = gateways.map(
+    (gw, g) => /serving \S+ at (http:\/\/\S+)/.exec(gw.output())?.[1] ?? `http://${opts.host}:${opts.port + g}`,
+  );
   let stopping = false;
   const unexpectedExit = new Promise<string>((resolve) => {
     for (const p of [...gateways, ...workers]) {

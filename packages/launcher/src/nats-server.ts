@@ -32,7 +32,13 @@ export interface NatsServer {
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const port = await freePort();
   const storeDir = mkdtempSync(join(tmpdir(), 'switchyard-nats-'));
-  const args = ['-p', String(port), '-a', '127.0.0.1', ...(options.jetstream === false ? [] : ['-js', '-sd', storeDir])];
+  const args = [
+    '-p',
+    String(port),
+    '-a',
+    '127.0.0.1',
+    ...(options.jetstream === false ? [] : ['-js', '-sd', storeDir]),
+  ];
   if (options.user !== undefined) args.push('--user', options.user);
   if (options.pass !== undefined) args.push('--pass', options.pass);
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;

@@ -47,7 +47,11 @@ export function startProcess(
   options: StartProcessOptions = {},
 ): Promise<ManagedProcess> {
   const name = options.name ?? script;
-  const child = spawn(process.execPath, [script, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let out = '';
   const keep = (d: Buffer): void => {
     out += d.toString();

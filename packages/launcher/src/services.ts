@@ -20,8 +20,21 @@ export async function startWorker(
   timeoutMs = 60_000,
 ): Promise<ServiceProcess & { readonly address: string }> {
   const port = await freePort();
-  const args = ['--model', modelDir, '--host', '127.0.0.1', '--port', String(port), '--worker-id', workerId, ...extraArgs];
-  const proc = await startProcess(WORKER_MAIN, args, WORKER_READY, timeoutMs, { name: `expert worker ${workerId}`, env });
+  const args = [
+    '--model',
+    modelDir,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--worker-id',
+    workerId,
+    ...extraArgs,
+  ];
+  const proc = await startProcess(WORKER_MAIN, args, WORKER_READY, timeoutMs, {
+    name: `expert worker ${workerId}`,
+    env,
+  });
   return Object.assign(proc, { port, address: `127.0.0.1:${port}` });
 }
 
@@ -33,6 +46,12 @@ export async function startGateway(
   timeoutMs = 120_000,
 ): Promise<ServiceProcess & { readonly url: string }> {
   const port = await freePort();
-  const proc = await startProcess(GATEWAY_MAIN, ['--model', modelDir, '--port', String(port), ...extraArgs], GATEWAY_READY, timeoutMs, { name: 'gateway', env });
+  const proc = await startProcess(
+    GATEWAY_MAIN,
+    ['--model', modelDir, '--port', String(port), ...extraArgs],
+    GATEWAY_READY,
+    timeoutMs,
+    { name: 'gateway', env },
+  );
   return Object.assign(proc, { port, url: `http://127.0.0.1:${port}` });
 }

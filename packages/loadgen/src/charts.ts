@@ -53,8 +53,18 @@ export function throughputSpec(points: readonly ThroughputPoint[], title: string
         axis: { values: [...new Set(points.map((p) => p.maxConcurrency))] },
       },
       y: { field: 'outputThroughput', type: 'quantitative', title: 'output tokens/s' },
-      color: { field: 'series', type: 'nominal', title: 'configuration', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 0 } },
-      tooltip: [{ field: 'series' }, { field: 'maxConcurrency' }, { field: 'outputThroughput', format: '.1f' }, { field: 'totalTokenThroughput', format: '.1f' }],
+      color: {
+        field: 'series',
+        type: 'nominal',
+        title: 'configuration',
+        legend: { orient: 'bottom', direction: 'vertical', labelLimit: 0 },
+      },
+      tooltip: [
+        { field: 'series' },
+        { field: 'maxConcurrency' },
+        { field: 'outputThroughput', format: '.1f' },
+        { field: 'totalTokenThroughput', format: '.1f' },
+      ],
     },
   };
 }

@@ -3,7 +3,8 @@
 import type { RunRecord } from './run-record.ts';
 import { percentileWord } from './stats.ts';
 
-const row = (name: string, value: string | number) => `${name.padEnd(40)} ${typeof value === 'number' ? value.toFixed(2) : value}`;
+const row = (name: string, value: string | number) =>
+  `${name.padEnd(40)} ${typeof value === 'number' ? value.toFixed(2) : value}`;
 const title = (text: string, fill: string) => {
   const pad = Math.max(0, 50 - text.length);
   return `${fill.repeat(Math.floor(pad / 2))}${text}${fill.repeat(Math.ceil(pad / 2))}`;
@@ -16,7 +17,9 @@ export function consoleSummary(run: RunRecord): string {
     row('Successful requests:', String(m.completed)),
     row('Failed requests:', String(m.failed)),
     ...(m.cancelled > 0 ? [row('Cancelled requests:', String(m.cancelled))] : []),
-    ...(Number.isFinite(run.settings.maxConcurrency) ? [row('Maximum request concurrency:', String(run.settings.maxConcurrency))] : []),
+    ...(Number.isFinite(run.settings.maxConcurrency)
+      ? [row('Maximum request concurrency:', String(run.settings.maxConcurrency))]
+      : []),
     row('Benchmark duration (s):', m.durationS),
     row('Total input tokens:', String(m.totalInput)),
     row('Total generated tokens:', String(m.totalOutput)),
@@ -44,7 +47,8 @@ export function consoleSummary(run: RunRecord): string {
 /** One line per run, for sweeps. */
 export function consoleLine(run: RunRecord): string {
   const m = run.metrics;
-  const p99 = (s: { percentiles: readonly (readonly [number, number])[] }) => s.percentiles[s.percentiles.length - 1]?.[1] ?? NaN;
+  const p99 = (s: { percentiles: readonly (readonly [number, number])[] }) =>
+    s.percentiles[s.percentiles.length - 1]?.[1] ?? NaN;
   return (
     `${run.settings.label}: ${m.completed} ok, ${m.failed} failed, ${m.outputThroughput.toFixed(1)} out tok/s, ` +
     `TTFT ${m.ttftMs.mean.toFixed(1)} ms (p${percentileWord(m.ttftMs.percentiles[m.ttftMs.percentiles.length - 1]?.[0] ?? 99)} ${p99(m.ttftMs).toFixed(1)}), ` +

@@ -25,9 +25,12 @@ export function parseGoodput(pairs: readonly string[]): GoodputSlos {
     const [name, value, ...rest] = pair.split(':');
     const ms = Number(value);
     if (name === undefined || value === undefined || rest.length > 0 || value.trim() === '' || !Number.isFinite(ms)) {
-      throw new GoodputSpecError(`--goodput takes KEY:VALUE pairs with a value in milliseconds (e.g. ttft:500), got "${pair}"`);
+      throw new GoodputSpecError(
+        `--goodput takes KEY:VALUE pairs with a value in milliseconds (e.g. ttft:500), got "${pair}"`,
+      );
     }
-    if (!isSloName(name)) throw new GoodputSpecError(`--goodput metric must be one of ${SLO_NAMES.join(', ')}, got "${name}"`);
+    if (!isSloName(name))
+      throw new GoodputSpecError(`--goodput metric must be one of ${SLO_NAMES.join(', ')}, got "${name}"`);
     if (ms < 0) throw new GoodputSpecError(`--goodput ${name} must be ≥ 0 ms, got ${ms}`);
     slos[name] = ms;
   }

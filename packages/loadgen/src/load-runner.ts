@@ -78,7 +78,12 @@ export async function runLoad(plan: LoadPlan, target: CompletionTarget, hooks: L
         (async () => {
           if (!(await slots.acquire(releasing.signal))) return undefined;
           try {
-            return await streamCompletion(target, request, { runStartMs, queueMs: performance.now() - arrivedAt }, inFlight.signal);
+            return await streamCompletion(
+              target,
+              request,
+              { runStartMs, queueMs: performance.now() - arrivedAt },
+              inFlight.signal,
+            );
           } finally {
             slots.release();
             hooks.onProgress?.(++done, total);
@@ -87,7 +92,12 @@ export async function runLoad(plan: LoadPlan, target: CompletionTarget, hooks: L
       );
     }
     const outputs = (await Promise.all(tasks)).filter((o): o is RequestOutput => o !== undefined);
-    return { outputs, durationMs: performance.now() - runStartMs, numNotSent: total - outputs.length, interrupted: hooks.signal.aborted };
+    return {
+      outputs,
+      durationMs: performance.now() - runStartMs,
+      numNotSent: total - outputs.length,
+      interrupted: hooks.signal.aborted,
+    };
   } finally {
     for (const t of timers) clearTimeout(t);
     hooks.signal.removeEventListener('abort', onUserAbort);

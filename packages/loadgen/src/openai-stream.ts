@@ -29,7 +29,11 @@ interface StreamState {
 function onPayload(payload: string, state: StreamState): void {
   if (payload === '[DONE]') return;
   const now = performance.now();
-  const data = JSON.parse(payload) as { choices?: { text?: string }[]; usage?: { prompt_tokens?: number; completion_tokens?: number }; error?: { message?: string } };
+  const data = JSON.parse(payload) as {
+    choices?: { text?: string }[];
+    usage?: { prompt_tokens?: number; completion_tokens?: number };
+    error?: { message?: string };
+  };
   if (data.error) {
     state.error = data.error.message ?? 'error event in the stream';
     return;
@@ -68,7 +72,15 @@ export async function streamCompletion(
   signal: AbortSignal,
 ): Promise<RequestOutput> {
   const sentAt = performance.now();
-  const state: StreamState = { firstAt: undefined, lastAt: sentAt, itlMs: [], text: '', numChunks: 0, usage: { prompt: undefined, completion: undefined }, error: '' };
+  const state: StreamState = {
+    firstAt: undefined,
+    lastAt: sentAt,
+    itlMs: [],
+    text: '',
+    numChunks: 0,
+    usage: { prompt: undefined, completion: undefined },
+    error: '',
+  };
   const timeout = AbortSignal.timeout(target.requestTimeoutMs);
   try {
     const response = await fetch(`${target.baseUrl}/v1/completions`, {
@@ -95,7 +107,11 @@ export async function streamCompletion(
     }
   } catch (error) {
     if (signal.aborted) return outputOf(request, sentAt, timing, state, { cancelled: true });
-    state.error = timeout.aborted ? `timed out after ${target.requestTimeoutMs} ms` : error instanceof Error ? `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}` : String(error);
+    state.error = timeout.aborted
+      ? `timed out after ${target.requestTimeoutMs} ms`
+      : error instanceof Error
+        ? `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}`
+        : String(error);
   }
   return outputOf(request, sentAt, timing, state, { cancelled: false });
 }

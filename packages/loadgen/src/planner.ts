@@ -81,7 +81,10 @@ export function probabilityMissed(total: number, held: number, k: number): numbe
 }
 
 export function expertsPerNode(numExperts: number, numNodes: number): number[] {
-  return Array.from({ length: numNodes }, (_, n) => Math.floor(numExperts / numNodes) + (n < numExperts % numNodes ? 1 : 0));
+  return Array.from(
+    { length: numNodes },
+    (_, n) => Math.floor(numExperts / numNodes) + (n < numExperts % numNodes ? 1 : 0),
+  );
 }
 
 /** Σ over nodes of P(node hit) for a token's k distinct experts chosen uniformly. */
@@ -105,8 +108,11 @@ function check(input: PlannerInput): void {
     ['--dtype-bytes', input.dtypeBytes],
     ['--weight-bytes', input.weightBytes],
   ];
-  for (const [flag, value] of positive) if (!(value > 0 && Number.isFinite(value))) throw new PlannerInputError(`${flag} must be a positive number, got ${value}`);
-  if (input.shape.numLayers - input.shape.numDenseLayers < 1) throw new PlannerInputError(`${input.shape.name} has no MoE layers`);
+  for (const [flag, value] of positive)
+    if (!(value > 0 && Number.isFinite(value)))
+      throw new PlannerInputError(`${flag} must be a positive number, got ${value}`);
+  if (input.shape.numLayers - input.shape.numDenseLayers < 1)
+    throw new PlannerInputError(`${input.shape.name} has no MoE layers`);
 }
 
 export function planCapacity(input: PlannerInput): PlannerResult {

@@ -13,7 +13,8 @@ export interface Sample {
   readonly value: number;
 }
 
-export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped' | 'unknown' | 'info' | 'stateset' | 'gaugehistogram';
+export type MetricType =
+  'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped' | 'unknown' | 'info' | 'stateset' | 'gaugehistogram';
 
 export interface Exposition {
   readonly samples: readonly Sample[];

@@ -26,7 +26,14 @@ export interface BenchReport {
 }
 
 const f = (n: number | undefined, digits = 1): string => (n === undefined || Number.isNaN(n) ? '–' : n.toFixed(digits));
-const count = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
+const count = (n: number): string =>
+  n >= 1e9
+    ? `${(n / 1e9).toFixed(2)} G`
+    : n >= 1e6
+      ? `${(n / 1e6).toFixed(2)} M`
+      : n >= 1e3
+        ? `${(n / 1e3).toFixed(1)} k`
+        : String(n);
 
 function throughputTable(runs: readonly RunRecord[]): string[] {
   const goodput = runs.some((r) => r.metrics.requestGoodput !== undefined);
@@ -58,7 +65,9 @@ function latencyTable(runs: readonly RunRecord[]): string[] {
   for (const { settings, metrics } of runs) {
     for (const [name, of] of rows) {
       const s = of(metrics);
-      lines.push(`| ${settings.label} | ${name} | ${f(s.mean, 2)} | ${f(s.median, 2)} | ${f(s.std, 2)} | ${s.percentiles.map(([, v]) => f(v, 2)).join(' | ')} |`);
+      lines.push(
+        `| ${settings.label} | ${name} | ${f(s.mean, 2)} | ${f(s.median, 2)} | ${f(s.std, 2)} | ${s.percentiles.map(([, v]) => f(v, 2)).join(' | ')} |`,
+      );
     }
   }
   return lines;
@@ -66,8 +75,12 @@ function latencyTable(runs: readonly RunRecord[]): string[] {
 
 function serverRow(label: string, server: ServerMetrics): string {
   const bal = server.balancedness?.filter((b) => !Number.isNaN(b)) ?? [];
-  const prefix = server.prefixCache ? `${f(100 * server.prefixCache.hitRate)}% of ${count(server.prefixCache.queriedTokens)}` : '–';
-  const dispatch = server.dispatchLatencyMs ? `${f(server.dispatchLatencyMs.p50, 2)} / ${f(server.dispatchLatencyMs.p99, 2)}` : 'not available';
+  const prefix = server.prefixCache
+    ? `${f(100 * server.prefixCache.hitRate)}% of ${count(server.prefixCache.queriedTokens)}`
+    : '–';
+  const dispatch = server.dispatchLatencyMs
+    ? `${f(server.dispatchLatencyMs.p50, 2)} / ${f(server.dispatchLatencyMs.p99, 2)}`
+    : 'not available';
   return (
     `| ${label} | ${bal.length > 0 ? `${f(Math.min(...bal), 2)} / ${f(bal.reduce((a, b) => a + b, 0) / bal.length, 2)}` : '–'} | ${prefix} | ` +
     `${server.kvUsagePeak === undefined ? '–' : `${f(100 * server.kvUsagePeak)}%`} | ${server.activeParamsPerToken === undefined ? '–' : count(server.activeParamsPerToken)} | ` +
@@ -77,14 +90,22 @@ function serverRow(label: string, server: ServerMetrics): string {
 
 function serverTable(runs: readonly RunRecord[]): string[] {
   const rows = runs.flatMap((r) => (r.server.available ? [serverRow(r.settings.label, r.server)] : []));
-  const unavailable = runs.flatMap((r) => (r.server.available ? [] : [`- ${r.settings.label}: not available (${r.server.reason})`]));
+  const unavailable = runs.flatMap((r) =>
+    r.server.available ? [] : [`- ${r.settings.label}: not available (${r.server.reason})`],
+  );
   const missing = [...new Set(runs.flatMap((r) => (r.server.available ? r.server.missing : [])))];
   return [
     ...(rows.length > 0
-      ? ['| run | balancedness min / mean | prefix-cache hits | KV usage (peak) | active params/token | FLOPs/token | dispatch p50 / p99 (ms) |', '|---|--:|--:|--:|--:|--:|--:|', ...rows]
+      ? [
+          '| run | balancedness min / mean | prefix-cache hits | KV usage (peak) | active params/token | FLOPs/token | dispatch p50 / p99 (ms) |',
+          '|---|--:|--:|--:|--:|--:|--:|',
+          ...rows,
+        ]
       : []),
     ...(unavailable.length > 0 ? ['', ...unavailable] : []),
-    ...(missing.length > 0 ? ['', `Series the server does not expose: ${missing.map((m) => `\`${m}\``).join(', ')}.`] : []),
+    ...(missing.length > 0
+      ? ['', `Series the server does not expose: ${missing.map((m) => `\`${m}\``).join(', ')}.`]
+      : []),
   ];
 }
 
@@ -92,7 +113,10 @@ function serverTable(runs: readonly RunRecord[]): string[] {
 export function hotExpertLines(load: ExpertLoad, top = 3): string[] {
   return load.counts.map((row, layer) => {
     const sum = row.reduce((a, b) => a + b, 0);
-    const ranked = row.map((n, e) => [e, n] as const).sort((a, b) => b[1] - a[1]).slice(0, top);
+    const ranked = row
+      .map((n, e) => [e, n] as const)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top);
     const mean = sum / row.length;
     const max = ranked[0]?.[1] ?? 0;
     return `layer ${layer}: ${ranked.map(([e, n]) => `e${e} ${f(sum > 0 ? (100 * n) / sum : 0, 0)}%`).join(', ')} (balancedness ${f(max > 0 ? mean / max : NaN, 2)})`;
@@ -114,7 +138,14 @@ export function renderMarkdown(report: BenchReport): string {
     if (slos.length > 0) out.push(`Goodput objectives: ${slos.map(([k, v]) => `${k} ≤ ${v} ms`).join(', ')}.`);
   }
   out.push('', '## Throughput (client side, vLLM definitions)', '', ...throughputTable(report.runs));
-  out.push('', '## Latency in ms (client side, vLLM definitions)', '', 'TPOT = (E2EL − TTFT) ÷ (output tokens − 1) per request; ITL = every gap between streamed tokens, pooled.', '', ...latencyTable(report.runs));
+  out.push(
+    '',
+    '## Latency in ms (client side, vLLM definitions)',
+    '',
+    'TPOT = (E2EL − TTFT) ÷ (output tokens − 1) per request; ITL = every gap between streamed tokens, pooled.',
+    '',
+    ...latencyTable(report.runs),
+  );
   out.push('', '## Server metrics (`/metrics`, change over each run)', '', ...serverTable(report.runs));
   for (const [series, load] of report.loadBySeries) {
     out.push('', `Busiest experts, ${series}:`, '', ...hotExpertLines(load).map((l) => `- ${l}`));
@@ -122,8 +153,12 @@ export function renderMarkdown(report: BenchReport): string {
     const workers = cluster === undefined ? undefined : workerLoadOf(load, cluster);
     if (workers !== undefined) {
       const sum = workers.pairsPerWorker.reduce((a, b) => a + b, 0);
-      const shares = workers.pairsPerWorker.map((n, w) => `worker ${w} ${f(sum > 0 ? (100 * n) / sum : 0, 0)}%`).join(', ');
-      out.push(`- per worker (${cluster?.placement}${(cluster?.replication ?? 1) > 1 ? `, replication ${cluster?.replication}: primaries` : ''}): ${shares} (balancedness ${f(workers.balancedness, 2)})`);
+      const shares = workers.pairsPerWorker
+        .map((n, w) => `worker ${w} ${f(sum > 0 ? (100 * n) / sum : 0, 0)}%`)
+        .join(', ');
+      out.push(
+        `- per worker (${cluster?.placement}${(cluster?.replication ?? 1) > 1 ? `, replication ${cluster?.replication}: primaries` : ''}): ${shares} (balancedness ${f(workers.balancedness, 2)})`,
+      );
     }
   }
   if (report.plots.length > 0) {

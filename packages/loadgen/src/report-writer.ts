@@ -5,7 +5,15 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { heatmapCells, heatmapSpec, latencySpec, renderSvg, throughputSpec, type LatencyPoint, type ThroughputPoint } from './charts.ts';
+import {
+  heatmapCells,
+  heatmapSpec,
+  latencySpec,
+  renderSvg,
+  throughputSpec,
+  type LatencyPoint,
+  type ThroughputPoint,
+} from './charts.ts';
 import { renderMarkdown, type BenchReport } from './report-markdown.ts';
 import { runToJson, vllmDate } from './result-json.ts';
 import type { RunRecord } from './run-record.ts';
@@ -36,7 +44,10 @@ export function outputDirFor(root: string, name: string, startedAt: Date): strin
 }
 
 export function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-+|-+$/g, '');
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9.]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 }
 
 /** Expert loads summed over each series' runs (runs without server metrics add nothing). */
@@ -59,13 +70,20 @@ export function loadBySeries(runs: readonly RunRecord[]): Map<string, ExpertLoad
 export function throughputPoints(runs: readonly RunRecord[]): ThroughputPoint[] {
   return runs
     .filter((r) => Number.isFinite(r.settings.maxConcurrency))
-    .map((r) => ({ series: r.settings.series, maxConcurrency: r.settings.maxConcurrency, outputThroughput: r.metrics.outputThroughput, totalTokenThroughput: r.metrics.totalTokenThroughput }));
+    .map((r) => ({
+      series: r.settings.series,
+      maxConcurrency: r.settings.maxConcurrency,
+      outputThroughput: r.metrics.outputThroughput,
+      totalTokenThroughput: r.metrics.totalTokenThroughput,
+    }));
 }
 
 export function latencyPoints(runs: readonly RunRecord[]): LatencyPoint[] {
   const oneSeries = new Set(runs.map((r) => r.settings.series)).size === 1;
   return runs.flatMap((r) => {
-    const run = oneSeries ? `c=${Number.isFinite(r.settings.maxConcurrency) ? r.settings.maxConcurrency : '∞'}` : r.settings.label;
+    const run = oneSeries
+      ? `c=${Number.isFinite(r.settings.maxConcurrency) ? r.settings.maxConcurrency : '∞'}`
+      : r.settings.label;
     const m = r.metrics;
     return (
       [
@@ -81,7 +99,11 @@ export function latencyPoints(runs: readonly RunRecord[]): LatencyPoint[] {
   });
 }
 
-export async function writeBenchOutputs(dir: string, meta: BenchMeta, runs: readonly RunRecord[]): Promise<WrittenOutputs> {
+export async function writeBenchOutputs(
+  dir: string,
+  meta: BenchMeta,
+  runs: readonly RunRecord[],
+): Promise<WrittenOutputs> {
   await mkdir(join(dir, 'runs'), { recursive: true });
   const runFiles: string[] = [];
   for (const [i, run] of runs.entries()) {
@@ -98,16 +120,32 @@ export async function writeBenchOutputs(dir: string, meta: BenchMeta, runs: read
     svgs.push(join(dir, file));
   };
   const points = throughputPoints(runs);
-  if (points.length > 0) await plot('throughput-vs-concurrency.svg', 'output throughput vs concurrency', renderSvg(throughputSpec(points, `${meta.name}: output throughput vs concurrency`)));
-  if (runs.length > 0) await plot('latency-percentiles.svg', 'latency percentiles', renderSvg(latencySpec(latencyPoints(runs), `${meta.name}: latency (ms)`)));
+  if (points.length > 0)
+    await plot(
+      'throughput-vs-concurrency.svg',
+      'output throughput vs concurrency',
+      renderSvg(throughputSpec(points, `${meta.name}: output throughput vs concurrency`)),
+    );
+  if (runs.length > 0)
+    await plot(
+      'latency-percentiles.svg',
+      'latency percentiles',
+      renderSvg(latencySpec(latencyPoints(runs), `${meta.name}: latency (ms)`)),
+    );
   const loads = loadBySeries(runs);
   for (const [series, load] of loads) {
-    await plot(`expert-heatmap-${slug(series)}.svg`, `tokens per expert per layer, ${series}`, renderSvg(heatmapSpec(heatmapCells(load), `tokens per expert per layer — ${series}`)));
+    await plot(
+      `expert-heatmap-${slug(series)}.svg`,
+      `tokens per expert per layer, ${series}`,
+      renderSvg(heatmapSpec(heatmapCells(load), `tokens per expert per layer — ${series}`)),
+    );
   }
   for (const series of new Set(runs.map((r) => r.settings.series))) {
     if (!loads.has(series)) {
       const reason = runs.find((r) => r.settings.series === series && !r.server.available);
-      notes.push(`No expert heatmap for ${series}: ${reason && !reason.server.available ? reason.server.reason : 'the server exposes no expert token counts'}.`);
+      notes.push(
+        `No expert heatmap for ${series}: ${reason && !reason.server.available ? reason.server.reason : 'the server exposes no expert token counts'}.`,
+      );
     }
   }
   const report: BenchReport = {
@@ -118,7 +156,9 @@ export async function writeBenchOutputs(dir: string, meta: BenchMeta, runs: read
     interrupted: meta.interrupted,
     runs,
     loadBySeries: loads,
-    clusterBySeries: new Map(runs.flatMap((r) => (r.settings.cluster ? [[r.settings.series, r.settings.cluster] as const] : []))),
+    clusterBySeries: new Map(
+      runs.flatMap((r) => (r.settings.cluster ? [[r.settings.series, r.settings.cluster] as const] : [])),
+    ),
     plots,
     notes,
   };

@@ -29,7 +29,11 @@ export function vllmDate(d: Date): string {
 const finiteOr = (n: number, word: string): number | string => (Number.isFinite(n) ? n : word);
 
 function summaryKeys(name: string, s: Summary): Record<string, number> {
-  const out: Record<string, number> = { [`mean_${name}_ms`]: s.mean, [`median_${name}_ms`]: s.median, [`std_${name}_ms`]: s.std };
+  const out: Record<string, number> = {
+    [`mean_${name}_ms`]: s.mean,
+    [`median_${name}_ms`]: s.median,
+    [`std_${name}_ms`]: s.std,
+  };
   for (const [p, value] of s.percentiles) out[`p${percentileWord(p)}_${name}_ms`] = value;
   return out;
 }
@@ -46,7 +50,13 @@ function serverMetricsJson(server: ServerMetricsReport, cluster: ClusterSpec | u
     last_step_balancedness: server.lastStepBalancedness ?? null,
     kv_usage_after: server.kvUsage ?? null,
     kv_usage_peak: server.kvUsagePeak ?? null,
-    prefix_cache: server.prefixCache ? { queried_tokens: server.prefixCache.queriedTokens, hit_tokens: server.prefixCache.hitTokens, hit_rate: server.prefixCache.hitRate } : null,
+    prefix_cache: server.prefixCache
+      ? {
+          queried_tokens: server.prefixCache.queriedTokens,
+          hit_tokens: server.prefixCache.hitTokens,
+          hit_rate: server.prefixCache.hitRate,
+        }
+      : null,
     active_params_per_token: server.activeParamsPerToken ?? null,
     flops_per_token: server.flopsPerToken ?? null,
     expert_bytes_read: server.expertBytesRead ?? null,
@@ -99,7 +109,14 @@ export function runToJson(run: RunRecord): Record<string, unknown> {
     generated_texts: outputs.map((o) => o.generatedText),
     errors: outputs.map((o) => o.error),
     cluster: c
-      ? { preset: c.preset, workers: c.workers, placement: c.placement, replication: c.replication, expert_dtype: c.expertDtype, micro_batches: c.microBatches }
+      ? {
+          preset: c.preset,
+          workers: c.workers,
+          placement: c.placement,
+          replication: c.replication,
+          expert_dtype: c.expertDtype,
+          micro_batches: c.microBatches,
+        }
       : null,
     server_metrics: serverMetricsJson(run.server, c),
   };

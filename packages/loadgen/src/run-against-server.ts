@@ -84,7 +84,12 @@ export async function runAgainstServer(
   hooks: RunHooks,
 ): Promise<RunRecord[]> {
   const model = await fetchServerModel(server.baseUrl, common.model);
-  const target: CompletionTarget = { baseUrl: server.baseUrl, model: model.id, temperature: common.temperature, requestTimeoutMs: common.requestTimeoutMs };
+  const target: CompletionTarget = {
+    baseUrl: server.baseUrl,
+    model: model.id,
+    temperature: common.temperature,
+    requestTimeoutMs: common.requestTimeoutMs,
+  };
   const records: RunRecord[] = [];
   for (const [index, load] of loads.entries()) {
     if (hooks.signal.aborted) break;
@@ -106,7 +111,13 @@ export async function runAgainstServer(
     const startedAt = new Date().toISOString();
     const bar = hooks.progress(label);
     const result = await runLoad(
-      { requests, arrivalsMs, maxConcurrency: load.maxConcurrency, durationMs: common.durationMs, gracePeriodMs: common.gracePeriodMs },
+      {
+        requests,
+        arrivalsMs,
+        maxConcurrency: load.maxConcurrency,
+        durationMs: common.durationMs,
+        gracePeriodMs: common.gracePeriodMs,
+      },
       target,
       { signal: hooks.signal, onProgress: bar.update },
     ).finally(bar.stop);

@@ -23,7 +23,12 @@ export interface ScenarioOutcome {
   readonly notes: readonly string[];
 }
 
-export async function runScenario(scenario: Scenario, launch: ClusterLauncher, common: CommonSettings, hooks: RunHooks): Promise<ScenarioOutcome> {
+export async function runScenario(
+  scenario: Scenario,
+  launch: ClusterLauncher,
+  common: CommonSettings,
+  hooks: RunHooks,
+): Promise<ScenarioOutcome> {
   const runs: RunRecord[] = [];
   const notes: string[] = [];
   for (const spec of scenario.clusters) {

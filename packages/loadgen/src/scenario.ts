@@ -37,7 +37,12 @@ export interface Scenario {
   readonly loads: readonly LoadSpec[];
 }
 
-const closedLoop = (maxConcurrency: number, numPrompts: number): LoadSpec => ({ maxConcurrency, numPrompts, requestRate: Infinity, burstiness: 1 });
+const closedLoop = (maxConcurrency: number, numPrompts: number): LoadSpec => ({
+  maxConcurrency,
+  numPrompts,
+  requestRate: Infinity,
+  burstiness: 1,
+});
 
 /** A label that says what differs: `small 2w contiguous fp32 overlap`. */
 export function clusterLabel(c: Omit<ClusterSpec, 'label'>): string {
@@ -49,7 +54,14 @@ function cluster(c: Omit<ClusterSpec, 'label'>): ClusterSpec {
   return { ...c, label: clusterLabel(c) };
 }
 
-const BASE = { preset: 'small', workers: 2, placement: 'contiguous', replication: 1, expertDtype: 'fp32', microBatches: 2 } as const;
+const BASE = {
+  preset: 'small',
+  workers: 2,
+  placement: 'contiguous',
+  replication: 1,
+  expertDtype: 'fp32',
+  microBatches: 2,
+} as const;
 const RANDOM_128_32 = { kind: 'random', inputLen: 128, outputLen: 32, rangeRatio: 0.25, prefixLen: 0 } as const;
 
 export const SCENARIOS = {
@@ -86,7 +98,10 @@ export const SCENARIOS = {
     description: 'the `skewed` preset (Zipf-like router) on 2 workers, contiguous vs round-robin placement',
     expectedDuration: '≈ 40 seconds',
     dataset: RANDOM_128_32,
-    clusters: [cluster({ ...BASE, preset: 'skewed' }), cluster({ ...BASE, preset: 'skewed', placement: 'round-robin' })],
+    clusters: [
+      cluster({ ...BASE, preset: 'skewed' }),
+      cluster({ ...BASE, preset: 'skewed', placement: 'round-robin' }),
+    ],
     loads: [closedLoop(16, 32)],
   },
 } as const satisfies Readonly<Record<string, Scenario>>;

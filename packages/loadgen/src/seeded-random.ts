@@ -22,7 +22,8 @@ export class SeededRandom {
 
   /** Uniform integer in [lo, hi] (both inclusive), like numpy's `integers(lo, hi + 1)`. */
   integer(lo: number, hi: number): number {
-    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo <= hi)) throw new RangeError(`bad integer range [${lo}, ${hi}]`);
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo <= hi))
+      throw new RangeError(`bad integer range [${lo}, ${hi}]`);
     return lo + Math.min(hi - lo, Math.floor(this.uniform() * (hi - lo + 1)));
   }
 

@@ -12,7 +12,11 @@ export interface ServerModel {
 }
 
 /** GET /v1/models: the model named `wanted`, or the first one. */
-export async function fetchServerModel(baseUrl: string, wanted: string | undefined, timeoutMs = 10_000): Promise<ServerModel> {
+export async function fetchServerModel(
+  baseUrl: string,
+  wanted: string | undefined,
+  timeoutMs = 10_000,
+): Promise<ServerModel> {
   let body: unknown;
   try {
     const response = await fetch(`${baseUrl}/v1/models`, { signal: AbortSignal.timeout(timeoutMs) });
@@ -20,12 +24,19 @@ export async function fetchServerModel(baseUrl: string, wanted: string | undefin
     body = await response.json();
   } catch (error) {
     if (error instanceof BenchSetupError) throw error;
-    throw new BenchSetupError(`cannot reach ${baseUrl}/v1/models: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new BenchSetupError(
+      `cannot reach ${baseUrl}/v1/models: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   const models = (body as { data?: { id?: unknown; max_model_len?: unknown }[] }).data ?? [];
   const model = wanted === undefined ? models[0] : models.find((m) => m.id === wanted);
   if (model === undefined || typeof model.id !== 'string') {
-    throw new BenchSetupError(wanted === undefined ? `${baseUrl} serves no model` : `${baseUrl} does not serve ${wanted} (it serves ${models.map((m) => String(m.id)).join(', ')})`);
+    throw new BenchSetupError(
+      wanted === undefined
+        ? `${baseUrl} serves no model`
+        : `${baseUrl} does not serve ${wanted} (it serves ${models.map((m) => String(m.id)).join(', ')})`,
+    );
   }
   return { id: model.id, maxModelLen: typeof model.max_model_len === 'number' ? model.max_model_len : undefined };
 }

@@ -8,7 +8,8 @@
 import { parseExposition, type Exposition, type Sample } from './prometheus-text.ts';
 import { LABELS, SERIES } from './server-metric-names.ts';
 
-export type Scrape = { readonly ok: true; readonly exposition: Exposition } | { readonly ok: false; readonly reason: string };
+export type Scrape =
+  { readonly ok: true; readonly exposition: Exposition } | { readonly ok: false; readonly reason: string };
 
 /** GET `<baseUrl>/metrics`; anything but a parsable 200 is a reason. */
 export async function scrapeMetrics(baseUrl: string, timeoutMs = 5000): Promise<Scrape> {
@@ -42,7 +43,8 @@ export interface ServerMetrics {
   readonly kvUsage: number | undefined;
   /** The highest KV usage seen by the scrapes taken during the run (one a second). */
   readonly kvUsagePeak: number | undefined;
-  readonly prefixCache: { readonly queriedTokens: number; readonly hitTokens: number; readonly hitRate: number } | undefined;
+  readonly prefixCache:
+    { readonly queriedTokens: number; readonly hitTokens: number; readonly hitRate: number } | undefined;
   readonly activeParamsPerToken: number | undefined;
   readonly flopsPerToken: number | undefined;
   readonly expertBytesRead: number | undefined;
@@ -93,7 +95,11 @@ function countsByLayerExpert(e: Exposition, name: string): Map<string, number> {
  * The run's tokens per (layer, expert). The shape comes from the labels seen, widened by `shape` when
  * given (an expert that never got a token has no series: OTel reports only observed values).
  */
-export function expertLoadOf(before: Exposition, after: Exposition, shape?: { numLayers: number; numExperts: number }): ExpertLoad | undefined {
+export function expertLoadOf(
+  before: Exposition,
+  after: Exposition,
+  shape?: { numLayers: number; numExperts: number },
+): ExpertLoad | undefined {
   const a = countsByLayerExpert(after, SERIES.expertTokens);
   if (a.size === 0) return undefined;
   const b = countsByLayerExpert(before, SERIES.expertTokens);
@@ -197,12 +203,19 @@ export function sampleDuringRun(baseUrl: string, intervalMs = 1000): { stop: () 
 }
 
 function peakOf(scrapes: readonly Scrape[], name: string): number | undefined {
-  const values = scrapes.flatMap((s) => (s.ok ? [total(s.exposition, name)] : [])).filter((v): v is number => v !== undefined);
+  const values = scrapes
+    .flatMap((s) => (s.ok ? [total(s.exposition, name)] : []))
+    .filter((v): v is number => v !== undefined);
   return values.length === 0 ? undefined : Math.max(...values);
 }
 
 /** Builds the run's report from the scrapes before and after it (and any taken during it). */
-export function serverMetricsOf(before: Scrape, after: Scrape, shape?: { numLayers: number; numExperts: number }, during: readonly Scrape[] = []): ServerMetricsReport {
+export function serverMetricsOf(
+  before: Scrape,
+  after: Scrape,
+  shape?: { numLayers: number; numExperts: number },
+  during: readonly Scrape[] = [],
+): ServerMetricsReport {
   if (!after.ok) return { available: false, reason: after.reason };
   if (!before.ok) return { available: false, reason: before.reason };
   const b = before.exposition;
@@ -210,7 +223,17 @@ export function serverMetricsOf(before: Scrape, after: Scrape, shape?: { numLaye
   const expertLoad = expertLoadOf(b, a, shape);
   const queried = delta(b, a, SERIES.prefixQueries);
   const hits = delta(b, a, SERIES.prefixHits);
-  const expected = [SERIES.expertTokens, SERIES.balancedness, SERIES.kvUsage, SERIES.prefixQueries, SERIES.prefixHits, SERIES.expertBytes, `${SERIES.activeParams}_count`, `${SERIES.flops}_count`, `${SERIES.dispatchDuration}_count`];
+  const expected = [
+    SERIES.expertTokens,
+    SERIES.balancedness,
+    SERIES.kvUsage,
+    SERIES.prefixQueries,
+    SERIES.prefixHits,
+    SERIES.expertBytes,
+    `${SERIES.activeParams}_count`,
+    `${SERIES.flops}_count`,
+    `${SERIES.dispatchDuration}_count`,
+  ];
   return {
     available: true,
     expertLoad,
@@ -218,7 +241,10 @@ export function serverMetricsOf(before: Scrape, after: Scrape, shape?: { numLaye
     lastStepBalancedness: perLayerGauge(a, SERIES.balancedness),
     kvUsage: total(a, SERIES.kvUsage),
     kvUsagePeak: peakOf([...during, after], SERIES.kvUsage),
-    prefixCache: queried === undefined || hits === undefined ? undefined : { queriedTokens: queried, hitTokens: hits, hitRate: queried > 0 ? hits / queried : 0 },
+    prefixCache:
+      queried === undefined || hits === undefined
+        ? undefined
+        : { queriedTokens: queried, hitTokens: hits, hitRate: queried > 0 ? hits / queried : 0 },
     activeParamsPerToken: histogramMean(b, a, SERIES.activeParams),
     flopsPerToken: histogramMean(b, a, SERIES.flops),
     expertBytesRead: delta(b, a, SERIES.expertBytes),

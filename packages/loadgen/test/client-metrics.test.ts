@@ -53,8 +53,14 @@ describe('client metrics with vLLM benchmark_serving definitions, on a hand-made
   it('TTFT is send → first token chunk, per request', () => {
     expect(m.ttftMs.mean).toBeCloseTo(380 / 3, 10);
     expect(m.ttftMs.median).toBe(100);
-    expect(m.ttftMs.std).toBeCloseTo(Math.sqrt((26.666666666666668 ** 2 + 73.33333333333333 ** 2 + 46.666666666666664 ** 2) / 3), 10);
-    expect(m.ttftMs.percentiles).toEqual([[90, 180], [99, 198]]);
+    expect(m.ttftMs.std).toBeCloseTo(
+      Math.sqrt((26.666666666666668 ** 2 + 73.33333333333333 ** 2 + 46.666666666666664 ** 2) / 3),
+      10,
+    );
+    expect(m.ttftMs.percentiles).toEqual([
+      [90, 180],
+      [99, 198],
+    ]);
   });
 
   it('TPOT is (E2E − TTFT) ÷ (output tokens − 1), leaving out one-token requests', () => {

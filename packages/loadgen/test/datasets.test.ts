@@ -5,7 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRequests } from '../src/datasets/dataset.ts';
 import { lengthRange, randomRequests } from '../src/datasets/random.ts';
 import { sharedPrefixRequests } from '../src/datasets/shared-prefix.ts';
-import { acceptTrace, parseTrace, TraceLineError, traceRequests, type TraceDatasetSpec } from '../src/datasets/trace.ts';
+import {
+  acceptTrace,
+  parseTrace,
+  TraceLineError,
+  traceRequests,
+  type TraceDatasetSpec,
+} from '../src/datasets/trace.ts';
 import { SeededRandom } from '../src/seeded-random.ts';
 
 const rng = (key: string) => new SeededRandom(3, key);
@@ -14,7 +20,12 @@ describe('random dataset (vLLM RandomDataset)', () => {
   it('samples lengths in [⌊len(1 − r)⌋, ⌈len(1 + r)⌉], outputs at least 1', () => {
     expect(lengthRange(100, 0.25, 0)).toEqual({ low: 75, high: 125 });
     expect(lengthRange(3, 0.5, 1)).toEqual({ low: 1, high: 5 });
-    const requests = randomRequests({ kind: 'random', inputLen: 40, outputLen: 8, rangeRatio: 0.5, prefixLen: 0 }, 300, 256, rng('r'));
+    const requests = randomRequests(
+      { kind: 'random', inputLen: 40, outputLen: 8, rangeRatio: 0.5, prefixLen: 0 },
+      300,
+      256,
+      rng('r'),
+    );
     const inputs = requests.map((r) => r.promptIds.length);
     const outputs = requests.map((r) => r.outputLen);
     expect(Math.min(...inputs)).toBe(20);
@@ -24,7 +35,12 @@ describe('random dataset (vLLM RandomDataset)', () => {
   });
 
   it('builds prompt i from consecutive ids (offset + i + j) mod vocab after the shared prefix', () => {
-    const requests = randomRequests({ kind: 'random', inputLen: 6, outputLen: 2, rangeRatio: 0, prefixLen: 3 }, 5, 10, rng('p'));
+    const requests = randomRequests(
+      { kind: 'random', inputLen: 6, outputLen: 2, rangeRatio: 0, prefixLen: 3 },
+      5,
+      10,
+      rng('p'),
+    );
     const prefix = requests[0]?.promptIds.slice(0, 3);
     for (const [i, r] of requests.entries()) {
       expect(r.promptIds).toHaveLength(9);
@@ -45,7 +61,12 @@ describe('random dataset (vLLM RandomDataset)', () => {
 
 describe('shared-prefix dataset', () => {
   it('gives every request one of the group prefixes plus its own suffix, groups interleaved', () => {
-    const requests = sharedPrefixRequests({ kind: 'shared-prefix', numPrefixes: 3, prefixLen: 20, suffixLen: 5, outputLen: 7 }, 12, 256, rng('s'));
+    const requests = sharedPrefixRequests(
+      { kind: 'shared-prefix', numPrefixes: 3, prefixLen: 20, suffixLen: 5, outputLen: 7 },
+      12,
+      256,
+      rng('s'),
+    );
     expect(requests).toHaveLength(12);
     const prefixes = new Map<string, number>();
     for (const r of requests) {
@@ -61,7 +82,13 @@ describe('shared-prefix dataset', () => {
 });
 
 describe('trace replay (Mooncake format)', () => {
-  const spec: TraceDatasetSpec = { kind: 'trace', path: 'trace.jsonl', onBadLine: 'fail', blockTokens: 4, lengthScale: 1 };
+  const spec: TraceDatasetSpec = {
+    kind: 'trace',
+    path: 'trace.jsonl',
+    onBadLine: 'fail',
+    blockTokens: 4,
+    lengthScale: 1,
+  };
   const GOOD = [
     '{"timestamp": 1000, "input_length": 10, "output_length": 3, "hash_ids": [0, 1, 2]}',
     '{"timestamp": 1250, "input_length": 6, "output_length": 1, "hash_ids": [0, 1]}',
@@ -127,7 +154,11 @@ describe('trace replay (Mooncake format)', () => {
     const warnings: string[] = [];
     const records = acceptTrace(parseTrace(BAD), 'skip', 'trace.jsonl', (w) => warnings.push(w));
     expect(records).toHaveLength(2);
-    expect(warnings.map((w) => w.split(':').slice(0, 2).join(':'))).toEqual(['trace.jsonl:2', 'trace.jsonl:4', 'trace.jsonl:5']);
+    expect(warnings.map((w) => w.split(':').slice(0, 2).join(':'))).toEqual([
+      'trace.jsonl:2',
+      'trace.jsonl:4',
+      'trace.jsonl:5',
+    ]);
   });
 
   describe('from a file', () => {

@@ -5,7 +5,8 @@ import type { BenchRequest } from '../src/request-output.ts';
 import { SseReader } from '../src/sse-reader.ts';
 import { startFakeServer, type FakeServer } from './helpers/fake-openai-server.ts';
 
-const requests = (n: number, outputLen: number, first = 1): BenchRequest[] => Array.from({ length: n }, (_, i) => ({ promptIds: [i === 0 ? first : 1, 2, 3], outputLen }));
+const requests = (n: number, outputLen: number, first = 1): BenchRequest[] =>
+  Array.from({ length: n }, (_, i) => ({ promptIds: [i === 0 ? first : 1, 2, 3], outputLen }));
 const plan = (reqs: BenchRequest[], overrides: Partial<LoadPlan> = {}): LoadPlan => ({
   requests: reqs,
   arrivalsMs: reqs.map(() => 0),
@@ -14,7 +15,12 @@ const plan = (reqs: BenchRequest[], overrides: Partial<LoadPlan> = {}): LoadPlan
   gracePeriodMs: 0,
   ...overrides,
 });
-const target = (server: FakeServer): CompletionTarget => ({ baseUrl: server.url, model: 'fake', temperature: 0, requestTimeoutMs: 10_000 });
+const target = (server: FakeServer): CompletionTarget => ({
+  baseUrl: server.url,
+  model: 'fake',
+  temperature: 0,
+  requestTimeoutMs: 10_000,
+});
 const noAbort = () => ({ signal: new AbortController().signal });
 
 let server: FakeServer | undefined;
@@ -80,7 +86,11 @@ describe('load runner against a streaming server', () => {
   it('stops releasing at the duration bound and cancels what is still running after the grace period', async () => {
     server = await startFakeServer({ firstTokenMs: 10, tokenIntervalMs: 100 });
     const reqs = requests(10, 20);
-    const result = await runLoad(plan(reqs, { arrivalsMs: reqs.map((_, i) => i * 50), durationMs: 120, gracePeriodMs: 50 }), target(server), noAbort());
+    const result = await runLoad(
+      plan(reqs, { arrivalsMs: reqs.map((_, i) => i * 50), durationMs: 120, gracePeriodMs: 50 }),
+      target(server),
+      noAbort(),
+    );
     expect(result.outputs).toHaveLength(3);
     expect(result.numNotSent).toBe(7);
     expect(result.outputs.every((o) => o.cancelled && !o.success)).toBe(true);

@@ -1,8 +1,26 @@
 import { describe, expect, it } from 'vitest';
 import { getRealModel } from '@switchyard/model';
-import { distinctExpertsHit, expectedNodesHit, expertsPerNode, planCapacity, PlannerInputError, probabilityMissed, type PlannerInput } from '../src/planner.ts';
+import {
+  distinctExpertsHit,
+  expectedNodesHit,
+  expertsPerNode,
+  planCapacity,
+  PlannerInputError,
+  probabilityMissed,
+  type PlannerInput,
+} from '../src/planner.ts';
 
-const H100_NODES = { attentionNodes: 4, expertNodes: 8, linkGbps: 400, deviceTflops: 990, deviceMemGBps: 3350, batchTokens: 4096, dtypeBytes: 2, weightBytes: 2, sharedMachine: false };
+const H100_NODES = {
+  attentionNodes: 4,
+  expertNodes: 8,
+  linkGbps: 400,
+  deviceTflops: 990,
+  deviceMemGBps: 3350,
+  batchTokens: 4096,
+  dtypeBytes: 2,
+  weightBytes: 2,
+  sharedMachine: false,
+};
 
 describe('capacity planner formulas, against hand computations', () => {
   it('Mixtral-8x7B on 8 expert nodes: one expert per node, so a token hits exactly its top-2 nodes', () => {

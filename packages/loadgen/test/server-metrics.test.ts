@@ -65,14 +65,26 @@ describe('server metrics from /metrics before and after a run', () => {
     let queries = 100;
     let hits = 40;
     exposition = otelExposition((meter) => {
-      meter.createObservableCounter(METRIC_EXPERT_TOKENS).addCallback((r) =>
-        counts.forEach((row, layer) => row.forEach((n, expert) => n > 0 && r.observe(n, { [ATTR_LAYER]: layer, [ATTR_EXPERT]: expert }))),
-      );
-      meter.createObservableGauge(METRIC_EXPERT_BALANCEDNESS).addCallback((r) => [0.5, 0.25].forEach((b, layer) => r.observe(b, { [ATTR_LAYER]: layer })));
+      meter
+        .createObservableCounter(METRIC_EXPERT_TOKENS)
+        .addCallback((r) =>
+          counts.forEach((row, layer) =>
+            row.forEach((n, expert) => n > 0 && r.observe(n, { [ATTR_LAYER]: layer, [ATTR_EXPERT]: expert })),
+          ),
+        );
+      meter
+        .createObservableGauge(METRIC_EXPERT_BALANCEDNESS)
+        .addCallback((r) => [0.5, 0.25].forEach((b, layer) => r.observe(b, { [ATTR_LAYER]: layer })));
       meter.createObservableGauge(METRIC_KV_USAGE).addCallback((r) => r.observe(0.125));
-      meter.createObservableCounter(METRIC_PREFIX_CACHE_QUERIES).addCallback((r) => r.observe(queries, { 'gen_ai.request.model': 'tiny' }));
-      meter.createObservableCounter(METRIC_PREFIX_CACHE_HITS).addCallback((r) => r.observe(hits, { 'gen_ai.request.model': 'tiny' }));
-      const params = meter.createHistogram(METRIC_TOKEN_ACTIVE_PARAMS, { advice: { explicitBucketBoundaries: [1000, 10000] } });
+      meter
+        .createObservableCounter(METRIC_PREFIX_CACHE_QUERIES)
+        .addCallback((r) => r.observe(queries, { 'gen_ai.request.model': 'tiny' }));
+      meter
+        .createObservableCounter(METRIC_PREFIX_CACHE_HITS)
+        .addCallback((r) => r.observe(hits, { 'gen_ai.request.model': 'tiny' }));
+      const params = meter.createHistogram(METRIC_TOKEN_ACTIVE_PARAMS, {
+        advice: { explicitBucketBoundaries: [1000, 10000] },
+      });
       params.record(5000);
     });
     const before = ok(await exposition.expose());
@@ -84,7 +96,10 @@ describe('server metrics from /metrics before and after a run', () => {
     hits = 90;
     const after = await exposition.expose();
     expect(after).toContain('switchyard_expert_tokens_total{switchyard_layer="0",switchyard_expert="1"');
-    const during = [ok('switchyard_kv_usage{otel_scope_name="switchyard"} 0.5'), { ok: false, reason: 'timeout' } as const];
+    const during = [
+      ok('switchyard_kv_usage{otel_scope_name="switchyard"} 0.5'),
+      { ok: false, reason: 'timeout' } as const,
+    ];
     const report = serverMetricsOf(before, ok(after), { numLayers: 2, numExperts: 4 }, during);
     if (!report.available) throw new Error(report.reason);
     // Deltas, widened to the model's 4 experts (expert 3 never routed: no series at all).
@@ -107,7 +122,13 @@ describe('server metrics from /metrics before and after a run', () => {
   it('takes histogram means and quantiles from the run’s bucket deltas (PromQL histogram_quantile)', () => {
     const h = (c1: number, c2: number, inf: number, sum: number) =>
       parseExposition(
-        [`h_bucket{le="0.01"} ${c1}`, `h_bucket{le="0.1"} ${c2}`, `h_bucket{le="+Inf"} ${inf}`, `h_sum ${sum}`, `h_count ${inf}`].join('\n'),
+        [
+          `h_bucket{le="0.01"} ${c1}`,
+          `h_bucket{le="0.1"} ${c2}`,
+          `h_bucket{le="+Inf"} ${inf}`,
+          `h_sum ${sum}`,
+          `h_count ${inf}`,
+        ].join('\n'),
       );
     const before = h(10, 10, 10, 0.05);
     const after = h(20, 30, 30, 0.65);
@@ -132,13 +153,30 @@ describe('server metrics from /metrics before and after a run', () => {
 });
 
 describe('per-worker load under the gateway placement', () => {
-  const load = { numLayers: 2, numExperts: 4, counts: [[8, 4, 2, 2], [8, 4, 2, 2]] };
+  const load = {
+    numLayers: 2,
+    numExperts: 4,
+    counts: [
+      [8, 4, 2, 2],
+      [8, 4, 2, 2],
+    ],
+  };
   const cluster = (c: Omit<ClusterSpec, 'label'>): ClusterSpec => ({ ...c, label: clusterLabel(c) });
-  const base = { preset: 'skewed', workers: 2, placement: 'contiguous', replication: 1, expertDtype: 'fp32', microBatches: 1 } as const;
+  const base = {
+    preset: 'skewed',
+    workers: 2,
+    placement: 'contiguous',
+    replication: 1,
+    expertDtype: 'fp32',
+    microBatches: 1,
+  } as const;
 
   it('contiguous puts the hot experts 0 and 1 on worker 0; round-robin spreads them', () => {
     expect(workerLoadOf(load, cluster(base))).toEqual({ pairsPerWorker: [24, 8], balancedness: 16 / 24 });
-    expect(workerLoadOf(load, cluster({ ...base, placement: 'round-robin' }))).toEqual({ pairsPerWorker: [20, 12], balancedness: 16 / 20 });
+    expect(workerLoadOf(load, cluster({ ...base, placement: 'round-robin' }))).toEqual({
+      pairsPerWorker: [20, 12],
+      balancedness: 16 / 20,
+    });
   });
 
   it('sends every pair to the primary replica when all workers are healthy', () => {

@@ -29,13 +29,24 @@ describe('statistics as numpy computes them for vLLM', () => {
   });
 
   it('gives 0 for every statistic of an empty sample, as vLLM does with `values or 0`', () => {
-    expect(summarize([], [90, 99])).toEqual({ mean: 0, median: 0, std: 0, percentiles: [[90, 0], [99, 0]] });
+    expect(summarize([], [90, 99])).toEqual({
+      mean: 0,
+      median: 0,
+      std: 0,
+      percentiles: [
+        [90, 0],
+        [99, 0],
+      ],
+    });
   });
 
   it('summarizes with the median and the requested percentiles in order', () => {
     const s = summarize(X, [99, 90]);
     expect(s.median).toBe(8);
-    expect(s.percentiles).toEqual([[99, 94.20000000000002], [90, 42]]);
+    expect(s.percentiles).toEqual([
+      [99, 94.20000000000002],
+      [90, 42],
+    ]);
   });
 
   it('names percentiles as vLLM keys do: p99, p99.9', () => {

@@ -72,7 +72,10 @@ function parseIndex(json: string, indexPath: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const [tensor, file] of Object.entries(weightMap)) {
     if (typeof file !== 'string' || file !== basename(file) || file === '..' || file === '.') {
-      throw new SafetensorsFormatError(indexPath, `weight_map["${tensor}"] is not a file name in the same directory: ${JSON.stringify(file)}`);
+      throw new SafetensorsFormatError(
+        indexPath,
+        `weight_map["${tensor}"] is not a file name in the same directory: ${JSON.stringify(file)}`,
+      );
     }
     map.set(tensor, file);
   }
@@ -114,7 +117,8 @@ export async function openCheckpoint(dir: string): Promise<TensorReader> {
 /** The weights files of the checkpoint in `dir`, in digest order. */
 export async function checkpointFiles(dir: string): Promise<readonly string[]> {
   const indexPath = join(dir, INDEX_FILE);
-  if (await exists(indexPath)) return [...new Set(parseIndex(await readFile(indexPath, 'utf8'), indexPath).values())].sort();
+  if (await exists(indexPath))
+    return [...new Set(parseIndex(await readFile(indexPath, 'utf8'), indexPath).values())].sort();
   return [SINGLE_FILE];
 }
 

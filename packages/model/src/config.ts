@@ -7,7 +7,15 @@
 import { ConfigError } from './errors.ts';
 import type { ModelConfig, ModelFamily, QkNorm, Scoring } from './types.ts';
 
-const FAMILIES: readonly ModelFamily[] = ['switchyard', 'mixtral', 'olmoe', 'qwen2_moe', 'qwen3_moe', 'deepseek_v3', 'gpt_oss'];
+const FAMILIES: readonly ModelFamily[] = [
+  'switchyard',
+  'mixtral',
+  'olmoe',
+  'qwen2_moe',
+  'qwen3_moe',
+  'deepseek_v3',
+  'gpt_oss',
+];
 const SCORINGS: readonly Scoring[] = ['softmax', 'sigmoid'];
 const QK_NORMS: readonly QkNorm[] = ['none', 'projection', 'head'];
 
@@ -20,10 +28,31 @@ const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Every field of ModelConfig, in the order a validated config lists them. */
 const FIELD_ORDER: readonly (keyof ModelConfig)[] = [
-  'family', 'name', 'vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim',
-  'maxContext', 'rmsNormEps', 'ropeTheta', 'attentionBias', 'qkNorm', 'numExperts', 'numExpertsPerToken',
-  'expertFfnSize', 'scoring', 'normTopKProb', 'routedScalingFactor', 'selectionBias', 'sharedExpertFfnSize',
-  'sharedExpertGate', 'tieWordEmbeddings', 'bosTokenId', 'eosTokenId',
+  'family',
+  'name',
+  'vocabSize',
+  'hiddenSize',
+  'numLayers',
+  'numHeads',
+  'numKvHeads',
+  'headDim',
+  'maxContext',
+  'rmsNormEps',
+  'ropeTheta',
+  'attentionBias',
+  'qkNorm',
+  'numExperts',
+  'numExpertsPerToken',
+  'expertFfnSize',
+  'scoring',
+  'normTopKProb',
+  'routedScalingFactor',
+  'selectionBias',
+  'sharedExpertFfnSize',
+  'sharedExpertGate',
+  'tieWordEmbeddings',
+  'bosTokenId',
+  'eosTokenId',
 ];
 
 /** Defaults for the fields a raw config may omit. The rest are required. */
@@ -101,7 +130,10 @@ function oneOf<T extends string>(raw: Raw, name: keyof ModelConfig, allowed: rea
 function modelName(raw: Raw): string {
   const value = read(raw, 'name');
   if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
-    throw new ConfigError(field('name'), `${describe(value)} must be 1–128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`);
+    throw new ConfigError(
+      field('name'),
+      `${describe(value)} must be 1–128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit`,
+    );
   }
   return value;
 }

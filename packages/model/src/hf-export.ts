@@ -27,9 +27,20 @@ export interface WriteHfCheckpointOptions {
 function familyFields(spec: HfFamilySpec, c: ModelConfig): Record<string, unknown> {
   switch (spec.family) {
     case 'mixtral':
-      return { intermediate_size: c.expertFfnSize, num_local_experts: c.numExperts, sliding_window: null, router_aux_loss_coef: 0.02 };
+      return {
+        intermediate_size: c.expertFfnSize,
+        num_local_experts: c.numExperts,
+        sliding_window: null,
+        router_aux_loss_coef: 0.02,
+      };
     case 'olmoe':
-      return { intermediate_size: c.expertFfnSize, num_experts: c.numExperts, norm_topk_prob: c.normTopKProb, clip_qkv: null, attention_bias: false };
+      return {
+        intermediate_size: c.expertFfnSize,
+        num_experts: c.numExperts,
+        norm_topk_prob: c.normTopKProb,
+        clip_qkv: null,
+        attention_bias: false,
+      };
     case 'qwen2_moe':
       return {
         intermediate_size: 4 * c.expertFfnSize,
@@ -59,13 +70,20 @@ function familyFields(spec: HfFamilySpec, c: ModelConfig): Record<string, unknow
 }
 
 /** The HF `config.json` object of `config` in `family`'s format. Throws ConfigError if not expressible. */
-export function hfConfigOf(family: HfFamily, config: ModelConfig, dtype: 'bf16' | 'f32' = 'f32'): Record<string, unknown> {
+export function hfConfigOf(
+  family: HfFamily,
+  config: ModelConfig,
+  dtype: 'bf16' | 'f32' = 'f32',
+): Record<string, unknown> {
   const spec = HF_FAMILY_SPECS[family];
   checkRepresentable(spec, config);
   const headDimImplied = config.hiddenSize / config.numHeads;
   const writesHeadDim = family === 'mixtral' || family === 'qwen3_moe';
   if (!writesHeadDim && config.headDim !== headDimImplied) {
-    throw new ConfigError('config.headDim', `${config.headDim} ≠ hiddenSize / numHeads (${headDimImplied}), which ${spec.architecture} cannot express`);
+    throw new ConfigError(
+      'config.headDim',
+      `${config.headDim} ≠ hiddenSize / numHeads (${headDimImplied}), which ${spec.architecture} cannot express`,
+    );
   }
   return {
     architectures: [spec.architecture],

@@ -40,7 +40,8 @@ const MIXTRAL_EXPERT_WEIGHT: Readonly<Record<string, string>> = { gate_proj: 'w1
 /** `mlp.gate` → `block_sparse_moe.gate`; `mlp.experts.{e}.gate_proj/up_proj/down_proj` → `w1/w3/w2`. */
 function mixtralTensorName(canonical: string): string {
   const expert = /^(model\.layers\.\d+)\.mlp\.experts\.(\d+)\.(gate_proj|up_proj|down_proj)\.weight$/.exec(canonical);
-  if (expert !== null) return `${expert[1]}.block_sparse_moe.experts.${expert[2]}.${MIXTRAL_EXPERT_WEIGHT[expert[3] ?? ''] ?? ''}.weight`;
+  if (expert !== null)
+    return `${expert[1]}.block_sparse_moe.experts.${expert[2]}.${MIXTRAL_EXPERT_WEIGHT[expert[3] ?? ''] ?? ''}.weight`;
   return canonical.replace(/^(model\.layers\.\d+)\.mlp\.gate\.weight$/, '$1.block_sparse_moe.gate.weight');
 }
 
@@ -94,24 +95,44 @@ export const HF_FAMILY_SPECS: Readonly<Record<HfFamily, HfFamilySpec>> = {
 };
 
 /** The family whose architecture (or, failing that, `model_type`) matches, if any. */
-export function familyOfHfConfig(architecture: string | undefined, modelType: string | undefined): HfFamilySpec | undefined {
+export function familyOfHfConfig(
+  architecture: string | undefined,
+  modelType: string | undefined,
+): HfFamilySpec | undefined {
   const specs = Object.values(HF_FAMILY_SPECS);
-  return specs.find((s) => s.architecture === architecture) ?? (architecture === undefined ? specs.find((s) => s.modelType === modelType) : undefined);
+  return (
+    specs.find((s) => s.architecture === architecture) ??
+    (architecture === undefined ? specs.find((s) => s.modelType === modelType) : undefined)
+  );
 }
 
 /** Throws ConfigError when `config` uses a feature the family's modelling code does not have. */
 export function checkRepresentable(spec: HfFamilySpec, config: ModelConfig): void {
   for (const [key, value] of Object.entries(spec.fixed)) {
     if (config[key as keyof ModelConfig] !== value) {
-      throw new ConfigError(`config.${key}`, `${JSON.stringify(config[key as keyof ModelConfig])} cannot be expressed in ${spec.architecture} (always ${JSON.stringify(value)})`);
+      throw new ConfigError(
+        `config.${key}`,
+        `${JSON.stringify(config[key as keyof ModelConfig])} cannot be expressed in ${spec.architecture} (always ${JSON.stringify(value)})`,
+      );
     }
   }
   if (spec.hasSharedExpert !== config.sharedExpertFfnSize > 0) {
-    throw new ConfigError('config.sharedExpertFfnSize', `${config.sharedExpertFfnSize}: ${spec.architecture} ${spec.hasSharedExpert ? 'always has' : 'has no'} shared expert`);
+    throw new ConfigError(
+      'config.sharedExpertFfnSize',
+      `${config.sharedExpertFfnSize}: ${spec.architecture} ${spec.hasSharedExpert ? 'always has' : 'has no'} shared expert`,
+    );
   }
-  if (config.scoring !== 'softmax') throw new ConfigError('config.scoring', `${config.scoring} cannot be expressed in ${spec.architecture} (softmax only)`);
-  if (config.selectionBias) throw new ConfigError('config.selectionBias', `cannot be expressed in ${spec.architecture}`);
+  if (config.scoring !== 'softmax')
+    throw new ConfigError(
+      'config.scoring',
+      `${config.scoring} cannot be expressed in ${spec.architecture} (softmax only)`,
+    );
+  if (config.selectionBias)
+    throw new ConfigError('config.selectionBias', `cannot be expressed in ${spec.architecture}`);
   if (config.routedScalingFactor !== 1) {
-    throw new ConfigError('config.routedScalingFactor', `${config.routedScalingFactor} cannot be expressed in ${spec.architecture} (always 1)`);
+    throw new ConfigError(
+      'config.routedScalingFactor',
+      `${config.routedScalingFactor} cannot be expressed in ${spec.architecture} (always 1)`,
+    );
   }
 }

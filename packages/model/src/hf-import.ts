@@ -9,7 +9,14 @@ import { access, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { openCheckpoint } from './checkpoint.ts';
 import { validateConfig } from './config.ts';
-import { ConfigError, MissingTensorError, ModelDirError, TensorDtypeError, TensorShapeError, UnknownArchitectureError } from './errors.ts';
+import {
+  ConfigError,
+  MissingTensorError,
+  ModelDirError,
+  TensorDtypeError,
+  TensorShapeError,
+  UnknownArchitectureError,
+} from './errors.ts';
 import { HF_FAMILY_SPECS, familyOfHfConfig } from './hf-families.ts';
 import type { HfFamilySpec } from './hf-families.ts';
 import { TOKENIZER_FILE, writeModelDir } from './model-dir.ts';
@@ -28,7 +35,8 @@ const field = (name: string): string => `hf config.${name}`;
 function int(hf: HfConfig, name: string, fallback?: number): number {
   const value = hf[name] ?? fallback;
   if (value === undefined) throw new ConfigError(field(name), 'is required');
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new ConfigError(field(name), `${JSON.stringify(value)} is not an integer`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value))
+    throw new ConfigError(field(name), `${JSON.stringify(value)} is not an integer`);
   return value;
 }
 
@@ -49,7 +57,8 @@ function tokenId(hf: HfConfig, name: string): number | undefined {
   const value = hf[name];
   const first: unknown = Array.isArray(value) ? value[0] : value;
   if (first === undefined || first === null) return undefined;
-  if (typeof first !== 'number' || !Number.isSafeInteger(first)) throw new ConfigError(field(name), `${JSON.stringify(value)} is not a token id`);
+  if (typeof first !== 'number' || !Number.isSafeInteger(first))
+    throw new ConfigError(field(name), `${JSON.stringify(value)} is not a token id`);
   return first;
 }
 
@@ -57,13 +66,15 @@ function rejectUnsupported(hf: HfConfig, spec: HfFamilySpec): void {
   const reject = (name: string, why: string): never => {
     throw new ConfigError(field(name), `${JSON.stringify(hf[name])} is not supported: ${why}`);
   };
-  if (hf['rope_scaling'] !== undefined && hf['rope_scaling'] !== null) reject('rope_scaling', 'only plain RoPE is implemented');
+  if (hf['rope_scaling'] !== undefined && hf['rope_scaling'] !== null)
+    reject('rope_scaling', 'only plain RoPE is implemented');
   if (hf['hidden_act'] !== undefined && hf['hidden_act'] !== 'silu') reject('hidden_act', 'experts are SwiGLU (silu)');
   if (hf['clip_qkv'] !== undefined && hf['clip_qkv'] !== null) reject('clip_qkv', 'Q/K/V clipping is not implemented');
   if ((hf['decoder_sparse_step'] ?? 1) !== 1) reject('decoder_sparse_step', 'every layer must be an MoE layer');
   const mlpOnly = hf['mlp_only_layers'];
   if (Array.isArray(mlpOnly) && mlpOnly.length > 0) reject('mlp_only_layers', 'every layer must be an MoE layer');
-  if (spec.family !== 'qwen3_moe' && hf['attention_bias'] === true) reject('attention_bias', `${spec.architecture} has no attention biases in our implementation`);
+  if (spec.family !== 'qwen3_moe' && hf['attention_bias'] === true)
+    reject('attention_bias', `${spec.architecture} has no attention biases in our implementation`);
 }
 
 /**
@@ -80,11 +91,15 @@ function maxContext(hf: HfConfig, spec: HfFamilySpec): number {
 /** The HF family of a parsed HF `config.json`; throws UnknownArchitectureError otherwise. */
 export function hfFamilyOf(hf: HfConfig): HfFamilySpec {
   const architectures = hf['architectures'];
-  const architecture = Array.isArray(architectures) && typeof architectures[0] === 'string' ? architectures[0] : undefined;
+  const architecture =
+    Array.isArray(architectures) && typeof architectures[0] === 'string' ? architectures[0] : undefined;
   const modelType = typeof hf['model_type'] === 'string' ? hf['model_type'] : undefined;
   const spec = familyOfHfConfig(architecture, modelType);
   if (spec === undefined) {
-    throw new UnknownArchitectureError(architecture ?? modelType ?? '(none)', Object.values(HF_FAMILY_SPECS).map((s) => s.architecture));
+    throw new UnknownArchitectureError(
+      architecture ?? modelType ?? '(none)',
+      Object.values(HF_FAMILY_SPECS).map((s) => s.architecture),
+    );
   }
   return spec;
 }
@@ -96,7 +111,10 @@ export function configFromHf(hf: HfConfig, name: string): ModelConfig {
   const hiddenSize = int(hf, 'hidden_size');
   const numHeads = int(hf, 'num_attention_heads');
   if (hf['head_dim'] === undefined && hiddenSize % numHeads !== 0) {
-    throw new ConfigError(field('head_dim'), `is absent and hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numHeads}`);
+    throw new ConfigError(
+      field('head_dim'),
+      `is absent and hidden_size ${hiddenSize} is not a multiple of num_attention_heads ${numHeads}`,
+    );
   }
   const eosTokenId = tokenId(hf, 'eos_token_id');
   if (eosTokenId === undefined) throw new ConfigError(field('eos_token_id'), 'is required');
@@ -130,7 +148,9 @@ export function configFromHf(hf: HfConfig, name: string): ModelConfig {
 
 /** A model name from a directory name: our name alphabet, other characters replaced by `-`. */
 export function modelNameFromDir(dir: string): string {
-  const cleaned = basename(resolve(dir)).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const cleaned = basename(resolve(dir))
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
   return cleaned.slice(0, 128) || 'imported';
 }
 
@@ -158,7 +178,8 @@ async function readHfConfig(sourceDir: string): Promise<HfConfig> {
   } catch (cause) {
     throw new ConfigError(path, 'cannot be read as JSON', { cause });
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(path, 'is not a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(path, 'is not a JSON object');
   return raw as HfConfig;
 }
 
@@ -167,8 +188,13 @@ async function readHfConfig(sourceDir: string): Promise<HfConfig> {
  * UnknownArchitectureError, ConfigError (naming the HF field), MissingTensorError (naming the HF
  * tensor), TensorShapeError (naming both shapes) or TensorDtypeError before writing any weights.
  */
-export async function importHfCheckpoint(sourceDir: string, destDir: string, options: ImportHfOptions = {}): Promise<ImportedModel> {
-  if (resolve(sourceDir) === resolve(destDir)) throw new ModelDirError(destDir, 'import destination must differ from the source checkpoint');
+export async function importHfCheckpoint(
+  sourceDir: string,
+  destDir: string,
+  options: ImportHfOptions = {},
+): Promise<ImportedModel> {
+  if (resolve(sourceDir) === resolve(destDir))
+    throw new ModelDirError(destDir, 'import destination must differ from the source checkpoint');
   const hf = await readHfConfig(sourceDir);
   const spec = hfFamilyOf(hf);
   const config = configFromHf(hf, options.name ?? modelNameFromDir(sourceDir));
@@ -180,11 +206,15 @@ export async function importHfCheckpoint(sourceDir: string, destDir: string, opt
       const info = reader.info(spec.hfTensorName(t.name));
       if (info === undefined) throw new MissingTensorError(spec.hfTensorName(t.name), sourceDir);
       if (!sameShape(t.shape, info.shape)) throw new TensorShapeError(spec.hfTensorName(t.name), t.shape, info.shape);
-      if (!FLOAT_DTYPES.includes(info.dtype)) throw new TensorDtypeError(spec.hfTensorName(t.name), 'F32, F16 or BF16', info.dtype);
+      if (!FLOAT_DTYPES.includes(info.dtype))
+        throw new TensorDtypeError(spec.hfTensorName(t.name), 'F32, F16 or BF16', info.dtype);
     }
     const used = new Set(layout.map((t) => spec.hfTensorName(t.name)));
     const tokenizer = join(sourceDir, TOKENIZER_FILE);
-    const hasTokenizer = await access(tokenizer).then(() => true, () => false);
+    const hasTokenizer = await access(tokenizer).then(
+      () => true,
+      () => false,
+    );
     const written = await writeModelDir(destDir, config, (t) => reader.readF32(spec.hfTensorName(t.name), t.shape), {
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       ...(options.maxShardBytes === undefined ? {} : { maxShardBytes: options.maxShardBytes }),

@@ -7,12 +7,36 @@ export { Prng } from './prng.ts';
 export { randomWeights } from './random-weights.ts';
 export { shapeOfConfig, type AttentionShape, type ShapeSpec } from './shape-spec.ts';
 export { isRealModelName, getRealModel, REAL_MODEL_NAMES } from './real-models.ts';
-export { countParams, countConfigParams, swigluSizeBytes, expertSizeBytes, weightsSizeBytes, type ExpertWeightFormat } from './params.ts';
+export {
+  countParams,
+  countConfigParams,
+  swigluSizeBytes,
+  expertSizeBytes,
+  weightsSizeBytes,
+  type ExpertWeightFormat,
+} from './params.ts';
 
-export { writeModelDir, initModelDir, openModelDir, loadModelDir, type OpenModelDir, type LoadedModel } from './model-dir.ts';
+export {
+  writeModelDir,
+  initModelDir,
+  openModelDir,
+  loadModelDir,
+  type OpenModelDir,
+  type LoadedModel,
+} from './model-dir.ts';
 export { type HfFamily } from './hf-families.ts';
 export { importHfCheckpoint } from './hf-import.ts';
 export { writeHfCheckpoint } from './hf-export.ts';
 export { requireWeight, transpose2d, concatRows } from './weight-access.ts';
-export { referenceForward, referenceEmbed, referenceLmHead, ReferenceKvCache, referenceAttention, referenceRoute, maxAbsDiff, cosineSimilarity, referenceSwiGlu } from './reference/index.ts';
+export {
+  referenceForward,
+  referenceEmbed,
+  referenceLmHead,
+  ReferenceKvCache,
+  referenceAttention,
+  referenceRoute,
+  maxAbsDiff,
+  cosineSimilarity,
+  referenceSwiGlu,
+} from './reference/index.ts';
 export { pathExists } from './path-exists.ts';

@@ -55,7 +55,12 @@ export interface WrittenModelDir {
 async function clearModelFiles(dir: string): Promise<void> {
   await rm(join(dir, CONFIG_FILE), { force: true });
   const stale = (await readdir(dir)).filter(
-    (f) => f === SINGLE_FILE || f === INDEX_FILE || f === TOKENIZER_FILE || f === TOKENIZER_CONFIG_FILE || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f),
+    (f) =>
+      f === SINGLE_FILE ||
+      f === INDEX_FILE ||
+      f === TOKENIZER_FILE ||
+      f === TOKENIZER_CONFIG_FILE ||
+      /^model-\d{5}-of-\d{5}\.safetensors$/.test(f),
   );
   await Promise.all(stale.map((f) => rm(join(dir, f), { force: true })));
 }
@@ -66,7 +71,8 @@ function checkNames(config: ModelConfig, names: Iterable<string>, where: string)
 }
 
 function toWrite(spec: TensorSpec, source: WeightSource): TensorToWrite {
-  if ('chunks' in source) return { name: spec.name, dtype: 'f32', shape: spec.shape, data: { chunks: () => source.chunks(spec) } };
+  if ('chunks' in source)
+    return { name: spec.name, dtype: 'f32', shape: spec.shape, data: { chunks: () => source.chunks(spec) } };
   const load = async (): Promise<Float32Array> => {
     const tensor = typeof source === 'function' ? await source(spec) : source.get(spec.name);
     if (tensor === undefined) throw new MissingTensorError(spec.name, 'the weights to write');
@@ -87,7 +93,8 @@ export async function writeModelDir(
   options: WriteModelDirOptions = {},
 ): Promise<WrittenModelDir> {
   const checked = validateConfig(configToJson(config));
-  if (typeof weights !== 'function' && !('chunks' in weights)) checkNames(checked, weights.keys(), 'the weights to write');
+  if (typeof weights !== 'function' && !('chunks' in weights))
+    checkNames(checked, weights.keys(), 'the weights to write');
   await mkdir(dir, { recursive: true });
   await clearModelFiles(dir);
   const tensors = weightLayout(checked).map((spec) => toWrite(spec, weights));
@@ -140,11 +147,18 @@ export async function readModelDirInfo(dir: string): Promise<ModelDirInfo> {
   } catch (cause) {
     throw new ModelDirError(dir, `cannot read ${CONFIG_FILE} (is this a model directory?)`, { cause });
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelDirError(dir, `${CONFIG_FILE} is not a JSON object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ModelDirError(dir, `${CONFIG_FILE} is not a JSON object`);
   const { switchyard: meta, ...fields } = raw as Record<string, unknown>;
-  const { formatVersion, weightsDigest } = (typeof meta === 'object' && meta !== null ? meta : {}) as Record<string, unknown>;
+  const { formatVersion, weightsDigest } = (typeof meta === 'object' && meta !== null ? meta : {}) as Record<
+    string,
+    unknown
+  >;
   if (formatVersion !== MODEL_DIR_FORMAT_VERSION) {
-    throw new ModelDirError(dir, `${CONFIG_FILE} switchyard.formatVersion is ${JSON.stringify(formatVersion)}, expected ${MODEL_DIR_FORMAT_VERSION}`);
+    throw new ModelDirError(
+      dir,
+      `${CONFIG_FILE} switchyard.formatVersion is ${JSON.stringify(formatVersion)}, expected ${MODEL_DIR_FORMAT_VERSION}`,
+    );
   }
   if (typeof weightsDigest !== 'string' || !/^[0-9a-f]{64}$/.test(weightsDigest)) {
     throw new ModelDirError(dir, `${CONFIG_FILE} switchyard.weightsDigest is not a SHA-256 hex digest`);
@@ -179,7 +193,10 @@ export async function openModelDir(dir: string, options: OpenModelDirOptions = {
   if (options.verifyDigest === true) {
     const actual = await computeWeightsDigest(dir);
     if (actual !== info.weightsDigest) {
-      throw new ModelDirError(dir, `weights digest ${actual} does not match ${info.weightsDigest} recorded in ${CONFIG_FILE}`);
+      throw new ModelDirError(
+        dir,
+        `weights digest ${actual} does not match ${info.weightsDigest} recorded in ${CONFIG_FILE}`,
+      );
     }
   }
   const reader = await openCheckpoint(dir);

@@ -81,7 +81,8 @@ export function countParams(s: ShapeSpec): ParamCounts {
   const expert = swigluParams(h, s.expertFfnSize) + (s.expertBias ? 2 * s.expertFfnSize + h : 0);
   const routerMatmul = s.numExperts * h;
   const router = routerMatmul + (s.routerBias ? s.numExperts : 0) + (s.selectionBias ? s.numExperts : 0);
-  const sharedMatmul = s.sharedExpertFfnSize > 0 ? swigluParams(h, s.sharedExpertFfnSize) + (s.sharedExpertGate ? h : 0) : 0;
+  const sharedMatmul =
+    s.sharedExpertFfnSize > 0 ? swigluParams(h, s.sharedExpertFfnSize) + (s.sharedExpertGate ? h : 0) : 0;
   const dense = swigluParams(h, s.denseFfnSize);
   const embedding = s.vocabSize * h;
   const lmHead = s.tieWordEmbeddings ? 0 : s.vocabSize * h;

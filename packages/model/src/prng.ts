@@ -216,8 +216,10 @@ export function normalQuantile(p: number): number {
   if (p >= P_HIGH) return -tail(1 - p);
   const q = p - 0.5;
   const r = q * q;
-  return ((((((A1 * r + A2) * r + A3) * r + A4) * r + A5) * r + A6) * q) /
-    (((((B1 * r + B2) * r + B3) * r + B4) * r + B5) * r + 1);
+  return (
+    ((((((A1 * r + A2) * r + A3) * r + A4) * r + A5) * r + A6) * q) /
+    (((((B1 * r + B2) * r + B3) * r + B4) * r + B5) * r + 1)
+  );
 }
 
 function rotl(x: number, k: number): number {

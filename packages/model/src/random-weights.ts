@@ -56,7 +56,13 @@ function initOf(spec: TensorSpec): { readonly mean: number; readonly std: number
  * other tensor or config. Uses the portable log, so the bytes are the same on every machine.
  */
 function skewedSelectionBias(spec: TensorSpec, config: ModelConfig | undefined): Float32Array | undefined {
-  if (config === undefined || spec.role !== 'selection_bias' || config.family !== 'switchyard' || !isPresetName(config.name)) return undefined;
+  if (
+    config === undefined ||
+    spec.role !== 'selection_bias' ||
+    config.family !== 'switchyard' ||
+    !isPresetName(config.name)
+  )
+    return undefined;
   const skew = ROUTER_SKEW[config.name];
   if (skew === undefined) return undefined;
   const values = new Float32Array(numElements(spec.shape));
@@ -94,7 +100,12 @@ export class ChunkBuffers {
  * `randomTensor`, without allocating (and page-faulting) a fresh array per tensor. Each yielded chunk
  * is valid until the chunk after next is requested.
  */
-export function* randomTensorChunks(spec: TensorSpec, seed: number, buffers: ChunkBuffers, config?: ModelConfig): Generator<Float32Array> {
+export function* randomTensorChunks(
+  spec: TensorSpec,
+  seed: number,
+  buffers: ChunkBuffers,
+  config?: ModelConfig,
+): Generator<Float32Array> {
   const skewed = skewedSelectionBias(spec, config);
   if (skewed !== undefined) {
     const chunk = buffers.next(skewed.length);

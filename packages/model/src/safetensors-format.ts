@@ -16,12 +16,38 @@ import { numElements } from './weight-layout.ts';
 
 /** Header dtype names (all those the reference implementation knows). */
 export type SafetensorsDtype =
-  | 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2'
-  | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
+  | 'F64'
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'F8_E4M3'
+  | 'F8_E5M2'
+  | 'I64'
+  | 'I32'
+  | 'I16'
+  | 'I8'
+  | 'U64'
+  | 'U32'
+  | 'U16'
+  | 'U8'
+  | 'BOOL';
 
 const ELEMENT_SIZE: Readonly<Record<SafetensorsDtype, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
-  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
 };
 
 const TO_HEADER: Readonly<Record<DType, SafetensorsDtype>> = { f32: 'F32', f16: 'F16', bf16: 'BF16', i8: 'I8' };
@@ -95,7 +121,8 @@ function parseMetadata(value: unknown, file: string): Record<string, string> {
 function parseEntry(name: string, value: unknown, dataLength: number, file: string): HeaderEntry {
   if (!isRecord(value)) throw new SafetensorsFormatError(file, `header entry "${name}" is not an object`);
   const { dtype, shape, data_offsets: offsets } = value;
-  if (!isHeaderDtype(dtype)) throw new SafetensorsFormatError(file, `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
+  if (!isHeaderDtype(dtype))
+    throw new SafetensorsFormatError(file, `tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
   if (!Array.isArray(shape) || !shape.every(isIndex)) {
     throw new SafetensorsFormatError(file, `tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
   }
@@ -104,11 +131,17 @@ function parseEntry(name: string, value: unknown, dataLength: number, file: stri
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > dataLength) {
-    throw new SafetensorsFormatError(file, `tensor "${name}" data_offsets [${begin}, ${end}] lie outside the ${dataLength}-byte data section`);
+    throw new SafetensorsFormatError(
+      file,
+      `tensor "${name}" data_offsets [${begin}, ${end}] lie outside the ${dataLength}-byte data section`,
+    );
   }
   const expectedBytes = numElements(shape) * ELEMENT_SIZE[dtype];
   if (end - begin !== expectedBytes) {
-    throw new SafetensorsFormatError(file, `tensor "${name}" spans ${end - begin} bytes but ${dtype}[${shape.join(', ')}] needs ${expectedBytes}`);
+    throw new SafetensorsFormatError(
+      file,
+      `tensor "${name}" spans ${end - begin} bytes but ${dtype}[${shape.join(', ')}] needs ${expectedBytes}`,
+    );
   }
   return { name, dtype, shape, begin, end };
 }
@@ -131,7 +164,10 @@ export function parseHeader(json: string, dataLength: number, file: string): Par
   for (const entry of entries) {
     if (entry.begin !== cursor) {
       const what = entry.begin > cursor ? 'a hole' : 'an overlap';
-      throw new SafetensorsFormatError(file, `${what} in the data section at byte ${cursor} (tensor "${entry.name}" starts at ${entry.begin})`);
+      throw new SafetensorsFormatError(
+        file,
+        `${what} in the data section at byte ${cursor} (tensor "${entry.name}" starts at ${entry.begin})`,
+      );
     }
     cursor = entry.end;
   }

@@ -78,7 +78,12 @@ export class SafetensorsFile implements TensorReader {
   private readonly handle: FileHandle;
   private readonly infos: ReadonlyMap<string, TensorInfo>;
 
-  private constructor(path: string, handle: FileHandle, metadata: Readonly<Record<string, string>>, infos: Map<string, TensorInfo>) {
+  private constructor(
+    path: string,
+    handle: FileHandle,
+    metadata: Readonly<Record<string, string>>,
+    infos: Map<string, TensorInfo>,
+  ) {
     this.path = path;
     this.handle = handle;
     this.metadata = metadata;
@@ -97,12 +102,19 @@ export class SafetensorsFile implements TensorReader {
       await readFully(handle, prefix, 0, path);
       const headerLength = new DataView(prefix.buffer).getBigUint64(0, true);
       if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
-        throw new SafetensorsFormatError(path, `header length ${headerLength} exceeds the file (${size} bytes) or the ${MAX_HEADER_BYTES}-byte limit`);
+        throw new SafetensorsFormatError(
+          path,
+          `header length ${headerLength} exceeds the file (${size} bytes) or the ${MAX_HEADER_BYTES}-byte limit`,
+        );
       }
       const headerBytes = new Uint8Array(Number(headerLength));
       await readFully(handle, headerBytes, 8, path);
       const dataStart = 8 + headerBytes.length;
-      const header = parseHeader(new TextDecoder('utf-8', { fatal: false }).decode(headerBytes), size - dataStart, path);
+      const header = parseHeader(
+        new TextDecoder('utf-8', { fatal: false }).decode(headerBytes),
+        size - dataStart,
+        path,
+      );
       const infos = new Map<string, TensorInfo>();
       for (const entry of header.entries) infos.set(entry.name, infoOf(entry, path, dataStart));
       return new SafetensorsFile(path, handle, Object.freeze(header.metadata), infos);

@@ -75,7 +75,8 @@ function swiglu(names: (proj: ExpertProjection) => string, h: number, f: number)
 function moeSpecs(c: ModelConfig, i: number): TensorSpec[] {
   const h = c.hiddenSize;
   const specs: TensorSpec[] = [{ name: tensorNames.router(i), shape: [c.numExperts, h], role: 'router' }];
-  if (c.selectionBias) specs.push({ name: tensorNames.selectionBias(i), shape: [c.numExperts], role: 'selection_bias' });
+  if (c.selectionBias)
+    specs.push({ name: tensorNames.selectionBias(i), shape: [c.numExperts], role: 'selection_bias' });
   for (let e = 0; e < c.numExperts; e++) {
     specs.push(...swiglu((proj) => tensorNames.expert(i, e, proj), h, c.expertFfnSize));
   }
@@ -97,7 +98,8 @@ export function weightLayout(config: ModelConfig): readonly TensorSpec[] {
     specs.push(...moeSpecs(config, i));
   }
   specs.push({ name: tensorNames.finalNorm, shape: [h], role: 'norm' });
-  if (!config.tieWordEmbeddings) specs.push({ name: tensorNames.lmHead, shape: [config.vocabSize, h], role: 'lm_head' });
+  if (!config.tieWordEmbeddings)
+    specs.push({ name: tensorNames.lmHead, shape: [config.vocabSize, h], role: 'lm_head' });
   return specs;
 }
 

@@ -50,12 +50,20 @@ describe('validateConfig', () => {
   });
 
   it('names the field and the reason', () => {
-    expect(errorOf({ ...minimal, numKvHeads: 3, numHeads: 8 }).message).toBe('config.numKvHeads: 3 does not divide numHeads 8');
-    expect(errorOf({ ...minimal, numExpertsPerToken: 5 }).message).toBe('config.numExpertsPerToken: 5 exceeds numExperts 4');
+    expect(errorOf({ ...minimal, numKvHeads: 3, numHeads: 8 }).message).toBe(
+      'config.numKvHeads: 3 does not divide numHeads 8',
+    );
+    expect(errorOf({ ...minimal, numExpertsPerToken: 5 }).message).toBe(
+      'config.numExpertsPerToken: 5 exceeds numExperts 4',
+    );
     expect(errorOf({ ...minimal, hiddenSize: 0 }).field).toBe('config.hiddenSize');
     expect(errorOf({ ...minimal, hiddenSize: 2.5 }).message).toBe('config.hiddenSize: 2.5 is not a positive integer');
-    expect(errorOf({ ...minimal, scoring: 'relu' }).message).toBe('config.scoring: "relu" is not one of softmax, sigmoid');
-    expect(errorOf({ ...minimal, eosTokenId: 10 }).message).toBe('config.eosTokenId: 10 is outside the vocabulary [0, 10)');
+    expect(errorOf({ ...minimal, scoring: 'relu' }).message).toBe(
+      'config.scoring: "relu" is not one of softmax, sigmoid',
+    );
+    expect(errorOf({ ...minimal, eosTokenId: 10 }).message).toBe(
+      'config.eosTokenId: 10 is outside the vocabulary [0, 10)',
+    );
     expect(errorOf({ ...minimal, headDim: 3 }).field).toBe('config.headDim');
     expect(errorOf({ ...minimal, sharedExpertGate: true }).field).toBe('config.sharedExpertGate');
     expect(errorOf({ ...minimal, name: 'a b' }).field).toBe('config.name');

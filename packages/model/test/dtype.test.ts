@@ -6,7 +6,9 @@ const bf16 = (...values: number[]) => Array.from(f32ToBf16(Float32Array.from(val
 
 describe('f16', () => {
   it('encodes normals, subnormals, zeros, infinities and NaN', () => {
-    expect(f16(1, -2, 0.5, 65504, 2 ** -14, 2 ** -24, 0, -0)).toEqual([0x3c00, 0xc000, 0x3800, 0x7bff, 0x0400, 0x0001, 0, 0x8000]);
+    expect(f16(1, -2, 0.5, 65504, 2 ** -14, 2 ** -24, 0, -0)).toEqual([
+      0x3c00, 0xc000, 0x3800, 0x7bff, 0x0400, 0x0001, 0, 0x8000,
+    ]);
     expect(f16(Infinity, -Infinity, 65520, 1e-10)).toEqual([0x7c00, 0xfc00, 0x7c00, 0]);
     expect((f16(NaN)[0] ?? 0) & 0x7c00).toBe(0x7c00);
   });

@@ -32,7 +32,12 @@ const SOURCES: Readonly<Record<HfFamily, ModelConfig>> = {
   mixtral: getPreset('tiny', { family: 'mixtral', ropeTheta: 1e6 }),
   olmoe: getPreset('tiny', { family: 'olmoe', qkNorm: 'projection', normTopKProb: false }),
   qwen2_moe: getPreset('tiny', {
-    family: 'qwen2_moe', attentionBias: true, sharedExpertFfnSize: 48, sharedExpertGate: true, normTopKProb: false, rmsNormEps: 1e-6,
+    family: 'qwen2_moe',
+    attentionBias: true,
+    sharedExpertFfnSize: 48,
+    sharedExpertGate: true,
+    normTopKProb: false,
+    rmsNormEps: 1e-6,
   }),
   // head_dim 32 with 4 heads: the projections are wider than the hidden size, as in Qwen3.
   qwen3_moe: getPreset('tiny', { family: 'qwen3_moe', qkNorm: 'head', headDim: 32, tieWordEmbeddings: true }),
@@ -84,15 +89,25 @@ describe('HF checkpoint import', () => {
     expect(w2.data).toEqual(weights.get('model.layers.1.mlp.experts.5.down_proj.weight')?.data);
     await reader.close();
     const hf = JSON.parse(await readFile(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
-    expect(hf).toMatchObject({ architectures: ['MixtralForCausalLM'], num_local_experts: 8, intermediate_size: 32, head_dim: 16 });
+    expect(hf).toMatchObject({
+      architectures: ['MixtralForCausalLM'],
+      num_local_experts: 8,
+      intermediate_size: 32,
+      head_dim: 16,
+    });
   });
 
   it('names an unknown architecture', async () => {
     const [src, dst] = [await tempDir(), await tempDir()];
-    await writeFile(join(src, 'config.json'), JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama' }));
+    await writeFile(
+      join(src, 'config.json'),
+      JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama' }),
+    );
     const error = await errorOf(importHfCheckpoint(src, dst));
     expect(error).toBeInstanceOf(UnknownArchitectureError);
-    expect(error.message).toMatch(/^unsupported Hugging Face architecture "LlamaForCausalLM" \(supported: MixtralForCausalLM, OlmoeForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM\)$/);
+    expect(error.message).toMatch(
+      /^unsupported Hugging Face architecture "LlamaForCausalLM" \(supported: MixtralForCausalLM, OlmoeForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM\)$/,
+    );
   });
 
   it('names a missing tensor by its HF name, and writes nothing', async () => {
@@ -102,9 +117,14 @@ describe('HF checkpoint import', () => {
     await writeHfCheckpoint(src, 'mixtral', config, randomWeights(config, 2));
     const reader = await openCheckpoint(src);
     const kept = await Promise.all(
-      reader.tensorNames.filter((n) => n !== 'model.layers.1.block_sparse_moe.experts.3.w2.weight').map(async (name) => ({
-        name, dtype: 'f32' as const, shape: reader.info(name)?.shape ?? [], data: (await reader.readF32(name)).data,
-      })),
+      reader.tensorNames
+        .filter((n) => n !== 'model.layers.1.block_sparse_moe.experts.3.w2.weight')
+        .map(async (name) => ({
+          name,
+          dtype: 'f32' as const,
+          shape: reader.info(name)?.shape ?? [],
+          data: (await reader.readF32(name)).data,
+        })),
     );
     await reader.close();
     await rm(join(src, 'model.safetensors'));
@@ -123,7 +143,9 @@ describe('HF checkpoint import', () => {
     await writeFile(join(src, 'config.json'), JSON.stringify({ ...hf, intermediate_size: 16 }));
     const error = await errorOf(importHfCheckpoint(src, dst));
     expect(error).toBeInstanceOf(TensorShapeError);
-    expect(error.message).toBe('tensor "model.layers.0.mlp.experts.0.gate_proj.weight" has shape [32, 64], expected [16, 64]');
+    expect(error.message).toBe(
+      'tensor "model.layers.0.mlp.experts.0.gate_proj.weight" has shape [32, 64], expected [16, 64]',
+    );
   });
 
   it('refuses a source that is also the destination', async () => {
@@ -137,7 +159,9 @@ describe('HF checkpoint import', () => {
     await expect(writeHfCheckpoint(dir, 'mixtral', withBias, randomWeights(withBias, 1))).rejects.toThrow(
       'config.attentionBias: true cannot be expressed in MixtralForCausalLM (always false)',
     );
-    await expect(writeHfCheckpoint(dir, 'olmoe', getPreset('tiny'), randomWeights(getPreset('tiny'), 1))).rejects.toThrow(ConfigError);
+    await expect(
+      writeHfCheckpoint(dir, 'olmoe', getPreset('tiny'), randomWeights(getPreset('tiny'), 1)),
+    ).rejects.toThrow(ConfigError);
   });
 
   it('derives a model name from the directory name', () => {
@@ -148,33 +172,111 @@ describe('HF checkpoint import', () => {
 
 describe('configFromHf on published configs', () => {
   const mixtral = {
-    architectures: ['MixtralForCausalLM'], attention_dropout: 0.0, bos_token_id: 1, eos_token_id: 2, hidden_act: 'silu',
-    hidden_size: 4096, initializer_range: 0.02, intermediate_size: 14336, max_position_embeddings: 32768, model_type: 'mixtral',
-    num_attention_heads: 32, num_experts_per_tok: 2, num_hidden_layers: 32, num_key_value_heads: 8, num_local_experts: 8,
-    output_router_logits: false, rms_norm_eps: 1e-5, rope_theta: 1e6, router_aux_loss_coef: 0.02, sliding_window: null,
-    tie_word_embeddings: false, torch_dtype: 'bfloat16', use_cache: true, vocab_size: 32000,
+    architectures: ['MixtralForCausalLM'],
+    attention_dropout: 0.0,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    hidden_act: 'silu',
+    hidden_size: 4096,
+    initializer_range: 0.02,
+    intermediate_size: 14336,
+    max_position_embeddings: 32768,
+    model_type: 'mixtral',
+    num_attention_heads: 32,
+    num_experts_per_tok: 2,
+    num_hidden_layers: 32,
+    num_key_value_heads: 8,
+    num_local_experts: 8,
+    output_router_logits: false,
+    rms_norm_eps: 1e-5,
+    rope_theta: 1e6,
+    router_aux_loss_coef: 0.02,
+    sliding_window: null,
+    tie_word_embeddings: false,
+    torch_dtype: 'bfloat16',
+    use_cache: true,
+    vocab_size: 32000,
   };
   const olmoe = {
-    architectures: ['OlmoeForCausalLM'], attention_bias: false, attention_dropout: 0.0, clip_qkv: null, eos_token_id: 50279,
-    hidden_act: 'silu', hidden_size: 2048, initializer_range: 0.02, intermediate_size: 1024, max_position_embeddings: 4096,
-    model_type: 'olmoe', norm_topk_prob: false, num_attention_heads: 16, num_experts: 64, num_experts_per_tok: 8,
-    num_hidden_layers: 16, num_key_value_heads: 16, output_router_logits: false, pad_token_id: 1, rms_norm_eps: 1e-5,
-    rope_scaling: null, rope_theta: 10000.0, router_aux_loss_coef: 0.01, tie_word_embeddings: false, vocab_size: 50304,
+    architectures: ['OlmoeForCausalLM'],
+    attention_bias: false,
+    attention_dropout: 0.0,
+    clip_qkv: null,
+    eos_token_id: 50279,
+    hidden_act: 'silu',
+    hidden_size: 2048,
+    initializer_range: 0.02,
+    intermediate_size: 1024,
+    max_position_embeddings: 4096,
+    model_type: 'olmoe',
+    norm_topk_prob: false,
+    num_attention_heads: 16,
+    num_experts: 64,
+    num_experts_per_tok: 8,
+    num_hidden_layers: 16,
+    num_key_value_heads: 16,
+    output_router_logits: false,
+    pad_token_id: 1,
+    rms_norm_eps: 1e-5,
+    rope_scaling: null,
+    rope_theta: 10000.0,
+    router_aux_loss_coef: 0.01,
+    tie_word_embeddings: false,
+    vocab_size: 50304,
   };
   const qwen3 = {
-    architectures: ['Qwen3MoeForCausalLM'], attention_bias: false, bos_token_id: 151643, decoder_sparse_step: 1,
-    eos_token_id: 151645, head_dim: 128, hidden_act: 'silu', hidden_size: 2048, intermediate_size: 6144,
-    max_position_embeddings: 40960, max_window_layers: 48, mlp_only_layers: [], model_type: 'qwen3_moe',
-    moe_intermediate_size: 768, norm_topk_prob: true, num_attention_heads: 32, num_experts: 128, num_experts_per_tok: 8,
-    num_hidden_layers: 48, num_key_value_heads: 4, rms_norm_eps: 1e-6, rope_scaling: null, rope_theta: 1e6,
-    sliding_window: null, tie_word_embeddings: false, use_sliding_window: false, vocab_size: 151936,
+    architectures: ['Qwen3MoeForCausalLM'],
+    attention_bias: false,
+    bos_token_id: 151643,
+    decoder_sparse_step: 1,
+    eos_token_id: 151645,
+    head_dim: 128,
+    hidden_act: 'silu',
+    hidden_size: 2048,
+    intermediate_size: 6144,
+    max_position_embeddings: 40960,
+    max_window_layers: 48,
+    mlp_only_layers: [],
+    model_type: 'qwen3_moe',
+    moe_intermediate_size: 768,
+    norm_topk_prob: true,
+    num_attention_heads: 32,
+    num_experts: 128,
+    num_experts_per_tok: 8,
+    num_hidden_layers: 48,
+    num_key_value_heads: 4,
+    rms_norm_eps: 1e-6,
+    rope_scaling: null,
+    rope_theta: 1e6,
+    sliding_window: null,
+    tie_word_embeddings: false,
+    use_sliding_window: false,
+    vocab_size: 151936,
   };
   const qwen2 = {
-    architectures: ['Qwen2MoeForCausalLM'], bos_token_id: 151643, decoder_sparse_step: 1, eos_token_id: 151643,
-    hidden_act: 'silu', hidden_size: 2048, intermediate_size: 5632, max_position_embeddings: 8192, max_window_layers: 21,
-    model_type: 'qwen2_moe', moe_intermediate_size: 1408, norm_topk_prob: false, num_attention_heads: 16, num_experts: 60,
-    num_experts_per_tok: 4, num_hidden_layers: 24, num_key_value_heads: 16, rms_norm_eps: 1e-6, rope_theta: 1e6,
-    shared_expert_intermediate_size: 5632, sliding_window: 32768, tie_word_embeddings: false, use_sliding_window: false,
+    architectures: ['Qwen2MoeForCausalLM'],
+    bos_token_id: 151643,
+    decoder_sparse_step: 1,
+    eos_token_id: 151643,
+    hidden_act: 'silu',
+    hidden_size: 2048,
+    intermediate_size: 5632,
+    max_position_embeddings: 8192,
+    max_window_layers: 21,
+    model_type: 'qwen2_moe',
+    moe_intermediate_size: 1408,
+    norm_topk_prob: false,
+    num_attention_heads: 16,
+    num_experts: 60,
+    num_experts_per_tok: 4,
+    num_hidden_layers: 24,
+    num_key_value_heads: 16,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1e6,
+    shared_expert_intermediate_size: 5632,
+    sliding_window: 32768,
+    tie_word_embeddings: false,
+    use_sliding_window: false,
     vocab_size: 151936,
   };
 
@@ -184,17 +286,43 @@ describe('configFromHf on published configs', () => {
       [configFromHf(olmoe, 'o'), REAL_MODELS['olmoe-1b-7b']],
       [configFromHf(qwen3, 'q'), REAL_MODELS['qwen3-30b-a3b']],
     ] as const;
-    for (const [config, real] of pairs) expect(countConfigParams(config).totalParams).toBe(countParams(real.shape).totalParams);
+    for (const [config, real] of pairs)
+      expect(countConfigParams(config).totalParams).toBe(countParams(real.shape).totalParams);
   });
 
   it('maps each family’s fields and defaults', () => {
-    expect(configFromHf(mixtral, 'm')).toMatchObject({ family: 'mixtral', normTopKProb: true, maxContext: 32768, ropeTheta: 1e6, headDim: 128 });
-    // OLMoE has no BOS token: EOS stands in.
-    expect(configFromHf(olmoe, 'o')).toMatchObject({ family: 'olmoe', qkNorm: 'projection', normTopKProb: false, bosTokenId: 50279, eosTokenId: 50279 });
-    expect(configFromHf(qwen2, 'q')).toMatchObject({
-      family: 'qwen2_moe', attentionBias: true, expertFfnSize: 1408, sharedExpertFfnSize: 5632, sharedExpertGate: true, numExperts: 60, maxContext: 8192,
+    expect(configFromHf(mixtral, 'm')).toMatchObject({
+      family: 'mixtral',
+      normTopKProb: true,
+      maxContext: 32768,
+      ropeTheta: 1e6,
+      headDim: 128,
     });
-    expect(configFromHf(qwen3, 'q')).toMatchObject({ family: 'qwen3_moe', qkNorm: 'head', headDim: 128, numKvHeads: 4, normTopKProb: true, eosTokenId: 151645 });
+    // OLMoE has no BOS token: EOS stands in.
+    expect(configFromHf(olmoe, 'o')).toMatchObject({
+      family: 'olmoe',
+      qkNorm: 'projection',
+      normTopKProb: false,
+      bosTokenId: 50279,
+      eosTokenId: 50279,
+    });
+    expect(configFromHf(qwen2, 'q')).toMatchObject({
+      family: 'qwen2_moe',
+      attentionBias: true,
+      expertFfnSize: 1408,
+      sharedExpertFfnSize: 5632,
+      sharedExpertGate: true,
+      numExperts: 60,
+      maxContext: 8192,
+    });
+    expect(configFromHf(qwen3, 'q')).toMatchObject({
+      family: 'qwen3_moe',
+      qkNorm: 'head',
+      headDim: 128,
+      numKvHeads: 4,
+      normTopKProb: true,
+      eosTokenId: 151645,
+    });
     expect(configFromHf({ ...qwen3, eos_token_id: [151645, 151643] }, 'q').eosTokenId).toBe(151645);
   });
 
@@ -205,11 +333,15 @@ describe('configFromHf on published configs', () => {
   });
 
   it('names the HF field it cannot support or is missing', () => {
-    expect(() => configFromHf({ ...qwen3, rope_scaling: { type: 'yarn', factor: 4 } }, 'q')).toThrow(/^hf config.rope_scaling: .* is not supported: only plain RoPE/);
+    expect(() => configFromHf({ ...qwen3, rope_scaling: { type: 'yarn', factor: 4 } }, 'q')).toThrow(
+      /^hf config.rope_scaling: .* is not supported: only plain RoPE/,
+    );
     expect(() => configFromHf({ ...qwen2, mlp_only_layers: [0] }, 'q')).toThrow(/^hf config.mlp_only_layers/);
     expect(() => configFromHf({ ...olmoe, clip_qkv: 8 }, 'o')).toThrow(/^hf config.clip_qkv/);
     const { hidden_size: _dropped, ...noHidden } = mixtral;
     expect(() => configFromHf(noHidden, 'm')).toThrow('hf config.hidden_size: is required');
-    expect(() => configFromHf({ ...mixtral, num_key_value_heads: 7 }, 'm')).toThrow('config.numKvHeads: 7 does not divide numHeads 32');
+    expect(() => configFromHf({ ...mixtral, num_key_value_heads: 7 }, 'm')).toThrow(
+      'config.numKvHeads: 7 does not divide numHeads 32',
+    );
   });
 });

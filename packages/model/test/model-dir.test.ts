@@ -14,7 +14,10 @@ const tempDir = useTempDirs();
 
 async function fileDigests(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const f of (await readdir(dir)).sort()) out[f] = createHash('sha256').update(await readFile(join(dir, f))).digest('hex');
+  for (const f of (await readdir(dir)).sort())
+    out[f] = createHash('sha256')
+      .update(await readFile(join(dir, f)))
+      .digest('hex');
   return out;
 }
 
@@ -56,7 +59,12 @@ describe('model directories', () => {
 
   it('loads exactly the weights randomWeights generates, verifying the digest on request', async () => {
     const dir = await tempDir();
-    const config = getPreset('tiny', { qkNorm: 'head', attentionBias: true, sharedExpertFfnSize: 16, sharedExpertGate: true });
+    const config = getPreset('tiny', {
+      qkNorm: 'head',
+      attentionBias: true,
+      sharedExpertFfnSize: 16,
+      sharedExpertGate: true,
+    });
     const { weightsDigest } = await initModelDir(dir, config, 3);
     const loaded = await loadModelDir(dir, { verifyDigest: true });
     expect(loaded.config).toEqual(config);
@@ -101,11 +109,15 @@ describe('model directories', () => {
     const weights = randomWeights(config, 1);
     const missing = new Map(weights);
     missing.delete(tensorNames.finalNorm);
-    expect((await errorOf(writeModelDir(dir, config, missing))).message).toBe('missing tensor "model.norm.weight" in the weights to write');
+    expect((await errorOf(writeModelDir(dir, config, missing))).message).toBe(
+      'missing tensor "model.norm.weight" in the weights to write',
+    );
     const extra = new Map(weights).set('model.extra.weight', { shape: [1], data: new Float32Array(1) });
     expect(await errorOf(writeModelDir(dir, config, extra))).toBeInstanceOf(UnexpectedTensorError);
     const wrong = new Map(weights).set(tensorNames.finalNorm, { shape: [65], data: new Float32Array(65) });
-    expect((await errorOf(writeModelDir(dir, config, wrong))).message).toBe('tensor "model.norm.weight" has shape [65], expected [64]');
+    expect((await errorOf(writeModelDir(dir, config, wrong))).message).toBe(
+      'tensor "model.norm.weight" has shape [65], expected [64]',
+    );
   });
 
   it('refuses a checkpoint that lacks a tensor, has a wrong shape, or does not match its digest', async () => {
@@ -132,10 +144,15 @@ describe('model directories', () => {
     expect((await errorOf(readModelDirInfo(dir))).message).toMatch(/cannot read config.json/);
     await initModelDir(dir, 'tiny', 1);
     const json = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    await writeFile(join(dir, 'config.json'), JSON.stringify({ ...json, switchyard: { formatVersion: 2, weightsDigest: 'x' } }));
+    await writeFile(
+      join(dir, 'config.json'),
+      JSON.stringify({ ...json, switchyard: { formatVersion: 2, weightsDigest: 'x' } }),
+    );
     expect((await errorOf(readModelDirInfo(dir))).message).toMatch(/formatVersion is 2, expected 1/);
     await rm(join(dir, 'model.safetensors'));
     await writeFile(join(dir, 'config.json'), JSON.stringify(json));
-    expect((await errorOf(openModelDir(dir))).message).toMatch(/has neither model.safetensors nor model.safetensors.index.json/);
+    expect((await errorOf(openModelDir(dir))).message).toMatch(
+      /has neither model.safetensors nor model.safetensors.index.json/,
+    );
   });
 });

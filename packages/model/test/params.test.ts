@@ -14,7 +14,13 @@ import { randomWeights } from '../src/random-weights.ts';
 
 describe('real-model presets', () => {
   it('cover the five models the cost model plans for', () => {
-    expect([...REAL_MODEL_NAMES]).toEqual(['mixtral-8x7b', 'olmoe-1b-7b', 'qwen3-30b-a3b', 'deepseek-v3', 'gpt-oss-120b']);
+    expect([...REAL_MODEL_NAMES]).toEqual([
+      'mixtral-8x7b',
+      'olmoe-1b-7b',
+      'qwen3-30b-a3b',
+      'deepseek-v3',
+      'gpt-oss-120b',
+    ]);
   });
 
   for (const name of REAL_MODEL_NAMES) {
@@ -30,7 +36,9 @@ describe('real-model presets', () => {
     const gptOss = getRealModel('gpt-oss-120b');
     expect(gptOss.published).toMatchObject({ activeIncludesEmbedding: false, activeIncludesLmHead: true });
     const counts = countParams(gptOss.shape);
-    expect(comparableActiveParams(counts, gptOss.published)).toBe(counts.activeParamsPerToken - counts.activePerToken.embedding);
+    expect(comparableActiveParams(counts, gptOss.published)).toBe(
+      counts.activeParamsPerToken - counts.activePerToken.embedding,
+    );
     for (const name of ['mixtral-8x7b', 'olmoe-1b-7b', 'qwen3-30b-a3b', 'deepseek-v3'] as const) {
       expect(REAL_MODELS[name].published).toMatchObject({ activeIncludesEmbedding: true, activeIncludesLmHead: true });
     }
@@ -55,7 +63,13 @@ describe('countConfigParams', () => {
   it('counts exactly the parameters randomWeights generates', () => {
     for (const config of [
       getPreset('tiny'),
-      getPreset('tiny', { attentionBias: true, qkNorm: 'projection', sharedExpertFfnSize: 16, sharedExpertGate: true, selectionBias: true }),
+      getPreset('tiny', {
+        attentionBias: true,
+        qkNorm: 'projection',
+        sharedExpertFfnSize: 16,
+        sharedExpertGate: true,
+        selectionBias: true,
+      }),
       getPreset('tiny', { qkNorm: 'head', tieWordEmbeddings: true }),
     ]) {
       let generated = 0;

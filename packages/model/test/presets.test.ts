@@ -36,16 +36,35 @@ describe('presets', () => {
 
   it('small is the demo model', () => {
     expect(getPreset('small')).toMatchObject({
-      hiddenSize: 512, numLayers: 4, numHeads: 8, numKvHeads: 4, headDim: 64,
-      numExperts: 16, numExpertsPerToken: 2, expertFfnSize: 1024, vocabSize: 258, maxContext: 2048, normTopKProb: true,
+      hiddenSize: 512,
+      numLayers: 4,
+      numHeads: 8,
+      numKvHeads: 4,
+      headDim: 64,
+      numExperts: 16,
+      numExpertsPerToken: 2,
+      expertFfnSize: 1024,
+      vocabSize: 258,
+      maxContext: 2048,
+      normTopKProb: true,
     });
   });
 
   it('olmoe-slice has OLMoE-1B-7B layer shapes, no renormalisation and projection-wide q/k norms', () => {
     expect(getPreset('olmoe-slice')).toMatchObject({
-      hiddenSize: 2048, numHeads: 16, numKvHeads: 16, headDim: 128, numExperts: 64, numExpertsPerToken: 8,
-      expertFfnSize: 1024, scoring: 'softmax', normTopKProb: false, qkNorm: 'projection', numLayers: 2,
-      vocabSize: 32000, maxContext: 4096,
+      hiddenSize: 2048,
+      numHeads: 16,
+      numKvHeads: 16,
+      headDim: 128,
+      numExperts: 64,
+      numExpertsPerToken: 8,
+      expertFfnSize: 1024,
+      scoring: 'softmax',
+      normTopKProb: false,
+      qkNorm: 'projection',
+      numLayers: 2,
+      vocabSize: 32000,
+      maxContext: 4096,
     });
   });
 

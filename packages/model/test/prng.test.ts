@@ -8,7 +8,9 @@ describe('Prng', () => {
     expect([prng.nextUint32(), prng.nextUint32(), prng.nextUint32()]).toEqual([3062095570, 4147477371, 1439159113]);
     const normals = new Float32Array(4);
     new Prng(7).fillNormal(normals, 0, 1);
-    expect(Array.from(normals)).toEqual([-1.0624974966049194, 2.0256755352020264, 0.10994480550289154, 1.3323254585266113]);
+    expect(Array.from(normals)).toEqual([
+      -1.0624974966049194, 2.0256755352020264, 0.10994480550289154, 1.3323254585266113,
+    ]);
   });
 
   it('gives independent streams for different seeds and keys', () => {

@@ -17,12 +17,17 @@ describe('weightLayout', () => {
     expect(names[0]).toBe('model.embed_tokens.weight');
     expect(names.at(-1)).toBe('lm_head.weight');
     expect(names).toContain('model.layers.1.mlp.experts.7.down_proj.weight');
-    expect(names.some((n) => n.includes('bias') || n.includes('norm.weight') && n.includes('self_attn'))).toBe(false);
+    expect(names.some((n) => n.includes('bias') || (n.includes('norm.weight') && n.includes('self_attn')))).toBe(false);
   });
 
   it('adds the optional tensors only when the config asks for them', () => {
     const config = getPreset('tiny', {
-      attentionBias: true, qkNorm: 'head', selectionBias: true, sharedExpertFfnSize: 48, sharedExpertGate: true, tieWordEmbeddings: true,
+      attentionBias: true,
+      qkNorm: 'head',
+      selectionBias: true,
+      sharedExpertFfnSize: 48,
+      sharedExpertGate: true,
+      tieWordEmbeddings: true,
     });
     const layout = new Map(weightLayout(config).map((t) => [t.name, t.shape]));
     expect(layout.get('model.layers.0.self_attn.q_proj.bias')).toEqual([64]);
@@ -42,7 +47,13 @@ describe('weightLayout', () => {
 
 describe('randomWeights', () => {
   it('returns every tensor of the layout with its shape', () => {
-    const config = getPreset('tiny', { attentionBias: true, qkNorm: 'projection', sharedExpertFfnSize: 16, sharedExpertGate: true, selectionBias: true });
+    const config = getPreset('tiny', {
+      attentionBias: true,
+      qkNorm: 'projection',
+      sharedExpertFfnSize: 16,
+      sharedExpertGate: true,
+      selectionBias: true,
+    });
     const weights = randomWeights(config, 1);
     const layout = weightLayout(config);
     expect([...weights.keys()]).toEqual(layout.map((t) => t.name));

@@ -68,7 +68,10 @@ describe('SafetensorsFile', () => {
     const bytes = await readFile(path);
     const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
     expect((8 + headerLength) % 8).toBe(0);
-    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { data_offsets: number[] }>;
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<
+      string,
+      { data_offsets: number[] }
+    >;
     expect(Object.keys(header)).toEqual(['a.f32', 'b.bf16', 'c.f16', 'z.i8']);
     expect(header['a.f32']?.data_offsets).toEqual([0, 16]);
     expect(header['b.bf16']?.data_offsets).toEqual([16, 22]);
@@ -79,7 +82,9 @@ describe('SafetensorsFile', () => {
   it('writes the same bytes whatever the input order, and reports progress up to the file size', async () => {
     const dir = await tempDir();
     const progress: number[] = [];
-    const { sizeBytes } = await writeSafetensors(join(dir, 'a.safetensors'), mixed, { onProgress: (done, total) => progress.push(done / total) });
+    const { sizeBytes } = await writeSafetensors(join(dir, 'a.safetensors'), mixed, {
+      onProgress: (done, total) => progress.push(done / total),
+    });
     await writeSafetensors(join(dir, 'b.safetensors'), [...mixed].reverse());
     expect(await readFile(join(dir, 'a.safetensors'))).toEqual(await readFile(join(dir, 'b.safetensors')));
     expect(progress.at(-1)).toBe(1);
@@ -92,7 +97,12 @@ describe('SafetensorsFile', () => {
     const path = join(await tempDir(), 'c.safetensors');
     await writeSafetensors(path, [
       { name: 'thunk', dtype: 'f32', shape: [2], data: async () => Float32Array.from([1, 2]) },
-      { name: 'chunks', dtype: 'bf16', shape: [3], data: { chunks: () => [Float32Array.from([1]), Float32Array.from([2, 3])] } },
+      {
+        name: 'chunks',
+        dtype: 'bf16',
+        shape: [3],
+        data: { chunks: () => [Float32Array.from([1]), Float32Array.from([2, 3])] },
+      },
     ]);
     const file = await SafetensorsFile.open(path);
     expect(Array.from((await file.readF32('thunk')).data)).toEqual([1, 2]);
@@ -103,10 +113,14 @@ describe('SafetensorsFile', () => {
   it('refuses data of the wrong length or kind and leaves no file behind', async () => {
     const dir = await tempDir();
     const path = join(dir, 'bad.safetensors');
-    const short = await errorOf(writeSafetensors(path, [{ name: 't', dtype: 'f32', shape: [3], data: Float32Array.from([1, 2]) }]));
+    const short = await errorOf(
+      writeSafetensors(path, [{ name: 't', dtype: 'f32', shape: [3], data: Float32Array.from([1, 2]) }]),
+    );
     expect(short).toBeInstanceOf(TensorShapeError);
     expect(short.message).toBe('tensor "t" has shape [2], expected [3]');
-    const kind = await errorOf(writeSafetensors(path, [{ name: 't', dtype: 'i8', shape: [1], data: Float32Array.from([1]) }]));
+    const kind = await errorOf(
+      writeSafetensors(path, [{ name: 't', dtype: 'i8', shape: [1], data: Float32Array.from([1]) }]),
+    );
     expect(kind).toBeInstanceOf(TensorDtypeError);
     expect(await readdir(dir)).toEqual([]);
   });
@@ -141,18 +155,52 @@ describe('SafetensorsFile', () => {
 
   describe('rejects malformed files', () => {
     const cases: readonly (readonly [string, Uint8Array, RegExp])[] = [
-      ['a header longer than the file', handMadeSafetensors({}, new Uint8Array(), 1000), /header length 1000 exceeds the file/],
-      ['invalid JSON', handMadeSafetensors('x', new Uint8Array()).map((b, i) => (i === 8 ? 0x7b : b)), /not valid JSON/],
-      ['offsets beyond the data', handMadeSafetensors({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32Bytes(1)), /lie outside the 4-byte data section/],
-      ['a byte span that does not fit the shape', handMadeSafetensors({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, f32Bytes(1)), /spans 4 bytes but F32\[2\] needs 8/],
-      ['a hole', handMadeSafetensors({ t: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, f32Bytes(1, 2)), /a hole in the data section at byte 0/],
+      [
+        'a header longer than the file',
+        handMadeSafetensors({}, new Uint8Array(), 1000),
+        /header length 1000 exceeds the file/,
+      ],
+      [
+        'invalid JSON',
+        handMadeSafetensors('x', new Uint8Array()).map((b, i) => (i === 8 ? 0x7b : b)),
+        /not valid JSON/,
+      ],
+      [
+        'offsets beyond the data',
+        handMadeSafetensors({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32Bytes(1)),
+        /lie outside the 4-byte data section/,
+      ],
+      [
+        'a byte span that does not fit the shape',
+        handMadeSafetensors({ t: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, f32Bytes(1)),
+        /spans 4 bytes but F32\[2\] needs 8/,
+      ],
+      [
+        'a hole',
+        handMadeSafetensors({ t: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, f32Bytes(1, 2)),
+        /a hole in the data section at byte 0/,
+      ],
       [
         'an overlap',
-        handMadeSafetensors({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, f32Bytes(1, 2)),
+        handMadeSafetensors(
+          {
+            a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+            b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+          },
+          f32Bytes(1, 2),
+        ),
         /an overlap/,
       ],
-      ['trailing bytes', handMadeSafetensors({ t: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, f32Bytes(1, 2)), /cover 4 bytes but the data section holds 8/],
-      ['an unknown dtype', handMadeSafetensors({ t: { dtype: 'F7', shape: [1], data_offsets: [0, 4] } }, f32Bytes(1)), /unknown dtype "F7"/],
+      [
+        'trailing bytes',
+        handMadeSafetensors({ t: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, f32Bytes(1, 2)),
+        /cover 4 bytes but the data section holds 8/,
+      ],
+      [
+        'an unknown dtype',
+        handMadeSafetensors({ t: { dtype: 'F7', shape: [1], data_offsets: [0, 4] } }, f32Bytes(1)),
+        /unknown dtype "F7"/,
+      ],
       ['a file shorter than the length prefix', new Uint8Array(5), /too short/],
     ];
     for (const [what, bytes, message] of cases) {
@@ -178,10 +226,20 @@ describe('checkpoints', () => {
   it('shards by size with an index, reads across shards, and digests all shard bytes in order', async () => {
     const dir = await tempDir();
     const written = await writeCheckpoint(dir, tensors, { maxShardBytes: 40 });
-    expect(written.files).toEqual(['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors']);
-    const index = JSON.parse(await readFile(join(dir, 'model.safetensors.index.json'), 'utf8')) as { metadata: unknown; weight_map: unknown };
+    expect(written.files).toEqual([
+      'model-00001-of-00003.safetensors',
+      'model-00002-of-00003.safetensors',
+      'model-00003-of-00003.safetensors',
+    ]);
+    const index = JSON.parse(await readFile(join(dir, 'model.safetensors.index.json'), 'utf8')) as {
+      metadata: unknown;
+      weight_map: unknown;
+    };
     expect(index.metadata).toEqual({ total_size: 96 });
-    expect(index.weight_map).toMatchObject({ t0: 'model-00001-of-00003.safetensors', t5: 'model-00003-of-00003.safetensors' });
+    expect(index.weight_map).toMatchObject({
+      t0: 'model-00001-of-00003.safetensors',
+      t5: 'model-00003-of-00003.safetensors',
+    });
     const reader = await openCheckpoint(dir);
     expect(reader.tensorNames).toEqual(['t0', 't1', 't2', 't3', 't4', 't5']);
     expect(Array.from((await reader.readF32('t4', [4])).data)).toEqual([4, 5, 6, 7]);
@@ -197,17 +255,26 @@ describe('checkpoints', () => {
     await writeCheckpoint(dir, tensors, { maxShardBytes: 40 });
     const indexPath = join(dir, 'model.safetensors.index.json');
     const index = JSON.parse(await readFile(indexPath, 'utf8')) as { weight_map: Record<string, string> };
-    await writeFile(indexPath, JSON.stringify({ weight_map: { ...index.weight_map, extra: 'model-00001-of-00003.safetensors' } }));
-    expect((await errorOf(openCheckpoint(dir))).message).toBe(`missing tensor "extra" in ${join(dir, 'model-00001-of-00003.safetensors')}`);
+    await writeFile(
+      indexPath,
+      JSON.stringify({ weight_map: { ...index.weight_map, extra: 'model-00001-of-00003.safetensors' } }),
+    );
+    expect((await errorOf(openCheckpoint(dir))).message).toBe(
+      `missing tensor "extra" in ${join(dir, 'model-00001-of-00003.safetensors')}`,
+    );
     await writeFile(indexPath, JSON.stringify({ weight_map: { t0: 'gone.safetensors' } }));
-    expect((await errorOf(openCheckpoint(dir))).message).toMatch(/shard gone.safetensors named in model.safetensors.index.json does not exist/);
+    expect((await errorOf(openCheckpoint(dir))).message).toMatch(
+      /shard gone.safetensors named in model.safetensors.index.json does not exist/,
+    );
     await writeFile(indexPath, JSON.stringify({ weight_map: { t0: '../escape.safetensors' } }));
     expect(await errorOf(openCheckpoint(dir))).toBeInstanceOf(SafetensorsFormatError);
   });
 
   it('writes one file without an index when everything fits', async () => {
     const dir = await tempDir();
-    const written = await writeCheckpoint(dir, [{ name: 'b', dtype: 'bf16', shape: [2], data: f32ToBf16(Float32Array.from([1, 2])) }]);
+    const written = await writeCheckpoint(dir, [
+      { name: 'b', dtype: 'bf16', shape: [2], data: f32ToBf16(Float32Array.from([1, 2])) },
+    ]);
     expect(written.files).toEqual(['model.safetensors']);
     expect(await readdir(dir)).toEqual(['model.safetensors']);
   });

@@ -20,13 +20,7 @@
  */
 import type { ModelConfig, WeightMap } from '@switchyard/model';
 import { attentionEpilogue, attentionPrologue, outputAttentionBlock } from './attention-block.ts';
-import {
-  applyRope,
-  causalAttention,
-  futureMask,
-  ropeTables,
-  type AttentionGraphOptions,
-} from './attention-graph.ts';
+import { applyRope, causalAttention, futureMask, ropeTables, type AttentionGraphOptions } from './attention-graph.ts';
 import { attrInt, GraphBuilder, type Value } from './graph-builder.ts';
 
 export function buildBatchedAttentionGraph(

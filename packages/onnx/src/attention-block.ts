@@ -75,7 +75,9 @@ export function attentionEpilogue(
 ): AttentionEpilogue {
   const { hiddenSize: h, numHeads, headDim, rmsNormEps: eps } = config;
   const w = (name: string, shape: readonly number[]) => requireWeight(weights, name, shape);
-  const attnOut = linear(g, context, w(names.attention(layer, 'o_proj'), [h, numHeads * headDim]), 'o_proj', { format });
+  const attnOut = linear(g, context, w(names.attention(layer, 'o_proj'), [h, numHeads * headDim]), 'o_proj', {
+    format,
+  });
   const residual = g.add(x, attnOut);
   const moeIn = rmsNorm(g, residual, w(names.postAttentionNorm(layer), [h]), 'post_attention_layernorm', eps);
   // NOTE: the router stays fp32 whatever the projection format: a flipped top-k choice costs far more
@@ -91,7 +93,14 @@ export function attentionEpilogue(
  * Declares the attention block's outputs — `h`, `moe_in`, `router_logits`, `new_k`, `new_v` and, when
  * the model has one, `shared_gate` — with `rows` as the name of the token dimension.
  */
-export function outputAttentionBlock(g: GraphBuilder, config: ModelConfig, rows: string, epilogue: AttentionEpilogue, newK: Value, newV: Value): void {
+export function outputAttentionBlock(
+  g: GraphBuilder,
+  config: ModelConfig,
+  rows: string,
+  epilogue: AttentionEpilogue,
+  newK: Value,
+  newV: Value,
+): void {
   const { hiddenSize: h, numKvHeads, headDim } = config;
   g.output(epilogue.residual, 'h', 'float', [rows, h]);
   g.output(epilogue.moeIn, 'moe_in', 'float', [rows, h]);

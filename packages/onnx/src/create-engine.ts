@@ -1,4 +1,10 @@
-import { assembleEngine, type EngineBundle, type EngineCoreOptions, type EngineModel, type ExpertExecutor } from '@switchyard/engine';
+import {
+  assembleEngine,
+  type EngineBundle,
+  type EngineCoreOptions,
+  type EngineModel,
+  type ExpertExecutor,
+} from '@switchyard/engine';
 import type { SessionOptions } from './session.ts';
 import { createDenseKernels, createLocalExpertExecutor, type ExpertDtype } from './kernels.ts';
 
@@ -20,7 +26,11 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({
  * An engine on onnxruntime: opens the dense graphs here and runs the experts through `experts`, or in
  * process when it is omitted (the monolithic engine, the correctness oracle of the distributed one).
  */
-export async function createEngine(model: EngineModel, options: EngineOptions = DEFAULT_ENGINE_OPTIONS, experts?: ExpertExecutor): Promise<EngineBundle> {
+export async function createEngine(
+  model: EngineModel,
+  options: EngineOptions = DEFAULT_ENGINE_OPTIONS,
+  experts?: ExpertExecutor,
+): Promise<EngineBundle> {
   const { config, weights } = model;
   const kernelOptions = { ...(options.session ? { session: options.session } : {}), denseFormat: options.denseDtype };
   const dense = await createDenseKernels(config, weights, kernelOptions);

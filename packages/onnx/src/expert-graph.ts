@@ -31,7 +31,12 @@ export function expertTensorName(layer: number, expert: ExpertRef, proj: ExpertP
 }
 
 /** Looks up (and shape-checks) one expert's three projections. */
-export function expertWeights(config: ModelConfig, weights: WeightMap, layer: number, expert: ExpertRef): SwiGluWeights {
+export function expertWeights(
+  config: ModelConfig,
+  weights: WeightMap,
+  layer: number,
+  expert: ExpertRef,
+): SwiGluWeights {
   const ffn = expert === 'shared' ? config.sharedExpertFfnSize : config.expertFfnSize;
   const h = config.hiddenSize;
   const get = (proj: ExpertProjection, shape: readonly number[]) =>

@@ -3,7 +3,14 @@
  * engine runs on, and `createEngine`. This is the only package that imports onnxruntime-node.
  */
 export { GraphBuilder, type Value } from './graph-builder.ts';
-export { linear, rmsNorm, WEIGHT_FORMATS, type WeightFormat, type NbitsAccuracyLevel, type LinearOptions } from './layers.ts';
+export {
+  linear,
+  rmsNorm,
+  WEIGHT_FORMATS,
+  type WeightFormat,
+  type NbitsAccuracyLevel,
+  type LinearOptions,
+} from './layers.ts';
 export { quantizeInt8PerChannel, dequantizeInt8PerChannel, type Int8PerChannel } from './quantize.ts';
 export {
   buildAttentionGraph,

@@ -59,7 +59,10 @@ function attentionOutputs(res: Record<string, { data: Float32Array }>): Attentio
  * empty slots. NOTE: each bucket's session holds its own copy of the layer's attention weights; a
  * handful of buckets is the price of reading those weights once per step instead of once per sequence.
  */
-function batchedAttentionKernel(open: (numSequences: number) => Promise<OnnxSession>, config: ModelConfig): BatchedAttentionKernel & { release(): Promise<void> } {
+function batchedAttentionKernel(
+  open: (numSequences: number) => Promise<OnnxSession>,
+  config: ModelConfig,
+): BatchedAttentionKernel & { release(): Promise<void> } {
   const { hiddenSize, numKvHeads, headDim } = config;
   const kvWidth = numKvHeads * headDim;
   const buckets = new Map<number, Promise<OnnxSession>>();
@@ -119,7 +122,11 @@ function attentionKernel(session: OnnxSession, config: ModelConfig): AttentionKe
 }
 
 /** Builds and opens the dense graphs: attention (+ router) per layer, shared experts, LM head. */
-export async function createDenseKernels(config: ModelConfig, weights: WeightMap, options: KernelOptions = {}): Promise<DenseKernels> {
+export async function createDenseKernels(
+  config: ModelConfig,
+  weights: WeightMap,
+  options: KernelOptions = {},
+): Promise<DenseKernels> {
   const format = options.denseFormat ?? 'fp32';
   const open = (bytes: Uint8Array) => createSession(bytes, options.session ?? {});
   const sessions: OnnxSession[] = [];
@@ -133,10 +140,19 @@ export async function createDenseKernels(config: ModelConfig, weights: WeightMap
   const sharedExperts: RowKernel[] = [];
   const selectionBias: (Float32Array | undefined)[] = [];
   for (let layer = 0; layer < config.numLayers; layer++) {
-    attention.push(attentionKernel(await track(buildAttentionGraph(config, weights, layer, { projectionFormat: format })), config));
-    batchedAttention.push(batchedAttentionKernel((n) => open(buildBatchedAttentionGraph(config, weights, layer, n, { projectionFormat: format })), config));
+    attention.push(
+      attentionKernel(await track(buildAttentionGraph(config, weights, layer, { projectionFormat: format })), config),
+    );
+    batchedAttention.push(
+      batchedAttentionKernel(
+        (n) => open(buildBatchedAttentionGraph(config, weights, layer, n, { projectionFormat: format })),
+        config,
+      ),
+    );
     if (config.sharedExpertFfnSize > 0) {
-      sharedExperts.push(rowKernel(await track(buildExpertGraph(config, weights, layer, 'shared')), config.hiddenSize, 'y'));
+      sharedExperts.push(
+        rowKernel(await track(buildExpertGraph(config, weights, layer, 'shared')), config.hiddenSize, 'y'),
+      );
     }
     selectionBias.push(config.selectionBias ? weights.get(tensorNames.selectionBias(layer))?.data : undefined);
   }
@@ -168,7 +184,10 @@ export async function createLocalExpertExecutor(
   const kernels = new Map<string, ExpertKernel>();
   let done = 0;
   for (const [layer, expert] of hosted) {
-    kernels.set(LocalExpertExecutor.key(layer, expert), await openExpertKernel(config, weights, layer, expert, dtype, options.session));
+    kernels.set(
+      LocalExpertExecutor.key(layer, expert),
+      await openExpertKernel(config, weights, layer, expert, dtype, options.session),
+    );
     onProgress?.(++done, hosted.length);
   }
   return new LocalExpertExecutor(kernels, config.numExperts, config.hiddenSize);

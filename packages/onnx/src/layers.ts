@@ -38,7 +38,14 @@ function nbitsBlockSize(k: number): number {
   return block;
 }
 
-function int8QdqLinear(g: GraphBuilder, x: Value, name: string, quantized: Int8PerChannel, out: number, inn: number): Value {
+function int8QdqLinear(
+  g: GraphBuilder,
+  x: Value,
+  name: string,
+  quantized: Int8PerChannel,
+  out: number,
+  inn: number,
+): Value {
   const qT = new Int8Array(out * inn);
   for (let r = 0; r < out; r++) {
     for (let c = 0; c < inn; c++) qT[c * out + r] = quantized.q[r * inn + c] ?? 0;

@@ -19,7 +19,11 @@ export function lmHeadWeight(config: ModelConfig, weights: WeightMap): F32Tensor
   return requireWeight(weights, name, [config.vocabSize, config.hiddenSize]);
 }
 
-export function buildLmHeadGraph(config: ModelConfig, weights: WeightMap, options: LmHeadGraphOptions = {}): Uint8Array {
+export function buildLmHeadGraph(
+  config: ModelConfig,
+  weights: WeightMap,
+  options: LmHeadGraphOptions = {},
+): Uint8Array {
   const h = config.hiddenSize;
   const g = new GraphBuilder('lm_head');
   const x = g.input('x', 'float', ['S', h]);

@@ -27,12 +27,21 @@ export async function measureReadBandwidth(sizeBytes = 1 << 30, repeats = 5, thr
   const all = new Float32Array(buffer);
   for (let i = 0; i < all.length; i += 1024) all[i] = i;
   const per = Math.floor(all.length / threads / 4) * 4;
-  const workers = Array.from({ length: threads }, (_, t) => new Worker(READER_SOURCE, { eval: true, workerData: { buffer, offset: t * per * 4, length: per } }));
+  const workers = Array.from(
+    { length: threads },
+    (_, t) => new Worker(READER_SOURCE, { eval: true, workerData: { buffer, offset: t * per * 4, length: per } }),
+  );
   try {
-    const pass = () => Promise.all(workers.map((w) => new Promise((resolve) => {
-      w.once('message', resolve);
-      w.postMessage('go');
-    })));
+    const pass = () =>
+      Promise.all(
+        workers.map(
+          (w) =>
+            new Promise((resolve) => {
+              w.once('message', resolve);
+              w.postMessage('go');
+            }),
+        ),
+      );
     await pass();
     let best = Infinity;
     for (let r = 0; r < repeats; r++) {

@@ -111,7 +111,10 @@ class OrtSession implements OnnxSession {
     return this.#session.outputNames;
   }
 
-  async run(feeds: Readonly<Record<string, TensorFeed>>, options: RunOptions = {}): Promise<Record<string, TensorResult>> {
+  async run(
+    feeds: Readonly<Record<string, TensorFeed>>,
+    options: RunOptions = {},
+  ): Promise<Record<string, TensorResult>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [name, feed] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(feed);
     const fetches: Record<string, ort.Tensor | null> = {};

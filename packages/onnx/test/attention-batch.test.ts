@@ -9,7 +9,16 @@ import {
   type TensorFeed,
   type TensorResult,
 } from '../src/index.ts';
-import { getPreset, randomWeights, cosineSimilarity, maxAbsDiff, referenceAttention, type F32Tensor, type ModelConfig, tensorNames } from '@switchyard/model';
+import {
+  getPreset,
+  randomWeights,
+  cosineSimilarity,
+  maxAbsDiff,
+  referenceAttention,
+  type F32Tensor,
+  type ModelConfig,
+  tensorNames,
+} from '@switchyard/model';
 
 const TOLERANCE = 1e-4;
 const LAYER = 0;

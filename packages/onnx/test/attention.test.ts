@@ -1,6 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildAttentionGraph, createSession, type OnnxSession, type TensorResult } from '../src/index.ts';
-import { getPreset, randomWeights, maxAbsDiff, referenceAttention, type ModelConfig, type WeightMap } from '@switchyard/model';
+import {
+  getPreset,
+  randomWeights,
+  maxAbsDiff,
+  referenceAttention,
+  type ModelConfig,
+  type WeightMap,
+} from '@switchyard/model';
 
 const TOLERANCE = 1e-4;
 const LAYER = 1;
@@ -93,10 +100,14 @@ describe('attention graph', () => {
       const want = referenceAttention(config, weights, LAYER, x.subarray(4 * h), range(4, 3), past.k, past.v);
       for (const name of ['h', 'moe_in', 'router_logits'] as const) {
         const width = name === 'router_logits' ? config.numExperts : h;
-        expect(maxAbsDiff(output(second, name), output(oneShot, name).subarray(4 * width))).toBeLessThanOrEqual(TOLERANCE);
+        expect(maxAbsDiff(output(second, name), output(oneShot, name).subarray(4 * width))).toBeLessThanOrEqual(
+          TOLERANCE,
+        );
       }
       const kvSize = config.numKvHeads * config.headDim;
-      expect(maxAbsDiff(output(second, 'new_k'), output(oneShot, 'new_k').subarray(4 * kvSize))).toBeLessThanOrEqual(TOLERANCE);
+      expect(maxAbsDiff(output(second, 'new_k'), output(oneShot, 'new_k').subarray(4 * kvSize))).toBeLessThanOrEqual(
+        TOLERANCE,
+      );
       expect(maxAbsDiff(output(second, 'h'), want.h)).toBeLessThanOrEqual(TOLERANCE);
       expect(maxAbsDiff(output(second, 'new_v'), want.newV)).toBeLessThanOrEqual(TOLERANCE);
     });
@@ -118,7 +129,9 @@ describe('attention graph', () => {
       const step = await runAttention(session, config, x.subarray(t * h, (t + 1) * h), [t], past);
       cacheK.set(output(step, 'new_k'), t * kvSize);
       cacheV.set(output(step, 'new_v'), t * kvSize);
-      expect(maxAbsDiff(output(step, 'h'), output(oneShot, 'h').subarray(t * h, (t + 1) * h))).toBeLessThanOrEqual(TOLERANCE);
+      expect(maxAbsDiff(output(step, 'h'), output(oneShot, 'h').subarray(t * h, (t + 1) * h))).toBeLessThanOrEqual(
+        TOLERANCE,
+      );
     }
     expect(maxAbsDiff(cacheK.subarray(0, numTokens * kvSize), output(oneShot, 'new_k'))).toBeLessThanOrEqual(TOLERANCE);
   });

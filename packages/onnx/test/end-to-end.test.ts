@@ -13,7 +13,18 @@ import {
   type OnnxSession,
   type TensorResult,
 } from '../src/index.ts';
-import { getPreset, randomWeights, maxAbsDiff, referenceEmbed, referenceForward, ReferenceKvCache, referenceRoute, type ModelConfig, type WeightMap, tensorNames } from '@switchyard/model';
+import {
+  getPreset,
+  randomWeights,
+  maxAbsDiff,
+  referenceEmbed,
+  referenceForward,
+  ReferenceKvCache,
+  referenceRoute,
+  type ModelConfig,
+  type WeightMap,
+  tensorNames,
+} from '@switchyard/model';
 
 const TOLERANCE = 1e-4;
 
@@ -59,7 +70,8 @@ class OnnxPipeline {
       layers.push({
         attention: await open(buildAttentionGraph(config, weights, layer)),
         experts,
-        shared: config.sharedExpertFfnSize > 0 ? await open(buildExpertGraph(config, weights, layer, 'shared')) : undefined,
+        shared:
+          config.sharedExpertFfnSize > 0 ? await open(buildExpertGraph(config, weights, layer, 'shared')) : undefined,
       });
     }
     return new OnnxPipeline(config, weights, layers, await open(buildLmHeadGraph(config, weights)));
@@ -156,9 +168,18 @@ const VARIANTS: readonly [string, Partial<ModelConfig>][] = [
   ],
   [
     'Qwen2-MoE style (biases, gated shared expert, top-k not renormalised, tied embeddings)',
-    { attentionBias: true, sharedExpertFfnSize: 48, sharedExpertGate: true, normTopKProb: false, tieWordEmbeddings: true },
+    {
+      attentionBias: true,
+      sharedExpertFfnSize: 48,
+      sharedExpertGate: true,
+      normTopKProb: false,
+      tieWordEmbeddings: true,
+    },
   ],
-  ['OLMoE style (MHA, Q/K norm over the projection, top-3 not renormalised)', { numKvHeads: 4, qkNorm: 'projection', normTopKProb: false, numExpertsPerToken: 3 }],
+  [
+    'OLMoE style (MHA, Q/K norm over the projection, top-3 not renormalised)',
+    { numKvHeads: 4, qkNorm: 'projection', normTopKProb: false, numExpertsPerToken: 3 },
+  ],
 ];
 
 describe('end-to-end ONNX pipeline vs the reference forward', () => {

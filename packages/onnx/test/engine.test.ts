@@ -1,23 +1,47 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, randomWeights, referenceForward } from '@switchyard/model';
 import { createEngine } from '../src/create-engine.ts';
-import { EngineLoop, type EngineBundle, resolveSamplingParams, type SamplingParams, type TokenEvent } from '@switchyard/engine';
+import {
+  EngineLoop,
+  type EngineBundle,
+  resolveSamplingParams,
+  type SamplingParams,
+  type TokenEvent,
+} from '@switchyard/engine';
 
 const config = getPreset('tiny');
 const weights = randomWeights(config, 1);
 const model = { config, weights, weightsDigest: 'ab'.repeat(32) };
-const greedy = (maxTokens: number, extra: Partial<SamplingParams> = {}) => resolveSamplingParams({ maxTokens, temperature: 0, stopAtEos: false, ...extra });
+const greedy = (maxTokens: number, extra: Partial<SamplingParams> = {}) =>
+  resolveSamplingParams({ maxTokens, temperature: 0, stopAtEos: false, ...extra });
 
-const prompts = ['The quick brown fox', 'Mixture of experts', 'a', 'Switchyard routes tokens to experts over gRPC', 'zzz', 'KV pages'];
+const prompts = [
+  'The quick brown fox',
+  'Mixture of experts',
+  'a',
+  'Switchyard routes tokens to experts over gRPC',
+  'zzz',
+  'KV pages',
+];
 
-async function open(options: { numKvBlocks?: number; maxBatchedTokens?: number; maxRunningSequences?: number; microBatches?: number } = {}): Promise<{ bundle: EngineBundle; loop: EngineLoop }> {
+async function open(
+  options: {
+    numKvBlocks?: number;
+    maxBatchedTokens?: number;
+    maxRunningSequences?: number;
+    microBatches?: number;
+  } = {},
+): Promise<{ bundle: EngineBundle; loop: EngineLoop }> {
   const bundle = await createEngine(model, {
     expertDtype: 'fp32',
     denseDtype: 'fp32',
     blockSize: 4,
     ...(options.numKvBlocks ? { numKvBlocks: options.numKvBlocks } : {}),
     microBatches: options.microBatches ?? 1,
-    scheduler: { maxBatchedTokens: options.maxBatchedTokens ?? 64, maxRunningSequences: options.maxRunningSequences ?? 16 },
+    scheduler: {
+      maxBatchedTokens: options.maxBatchedTokens ?? 64,
+      maxRunningSequences: options.maxRunningSequences ?? 16,
+    },
   });
   return { bundle, loop: new EngineLoop(bundle.engine) };
 }
@@ -32,7 +56,15 @@ describe('monolithic engine on tiny', () => {
     engine = await open();
     solo = [];
     for (const [i, p] of prompts.entries()) {
-      solo.push(ids(await engine.loop.generate({ id: `solo-${i}`, promptIds: engine.bundle.tokenizer.encode(p), params: greedy(12) })));
+      solo.push(
+        ids(
+          await engine.loop.generate({
+            id: `solo-${i}`,
+            promptIds: engine.bundle.tokenizer.encode(p),
+            params: greedy(12),
+          }),
+        ),
+      );
     }
   });
   afterAll(async () => {
@@ -54,13 +86,21 @@ describe('monolithic engine on tiny', () => {
   });
 
   it('gives the same text on every run at temperature 0', async () => {
-    const again = ids(await engine.loop.generate({ id: 'again', promptIds: engine.bundle.tokenizer.encode(prompts[1] ?? ''), params: greedy(12) }));
+    const again = ids(
+      await engine.loop.generate({
+        id: 'again',
+        promptIds: engine.bundle.tokenizer.encode(prompts[1] ?? ''),
+        params: greedy(12),
+      }),
+    );
     expect(again).toEqual(solo[1]);
   });
 
   it('makes continuous batching invisible: concurrent requests produce exactly their solo tokens', async () => {
     const runs = await Promise.all(
-      prompts.map((p, i) => engine.loop.generate({ id: `batch-${i}`, promptIds: engine.bundle.tokenizer.encode(p), params: greedy(12) })),
+      prompts.map((p, i) =>
+        engine.loop.generate({ id: `batch-${i}`, promptIds: engine.bundle.tokenizer.encode(p), params: greedy(12) }),
+      ),
     );
     expect(runs.map(ids)).toEqual(solo);
   });
@@ -71,7 +111,9 @@ describe('monolithic engine on tiny', () => {
     const loop = new EngineLoop(small.bundle.engine, (s) => (preemptions += s.numPreempted));
     try {
       const runs = await Promise.all(
-        prompts.map((p, i) => loop.generate({ id: `tight-${i}`, promptIds: small.bundle.tokenizer.encode(p), params: greedy(12) })),
+        prompts.map((p, i) =>
+          loop.generate({ id: `tight-${i}`, promptIds: small.bundle.tokenizer.encode(p), params: greedy(12) }),
+        ),
       );
       expect(runs.map(ids)).toEqual(solo);
       expect(preemptions).toBeGreaterThan(0);
@@ -86,7 +128,13 @@ describe('monolithic engine on tiny', () => {
     const overlapped = await open({ microBatches: 2 });
     try {
       const runs = await Promise.all(
-        prompts.map((p, i) => overlapped.loop.generate({ id: `mb-${i}`, promptIds: overlapped.bundle.tokenizer.encode(p), params: greedy(12) })),
+        prompts.map((p, i) =>
+          overlapped.loop.generate({
+            id: `mb-${i}`,
+            promptIds: overlapped.bundle.tokenizer.encode(p),
+            params: greedy(12),
+          }),
+        ),
       );
       expect(runs.map(ids)).toEqual(solo);
     } finally {
@@ -105,7 +153,11 @@ describe('monolithic engine on tiny', () => {
   it('replays a seeded sampled request exactly, and different seeds differ', async () => {
     const prompt = engine.bundle.tokenizer.encode('sample me');
     const sampled = (id: string, seed: number) =>
-      engine.loop.generate({ id, promptIds: prompt, params: resolveSamplingParams({ maxTokens: 16, temperature: 1, seed, stopAtEos: false }) });
+      engine.loop.generate({
+        id,
+        promptIds: prompt,
+        params: resolveSamplingParams({ maxTokens: 16, temperature: 1, seed, stopAtEos: false }),
+      });
     const [a, b, c] = await Promise.all([sampled('s1', 7), sampled('s2', 7), sampled('s3', 8)]);
     expect(ids(a ?? [])).toEqual(ids(b ?? []));
     expect(ids(a ?? [])).not.toEqual(ids(c ?? []));
@@ -122,7 +174,11 @@ describe('monolithic engine on tiny', () => {
   it('stops at a stop string and never emits it', async () => {
     const full = engine.bundle.tokenizer.decode(solo[0] ?? []);
     const stop = full.slice(3, 5);
-    const events = await engine.loop.generate({ id: 'stop', promptIds: engine.bundle.tokenizer.encode(prompts[0] ?? ''), params: greedy(12, { stop: [stop] }) });
+    const events = await engine.loop.generate({
+      id: 'stop',
+      promptIds: engine.bundle.tokenizer.encode(prompts[0] ?? ''),
+      params: greedy(12, { stop: [stop] }),
+    });
     const text = events.map((e) => e.text).join('');
     expect(events.at(-1)?.finishReason).toBe('stop');
     expect(text).toBe(full.slice(0, full.indexOf(stop)));
@@ -138,10 +194,13 @@ describe('monolithic engine on tiny', () => {
   it('aborting a request ends it with finish reason abort and frees its blocks', async () => {
     const free = engine.bundle.kv.numFreeBlocks;
     const done = new Promise<TokenEvent>((resolve) => {
-      engine.loop.submit({ id: 'abort-me', promptIds: engine.bundle.tokenizer.encode('abort'), params: greedy(200) }, (e) => {
-        if (e.index === 2) engine.loop.abort('abort-me');
-        if (e.finishReason) resolve(e);
-      });
+      engine.loop.submit(
+        { id: 'abort-me', promptIds: engine.bundle.tokenizer.encode('abort'), params: greedy(200) },
+        (e) => {
+          if (e.index === 2) engine.loop.abort('abort-me');
+          if (e.finishReason) resolve(e);
+        },
+      );
     });
     const last = await done;
     expect(last.finishReason).toBe('abort');

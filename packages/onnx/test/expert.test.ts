@@ -11,7 +11,14 @@ import {
   type SessionOptions,
   type SwiGluWeights,
 } from '../src/index.ts';
-import { getPreset, randomWeights, cosineSimilarity, maxAbsDiff, referenceSwiGlu, type F32Tensor } from '@switchyard/model';
+import {
+  getPreset,
+  randomWeights,
+  cosineSimilarity,
+  maxAbsDiff,
+  referenceSwiGlu,
+  type F32Tensor,
+} from '@switchyard/model';
 
 const TOLERANCE = 1e-4;
 const config = getPreset('tiny', { sharedExpertFfnSize: 48 });

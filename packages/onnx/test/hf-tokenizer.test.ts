@@ -8,7 +8,11 @@ import { EngineLoop, loadHfTokenizer, TokenizerLoadError, resolveSamplingParams 
 
 /** GPT-2's byte → printable character table, which byte-level BPE vocabularies are written in. */
 function bytesToUnicode(): string[] {
-  const keep = [...Array.from({ length: 94 }, (_, i) => 33 + i), ...Array.from({ length: 12 }, (_, i) => 161 + i), ...Array.from({ length: 82 }, (_, i) => 174 + i)];
+  const keep = [
+    ...Array.from({ length: 94 }, (_, i) => 33 + i),
+    ...Array.from({ length: 12 }, (_, i) => 161 + i),
+    ...Array.from({ length: 82 }, (_, i) => 174 + i),
+  ];
   let extra = 0;
   return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(keep.includes(b) ? b : 256 + extra++));
 }
@@ -20,12 +24,32 @@ function tokenizerJson(): string {
   vocab['he'] = 256;
   return JSON.stringify({
     version: '1.0',
-    added_tokens: [{ id: 257, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    added_tokens: [
+      {
+        id: 257,
+        content: '<|endoftext|>',
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      },
+    ],
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges: ['h e'] },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges: ['h e'],
+    },
   });
 }
 
@@ -54,11 +78,17 @@ describe('tokenizer.json of imported models', () => {
     const dir = join(root, 'chat');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'tokenizer.json'), tokenizerJson());
-    await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: '<|endoftext|>', chat_template: CHATML }));
-    const tok = await loadHfTokenizer(join(dir, 'tokenizer.json'), { bosTokenId: 257, eosTokenId: 257 });
-    expect(tok.applyChatTemplate?.([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }])).toBe(
-      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n',
+    await writeFile(
+      join(dir, 'tokenizer_config.json'),
+      JSON.stringify({ eos_token: '<|endoftext|>', chat_template: CHATML }),
     );
+    const tok = await loadHfTokenizer(join(dir, 'tokenizer.json'), { bosTokenId: 257, eosTokenId: 257 });
+    expect(
+      tok.applyChatTemplate?.([
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hi' },
+      ]),
+    ).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
   });
 
   it('rejects a file that is not a tokenizer, naming it', async () => {
@@ -75,12 +105,23 @@ describe('tokenizer.json of imported models', () => {
     await importHfCheckpoint(hfDir, join(root, 'model'));
     const model = await loadModelDir(join(root, 'model'));
     expect(model.tokenizerPath).toBeDefined();
-    const bundle = await createEngine(model, { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 4, scheduler: { maxBatchedTokens: 64, maxRunningSequences: 2 } });
+    const bundle = await createEngine(model, {
+      expertDtype: 'fp32',
+      denseDtype: 'fp32',
+      blockSize: 4,
+      scheduler: { maxBatchedTokens: 64, maxRunningSequences: 2 },
+    });
     const loop = new EngineLoop(bundle.engine);
     try {
       expect(bundle.tokenizer.encode('he')).toEqual([256]);
-      expect(bundle.tokenizer.applyChatTemplate?.([{ role: 'user', content: 'x' }])).toBe('<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n');
-      const events = await loop.generate({ id: 't', promptIds: bundle.tokenizer.encode('hello'), params: resolveSamplingParams({ maxTokens: 6, temperature: 0, stopAtEos: false }) });
+      expect(bundle.tokenizer.applyChatTemplate?.([{ role: 'user', content: 'x' }])).toBe(
+        '<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n',
+      );
+      const events = await loop.generate({
+        id: 't',
+        promptIds: bundle.tokenizer.encode('hello'),
+        params: resolveSamplingParams({ maxTokens: 6, temperature: 0, stopAtEos: false }),
+      });
       const outputIds = events.filter((e) => e.tokenId >= 0).map((e) => e.tokenId);
       expect(outputIds).toHaveLength(6);
       expect(events.map((e) => e.text).join('')).toBe(bundle.tokenizer.decode(outputIds));

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { buildLmHeadGraph, createSession, type WeightFormat } from '../src/index.ts';
-import { getPreset, randomWeights, cosineSimilarity, maxAbsDiff, referenceLmHead, type ModelConfig } from '@switchyard/model';
+import {
+  getPreset,
+  randomWeights,
+  cosineSimilarity,
+  maxAbsDiff,
+  referenceLmHead,
+  type ModelConfig,
+} from '@switchyard/model';
 
 async function runLmHead(config: ModelConfig, seed: number, format: WeightFormat = 'fp32') {
   const weights = randomWeights(config, seed);

@@ -42,17 +42,27 @@ describe('onnx session wrapper', () => {
 
   it('turns thread-pool spinning off for both pools, with full graph optimisation', () => {
     const options = resolveSessionOptions({ intraOpThreads: 2 });
-    expect(options.extra).toEqual({ session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } });
+    expect(options.extra).toEqual({
+      session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+    });
     expect(options.graphOptimizationLevel).toBe('all');
     expect(options.intraOpNumThreads).toBe(2);
     expect(resolveSessionOptions({ exactQdqInt8: true }).extra).toEqual({
-      session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' }, qdq_matmulnbits_accuracy_level: '0' },
+      session: {
+        intra_op: { allow_spinning: '0' },
+        inter_op: { allow_spinning: '0' },
+        qdq_matmulnbits_accuracy_level: '0',
+      },
     });
   });
 
   it('turns spinning on only when asked (bench:spinning measures what it costs)', () => {
-    expect(resolveSessionOptions({ spinning: true }).extra).toEqual({ session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } });
-    expect(resolveSessionOptions({ spinning: false }).extra).toEqual({ session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } });
+    expect(resolveSessionOptions({ spinning: true }).extra).toEqual({
+      session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } },
+    });
+    expect(resolveSessionOptions({ spinning: false }).extra).toEqual({
+      session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+    });
   });
 
   it('passes the cuda provider through and reports a typed error when it cannot load', async () => {

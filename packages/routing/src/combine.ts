@@ -18,7 +18,8 @@ export function gatherRows(
   out: Float32Array = new Float32Array(rows.length * width),
 ): Float32Array {
   checkRows('gatherRows', src.length, width, rows);
-  if (out.length < rows.length * width) throw new RangeError(`gatherRows: out holds ${out.length} < ${rows.length * width}`);
+  if (out.length < rows.length * width)
+    throw new RangeError(`gatherRows: out holds ${out.length} < ${rows.length * width}`);
   for (let i = 0; i < rows.length; i++) {
     const from = (rows[i] ?? 0) * width;
     out.set(src.subarray(from, from + width), i * width);
@@ -38,8 +39,10 @@ export function scatterAddWeighted(
   weights?: Float32Array,
 ): void {
   checkRows('scatterAddWeighted', out.length, width, rows);
-  if (values.length < rows.length * width) throw new RangeError(`scatterAddWeighted: values hold ${values.length} < ${rows.length * width}`);
-  if (weights !== undefined && weights.length < rows.length) throw new RangeError(`scatterAddWeighted: ${weights.length} weights < ${rows.length} rows`);
+  if (values.length < rows.length * width)
+    throw new RangeError(`scatterAddWeighted: values hold ${values.length} < ${rows.length * width}`);
+  if (weights !== undefined && weights.length < rows.length)
+    throw new RangeError(`scatterAddWeighted: ${weights.length} weights < ${rows.length} rows`);
   for (let i = 0; i < rows.length; i++) {
     const to = (rows[i] ?? 0) * width;
     const from = i * width;

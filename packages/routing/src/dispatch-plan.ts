@@ -43,7 +43,8 @@ export function planDispatch(routes: TokenRoutes, numExperts: number): DispatchP
   for (let e = 0; e < numExperts; e++) {
     const start = starts[e] ?? 0;
     const end = starts[e + 1] ?? 0;
-    if (end > start) experts.push({ expertId: e, rows: rows.subarray(start, end), weights: weights.subarray(start, end) });
+    if (end > start)
+      experts.push({ expertId: e, rows: rows.subarray(start, end), weights: weights.subarray(start, end) });
   }
   return { numTokens: routes.numTokens, experts };
 }

@@ -15,7 +15,9 @@ export function fixedRoutes(
 ): TokenRoutes {
   const numPairs = numTokens * topK;
   if (expertIds.length !== numPairs || weights.length !== numPairs) {
-    throw new RangeError(`fixedRoutes: expected ${numPairs} ids and weights, got ${expertIds.length} and ${weights.length}`);
+    throw new RangeError(
+      `fixedRoutes: expected ${numPairs} ids and weights, got ${expertIds.length} and ${weights.length}`,
+    );
   }
   const offsets = new Int32Array(numTokens + 1);
   for (let t = 0; t <= numTokens; t++) offsets[t] = t * topK;

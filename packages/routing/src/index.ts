@@ -17,4 +17,10 @@ export { countTokensPerExpert, planDispatch } from './dispatch-plan.ts';
 export { splitByWorker } from './worker-split.ts';
 export { addRows, gatherRows, scatterAddWeighted } from './combine.ts';
 export { at } from './at.ts';
-export { computePlacement, expertsOfWorker, chooseWorkers, type PlacementStrategy, type Placement } from './placement.ts';
+export {
+  computePlacement,
+  expertsOfWorker,
+  chooseWorkers,
+  type PlacementStrategy,
+  type Placement,
+} from './placement.ts';

@@ -43,8 +43,11 @@ export function computePlacement(request: PlacementRequest): Placement {
   if (!Number.isInteger(replication) || replication < 1 || replication > numWorkers) {
     throw new PlacementError(`replication ${replication} must be between 1 and the number of workers (${numWorkers})`);
   }
-  const primaryOf = (e: number) => (strategy === 'contiguous' ? Math.floor((e * numWorkers) / numExperts) : e % numWorkers);
-  const layer = Array.from({ length: numExperts }, (_, e) => Array.from({ length: replication }, (_, r) => (primaryOf(e) + r) % numWorkers));
+  const primaryOf = (e: number) =>
+    strategy === 'contiguous' ? Math.floor((e * numWorkers) / numExperts) : e % numWorkers;
+  const layer = Array.from({ length: numExperts }, (_, e) =>
+    Array.from({ length: replication }, (_, r) => (primaryOf(e) + r) % numWorkers),
+  );
   return Object.freeze({
     revision,
     numLayers,
@@ -69,7 +72,11 @@ export function expertsOfWorker(placement: Placement, workerIndex: number): [num
  * For one layer: expert id → index of the first replica's worker that `isUsable`, or -1 where no
  * replica is usable. The dispatch plan's worker split takes this array.
  */
-export function chooseWorkers(placement: Placement, layer: number, isUsable: (workerIndex: number) => boolean): Int32Array {
+export function chooseWorkers(
+  placement: Placement,
+  layer: number,
+  isUsable: (workerIndex: number) => boolean,
+): Int32Array {
   const out = new Int32Array(placement.numExperts).fill(-1);
   const experts = placement.replicas[layer] ?? [];
   experts.forEach((workers, expert) => {

@@ -61,8 +61,10 @@ function checkRouteArgs(
   selectionBias: Float32Array | undefined,
 ): void {
   const { numExperts, topK } = config;
-  if (!Number.isInteger(numTokens) || numTokens < 0) throw new RangeError(`numTokens must be an integer ≥ 0, got ${numTokens}`);
-  if (!Number.isInteger(numExperts) || numExperts < 1) throw new RangeError(`numExperts must be an integer ≥ 1, got ${numExperts}`);
+  if (!Number.isInteger(numTokens) || numTokens < 0)
+    throw new RangeError(`numTokens must be an integer ≥ 0, got ${numTokens}`);
+  if (!Number.isInteger(numExperts) || numExperts < 1)
+    throw new RangeError(`numExperts must be an integer ≥ 1, got ${numExperts}`);
   if (!Number.isInteger(topK) || topK < 1 || topK > numExperts) {
     throw new RangeError(`topK must be an integer in [1, ${numExperts}], got ${topK}`);
   }

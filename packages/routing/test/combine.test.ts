@@ -36,8 +36,14 @@ describe('combine', () => {
   const width = 2;
   const hidden = new Float32Array([1, 2, 3, 4, 5, 6]);
   const routes = routesFromPairs([
-    [[0, 0.5], [3, 0.5]],
-    [[3, 0.75], [1, 0.25]],
+    [
+      [0, 0.5],
+      [3, 0.5],
+    ],
+    [
+      [3, 0.75],
+      [1, 0.25],
+    ],
     [[2, 1]],
   ]);
 

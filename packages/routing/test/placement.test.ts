@@ -7,7 +7,16 @@ describe('placement', () => {
   it('places experts contiguously: worker w hosts a run of adjacent experts', () => {
     const p = computePlacement({ ...base, workers: ['a', 'b'], strategy: 'contiguous', replication: 1 });
     expect(p.replicas[0]).toEqual([[0], [0], [0], [0], [1], [1], [1], [1]]);
-    expect(expertsOfWorker(p, 1)).toEqual([[0, 4], [0, 5], [0, 6], [0, 7], [1, 4], [1, 5], [1, 6], [1, 7]]);
+    expect(expertsOfWorker(p, 1)).toEqual([
+      [0, 4],
+      [0, 5],
+      [0, 6],
+      [0, 7],
+      [1, 4],
+      [1, 5],
+      [1, 6],
+      [1, 7],
+    ]);
   });
 
   it('places experts round-robin', () => {
@@ -29,7 +38,11 @@ describe('placement', () => {
   });
 
   it('rejects a replication factor larger than the number of workers, and no workers at all', () => {
-    expect(() => computePlacement({ ...base, workers: ['a'], strategy: 'contiguous', replication: 2 })).toThrow(PlacementError);
-    expect(() => computePlacement({ ...base, workers: [], strategy: 'contiguous', replication: 1 })).toThrow('no expert workers');
+    expect(() => computePlacement({ ...base, workers: ['a'], strategy: 'contiguous', replication: 2 })).toThrow(
+      PlacementError,
+    );
+    expect(() => computePlacement({ ...base, workers: [], strategy: 'contiguous', replication: 1 })).toThrow(
+      'no expert workers',
+    );
   });
 });

@@ -5,9 +5,18 @@ import type { WorkerShard } from '../src/index.ts';
 /** Experts 0 and 1 on worker 0, experts 2 and 3 on worker 1. */
 const workerOfExpert = new Int32Array([0, 0, 1, 1]);
 const routes = routesFromPairs([
-  [[0, 0.5], [1, 0.25]], // both on worker 0
-  [[3, 0.75], [0, 0.125]], // one on each worker
-  [[2, 0.5], [3, 0.5]], // both on worker 1
+  [
+    [0, 0.5],
+    [1, 0.25],
+  ], // both on worker 0
+  [
+    [3, 0.75],
+    [0, 0.125],
+  ], // one on each worker
+  [
+    [2, 0.5],
+    [3, 0.5],
+  ], // both on worker 1
 ]);
 
 function describeShard(s: WorkerShard): unknown {
@@ -38,7 +47,13 @@ describe('splitByWorker', () => {
   it('sends a top-2 token once when both experts share a worker', () => {
     const shards = splitByWorker(routes, new Int32Array([0, 0, 0, 0]), 1);
     expect(shards.map(describeShard)).toEqual([
-      { workerIndex: 0, tokenRows: [0, 1, 2], offsets: [0, 2, 4, 6], expertIds: [0, 1, 3, 0, 2, 3], weights: [0.5, 0.25, 0.75, 0.125, 0.5, 0.5] },
+      {
+        workerIndex: 0,
+        tokenRows: [0, 1, 2],
+        offsets: [0, 2, 4, 6],
+        expertIds: [0, 1, 3, 0, 2, 3],
+        weights: [0.5, 0.25, 0.75, 0.125, 0.5, 0.5],
+      },
     ]);
   });
 

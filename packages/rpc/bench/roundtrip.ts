@@ -95,7 +95,13 @@ try {
     const figures = await measure(client, wireFormat);
     // The machine's load says how much to trust the figures (the dev box has 2 shared cores).
     const machine = { numCpus: cpus().length, loadAvg1mBefore: loadBefore, loadAvg1mAfter: loadavg()[0] };
-    console.log(JSON.stringify({ bench: 'rpc-roundtrip', node: process.version, wireFormat, hiddenSize: HIDDEN_SIZE, machine, ...figures }, null, 2));
+    console.log(
+      JSON.stringify(
+        { bench: 'rpc-roundtrip', node: process.version, wireFormat, hiddenSize: HIDDEN_SIZE, machine, ...figures },
+        null,
+        2,
+      ),
+    );
   } finally {
     client.close();
   }

@@ -25,7 +25,11 @@ function loadCodecs(): { repeated: Codec; bytes: Codec } {
   try {
     writeFileSync(join(dir, 'bench.proto'), PROTO);
     const definition = loadSync('bench.proto', {
-      includeDirs: [dir], longs: Number, enums: String, bytes: Buffer, defaults: true,
+      includeDirs: [dir],
+      longs: Number,
+      enums: String,
+      bytes: Buffer,
+      defaults: true,
     });
     const codecOf = (name: string): Codec => {
       const type = definition[name] as MessageTypeDefinition<object, object>;
@@ -59,13 +63,21 @@ for (const numTokens of [8, 64, 512, 4096]) {
   const iterations = numTokens >= 4096 ? 200 : 2000;
   const repeatedUs = timeUs(iterations, () => {
     const wire = repeated.serialize({
-      offsets: Array.from(routes.offsets), expertIds: Array.from(routes.expertIds), weights: Array.from(routes.weights),
+      offsets: Array.from(routes.offsets),
+      expertIds: Array.from(routes.expertIds),
+      weights: Array.from(routes.weights),
     });
     const message = repeated.deserialize(wire) as { offsets: number[]; expertIds: number[]; weights: number[] };
-    Int32Array.from(message.offsets); Int32Array.from(message.expertIds); Float32Array.from(message.weights);
+    Int32Array.from(message.offsets);
+    Int32Array.from(message.expertIds);
+    Float32Array.from(message.weights);
   });
   const bytesUs = timeUs(iterations, () => {
-    const wire = bytes.serialize({ offsets: view(routes.offsets), expertIds: view(routes.expertIds), weights: view(routes.weights) });
+    const wire = bytes.serialize({
+      offsets: view(routes.offsets),
+      expertIds: view(routes.expertIds),
+      weights: view(routes.weights),
+    });
     const message = bytes.deserialize(wire) as { offsets: Buffer; expertIds: Buffer; weights: Buffer };
     // The decoder copies when a field is not 4-byte aligned, as the rpc package does.
     for (const field of [message.offsets, message.expertIds, message.weights]) {

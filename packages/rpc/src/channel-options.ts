@@ -43,6 +43,7 @@ export function clientChannelOptions(maxMessageBytes: number): ChannelOptions {
 }
 
 export function checkPositiveInteger(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  if (!Number.isSafeInteger(value) || value <= 0)
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return value;
 }

@@ -6,12 +6,7 @@ import type { ClientDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { DEFAULT_MAX_MESSAGE_BYTES, checkPositiveInteger, clientChannelOptions } from './channel-options.ts';
 import { CancelledError, InternalError, ResourceExhaustedError, UnavailableError } from './errors.ts';
-import {
-  encodeRunRequest,
-  toPlacementState,
-  toWorkerDescription,
-  validateRunRequest,
-} from './expert-messages.ts';
+import { encodeRunRequest, toPlacementState, toWorkerDescription, validateRunRequest } from './expert-messages.ts';
 import type { PlacementChange, PlacementState, RunReply, RunRequest, WorkerDescription } from './expert-messages.ts';
 import { checkHealthOn } from './health.ts';
 import type { HealthStatus } from './health.ts';
@@ -113,7 +108,9 @@ function resolveOptions(options: ExpertClientOptions): ResolvedOptions {
 
 function waitForReady(client: Client, deadlineMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    client.waitForReady(Date.now() + deadlineMs, (err) => (err === undefined || err === null ? resolve() : reject(err)));
+    client.waitForReady(Date.now() + deadlineMs, (err) =>
+      err === undefined || err === null ? resolve() : reject(err),
+    );
   });
 }
 
@@ -166,11 +163,15 @@ class GrpcExpertStreamClient implements ExpertStreamClient {
   }
 
   async load(change: PlacementChange, options: UnaryCallOptions = {}): Promise<PlacementState> {
-    return toPlacementState(await unaryCall(this.#client, this.#methods.loadExperts, change, this.#callOptions(options)));
+    return toPlacementState(
+      await unaryCall(this.#client, this.#methods.loadExperts, change, this.#callOptions(options)),
+    );
   }
 
   async unload(change: PlacementChange, options: UnaryCallOptions = {}): Promise<PlacementState> {
-    return toPlacementState(await unaryCall(this.#client, this.#methods.unloadExperts, change, this.#callOptions(options)));
+    return toPlacementState(
+      await unaryCall(this.#client, this.#methods.unloadExperts, change, this.#callOptions(options)),
+    );
   }
 
   checkHealth(service = '', options: UnaryCallOptions = {}): Promise<HealthStatus> {

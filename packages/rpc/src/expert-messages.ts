@@ -120,11 +120,7 @@ export function validateRunRequest(request: RunRequest): void {
  * The wire message for a request. Hidden (in f32) and the routes are views, not copies: the caller
  * must not mutate them until the call settles.
  */
-export function encodeRunRequest(
-  correlationId: number,
-  request: RunRequest,
-  format: FloatFormat,
-): WireRunRequest {
+export function encodeRunRequest(correlationId: number, request: RunRequest, format: FloatFormat): WireRunRequest {
   return {
     correlationId,
     layer: request.layer,

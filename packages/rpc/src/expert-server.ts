@@ -65,7 +65,8 @@ export async function createExpertServer(options: ExpertServerOptions): Promise<
     sessions.add(session);
     void session.closed.then(() => sessions.delete(session));
   };
-  const placement = (apply: ExpertServiceHandler['load']) =>
+  const placement =
+    (apply: ExpertServiceHandler['load']) =>
     async (request: WirePlacementChangeRequest, context: CallContext): Promise<WirePlacementChangeResponse> => {
       const state = await apply(toPlacementChange(request), context);
       return { hosted: toExpertRefs(state.hosted), placementRevision: state.placementRevision };
@@ -90,8 +91,9 @@ export async function createExpertServer(options: ExpertServerOptions): Promise<
   return {
     port: server.port,
     setServingStatus: (status, service) => server.health.setStatus(status, service),
-    close: (graceMs) => server.close(graceMs, async () => {
-      await Promise.all([...sessions].map((session) => session.drain()));
-    }),
+    close: (graceMs) =>
+      server.close(graceMs, async () => {
+        await Promise.all([...sessions].map((session) => session.drain()));
+      }),
   };
 }

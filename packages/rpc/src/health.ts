@@ -24,9 +24,7 @@ export class HealthReporter {
 
   constructor(namedServices: readonly string[], initial: ServingStatus) {
     this.services = [OVERALL_SERVICE, ...namedServices];
-    this.#implementation = new HealthImplementation(
-      Object.fromEntries(this.services.map((name) => [name, initial])),
-    );
+    this.#implementation = new HealthImplementation(Object.fromEntries(this.services.map((name) => [name, initial])));
   }
 
   /** Sets one service's status, or every service's (the overall one included) when none is named. */

@@ -71,7 +71,9 @@ export async function connectKvPageClient(address: string, options: KvPageClient
   const client = new Client(address, credentials.createInsecure(), clientChannelOptions(maxMessageBytes));
   try {
     await new Promise<void>((resolve, reject) => {
-      client.waitForReady(Date.now() + connectDeadlineMs, (err) => (err === undefined || err === null ? resolve() : reject(err)));
+      client.waitForReady(Date.now() + connectDeadlineMs, (err) =>
+        err === undefined || err === null ? resolve() : reject(err),
+      );
     });
   } catch (err) {
     client.close();

@@ -24,7 +24,9 @@ export function validateExtent(extent: KvExtent): void {
   if (numBlocks === 0) throw new InvalidArgumentError('a KV extent must cover at least one block');
   if (extent.blockHashes.some((hash) => hash.length === 0)) throw new InvalidArgumentError('a KV block hash is empty');
   if (extent.data.byteLength === 0 || extent.data.byteLength % numBlocks !== 0) {
-    throw new InvalidArgumentError(`a KV extent of ${extent.data.byteLength} bytes cannot hold ${numBlocks} equal pages`);
+    throw new InvalidArgumentError(
+      `a KV extent of ${extent.data.byteLength} bytes cannot hold ${numBlocks} equal pages`,
+    );
   }
 }
 
@@ -47,7 +49,10 @@ export async function* coalesceExtents(
   for await (const extent of source) {
     validateExtent(extent);
     const first = run[0];
-    if (first !== undefined && (extent.data.byteLength >= minExtentBytes || pageSizeBytes(extent) !== pageSizeBytes(first))) {
+    if (
+      first !== undefined &&
+      (extent.data.byteLength >= minExtentBytes || pageSizeBytes(extent) !== pageSizeBytes(first))
+    ) {
       yield mergeExtents(run);
       run = [];
       runBytes = 0;
@@ -76,7 +81,12 @@ function mergeExtents(run: readonly KvExtent[]): KvExtent {
  * The chunk messages of one extent; their data are views into extent.data (no copy). The first
  * chunk names the blocks and the extent size, and `namespace` when given.
  */
-export function chunksOfExtent(extent: KvExtent, extentIndex: number, maxChunkBytes: number, namespace = ''): WireKvPageChunk[] {
+export function chunksOfExtent(
+  extent: KvExtent,
+  extentIndex: number,
+  maxChunkBytes: number,
+  namespace = '',
+): WireKvPageChunk[] {
   const bytes = Buffer.from(extent.data.buffer, extent.data.byteOffset, extent.data.byteLength);
   const headerBytes = namespace.length + extent.blockHashes.reduce((sum, hash) => sum + hash.length + 4, 0);
   const firstBudget = Math.max(1, maxChunkBytes - CHUNK_OVERHEAD_BYTES - headerBytes);
@@ -134,7 +144,9 @@ export class ExtentAssembler {
       );
     }
     if (current.receivedBytes + chunk.data.byteLength > current.buffer.byteLength) {
-      throw new DataLossError(`KV extent ${chunk.extentIndex} overflows its declared ${current.buffer.byteLength} bytes`);
+      throw new DataLossError(
+        `KV extent ${chunk.extentIndex} overflows its declared ${current.buffer.byteLength} bytes`,
+      );
     }
     // A single-chunk extent keeps the received bytes (see #begin); others are copied together.
     if (current.buffer !== chunk.data) chunk.data.copy(current.buffer, current.receivedBytes);

@@ -23,7 +23,10 @@ export interface KvPageServiceHandler {
    * The requested blocks this node holds, as extents in prefix order (blocks it lacks are left
    * out). Extent data may be views into the cache: they are sent before the iteration resumes.
    */
-  readonly fetchPages: (request: FetchPagesRequest, context: CallContext) => Iterable<KvExtent> | AsyncIterable<KvExtent>;
+  readonly fetchPages: (
+    request: FetchPagesRequest,
+    context: CallContext,
+  ) => Iterable<KvExtent> | AsyncIterable<KvExtent>;
   /** Pages offered by a peer; answer which blocks were kept. */
   readonly pushPages: (request: PushPagesRequest, context: CallContext) => Promise<PushPagesResult>;
 }

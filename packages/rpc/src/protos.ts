@@ -100,10 +100,7 @@ function serviceOf(definition: PackageDefinition, name: string): ServiceDefiniti
   return service as unknown as ServiceDefinition;
 }
 
-function methodOf<Request, Response>(
-  service: ServiceDefinition,
-  name: string,
-): MethodDefinition<Request, Response> {
+function methodOf<Request, Response>(service: ServiceDefinition, name: string): MethodDefinition<Request, Response> {
   const method = service[name];
   if (method === undefined) throw new Error(`method ${name} missing from the loaded protos`);
   return method as MethodDefinition<Request, Response>;

@@ -50,7 +50,8 @@ export function serializeRunRequest(message: WireRunRequest): Buffer {
 
 export function serializeRunResponse(message: WireRunResponse): Buffer {
   const { output, error } = message;
-  const errorBytes = error === undefined || error === null ? 0 : varintField(1, error.code) + stringField(2, error.message);
+  const errorBytes =
+    error === undefined || error === null ? 0 : varintField(1, error.code) + stringField(2, error.message);
   const prefix =
     varintField(1, message.correlationId) +
     varintField(4, message.computeTimeUs) +
@@ -82,7 +83,8 @@ function tensorLayout(tensor: Tensor, prefixBytes: number): TensorLayout {
   for (const paddingFieldBytes of [0, 2, 3, 4, 5, 6, 7, 8]) {
     const bodyBytes = headBytes + paddingFieldBytes + dataHeadBytes + tensor.data.byteLength;
     const fieldHeadBytes = 1 + varintSize(bodyBytes);
-    const dataOffset = GRPC_FRAME_HEADER_BYTES + prefixBytes + fieldHeadBytes + headBytes + paddingFieldBytes + dataHeadBytes;
+    const dataOffset =
+      GRPC_FRAME_HEADER_BYTES + prefixBytes + fieldHeadBytes + headBytes + paddingFieldBytes + dataHeadBytes;
     if (dataOffset % 4 === 0) return { fieldBytes: fieldHeadBytes + bodyBytes, bodyBytes, paddingFieldBytes };
   }
   const bodyBytes = headBytes + dataHeadBytes + tensor.data.byteLength;
@@ -118,7 +120,10 @@ function stringField(field: number, text: string): number {
 
 function packedSize(field: number, values: readonly number[]): number {
   if (values.length === 0) return 0;
-  return lenFieldSize(field, values.reduce((sum, value) => sum + varintSize(value), 0));
+  return lenFieldSize(
+    field,
+    values.reduce((sum, value) => sum + varintSize(value), 0),
+  );
 }
 
 /** Writes fields in order into one exactly sized buffer. */

@@ -35,10 +35,16 @@ export interface RunningServer {
   close(graceMs: number, drain?: () => Promise<void>): Promise<void>;
 }
 
-export async function startServer(options: ServerListenOptions, services: readonly HostedService[]): Promise<RunningServer> {
+export async function startServer(
+  options: ServerListenOptions,
+  services: readonly HostedService[],
+): Promise<RunningServer> {
   const maxMessageBytes = checkPositiveInteger(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes');
   const server = new Server(serverChannelOptions(maxMessageBytes));
-  const health = new HealthReporter(services.map((service) => service.name), 'SERVING');
+  const health = new HealthReporter(
+    services.map((service) => service.name),
+    'SERVING',
+  );
   for (const service of services) server.addService(service.definition, service.implementation);
   health.addTo(server);
   const port = await bind(server, options.host, options.port);
@@ -74,10 +80,13 @@ async function closeServer(
   const deadline = Date.now() + graceMs;
   if (drain !== undefined) await withinMs(drain(), graceMs);
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(
+      () => {
+        server.forceShutdown();
+        resolve();
+      },
+      Math.max(0, deadline - Date.now()),
+    );
     server.tryShutdown(() => {
       clearTimeout(timer);
       resolve();

@@ -29,7 +29,8 @@ export function unaryCall<Request, Response>(
   options: CallOptions,
 ): Promise<Response> {
   const { signal } = options;
-  if (signal?.aborted === true) return Promise.reject(new CancelledError('aborted before the call', { cause: signal.reason }));
+  if (signal?.aborted === true)
+    return Promise.reject(new CancelledError('aborted before the call', { cause: signal.reason }));
   return new Promise<Response>((resolve, reject) => {
     const call = client.makeUnaryRequest(
       method.path,

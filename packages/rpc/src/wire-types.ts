@@ -7,13 +7,7 @@
 
 /** tensor.proto `DType`. */
 export type DType =
-  | 'DTYPE_UNSPECIFIED'
-  | 'DTYPE_F32'
-  | 'DTYPE_BF16'
-  | 'DTYPE_F16'
-  | 'DTYPE_I8'
-  | 'DTYPE_I32'
-  | 'DTYPE_I64';
+  'DTYPE_UNSPECIFIED' | 'DTYPE_F32' | 'DTYPE_BF16' | 'DTYPE_F16' | 'DTYPE_I8' | 'DTYPE_I32' | 'DTYPE_I64';
 
 /** tensor.proto `Tensor`: little-endian, row-major, data.length = product(shape) × sizeof(dtype). */
 export interface Tensor {

@@ -138,10 +138,12 @@ describe('ExpertService Run stream', () => {
 
   it('rejects a malformed tensor with INVALID_ARGUMENT before it reaches the handler', async () => {
     let numCalls = 0;
-    const server = await serve(fakeHandler(async (request) => {
-      numCalls++;
-      return { output: request.hidden };
-    }));
+    const server = await serve(
+      fakeHandler(async (request) => {
+        numCalls++;
+        return { output: request.hidden };
+      }),
+    );
     const { run } = switchyardProtos().expert;
     const raw = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
     opened.push(raw);
@@ -310,7 +312,7 @@ describe('ExpertService unary calls', () => {
     await expect(failure).rejects.not.toThrow(/hunter2/);
   });
 
-  it('hands the caller\'s trace context to the handler', async () => {
+  it("hands the caller's trace context to the handler", async () => {
     const seen: (string | undefined)[] = [];
     const handler = {
       ...echoHandler(),
@@ -342,7 +344,9 @@ describe('ExpertService unary calls', () => {
     const server = await serve();
     const { port } = server;
     await server.close(0);
-    await expect(connectExpertClient(`127.0.0.1:${port}`, { deadlineMs: 300 })).rejects.toBeInstanceOf(UnavailableError);
+    await expect(connectExpertClient(`127.0.0.1:${port}`, { deadlineMs: 300 })).rejects.toBeInstanceOf(
+      UnavailableError,
+    );
   });
 });
 

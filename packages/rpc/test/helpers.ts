@@ -45,7 +45,10 @@ export function scaleByLayer(request: RunRequest): Float32Array {
 
 export const DESCRIPTION: WorkerDescription = {
   workerId: 'worker-0',
-  hosted: [{ layer: 0, expertId: 1 }, { layer: 1, expertId: 3 }],
+  hosted: [
+    { layer: 0, expertId: 1 },
+    { layer: 1, expertId: 3 },
+  ],
   dtype: 'DTYPE_F32',
   executionProvider: 'cpu',
   modelName: 'tiny',
@@ -72,10 +75,14 @@ export async function startExpertServer(handler: ExpertServiceHandler, port = 0)
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 

@@ -26,7 +26,9 @@ describe('coalesceExtents', () => {
 
   it('passes a large extent through untouched and never merges across page sizes', async () => {
     const big = extent(['x', 'y'], 1024 * KIB);
-    const out = await collect(coalesceExtents([extent(['a'], 10 * KIB), big, extent(['b'], 10 * KIB), extent(['c'], 20 * KIB)], 1024 * KIB));
+    const out = await collect(
+      coalesceExtents([extent(['a'], 10 * KIB), big, extent(['b'], 10 * KIB), extent(['c'], 20 * KIB)], 1024 * KIB),
+    );
     expect(out.map((e) => e.blockHashes)).toEqual([['a'], ['x', 'y'], ['b'], ['c']]);
     expect(out[1]).toBe(big);
   });
@@ -44,7 +46,12 @@ describe('chunks and reassembly', () => {
     const chunks = chunksOfExtent({ blockHashes: ['a', 'b'], data }, 0, 4 * KIB, 'ns');
     expect(chunks.length).toBe(3);
     expect(chunks.every((chunk) => chunk.data.byteLength <= 4 * KIB)).toBe(true);
-    expect(chunks[0]).toMatchObject({ namespace: 'ns', blockHashes: ['a', 'b'], extentSizeBytes: 10 * KIB, offsetBytes: 0 });
+    expect(chunks[0]).toMatchObject({
+      namespace: 'ns',
+      blockHashes: ['a', 'b'],
+      extentSizeBytes: 10 * KIB,
+      offsetBytes: 0,
+    });
     expect(chunks[1]).toMatchObject({ namespace: '', blockHashes: [], extentSizeBytes: 0 });
 
     const assembler = new ExtentAssembler(1024 * KIB);

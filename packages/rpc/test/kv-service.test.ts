@@ -18,7 +18,13 @@ afterEach(async () => {
 });
 
 async function start(handler: KvPageServiceHandler): Promise<KvPageClient> {
-  const server = await createKvPageServer({ handler, host: '127.0.0.1', port: 0, maxChunkBytes: 300 * KIB, logError: () => undefined });
+  const server = await createKvPageServer({
+    handler,
+    host: '127.0.0.1',
+    port: 0,
+    maxChunkBytes: 300 * KIB,
+    logError: () => undefined,
+  });
   servers.push(server);
   const client = await connectKvPageClient(`127.0.0.1:${server.port}`, { deadlineMs: 5_000, maxChunkBytes: 300 * KIB });
   clients.push(client);
@@ -40,7 +46,10 @@ describe('KvPageService', () => {
 
     expect(fetched.missingHashes).toEqual(['h7']);
     expect(fetched.sizeBytes).toBe(6 * PAGE_BYTES);
-    expect(fetched.extents.map((e) => e.blockHashes)).toEqual([['h1', 'h2', 'h3', 'h4'], ['h5', 'h6']]);
+    expect(fetched.extents.map((e) => e.blockHashes)).toEqual([
+      ['h1', 'h2', 'h3', 'h4'],
+      ['h5', 'h6'],
+    ]);
     expect(fetched.extents[0]?.data.byteLength).toBeGreaterThanOrEqual(1024 * KIB);
     for (const e of fetched.extents) {
       e.blockHashes.forEach((hash, i) => {
@@ -66,7 +75,11 @@ describe('KvPageService', () => {
     expect(result.acceptedHashes).toEqual(['h1', 'h3']);
     expect(received?.namespace).toBe('tenant-ns');
     expect(received?.extents.flatMap((e) => e.blockHashes)).toEqual(['h1', 'h2', 'h3']);
-    expect(Buffer.from(received?.extents[0]?.data ?? []).subarray(2 * PAGE_BYTES).equals(pageOf('h3'))).toBe(true);
+    expect(
+      Buffer.from(received?.extents[0]?.data ?? [])
+        .subarray(2 * PAGE_BYTES)
+        .equals(pageOf('h3')),
+    ).toBe(true);
   });
 
   it("reports the handler's failure as a typed error and serves health", async () => {
@@ -77,7 +90,9 @@ describe('KvPageService', () => {
       },
       pushPages: async () => ({ acceptedHashes: [] }),
     });
-    await expect(client.fetchPages({ namespace: 'ns', blockHashes: ['h1'] })).rejects.toMatchObject({ code: 'INTERNAL' });
+    await expect(client.fetchPages({ namespace: 'ns', blockHashes: ['h1'] })).rejects.toMatchObject({
+      code: 'INTERNAL',
+    });
     const port = servers[0]?.port ?? 0;
     await expect(checkHealth(`127.0.0.1:${port}`, KV_PAGE_SERVICE_NAME, 1_000)).resolves.toBe('SERVING');
   });

@@ -9,9 +9,18 @@ import type { WireRunRequest, WireRunResponse } from '../src/wire-types.ts';
 /** protobuf.js's own codec for Run, as proto-loader builds it (the reference). */
 function referenceRun(): MethodDefinition<WireRunRequest, WireRunResponse> {
   const definition = loadSync('switchyard/v1/expert.proto', {
-    includeDirs: [PROTO_DIR], keepCase: false, longs: Number, enums: String, bytes: Buffer, defaults: true, oneofs: true,
+    includeDirs: [PROTO_DIR],
+    keepCase: false,
+    longs: Number,
+    enums: String,
+    bytes: Buffer,
+    defaults: true,
+    oneofs: true,
   });
-  const service = definition['switchyard.v1.ExpertService'] as Record<string, MethodDefinition<WireRunRequest, WireRunResponse>>;
+  const service = definition['switchyard.v1.ExpertService'] as Record<
+    string,
+    MethodDefinition<WireRunRequest, WireRunResponse>
+  >;
   const run = service['Run'];
   if (run === undefined) throw new Error('no Run');
   return run;
@@ -48,7 +57,9 @@ describe('Run codec', () => {
         const bytes = serializeRunRequest(message);
         const decoded = reference.requestDeserialize(bytes);
         const expected = reference.requestDeserialize(reference.requestSerialize(message));
-        const { padding: _padding, ...hidden } = decoded.hidden as NonNullable<typeof decoded.hidden> & { padding: Buffer };
+        const { padding: _padding, ...hidden } = decoded.hidden as NonNullable<typeof decoded.hidden> & {
+          padding: Buffer;
+        };
         expect({ ...decoded, hidden }).toEqual({ ...expected, hidden: { ...expected.hidden, padding: undefined } });
         expect(frameOffsetOf(bytes, message.hidden?.data ?? Buffer.alloc(0)) % 4).toBe(0);
       }
@@ -63,7 +74,12 @@ describe('Run codec', () => {
     };
     const bytes = serializeRunResponse(output);
     const decoded = reference.responseDeserialize(bytes);
-    expect(decoded).toMatchObject({ correlationId: 99, computeTimeUs: 1234, result: 'output', output: { shape: [2, 3], dtype: 'DTYPE_BF16' } });
+    expect(decoded).toMatchObject({
+      correlationId: 99,
+      computeTimeUs: 1234,
+      result: 'output',
+      output: { shape: [2, 3], dtype: 'DTYPE_BF16' },
+    });
     expect(decoded.output?.data.equals(output.output?.data ?? Buffer.alloc(0))).toBe(true);
     expect(frameOffsetOf(bytes, output.output?.data ?? Buffer.alloc(0)) % 4).toBe(0);
 

@@ -46,7 +46,9 @@ describe('f32 tensors', () => {
   });
 
   it('rejects an unspecified dtype, a negative dimension and a dtype mismatch', () => {
-    expect(() => validateTensor({ dtype: 'DTYPE_UNSPECIFIED', shape: [1], data: Buffer.alloc(4) })).toThrow(TensorFormatError);
+    expect(() => validateTensor({ dtype: 'DTYPE_UNSPECIFIED', shape: [1], data: Buffer.alloc(4) })).toThrow(
+      TensorFormatError,
+    );
     expect(() => validateTensor({ dtype: 'DTYPE_F32', shape: [-1], data: Buffer.alloc(0) })).toThrow(TensorFormatError);
     expect(() => decodeF32({ dtype: 'DTYPE_I32', shape: [1], data: Buffer.alloc(4) })).toThrow(TensorFormatError);
     expect(() => encodeF32(new Float32Array(5), [2, 3])).toThrow(TensorFormatError);
@@ -55,7 +57,9 @@ describe('f32 tensors', () => {
   it('accepts every dtype at its element size', () => {
     const sizes = { DTYPE_F32: 4, DTYPE_BF16: 2, DTYPE_F16: 2, DTYPE_I8: 1, DTYPE_I32: 4, DTYPE_I64: 8 } as const;
     for (const [dtype, size] of Object.entries(sizes)) {
-      expect(() => validateTensor({ dtype: dtype as Tensor['dtype'], shape: [3, 2], data: Buffer.alloc(6 * size) })).not.toThrow();
+      expect(() =>
+        validateTensor({ dtype: dtype as Tensor['dtype'], shape: [3, 2], data: Buffer.alloc(6 * size) }),
+      ).not.toThrow();
     }
   });
 });

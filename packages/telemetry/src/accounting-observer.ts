@@ -1,6 +1,13 @@
 import type { ExpertWeightFormat } from '@switchyard/model';
 import type { TokenRoutes } from '@switchyard/routing';
-import { addRow, emptyTotals, rowCompute, type ComputeModel, type ComputeTotals, type MutableTotals } from './compute-accounting.ts';
+import {
+  addRow,
+  emptyTotals,
+  rowCompute,
+  type ComputeModel,
+  type ComputeTotals,
+  type MutableTotals,
+} from './compute-accounting.ts';
 
 /** What the observer needs of a scheduled chunk: structurally the engine's `ScheduledChunk`. */
 export interface ChunkLike {
@@ -132,11 +139,16 @@ export class AccountingObserver {
       // Bounded: micro-batches of a step that failed part-way are dropped by discardPending(); if a
       // caller never calls it, the oldest half-observed micro-batch goes first.
       if (this.#pending.size >= MAX_PENDING) this.#pending.delete(this.#pending.keys().next().value ?? '');
-      pending = this.#startPending(chunks, chunks.reduce((n, c) => n + c.count, 0));
+      pending = this.#startPending(
+        chunks,
+        chunks.reduce((n, c) => n + c.count, 0),
+      );
       this.#pending.set(key, pending);
     }
     if (routes.numTokens !== pending.activations.length) {
-      throw new Error(`internal: layer ${layer} routed ${routes.numTokens} rows for chunks of ${pending.activations.length} tokens`);
+      throw new Error(
+        `internal: layer ${layer} routed ${routes.numTokens} rows for chunks of ${pending.activations.length} tokens`,
+      );
     }
     this.#countLayer(layer, pending, routes);
     if (layer === this.#m.numLayers - 1) {
@@ -316,7 +328,13 @@ interface StepExtra {
 }
 
 function freshStepExtra(numLayers: number, numExperts: number): StepExtra {
-  return { numLayerCalls: 0, numForwards: 0, expertsHit: 0, tokensPerExpert: new Float64Array(numLayers * numExperts), workers: new Map() };
+  return {
+    numLayerCalls: 0,
+    numForwards: 0,
+    expertsHit: 0,
+    tokensPerExpert: new Float64Array(numLayers * numExperts),
+    workers: new Map(),
+  };
 }
 
 /** A micro-batch's identity within a step: each sequence appears in at most one micro-batch. */

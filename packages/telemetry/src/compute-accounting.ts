@@ -77,14 +77,22 @@ function attentionCost(a: AttentionShape, h: number): AttentionCost {
     const q = a.qLoraRank > 0 ? h * a.qLoraRank + a.qLoraRank * a.numHeads * qkDim : h * a.numHeads * qkDim;
     const kv = h * (a.kvLoraRank + a.qkRopeHeadDim) + a.kvLoraRank * a.numHeads * (a.qkNopeHeadDim + a.vHeadDim);
     const matmul = q + kv + a.numHeads * a.vHeadDim * h;
-    return { params: matmul + a.qLoraRank + a.kvLoraRank, matmul, flopsPerContextToken: 2 * a.numHeads * (qkDim + a.vHeadDim) };
+    return {
+      params: matmul + a.qLoraRank + a.kvLoraRank,
+      matmul,
+      flopsPerContextToken: 2 * a.numHeads * (qkDim + a.vHeadDim),
+    };
   }
   const q = a.numHeads * a.headDim;
   const kv = a.numKvHeads * a.headDim;
   const matmul = 2 * h * q + 2 * h * kv;
   const biases = (a.qkvBias ? q + 2 * kv : 0) + (a.outputBias ? h : 0);
   const qkNorm = a.qkNorm === 'projection' ? q + kv : a.qkNorm === 'head' ? 2 * a.headDim : 0;
-  return { params: matmul + biases + qkNorm + (a.sinks ? a.numHeads : 0), matmul, flopsPerContextToken: 4 * a.numHeads * a.headDim };
+  return {
+    params: matmul + biases + qkNorm + (a.sinks ? a.numHeads : 0),
+    matmul,
+    flopsPerContextToken: 4 * a.numHeads * a.headDim,
+  };
 }
 
 /** Per-row cost constants of a shape (real-model presets included: MLA, dense layers, biases). */
@@ -115,7 +123,10 @@ export function computeModelOfShape(s: ShapeSpec): ComputeModel {
     lmHeadParams: lmHeadMatmul + h,
     lmHeadMatmulParams: lmHeadMatmul,
     attentionFlopsPerContextToken: s.numLayers * attention.flopsPerContextToken,
-    expertSizeBytes: Object.freeze({ f32: swigluSizeBytes(h, s.expertFfnSize, 'f32'), int8: swigluSizeBytes(h, s.expertFfnSize, 'int8') }),
+    expertSizeBytes: Object.freeze({
+      f32: swigluSizeBytes(h, s.expertFfnSize, 'f32'),
+      int8: swigluSizeBytes(h, s.expertFfnSize, 'int8'),
+    }),
     denseSizeBytes: 4 * (fixedParams + lmHeadMatmul + h),
   });
 }
@@ -139,9 +150,10 @@ export function rowCompute(m: ComputeModel, position: number, expertActivations:
   const head = sampled ? 1 : 0;
   const matmulParams = m.fixedMatmulParams + expertActivations * m.expertMatmulParams + head * m.lmHeadMatmulParams;
   const attention = m.attentionFlopsPerContextToken * (position + 1);
-  const denseMatmul = m.fixedMatmulParams + numMoeLayers(m) * m.numExperts * m.expertMatmulParams + head * m.lmHeadMatmulParams;
+  const denseMatmul =
+    m.fixedMatmulParams + numMoeLayers(m) * m.numExperts * m.expertMatmulParams + head * m.lmHeadMatmulParams;
   return {
-    activeParams: m.fixedParams + expertActivations * m.expertParams + head * (m.lmHeadParams),
+    activeParams: m.fixedParams + expertActivations * m.expertParams + head * m.lmHeadParams,
     matmulParams,
     flops: 2 * matmulParams + attention,
     denseEquivalentFlops: 2 * denseMatmul + attention,
@@ -191,7 +203,13 @@ export function emptyTotals(): MutableTotals {
 }
 
 /** Adds one row to `into`. `isPrefill`: the row is a prompt position (input), else a generated one. */
-export function addRow(into: MutableTotals, row: RowCompute, isPrefill: boolean, sampled: boolean, expertActivations: number): void {
+export function addRow(
+  into: MutableTotals,
+  row: RowCompute,
+  isPrefill: boolean,
+  sampled: boolean,
+  expertActivations: number,
+): void {
   into.numTokens += 1;
   if (isPrefill) {
     into.numPrefillTokens += 1;

@@ -19,7 +19,13 @@
  */
 
 import { countParams, getRealModel, type ExpertWeightFormat, type ShapeSpec } from '@switchyard/model';
-import { computeModelOfShape, numMoeLayers, prefillFlops, rowCompute, type ComputeModel } from './compute-accounting.ts';
+import {
+  computeModelOfShape,
+  numMoeLayers,
+  prefillFlops,
+  rowCompute,
+  type ComputeModel,
+} from './compute-accounting.ts';
 
 export class EconomicsError extends Error {
   override readonly name = 'EconomicsError';
@@ -103,13 +109,22 @@ export function presetEconomics(name: string, options: ShapeEconomicsOptions): S
   const real = getRealModel(name);
   const e = shapeEconomics(real.shape, options);
   const p = real.published;
-  return { ...e, published: { totalParams: p.totalParams, activeParams: p.activeParams, activeFraction: p.activeParams / p.totalParams } };
+  return {
+    ...e,
+    published: {
+      totalParams: p.totalParams,
+      activeParams: p.activeParams,
+      activeFraction: p.activeParams / p.totalParams,
+    },
+  };
 }
 
 export function shapeEconomics(shape: ShapeSpec, options: ShapeEconomicsOptions): ShapeEconomics {
   const { deviceHourUsd, throughput, contextTokens, prefixHitRate, expertFormat } = options;
-  if (!Number.isInteger(contextTokens) || contextTokens < 1) throw new EconomicsError(`context tokens must be a positive integer, got ${contextTokens}`);
-  if (!(prefixHitRate >= 0 && prefixHitRate < 1)) throw new EconomicsError(`the prefix hit rate must be in [0, 1), got ${prefixHitRate}`);
+  if (!Number.isInteger(contextTokens) || contextTokens < 1)
+    throw new EconomicsError(`context tokens must be a positive integer, got ${contextTokens}`);
+  if (!(prefixHitRate >= 0 && prefixHitRate < 1))
+    throw new EconomicsError(`the prefix hit rate must be in [0, 1), got ${prefixHitRate}`);
   const counts = countParams(shape);
   const m = computeModelOfShape(shape);
   const topK = numMoeLayers(m) * m.topK;
@@ -162,7 +177,12 @@ function int8Savings(m: ComputeModel, measured: ExpertWeightFormat, costOut: num
   };
 }
 
-function prefixSavings(m: ComputeModel, contextTokens: number, hitRate: number, costIn: number): ShapeSavings['prefixCache'] {
+function prefixSavings(
+  m: ComputeModel,
+  contextTokens: number,
+  hitRate: number,
+  costIn: number,
+): ShapeSavings['prefixCache'] {
   const cached = Math.floor(hitRate * contextTokens);
   const fraction = prefillFlops(m, cached) / prefillFlops(m, contextTokens);
   return { hitRate, prefillFlopsFraction: fraction, usdPerMillionInput: costIn * fraction };

@@ -129,7 +129,12 @@ export class EngineTelemetry {
   /** Starts a request's span and clock; end it with `onEvent` (final event) or `end`. */
   startRequest(start: RequestSpanStart): RequestHandle {
     this.#live.get(start.requestId)?.end({ error: new Error('superseded by a request with the same id') });
-    const handle = new RequestHandle(this.#parts.tracer.startRequestSpan(start), start, this.#now, (h, outcome, endedAt) => this.#finishRequest(h, outcome, endedAt));
+    const handle = new RequestHandle(
+      this.#parts.tracer.startRequestSpan(start),
+      start,
+      this.#now,
+      (h, outcome, endedAt) => this.#finishRequest(h, outcome, endedAt),
+    );
     this.#live.set(start.requestId, handle);
     return handle;
   }
@@ -161,7 +166,8 @@ export class EngineTelemetry {
             [ATTR_REQUEST_PREFILL_TOKENS]: compute.numPrefillTokens,
             [ATTR_REQUEST_DECODE_TOKENS]: compute.numDecodeTokens,
             [ATTR_REQUEST_ACTIVE_PARAMS]: compute.activeParams,
-            [ATTR_REQUEST_ACTIVE_PARAMS_PER_TOKEN]: compute.numTokens > 0 ? compute.activeParams / compute.numTokens : 0,
+            [ATTR_REQUEST_ACTIVE_PARAMS_PER_TOKEN]:
+              compute.numTokens > 0 ? compute.activeParams / compute.numTokens : 0,
             [ATTR_REQUEST_FLOPS]: compute.flops,
             [ATTR_REQUEST_PREFILL_FLOPS]: compute.prefillFlops,
             [ATTR_REQUEST_DECODE_FLOPS]: compute.decodeFlops,
@@ -182,7 +188,9 @@ export class EngineTelemetry {
       cachedInputTokens: usage.cachedPromptTokens,
       durationS,
       ...(first !== undefined ? { timeToFirstTokenS: (first - handle.startedAt) / 1000 } : {}),
-      ...(first !== undefined && usage.completionTokens > 1 ? { timePerOutputTokenS: (endedAt - first) / 1000 / (usage.completionTokens - 1) } : {}),
+      ...(first !== undefined && usage.completionTokens > 1
+        ? { timePerOutputTokenS: (endedAt - first) / 1000 / (usage.completionTokens - 1) }
+        : {}),
       ...(error ? { errorType: errorTypeOf(error) } : {}),
     });
   }

@@ -6,7 +6,13 @@
  * NOTE: no charts here (the CLI draws the report's chart) and no onnxruntime: loading this package loads
  * the OpenTelemetry API and the accounting; the SDK and exporters load only when telemetry starts.
  */
-export { throughputOf, presetEconomics, shapeEconomics, type ShapeEconomicsOptions, type ShapeEconomics } from './cost-model.ts';
+export {
+  throughputOf,
+  presetEconomics,
+  shapeEconomics,
+  type ShapeEconomicsOptions,
+  type ShapeEconomics,
+} from './cost-model.ts';
 export { type SpanRecord } from './span-record.ts';
 export { readTraceFile } from './span-file-exporter.ts';
 

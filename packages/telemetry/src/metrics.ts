@@ -101,9 +101,21 @@ export class SwitchyardMetrics {
     this.#provider = options.provider ?? SWITCHYARD_PROVIDER_NAME;
     const seconds = (name: string, description: string, buckets: number[]) =>
       meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: buckets } });
-    this.#ttft = seconds(METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, 'Time to generate the first token for successful responses', BUCKETS_TIME_TO_FIRST_TOKEN_S);
-    this.#tpot = seconds(METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN, 'Time per output token generated after the first token for successful responses', BUCKETS_TIME_PER_OUTPUT_TOKEN_S);
-    this.#duration = seconds(METRIC_GEN_AI_SERVER_REQUEST_DURATION, 'Generative AI server request duration', BUCKETS_REQUEST_DURATION_S);
+    this.#ttft = seconds(
+      METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,
+      'Time to generate the first token for successful responses',
+      BUCKETS_TIME_TO_FIRST_TOKEN_S,
+    );
+    this.#tpot = seconds(
+      METRIC_GEN_AI_SERVER_TIME_PER_OUTPUT_TOKEN,
+      'Time per output token generated after the first token for successful responses',
+      BUCKETS_TIME_PER_OUTPUT_TOKEN_S,
+    );
+    this.#duration = seconds(
+      METRIC_GEN_AI_SERVER_REQUEST_DURATION,
+      'Generative AI server request duration',
+      BUCKETS_REQUEST_DURATION_S,
+    );
     this.#tokenUsage = meter.createHistogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
       description: 'Number of input and output tokens used',
       unit: '{token}',
@@ -119,18 +131,41 @@ export class SwitchyardMetrics {
       unit: '{flop}',
       advice: { explicitBucketBoundaries: BUCKETS_COUNT },
     });
-    this.#expertBytes = meter.createCounter(METRIC_STEP_EXPERT_BYTES, { description: 'Expert weight bytes read', unit: 'By' });
-    this.#prefixQueries = meter.createCounter(METRIC_PREFIX_CACHE_QUERIES, { description: 'Prompt tokens looked up in the prefix cache', unit: '{token}' });
-    this.#prefixHits = meter.createCounter(METRIC_PREFIX_CACHE_HITS, { description: 'Prompt tokens found in the prefix cache', unit: '{token}' });
-    this.#pageTransfers = meter.createCounter(METRIC_KV_PAGE_TRANSFERS, { description: 'KV cache pages moved between nodes', unit: '{page}' });
-    this.#pageTransferBytes = meter.createCounter(METRIC_KV_PAGE_TRANSFER_BYTES, { description: 'KV cache bytes moved between nodes', unit: 'By' });
-    this.#dispatch = seconds(METRIC_EXPERT_DISPATCH_DURATION, 'Round trip of one Run message to an expert worker', BUCKETS_DISPATCH_S);
+    this.#expertBytes = meter.createCounter(METRIC_STEP_EXPERT_BYTES, {
+      description: 'Expert weight bytes read',
+      unit: 'By',
+    });
+    this.#prefixQueries = meter.createCounter(METRIC_PREFIX_CACHE_QUERIES, {
+      description: 'Prompt tokens looked up in the prefix cache',
+      unit: '{token}',
+    });
+    this.#prefixHits = meter.createCounter(METRIC_PREFIX_CACHE_HITS, {
+      description: 'Prompt tokens found in the prefix cache',
+      unit: '{token}',
+    });
+    this.#pageTransfers = meter.createCounter(METRIC_KV_PAGE_TRANSFERS, {
+      description: 'KV cache pages moved between nodes',
+      unit: '{page}',
+    });
+    this.#pageTransferBytes = meter.createCounter(METRIC_KV_PAGE_TRANSFER_BYTES, {
+      description: 'KV cache bytes moved between nodes',
+      unit: 'By',
+    });
+    this.#dispatch = seconds(
+      METRIC_EXPERT_DISPATCH_DURATION,
+      'Round trip of one Run message to an expert worker',
+      BUCKETS_DISPATCH_S,
+    );
     this.#observeInstruments(meter);
   }
 
   /** One Run round trip to worker `workerIndex` for `layer`; `ok` false when it failed. */
   recordDispatch(layer: number, workerIndex: number, seconds: number, ok: boolean): void {
-    this.#dispatch.record(seconds, { [ATTR_LAYER]: layer, [ATTR_WORKER_INDEX]: workerIndex, ...(ok ? {} : { [ATTR_ERROR_TYPE]: 'dispatch_failed' }) });
+    this.#dispatch.record(seconds, {
+      [ATTR_LAYER]: layer,
+      [ATTR_WORKER_INDEX]: workerIndex,
+      ...(ok ? {} : { [ATTR_ERROR_TYPE]: 'dispatch_failed' }),
+    });
   }
 
   /** Sets where the gauges read from (the engine, the KV cache, the queue); replaces the previous sources. */
@@ -181,25 +216,44 @@ export class SwitchyardMetrics {
     if (this.#expertTokens === undefined) {
       const numExperts = size / Math.max(1, numLayers);
       this.#expertTokens = new Float64Array(size);
-      this.#expertAttributes = Array.from({ length: size }, (_, i) => ({ [ATTR_LAYER]: Math.floor(i / numExperts), [ATTR_EXPERT]: i % numExperts }));
+      this.#expertAttributes = Array.from({ length: size }, (_, i) => ({
+        [ATTR_LAYER]: Math.floor(i / numExperts),
+        [ATTR_EXPERT]: i % numExperts,
+      }));
     }
-    if (this.#expertTokens.length !== size) throw new Error(`internal: a step of ${size} (layer, expert) counts after steps of ${this.#expertTokens.length}`);
+    if (this.#expertTokens.length !== size)
+      throw new Error(`internal: a step of ${size} (layer, expert) counts after steps of ${this.#expertTokens.length}`);
     return this.#expertTokens;
   }
 
   #observeInstruments(meter: Meter): void {
-    meter.createObservableCounter(METRIC_EXPERT_TOKENS, { description: '(token, expert) pairs routed, by layer and expert', unit: '{token}' }).addCallback((result) => {
-      const tokens = this.#expertTokens;
-      if (!tokens) return;
-      tokens.forEach((n, i) => {
-        const attributes = this.#expertAttributes[i];
-        if (n > 0 && attributes) result.observe(n, attributes);
+    meter
+      .createObservableCounter(METRIC_EXPERT_TOKENS, {
+        description: '(token, expert) pairs routed, by layer and expert',
+        unit: '{token}',
+      })
+      .addCallback((result) => {
+        const tokens = this.#expertTokens;
+        if (!tokens) return;
+        tokens.forEach((n, i) => {
+          const attributes = this.#expertAttributes[i];
+          if (n > 0 && attributes) result.observe(n, attributes);
+        });
       });
-    });
-    meter.createObservableGauge(METRIC_EXPERT_BALANCEDNESS, { description: 'Mean ÷ max tokens per expert in the last step, per layer', unit: '1' }).addCallback((result) => {
-      this.#balancedness?.forEach((b, layer) => result.observe(b, { [ATTR_LAYER]: layer }));
-    });
-    const gauge = (name: string, description: string, unit: string, read: (g: EngineGauges) => (() => number) | undefined) =>
+    meter
+      .createObservableGauge(METRIC_EXPERT_BALANCEDNESS, {
+        description: 'Mean ÷ max tokens per expert in the last step, per layer',
+        unit: '1',
+      })
+      .addCallback((result) => {
+        this.#balancedness?.forEach((b, layer) => result.observe(b, { [ATTR_LAYER]: layer }));
+      });
+    const gauge = (
+      name: string,
+      description: string,
+      unit: string,
+      read: (g: EngineGauges) => (() => number) | undefined,
+    ) =>
       meter.createObservableGauge(name, { description, unit }).addCallback((result) => {
         const source = read(this.#gauges);
         if (source) result.observe(source());
@@ -214,7 +268,11 @@ export class SwitchyardMetrics {
     const key = `${operation}\u0000${model}`;
     let attributes = this.#requestAttributes.get(key);
     if (!attributes) {
-      attributes = { [ATTR_GEN_AI_OPERATION_NAME]: operation, [ATTR_GEN_AI_PROVIDER_NAME]: this.#provider, [ATTR_GEN_AI_REQUEST_MODEL]: model };
+      attributes = {
+        [ATTR_GEN_AI_OPERATION_NAME]: operation,
+        [ATTR_GEN_AI_PROVIDER_NAME]: this.#provider,
+        [ATTR_GEN_AI_REQUEST_MODEL]: model,
+      };
       this.#requestAttributes.set(key, attributes);
     }
     return attributes;

@@ -51,10 +51,16 @@ export const METRIC_GEN_AI_SERVER_REQUEST_DURATION = 'gen_ai.server.request.dura
 export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage';
 
 /** Bucket boundaries the conventions recommend (seconds, or tokens for token usage). */
-export const BUCKETS_TIME_TO_FIRST_TOKEN_S = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+export const BUCKETS_TIME_TO_FIRST_TOKEN_S = [
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+];
 export const BUCKETS_TIME_PER_OUTPUT_TOKEN_S = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
-export const BUCKETS_REQUEST_DURATION_S = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
-export const BUCKETS_TOKEN_USAGE = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+export const BUCKETS_REQUEST_DURATION_S = [
+  0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+export const BUCKETS_TOKEN_USAGE = [
+  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+];
 
 // ── Switchyard spans ───────────────────────────────────────────────────────────────────────────────
 // The request span is named `{gen_ai.operation.name} {gen_ai.request.model}` (see requestSpanName).

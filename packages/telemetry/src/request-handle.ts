@@ -72,7 +72,11 @@ export class RequestHandle {
       this.span.markFirstToken();
     }
     if (event.finishReason !== undefined) {
-      this.end({ finishReason: event.finishReason, ...(event.usage ? { usage: event.usage } : {}), ...(event.error ? { error: event.error } : {}) });
+      this.end({
+        finishReason: event.finishReason,
+        ...(event.usage ? { usage: event.usage } : {}),
+        ...(event.error ? { error: event.error } : {}),
+      });
     }
   }
 

@@ -71,7 +71,12 @@ export interface CallSpan {
   end(error?: Error): void;
 }
 
-const NOOP_REQUEST: RequestSpan = Object.freeze({ traceparent: undefined, markFirstToken() {}, addToken() {}, end() {} });
+const NOOP_REQUEST: RequestSpan = Object.freeze({
+  traceparent: undefined,
+  markFirstToken() {},
+  addToken() {},
+  end() {},
+});
 const NOOP_CALL: CallSpan = Object.freeze({ traceparent: undefined, end() {} });
 
 /**
@@ -111,7 +116,11 @@ export class SwitchyardTracer {
     // NOTE: a root span unless the caller passes its context: a request started during a step must
     // not become a child of that step's span.
     const parent = contextFromTraceparent(start.parentTraceparent);
-    const span = this.#tracer.startSpan(requestSpanName(start.operation, start.model), { kind: SpanKind.SERVER, attributes }, parent);
+    const span = this.#tracer.startSpan(
+      requestSpanName(start.operation, start.model),
+      { kind: SpanKind.SERVER, attributes },
+      parent,
+    );
     return new LiveRequestSpan(span, this.detail === 'tokens');
   }
 
@@ -140,7 +149,10 @@ export class SwitchyardTracer {
     const parent = context.active();
     const span = this.#tracer.startSpan(
       SPAN_EXPERT_DISPATCH,
-      { kind: SpanKind.CLIENT, attributes: { [ATTR_LAYER]: layer, [ATTR_WORKER_INDEX]: workerIndex, [ATTR_DISPATCH_TOKENS]: numTokens } },
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { [ATTR_LAYER]: layer, [ATTR_WORKER_INDEX]: workerIndex, [ATTR_DISPATCH_TOKENS]: numTokens },
+      },
       parent,
     );
     return new LiveCallSpan(span, traceparentOf(trace.setSpan(parent, span)));
@@ -156,7 +168,10 @@ export class SwitchyardTracer {
     if (!trace.getSpanContext(parent)) return NOOP_CALL;
     const span = this.#tracer.startSpan(
       SPAN_EXPERT_RUN,
-      { kind: SpanKind.SERVER, attributes: { [ATTR_LAYER]: layer, [ATTR_DISPATCH_TOKENS]: numTokens, ...optional(ATTR_WORKER_ID, workerId) } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { [ATTR_LAYER]: layer, [ATTR_DISPATCH_TOKENS]: numTokens, ...optional(ATTR_WORKER_ID, workerId) },
+      },
       parent,
     );
     return new LiveCallSpan(span, undefined);

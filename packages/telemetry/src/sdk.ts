@@ -74,11 +74,17 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export function telemetryOptionsFromEnv(
   env: Env,
-  base: { readonly serviceName: string; readonly serviceInstanceId?: string; readonly prometheus?: PrometheusServerOptions | 'handler' },
+  base: {
+    readonly serviceName: string;
+    readonly serviceInstanceId?: string;
+    readonly prometheus?: PrometheusServerOptions | 'handler';
+  },
 ): TelemetryOptions {
   const detail = env['SWITCHYARD_TRACE_DETAIL'] ?? 'summary';
   if (!(TRACE_DETAILS as readonly string[]).includes(detail)) {
-    throw new TelemetryConfigError(`SWITCHYARD_TRACE_DETAIL must be one of ${TRACE_DETAILS.join(', ')}, got "${detail}"`);
+    throw new TelemetryConfigError(
+      `SWITCHYARD_TRACE_DETAIL must be one of ${TRACE_DETAILS.join(', ')}, got "${detail}"`,
+    );
   }
   const traceFile = env['SWITCHYARD_TRACE_FILE'];
   return Object.freeze({
@@ -93,7 +99,10 @@ export function telemetryOptionsFromEnv(
 
 /** OTLP is on when OTEL_{SIGNAL}_EXPORTER lists `otlp`, or is unset and an OTLP endpoint is set. */
 function wantsOtlp(env: Env, signal: 'TRACES' | 'METRICS'): boolean {
-  const exporters = (env[`OTEL_${signal}_EXPORTER`] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const exporters = (env[`OTEL_${signal}_EXPORTER`] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (exporters.length > 0) return exporters.includes('otlp');
   return Boolean(env['OTEL_EXPORTER_OTLP_ENDPOINT'] || env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`]);
 }
@@ -121,27 +130,33 @@ export async function startTelemetry(input: TelemetryOptions): Promise<Telemetry
   if (!options.disabled && options.detail !== 'off') {
     const batch = { maxQueueSize: 65_536, maxExportBatchSize: 4096, scheduledDelayMillis: 500 };
     if (options.traceFile) await ensureWritable(options.traceFile);
-    if (options.traceFile) spanProcessors.push(new BatchSpanProcessor({ exporter: new JsonLinesSpanExporter(options.traceFile), ...batch }));
-    if (options.otlpTraces) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batch }));
+    if (options.traceFile)
+      spanProcessors.push(new BatchSpanProcessor({ exporter: new JsonLinesSpanExporter(options.traceFile), ...batch }));
+    if (options.otlpTraces)
+      spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter(), ...batch }));
   }
-  const prometheus = !options.disabled && options.prometheus ? new PrometheusExporter({ preventServerStart: true }) : undefined;
+  const prometheus =
+    !options.disabled && options.prometheus ? new PrometheusExporter({ preventServerStart: true }) : undefined;
   const metricReaders: IMetricReader[] = [];
   if (prometheus) metricReaders.push(prometheus);
-  if (!options.disabled && options.otlpMetrics) metricReaders.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() }));
+  if (!options.disabled && options.otlpMetrics)
+    metricReaders.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter() }));
 
-  const sdk = options.disabled ? undefined : new NodeSDK({
-    resource: resourceFromAttributes({
-      [ATTR_SERVICE_NAME]: options.serviceName,
-      ...(options.serviceInstanceId ? { [ATTR_SERVICE_INSTANCE_ID]: options.serviceInstanceId } : {}),
-    }),
-    resourceDetectors: [envDetector, hostDetector],
-    spanProcessors,
-    metricReaders,
-    logRecordProcessors: [],
-    instrumentations: [],
-    // Detail `tokens` puts one event per computed token on a request span: lift the 128-event default.
-    ...(options.detail === 'tokens' ? { spanLimits: { eventCountLimit: 1 << 20 } } : {}),
-  });
+  const sdk = options.disabled
+    ? undefined
+    : new NodeSDK({
+        resource: resourceFromAttributes({
+          [ATTR_SERVICE_NAME]: options.serviceName,
+          ...(options.serviceInstanceId ? { [ATTR_SERVICE_INSTANCE_ID]: options.serviceInstanceId } : {}),
+        }),
+        resourceDetectors: [envDetector, hostDetector],
+        spanProcessors,
+        metricReaders,
+        logRecordProcessors: [],
+        instrumentations: [],
+        // Detail `tokens` puts one event per computed token on a request span: lift the 128-event default.
+        ...(options.detail === 'tokens' ? { spanLimits: { eventCountLimit: 1 << 20 } } : {}),
+      });
   sdk?.start();
 
   const detail: TraceDetail = spanProcessors.length > 0 ? options.detail : 'off';
@@ -220,7 +235,9 @@ async function ensureWritable(path: string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     await appendFile(path, '');
   } catch (error) {
-    throw new TelemetryConfigError(`cannot write the trace file ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new TelemetryConfigError(
+      `cannot write the trace file ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
 
@@ -246,7 +263,10 @@ function disableGlobals(): void {
   context.disable();
 }
 
-async function servePrometheus(at: PrometheusServerOptions, render: () => Promise<string>): Promise<{ server: Server; url: string }> {
+async function servePrometheus(
+  at: PrometheusServerOptions,
+  render: () => Promise<string>,
+): Promise<{ server: Server; url: string }> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '').split('?')[0];
     if (request.method !== 'GET' || path !== '/metrics') {

@@ -43,7 +43,11 @@ export class JsonLinesSpanExporter implements SpanExporter {
     this.#writing = this.#writing.then(() =>
       appendFile(this.#path, text).then(
         () => resultCallback({ code: ExportResultCode.SUCCESS }),
-        (error: unknown) => resultCallback({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) }),
+        (error: unknown) =>
+          resultCallback({
+            code: ExportResultCode.FAILED,
+            error: error instanceof Error ? error : new Error(String(error)),
+          }),
       ),
     );
   }
@@ -75,11 +79,16 @@ export function toSpanRecord(span: ReadableSpan): SpanRecord {
     endTimeUnixMs: end,
     durationMs: end - start,
     status: {
-      code: span.status.code === SpanStatusCode.ERROR ? 'error' : span.status.code === SpanStatusCode.OK ? 'ok' : 'unset',
+      code:
+        span.status.code === SpanStatusCode.ERROR ? 'error' : span.status.code === SpanStatusCode.OK ? 'ok' : 'unset',
       ...(span.status.message ? { message: span.status.message } : {}),
     },
     attributes: plainAttributes(span.attributes),
-    events: span.events.map((e) => ({ name: e.name, timeUnixMs: hrTimeToUnixMs(e.time), attributes: plainAttributes(e.attributes ?? {}) })),
+    events: span.events.map((e) => ({
+      name: e.name,
+      timeUnixMs: hrTimeToUnixMs(e.time),
+      attributes: plainAttributes(e.attributes ?? {}),
+    })),
   };
 }
 

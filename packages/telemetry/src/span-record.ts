@@ -58,7 +58,8 @@ export function parseSpanRecord(line: string, where: string): SpanRecord {
   } catch (error) {
     throw new TraceFileError(`${where}: not JSON (${error instanceof Error ? error.message : String(error)})`);
   }
-  if (!isSpanRecord(value)) throw new TraceFileError(`${where}: not a span record (needs name, traceId, spanId, times, attributes, events)`);
+  if (!isSpanRecord(value))
+    throw new TraceFileError(`${where}: not a span record (needs name, traceId, spanId, times, attributes, events)`);
   return value;
 }
 

@@ -59,10 +59,19 @@ export interface TokenReport {
     readonly computedDecode: number;
   };
   readonly time: { readonly wallSeconds: number; readonly busySeconds: number };
-  readonly throughput: { readonly tokensPerSecond: number; readonly inputTokensPerSecond: number; readonly outputTokensPerSecond: number };
+  readonly throughput: {
+    readonly tokensPerSecond: number;
+    readonly inputTokensPerSecond: number;
+    readonly outputTokensPerSecond: number;
+  };
   /** Per computed token. */
   readonly perToken: { readonly activeParams: number; readonly flops: number; readonly denseEquivalentFlops: number };
-  readonly flops: { readonly total: number; readonly prefill: number; readonly decode: number; readonly denseEquivalent: number };
+  readonly flops: {
+    readonly total: number;
+    readonly prefill: number;
+    readonly decode: number;
+    readonly denseEquivalent: number;
+  };
   readonly cost: {
     readonly deviceHourUsd: number;
     readonly numDevices: number;
@@ -101,7 +110,8 @@ export function buildTokenReport(spans: readonly SpanRecord[], options: ReportOp
   const numDevices = options.numDevices ?? 1;
   const requests = spans.filter(isRequestSpan);
   const steps = spans.filter(isStepSpan);
-  const sum = (list: readonly SpanRecord[], name: string) => list.reduce((acc, s) => acc + numberAttribute(s.attributes, name), 0);
+  const sum = (list: readonly SpanRecord[], name: string) =>
+    list.reduce((acc, s) => acc + numberAttribute(s.attributes, name), 0);
 
   const input = sum(requests, ATTR_GEN_AI_USAGE_INPUT_TOKENS);
   const output = sum(requests, ATTR_GEN_AI_USAGE_OUTPUT_TOKENS);
@@ -111,12 +121,17 @@ export function buildTokenReport(spans: readonly SpanRecord[], options: ReportOp
   const decode = sum(requests, ATTR_REQUEST_DECODE_FLOPS);
   const dense = sum(requests, ATTR_REQUEST_DENSE_EQUIVALENT_FLOPS);
   const timed = requests.length > 0 ? requests : spans;
-  const wallSeconds = timed.length > 0 ? (Math.max(...timed.map((s) => s.endTimeUnixMs)) - Math.min(...timed.map((s) => s.startTimeUnixMs))) / 1000 : 0;
+  const wallSeconds =
+    timed.length > 0
+      ? (Math.max(...timed.map((s) => s.endTimeUnixMs)) - Math.min(...timed.map((s) => s.startTimeUnixMs))) / 1000
+      : 0;
   const busySeconds = steps.length > 0 ? steps.reduce((acc, s) => acc + s.durationMs, 0) / 1000 : wallSeconds;
   const usdPerSecond = (options.deviceHourUsd * numDevices) / 3600;
   const totalUsd = busySeconds * usdPerSecond;
-  const { inputUsd, outputUsd } = steps.length > 0 ? splitByStep(steps, usdPerSecond) : splitByFlops(totalUsd, prefill, decode);
-  const expertDtype = steps.map((s) => stringAttribute(s.attributes, ATTR_EXPERT_DTYPE)).find((d) => d !== undefined) ?? 'unknown';
+  const { inputUsd, outputUsd } =
+    steps.length > 0 ? splitByStep(steps, usdPerSecond) : splitByFlops(totalUsd, prefill, decode);
+  const expertDtype =
+    steps.map((s) => stringAttribute(s.attributes, ATTR_EXPERT_DTYPE)).find((d) => d !== undefined) ?? 'unknown';
   const bytesFp32 = sum(steps, ATTR_STEP_DENSE_BYTES) + sum(steps, ATTR_STEP_EXPERT_BYTES_FP32);
   const bytesInt8 = sum(steps, ATTR_STEP_DENSE_BYTES) + sum(steps, ATTR_STEP_EXPERT_BYTES_INT8);
   const speedup = bytesInt8 > 0 ? bytesFp32 / bytesInt8 : 1;
@@ -124,7 +139,9 @@ export function buildTokenReport(spans: readonly SpanRecord[], options: ReportOp
   const prefixFlops = sum(requests, ATTR_PREFIX_CACHE_FLOPS_SAVED);
 
   return {
-    models: [...new Set(requests.map((s) => stringAttribute(s.attributes, ATTR_GEN_AI_REQUEST_MODEL) ?? ''))].filter(Boolean).sort(),
+    models: [...new Set(requests.map((s) => stringAttribute(s.attributes, ATTR_GEN_AI_REQUEST_MODEL) ?? ''))]
+      .filter(Boolean)
+      .sort(),
     numRequests: requests.length,
     numFailedRequests: requests.filter((s) => s.status.code === 'error').length,
     numSteps: steps.length,
@@ -159,7 +176,11 @@ export function buildTokenReport(spans: readonly SpanRecord[], options: ReportOp
       perMillionOutputUsd: ratio(outputUsd * 1e6, output),
     },
     savings: {
-      moeSparsity: { flopsSaved: dense - flops, fraction: dense > 0 ? 1 - flops / dense : 0, usd: flops > 0 ? totalUsd * (dense / flops - 1) : 0 },
+      moeSparsity: {
+        flopsSaved: dense - flops,
+        fraction: dense > 0 ? 1 - flops / dense : 0,
+        usd: flops > 0 ? totalUsd * (dense / flops - 1) : 0,
+      },
       int8Experts: {
         expertDtype,
         applied,
@@ -168,7 +189,11 @@ export function buildTokenReport(spans: readonly SpanRecord[], options: ReportOp
         memoryBoundSpeedup: speedup,
         usd: applied ? outputUsd * (speedup - 1) : outputUsd * (1 - 1 / speedup),
       },
-      prefixCache: { cachedTokens: sum(requests, ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS), flopsSaved: prefixFlops, usd: prefill > 0 ? (inputUsd * prefixFlops) / prefill : 0 },
+      prefixCache: {
+        cachedTokens: sum(requests, ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+        flopsSaved: prefixFlops,
+        usd: prefill > 0 ? (inputUsd * prefixFlops) / prefill : 0,
+      },
     },
   };
 }

@@ -3,7 +3,15 @@
  * gRPC metadata and NATS headers. Uses the W3C propagator directly (not the global one), so the hop
  * between a gateway and a worker works whatever OTEL_PROPAGATORS says.
  */
-import { context, defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, trace, type Context, type Span } from '@opentelemetry/api';
+import {
+  context,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  ROOT_CONTEXT,
+  trace,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 import { TRACE_PARENT_HEADER, W3CTraceContextPropagator } from '@opentelemetry/core';
 
 // NOTE: a module-level constant, not a singleton with state: the propagator holds no data.

@@ -37,18 +37,42 @@ describe('AccountingObserver fed fixed routes', () => {
     { seq: seq('b', 4), start: 5, count: 1, sample: true },
   ];
   const layer0 = routesFromPairs([
-    [[1, 0.6], [2, 0.4]],
-    [[1, 0.5], [1, 0.5]], // the same expert twice: one distinct expert, its weights read once
-    [[5, 0.7], [6, 0.3]],
-    [[2, 0.9], [7, 0.1]],
+    [
+      [1, 0.6],
+      [2, 0.4],
+    ],
+    [
+      [1, 0.5],
+      [1, 0.5],
+    ], // the same expert twice: one distinct expert, its weights read once
+    [
+      [5, 0.7],
+      [6, 0.3],
+    ],
+    [
+      [2, 0.9],
+      [7, 0.1],
+    ],
   ]);
   const layer1 = routesFromPairs([
-    [[0, 0.5], [3, 0.5]],
+    [
+      [0, 0.5],
+      [3, 0.5],
+    ],
     [[3, 1]], // capacity dropped one choice: one expert
-    [[0, 0.5], [4, 0.5]],
-    [[6, 0.5], [0, 0.5]],
+    [
+      [0, 0.5],
+      [4, 0.5],
+    ],
+    [
+      [6, 0.5],
+      [0, 0.5],
+    ],
   ]);
-  const distinct = [[2, 1, 2, 2], [2, 1, 2, 2]]; // [layer][row]
+  const distinct = [
+    [2, 1, 2, 2],
+    [2, 1, 2, 2],
+  ]; // [layer][row]
 
   function run(workerOf?: (layer: number, expert: number) => number) {
     const tokens: TokenCompute[] = [];
@@ -73,17 +97,28 @@ describe('AccountingObserver fed fixed routes', () => {
       { seqId: 'a', position: 2, sampled: true, phase: 'prefill' },
       { seqId: 'b', position: 5, sampled: true, phase: 'decode' },
     ];
-    expect(tokens.map((t) => ({ seqId: t.seqId, position: t.position, sampled: t.sampled, phase: t.phase }))).toEqual(rows);
+    expect(tokens.map((t) => ({ seqId: t.seqId, position: t.position, sampled: t.sampled, phase: t.phase }))).toEqual(
+      rows,
+    );
     tokens.forEach((t, r) => {
       const d = (distinct[0]?.[r] ?? 0) + (distinct[1]?.[r] ?? 0);
       expect(t.expertActivations).toBe(d);
       expect({ activeParams: t.activeParams, flops: t.flops }).toEqual(analytic(t.position, d, t.sampled));
     });
     expect(tokens.map((t) => t.experts)).toEqual([
-      [[1, 2], [0, 3]],
+      [
+        [1, 2],
+        [0, 3],
+      ],
       [[1], [3]],
-      [[5, 6], [0, 4]],
-      [[2, 7], [6, 0]],
+      [
+        [5, 6],
+        [0, 4],
+      ],
+      [
+        [2, 7],
+        [6, 0],
+      ],
     ]);
   });
 
@@ -91,7 +126,14 @@ describe('AccountingObserver fed fixed routes', () => {
     const { observer, tokens } = run((_layer, expert) => (expert < 4 ? 0 : 1));
     const a = observer.takeRequest('a');
     const flopsOf = (id: string) => tokens.filter((t) => t.seqId === id).reduce((s, t) => s + t.flops, 0);
-    expect(a).toMatchObject({ numTokens: 3, numPrefillTokens: 3, numDecodeTokens: 0, numSampled: 1, expertActivations: 2 + 1 + 2 + 2 + 1 + 2, flops: flopsOf('a') });
+    expect(a).toMatchObject({
+      numTokens: 3,
+      numPrefillTokens: 3,
+      numDecodeTokens: 0,
+      numSampled: 1,
+      expertActivations: 2 + 1 + 2 + 2 + 1 + 2,
+      flops: flopsOf('a'),
+    });
     expect(a?.expertsHit).toBe(4 + 3); // layer 0: 1 2 5 6; layer 1: 0 3 4
     expect(observer.takeRequest('a')).toBeUndefined();
 
@@ -101,14 +143,33 @@ describe('AccountingObserver fed fixed routes', () => {
     expect(step.expertBytes).toBe(9 * 4 * 3 * 64 * 32);
     expect(step.expertBytesInt8).toBe(9 * (3 * 64 * 32 + 4 * 128));
     expect(step.denseBytes).toBe(model.denseSizeBytes);
-    expect(step).toMatchObject({ numTokens: 4, numPrefillTokens: 3, numDecodeTokens: 1, numSampled: 2, prefillFlops: flopsOf('a'), decodeFlops: flopsOf('b') });
+    expect(step).toMatchObject({
+      numTokens: 4,
+      numPrefillTokens: 3,
+      numDecodeTokens: 1,
+      numSampled: 2,
+      prefillFlops: flopsOf('a'),
+      decodeFlops: flopsOf('b'),
+    });
     expect([...step.tokensPerExpert.subarray(0, 8)]).toEqual([0, 2, 2, 0, 0, 1, 1, 1]);
     expect([...step.tokensPerExpert.subarray(8, 16)]).toEqual([3, 0, 0, 2, 1, 0, 1, 0]);
     expect(step.balancedness[0]).toBeCloseTo(7 / 8 / 2, 12);
     expect(step.balancedness[1]).toBeCloseTo(7 / 8 / 3, 12);
     expect(step.workers).toEqual([
-      { workerIndex: 0, expertActivations: 4 + 5, expertsHit: 2 + 2, expertBytes: 4 * 4 * 3 * 64 * 32, expertFlops: 9 * 2 * 3 * 64 * 32 },
-      { workerIndex: 1, expertActivations: 3 + 2, expertsHit: 3 + 2, expertBytes: 5 * 4 * 3 * 64 * 32, expertFlops: 5 * 2 * 3 * 64 * 32 },
+      {
+        workerIndex: 0,
+        expertActivations: 4 + 5,
+        expertsHit: 2 + 2,
+        expertBytes: 4 * 4 * 3 * 64 * 32,
+        expertFlops: 9 * 2 * 3 * 64 * 32,
+      },
+      {
+        workerIndex: 1,
+        expertActivations: 3 + 2,
+        expertsHit: 3 + 2,
+        expertBytes: 5 * 4 * 3 * 64 * 32,
+        expertFlops: 5 * 2 * 3 * 64 * 32,
+      },
     ]);
     expect(observer.takeStep().numTokens).toBe(0);
   });
@@ -118,7 +179,13 @@ describe('AccountingObserver fed fixed routes', () => {
     const observer = new AccountingObserver({ model, expertFormat: 'int8', onToken: (t) => tokens.push(t) });
     const first = [chunks[0]].filter((c) => c !== undefined);
     const second = [chunks[1]].filter((c) => c !== undefined);
-    const two = (a: number, b: number) => routesFromPairs([[[a, 0.5], [b, 0.5]]]);
+    const two = (a: number, b: number) =>
+      routesFromPairs([
+        [
+          [a, 0.5],
+          [b, 0.5],
+        ],
+      ]);
     observer.observe(0, first, routesFromPairs([[[1, 1]], [[1, 1]], [[1, 1]]]));
     observer.observe(0, second, two(2, 3));
     observer.observe(1, first, routesFromPairs([[[1, 1]], [[2, 1]], [[3, 1]]]));
@@ -137,6 +204,8 @@ describe('AccountingObserver fed fixed routes', () => {
 
   it('rejects routes whose row count does not match the chunks', () => {
     const observer = new AccountingObserver({ model, expertFormat: 'f32' });
-    expect(() => observer.observe(0, chunks, routesFromPairs([[[1, 1]]]))).toThrow('routed 1 rows for chunks of 4 tokens');
+    expect(() => observer.observe(0, chunks, routesFromPairs([[[1, 1]]]))).toThrow(
+      'routed 1 rows for chunks of 4 tokens',
+    );
   });
 });

@@ -1,8 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { getPreset, shapeOfConfig } from '@switchyard/model';
-import { costPerMillionTokensUsd, presetEconomics, shapeEconomics, throughputOf, EconomicsError } from '../src/cost-model.ts';
+import {
+  costPerMillionTokensUsd,
+  presetEconomics,
+  shapeEconomics,
+  throughputOf,
+  EconomicsError,
+} from '../src/cost-model.ts';
 
-const options = { deviceHourUsd: 2.5, throughput: throughputOf(1000), expertFormat: 'f32', contextTokens: 2048, prefixHitRate: 0 } as const;
+const options = {
+  deviceHourUsd: 2.5,
+  throughput: throughputOf(1000),
+  expertFormat: 'f32',
+  contextTokens: 2048,
+  prefixHitRate: 0,
+} as const;
 
 describe('cost model from shapes', () => {
   it.each([

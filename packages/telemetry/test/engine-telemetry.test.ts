@@ -29,7 +29,12 @@ interface Run {
 /** Runs the real engine with the observer attached, detail `tokens`, and reads back the trace file. */
 async function traceRun(dir: string): Promise<Run> {
   const traceFile = join(dir, 'trace.jsonl');
-  const telemetry: Telemetry = await startTelemetry({ serviceName: 'engine-test', detail: 'tokens', traceFile, prometheus: 'handler' });
+  const telemetry: Telemetry = await startTelemetry({
+    serviceName: 'engine-test',
+    detail: 'tokens',
+    traceFile,
+    prometheus: 'handler',
+  });
   const et = new EngineTelemetry(telemetry, { config, expertDtype: 'fp32' });
   const routed = new Map<string, number[][]>();
   const tap = (layer: number, chunks: readonly ScheduledChunk[], routes: TokenRoutes) => {
@@ -38,7 +43,9 @@ async function traceRun(dir: string): Promise<Run> {
       for (let t = 0; t < c.count; t++, row++) {
         const key = `${c.seq.id}@${c.start + t}`;
         const layers = routed.get(key) ?? [];
-        layers[layer] = [...routes.expertIds.subarray(routes.offsets[row], routes.offsets[row + 1])].sort((a, b) => a - b);
+        layers[layer] = [...routes.expertIds.subarray(routes.offsets[row], routes.offsets[row + 1])].sort(
+          (a, b) => a - b,
+        );
         routed.set(key, layers);
       }
     }
@@ -61,7 +68,10 @@ async function traceRun(dir: string): Promise<Run> {
       const requestId = `req-${i}`;
       const handle = et.startRequest({ operation: 'text_completion', model: config.name, requestId, maxTokens: 6 });
       const params = resolveSamplingParams({ maxTokens: 6, temperature: 0, stopAtEos: false });
-      engine.add({ id: requestId, promptIds: tokenizer.encode(prompts[i] ?? ''), params }, handle.wrapSink((e) => e.finishReason && finals.set(requestId, e)));
+      engine.add(
+        { id: requestId, promptIds: tokenizer.encode(prompts[i] ?? ''), params },
+        handle.wrapSink((e) => e.finishReason && finals.set(requestId, e)),
+      );
     }
     while (engine.hasWork) await et.traceStep(() => engine.step());
   };
@@ -115,20 +125,32 @@ describe('engine telemetry on tiny with a shared expert', () => {
       const usage = run.finals.get(id)?.usage;
       const events = span.events.filter((e) => e.name === N.EVENT_TOKEN);
       // Every prompt token not found in the cache, and every generated token but the last (never fed back).
-      expect(events).toHaveLength((usage?.promptTokens ?? 0) - (usage?.cachedPromptTokens ?? 0) + (usage?.completionTokens ?? 0) - 1);
+      expect(events).toHaveLength(
+        (usage?.promptTokens ?? 0) - (usage?.cachedPromptTokens ?? 0) + (usage?.completionTokens ?? 0) - 1,
+      );
       for (const event of events) {
         const position = numberAttribute(event.attributes, N.ATTR_TOKEN_POSITION, -1);
         const sampled = event.attributes[N.ATTR_TOKEN_SAMPLED] === true;
-        const experts = (event.attributes[N.ATTR_TOKEN_EXPERTS] as string[]).map((s) => s.split(',').map(Number).sort((a, b) => a - b));
+        const experts = (event.attributes[N.ATTR_TOKEN_EXPERTS] as string[]).map((s) =>
+          s
+            .split(',')
+            .map(Number)
+            .sort((a, b) => a - b),
+        );
         expect(experts).toEqual(run.routed.get(`${id}@${position}`));
         const distinct = experts.reduce((n, ids) => n + new Set(ids).size, 0);
         expect(distinct).toBe(config.numLayers * config.numExpertsPerToken);
-        expect({ activeParams: event.attributes[N.ATTR_TOKEN_ACTIVE_PARAMS], flops: event.attributes[N.ATTR_TOKEN_FLOPS] }).toEqual(analytic(position, distinct, sampled));
+        expect({
+          activeParams: event.attributes[N.ATTR_TOKEN_ACTIVE_PARAMS],
+          flops: event.attributes[N.ATTR_TOKEN_FLOPS],
+        }).toEqual(analytic(position, distinct, sampled));
         expect(event.attributes[N.ATTR_TOKEN_PHASE]).toBe(position < (usage?.promptTokens ?? 0) ? 'prefill' : 'decode');
         checked++;
       }
       // Exactly the rows that produce an output token ran the LM head.
-      expect(events.filter((e) => e.attributes[N.ATTR_TOKEN_SAMPLED] === true)).toHaveLength(usage?.completionTokens ?? -1);
+      expect(events.filter((e) => e.attributes[N.ATTR_TOKEN_SAMPLED] === true)).toHaveLength(
+        usage?.completionTokens ?? -1,
+      );
       const sum = (name: string) => events.reduce((n, e) => n + numberAttribute(e.attributes, name), 0);
       expect(numberAttribute(span.attributes, N.ATTR_REQUEST_FLOPS)).toBe(sum(N.ATTR_TOKEN_FLOPS));
       expect(numberAttribute(span.attributes, N.ATTR_REQUEST_ACTIVE_PARAMS)).toBe(sum(N.ATTR_TOKEN_ACTIVE_PARAMS));
@@ -146,11 +168,17 @@ describe('engine telemetry on tiny with a shared expert', () => {
 
   it('makes one step span per step whose token and FLOP totals add up to the requests', () => {
     const steps = run.spans.filter(isStepSpan);
-    const total = (spans: SpanRecord[], name: string) => spans.reduce((n, s) => n + numberAttribute(s.attributes, name), 0);
+    const total = (spans: SpanRecord[], name: string) =>
+      spans.reduce((n, s) => n + numberAttribute(s.attributes, name), 0);
     expect(steps.length).toBeGreaterThan(5);
     expect(total(steps, N.ATTR_STEP_TOKENS)).toBe(total(requestSpans(), N.ATTR_REQUEST_COMPUTED_TOKENS));
     expect(total(steps, N.ATTR_STEP_FLOPS)).toBe(total(requestSpans(), N.ATTR_REQUEST_FLOPS));
-    expect(steps.every((s) => s.attributes[N.ATTR_EXPERT_DTYPE] === 'fp32' && numberAttribute(s.attributes, N.ATTR_STEP_EXPERT_BYTES) > 0)).toBe(true);
+    expect(
+      steps.every(
+        (s) =>
+          s.attributes[N.ATTR_EXPERT_DTYPE] === 'fp32' && numberAttribute(s.attributes, N.ATTR_STEP_EXPERT_BYTES) > 0,
+      ),
+    ).toBe(true);
   });
 
   it('exposes the named metrics in Prometheus text, with token counts equal to the usage', () => {
@@ -170,7 +198,10 @@ describe('engine telemetry on tiny with a shared expert', () => {
       expect(text).toContain(`# TYPE ${name}`);
     }
     const usage = [...run.finals.values()].map((e) => e.usage);
-    const sumOf = (type: string) => Number(new RegExp(`gen_ai_client_token_usage_sum\\{[^}]*gen_ai_token_type="${type}"[^}]*\\} (\\S+)`).exec(text)?.[1]);
+    const sumOf = (type: string) =>
+      Number(
+        new RegExp(`gen_ai_client_token_usage_sum\\{[^}]*gen_ai_token_type="${type}"[^}]*\\} (\\S+)`).exec(text)?.[1],
+      );
     expect(sumOf('input')).toBe(usage.reduce((n, u) => n + (u?.promptTokens ?? 0), 0));
     expect(sumOf('output')).toBe(usage.reduce((n, u) => n + (u?.completionTokens ?? 0), 0));
     const hits = Number(/switchyard_prefix_cache_hits_total\{[^}]*\} (\S+)/.exec(text)?.[1]);

@@ -30,7 +30,12 @@ describe('the JSON-lines span file', () => {
       },
       (stats) => ({ [N.ATTR_STEP_SEQUENCES]: stats.numSequences }),
     );
-    const failed = telemetry.tracer.startRequestSpan({ operation: 'chat', model: 'tiny', requestId: 'r-1', parentTraceparent: sent ?? '' });
+    const failed = telemetry.tracer.startRequestSpan({
+      operation: 'chat',
+      model: 'tiny',
+      requestId: 'r-1',
+      parentTraceparent: sent ?? '',
+    });
     failed.end({}, Object.assign(new Error('prompt "secret words" rejected'), { code: 'prompt_too_long' }));
     await telemetry.shutdown();
 
@@ -43,13 +48,27 @@ describe('the JSON-lines span file', () => {
     const run = byName.get(N.SPAN_EXPERT_RUN);
     expect(sent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(step?.parentSpanId).toBeUndefined();
-    expect(dispatch).toMatchObject({ traceId: step?.traceId, parentSpanId: step?.spanId, kind: 'client', attributes: { [N.ATTR_LAYER]: 1, [N.ATTR_WORKER_INDEX]: 0 } });
-    expect(run).toMatchObject({ traceId: step?.traceId, parentSpanId: dispatch?.spanId, kind: 'server', attributes: { [N.ATTR_WORKER_ID]: 'worker-0' } });
+    expect(dispatch).toMatchObject({
+      traceId: step?.traceId,
+      parentSpanId: step?.spanId,
+      kind: 'client',
+      attributes: { [N.ATTR_LAYER]: 1, [N.ATTR_WORKER_INDEX]: 0 },
+    });
+    expect(run).toMatchObject({
+      traceId: step?.traceId,
+      parentSpanId: dispatch?.spanId,
+      kind: 'server',
+      attributes: { [N.ATTR_WORKER_ID]: 'worker-0' },
+    });
     expect(step).toMatchObject({ service: 'gateway', attributes: { [N.ATTR_STEP_SEQUENCES]: 1 } });
     expect(step && step.endTimeUnixMs >= step.startTimeUnixMs).toBe(true);
 
     const request = byName.get('chat tiny');
-    expect(request).toMatchObject({ traceId: step?.traceId, status: { code: 'error', message: 'prompt_too_long' }, attributes: { [N.ATTR_ERROR_TYPE]: 'prompt_too_long' } });
+    expect(request).toMatchObject({
+      traceId: step?.traceId,
+      status: { code: 'error', message: 'prompt_too_long' },
+      attributes: { [N.ATTR_ERROR_TYPE]: 'prompt_too_long' },
+    });
     expect(lines.join('\n')).not.toContain('secret');
   });
 
@@ -75,9 +94,9 @@ describe('the JSON-lines span file', () => {
   it('fails start-up naming a trace file it cannot write', async () => {
     const blocker = join(dir, 'a-file');
     await writeFile(blocker, '');
-    await expect(startTelemetry({ serviceName: 'g', detail: 'summary', traceFile: join(blocker, 'trace.jsonl') })).rejects.toThrow(
-      `cannot write the trace file ${join(blocker, 'trace.jsonl')}`,
-    );
+    await expect(
+      startTelemetry({ serviceName: 'g', detail: 'summary', traceFile: join(blocker, 'trace.jsonl') }),
+    ).rejects.toThrow(`cannot write the trace file ${join(blocker, 'trace.jsonl')}`);
   });
 });
 
@@ -116,7 +135,12 @@ describe('OTLP export chosen by the standard OTEL_* variables', () => {
 describe('Prometheus on its own port (a worker)', () => {
   it('serves GET /metrics with the named metrics and 404 elsewhere, and closes on shutdown', async () => {
     const telemetry = await startTelemetry({ serviceName: 'worker', detail: 'off', prometheus: { port: 0 } });
-    telemetry.metrics.observeEngine({ numRunning: () => 2, numWaiting: () => 1, kvUsage: () => 0.5, queueDepth: () => 7 });
+    telemetry.metrics.observeEngine({
+      numRunning: () => 2,
+      numWaiting: () => 1,
+      kvUsage: () => 0.5,
+      queueDepth: () => 7,
+    });
     telemetry.metrics.recordPageTransfer('fetch', 3, 3 << 20);
     const url = telemetry.metricsUrl ?? '';
     const response = await fetch(url);
@@ -127,7 +151,9 @@ describe('Prometheus on its own port (a worker)', () => {
     expect(text).toMatch(/^switchyard_requests_waiting\{[^}]*\} 1$/m);
     expect(text).toMatch(/^switchyard_kv_usage\{[^}]*\} 0\.5$/m);
     expect(text).toMatch(/^switchyard_queue_depth\{[^}]*\} 7$/m);
-    expect(text).toMatch(/^switchyard_kv_page_transfers_total\{[^}]*switchyard_kv_transfer_direction="fetch"[^}]*\} 3$/m);
+    expect(text).toMatch(
+      /^switchyard_kv_page_transfers_total\{[^}]*switchyard_kv_transfer_direction="fetch"[^}]*\} 3$/m,
+    );
     expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
     await telemetry.shutdown();
     await expect(fetch(url)).rejects.toThrow();
@@ -136,18 +162,40 @@ describe('Prometheus on its own port (a worker)', () => {
 
 describe('options from the environment', () => {
   it('reads the trace file, the detail and the OTLP switches', () => {
-    expect(telemetryOptionsFromEnv({}, { serviceName: 'g' })).toMatchObject({ detail: 'summary', otlpTraces: false, otlpMetrics: false, disabled: false });
+    expect(telemetryOptionsFromEnv({}, { serviceName: 'g' })).toMatchObject({
+      detail: 'summary',
+      otlpTraces: false,
+      otlpMetrics: false,
+      disabled: false,
+    });
     expect(
       telemetryOptionsFromEnv(
-        { SWITCHYARD_TRACE_FILE: '/tmp/t.jsonl', SWITCHYARD_TRACE_DETAIL: 'tokens', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_METRICS_EXPORTER: 'none' },
+        {
+          SWITCHYARD_TRACE_FILE: '/tmp/t.jsonl',
+          SWITCHYARD_TRACE_DETAIL: 'tokens',
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
+          OTEL_METRICS_EXPORTER: 'none',
+        },
         { serviceName: 'g', prometheus: 'handler' },
       ),
-    ).toMatchObject({ traceFile: '/tmp/t.jsonl', detail: 'tokens', otlpTraces: true, otlpMetrics: false, prometheus: 'handler' });
-    expect(telemetryOptionsFromEnv({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' }, { serviceName: 'g' })).toMatchObject({ otlpTraces: true, disabled: true });
+    ).toMatchObject({
+      traceFile: '/tmp/t.jsonl',
+      detail: 'tokens',
+      otlpTraces: true,
+      otlpMetrics: false,
+      prometheus: 'handler',
+    });
+    expect(
+      telemetryOptionsFromEnv({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' }, { serviceName: 'g' }),
+    ).toMatchObject({ otlpTraces: true, disabled: true });
   });
 
   it('names the variable of a bad value', () => {
-    expect(() => telemetryOptionsFromEnv({ SWITCHYARD_TRACE_DETAIL: 'all' }, { serviceName: 'g' })).toThrow(TelemetryConfigError);
-    expect(() => telemetryOptionsFromEnv({ SWITCHYARD_TRACE_DETAIL: 'all' }, { serviceName: 'g' })).toThrow('SWITCHYARD_TRACE_DETAIL must be one of off, summary, tokens, got "all"');
+    expect(() => telemetryOptionsFromEnv({ SWITCHYARD_TRACE_DETAIL: 'all' }, { serviceName: 'g' })).toThrow(
+      TelemetryConfigError,
+    );
+    expect(() => telemetryOptionsFromEnv({ SWITCHYARD_TRACE_DETAIL: 'all' }, { serviceName: 'g' })).toThrow(
+      'SWITCHYARD_TRACE_DETAIL must be one of off, summary, tokens, got "all"',
+    );
   });
 });

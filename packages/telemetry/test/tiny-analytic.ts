@@ -7,7 +7,11 @@
  * expert 3·H·S; per distinct routed expert 3·H·F; the LM head V·H and the final norm H only when the row
  * samples; FLOPs = 2 × matmul parameters + 4·nH·D per attended token (position + 1) per layer.
  */
-export function analytic(position: number, distinctExperts: number, sampled: boolean): { activeParams: number; flops: number } {
+export function analytic(
+  position: number,
+  distinctExperts: number,
+  sampled: boolean,
+): { activeParams: number; flops: number } {
   const [H, L, nH, nKV, D, E, F, S, V] = [64, 2, 4, 2, 16, 8, 32, 32, 258];
   const attention = 2 * H * nH * D + 2 * H * nKV * D;
   const perLayerMatmul = attention + E * H + 3 * H * S;

@@ -18,7 +18,11 @@ export function parseNumber(flag: string): (value: string) => number {
 
 /** "1,2,3" → [1, 2, 3]; every id a non-negative integer. */
 export function parseIdList(value: string): number[] {
-  const ids = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const ids = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) {
     throw new InvalidArgumentError(`--prompt-ids takes comma-separated non-negative integers, got "${value}"`);
   }

@@ -28,7 +28,10 @@ export function byteProgress(label: string): { update: (done: number, total: num
 
 /** A count progress bar (e.g. sessions opened) on stderr. */
 export function countProgress(label: string): { update: (done: number, total: number) => void; stop: () => void } {
-  const bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
   let started = false;
   return {
     update(done, total) {

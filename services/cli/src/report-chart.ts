@@ -7,7 +7,13 @@ import { renderSvg, type ChartSpec } from '@switchyard/loadgen';
 import type { TokenReport } from '@switchyard/telemetry';
 
 export function reportChartSpec(report: TokenReport): ChartSpec {
-  const bar = (title: string, field: string, unit: string, format: string, values: readonly Record<string, string | number>[]) => ({
+  const bar = (
+    title: string,
+    field: string,
+    unit: string,
+    format: string,
+    values: readonly Record<string, string | number>[],
+  ) => ({
     title,
     width: 220,
     height: 160,
@@ -33,7 +39,10 @@ export function reportChartSpec(report: TokenReport): ChartSpec {
       ]),
       bar('Saved by', 'source', 'USD', '$~r', [
         { source: 'MoE sparsity', value: report.savings.moeSparsity.usd },
-        { source: report.savings.int8Experts.applied ? 'int8 experts' : 'int8 (would save)', value: report.savings.int8Experts.usd },
+        {
+          source: report.savings.int8Experts.applied ? 'int8 experts' : 'int8 (would save)',
+          value: report.savings.int8Experts.usd,
+        },
         { source: 'prefix cache', value: report.savings.prefixCache.usd },
       ]),
     ],

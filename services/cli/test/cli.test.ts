@@ -21,7 +21,10 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 
 async function digests(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const f of (await readdir(dir)).sort()) out[f] = createHash('sha256').update(await readFile(join(dir, f))).digest('hex');
+  for (const f of (await readdir(dir)).sort())
+    out[f] = createHash('sha256')
+      .update(await readFile(join(dir, f)))
+      .digest('hex');
   return out;
 }
 
@@ -40,12 +43,30 @@ describe('switchyard CLI', () => {
     expect(await digests(join(root, 'a'))).toEqual(await digests(join(root, 'b')));
     const c = await cli('model', 'init', '--preset', 'tiny', '--seed', '2', '--out', join(root, 'c'));
     expect(c.code).toBe(0);
-    expect((await digests(join(root, 'c')))['model.safetensors']).not.toBe((await digests(join(root, 'a')))['model.safetensors']);
+    expect((await digests(join(root, 'c')))['model.safetensors']).not.toBe(
+      (await digests(join(root, 'a')))['model.safetensors'],
+    );
   });
 
   it('generates the same text on every run at temperature 0, and prints JSON with --json', async () => {
-    const args = ['generate', '--model', join(root, 'a'), '--prompt', 'Hello', '--max-tokens', '12', '--temperature', '0', '--ignore-eos', '--json'];
-    const first = JSON.parse((await cli(...args)).stdout) as { outputIds: number[]; text: string; summary: { outputTokens: number; activeParamsPerToken: number } };
+    const args = [
+      'generate',
+      '--model',
+      join(root, 'a'),
+      '--prompt',
+      'Hello',
+      '--max-tokens',
+      '12',
+      '--temperature',
+      '0',
+      '--ignore-eos',
+      '--json',
+    ];
+    const first = JSON.parse((await cli(...args)).stdout) as {
+      outputIds: number[];
+      text: string;
+      summary: { outputTokens: number; activeParamsPerToken: number };
+    };
     const second = JSON.parse((await cli(...args)).stdout) as { outputIds: number[]; text: string };
     expect(first.outputIds).toHaveLength(12);
     expect(second).toMatchObject({ outputIds: first.outputIds, text: first.text });
@@ -54,24 +75,46 @@ describe('switchyard CLI', () => {
   });
 
   it('takes token ids with --prompt-ids and int8 experts with --expert-dtype int8', async () => {
-    const res = await cli('generate', '--model', join(root, 'a'), '--prompt-ids', '72,101,108', '--max-tokens', '4', '--expert-dtype', 'int8', '--ignore-eos', '--json');
+    const res = await cli(
+      'generate',
+      '--model',
+      join(root, 'a'),
+      '--prompt-ids',
+      '72,101,108',
+      '--max-tokens',
+      '4',
+      '--expert-dtype',
+      'int8',
+      '--ignore-eos',
+      '--json',
+    );
     expect(res.code).toBe(0);
     expect((JSON.parse(res.stdout) as { outputIds: number[] }).outputIds).toHaveLength(4);
   });
 
   it('inspects a model: parameters and bytes', async () => {
     const res = await cli('model', 'inspect', join(root, 'a'), '--json');
-    const report = JSON.parse(res.stdout) as { totalParams: number; activeParamsPerToken: number; bytes: { fp32: number; int8Experts: number } };
+    const report = JSON.parse(res.stdout) as {
+      totalParams: number;
+      activeParamsPerToken: number;
+      bytes: { fp32: number; int8Experts: number };
+    };
     expect(report.activeParamsPerToken).toBeLessThan(report.totalParams);
     expect(report.bytes.int8Experts).toBeLessThan(report.bytes.fp32);
   });
 
   it.each([
-    [['generate', '--model', 'MODEL', '--prompt', 'x', '--prompt-ids', '1'], 'give exactly one of --prompt and --prompt-ids'],
-    [['generate', '--model', 'MODEL', '--prompt', 'x'.repeat(300)], "the prompt has 300 tokens but the model's context is 256 tokens"],
+    [
+      ['generate', '--model', 'MODEL', '--prompt', 'x', '--prompt-ids', '1'],
+      'give exactly one of --prompt and --prompt-ids',
+    ],
+    [
+      ['generate', '--model', 'MODEL', '--prompt', 'x'.repeat(300)],
+      "the prompt has 300 tokens but the model's context is 256 tokens",
+    ],
     [['generate', '--model', 'MODEL', '--prompt-ids', '1,999'], 'token id 999 is outside the vocabulary of 258'],
     [['model', 'inspect', '/nonexistent'], 'cannot read config.json'],
-    [['model', 'init', '--preset', 'huge', '--out', '/tmp/x'], "Allowed choices are tiny, small, olmoe-slice"],
+    [['model', 'init', '--preset', 'huge', '--out', '/tmp/x'], 'Allowed choices are tiny, small, olmoe-slice'],
   ])('explains a user mistake in one line without a stack trace: %j', async (args, message) => {
     const res = await cli(...args.map((a) => (a === 'MODEL' ? join(root, 'a') : a)));
     expect(res.code).not.toBe(0);

@@ -5,13 +5,32 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { getPreset, randomWeights } from '@switchyard/model';
 import { resolveSamplingParams } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
-import { EngineTelemetry, readTraceFile, startTelemetry, type SpanRecord, type TokenReport } from '@switchyard/telemetry';
-import { ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, ATTR_GEN_AI_USAGE_INPUT_TOKENS, ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, ATTR_REQUEST_COMPUTED_TOKENS, ATTR_REQUEST_DENSE_EQUIVALENT_FLOPS, ATTR_REQUEST_FLOPS, ATTR_STEP_DECODE_FLOPS, ATTR_STEP_PREFILL_FLOPS, SPAN_ENGINE_STEP } from '@switchyard/telemetry/names';
+import {
+  EngineTelemetry,
+  readTraceFile,
+  startTelemetry,
+  type SpanRecord,
+  type TokenReport,
+} from '@switchyard/telemetry';
+import {
+  ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  ATTR_REQUEST_COMPUTED_TOKENS,
+  ATTR_REQUEST_DENSE_EQUIVALENT_FLOPS,
+  ATTR_REQUEST_FLOPS,
+  ATTR_STEP_DECODE_FLOPS,
+  ATTR_STEP_PREFILL_FLOPS,
+  SPAN_ENGINE_STEP,
+} from '@switchyard/telemetry/names';
 import { economicsCommand } from '../src/commands/economics.ts';
 import { reportCommand } from '../src/commands/report.ts';
 
 /** Runs a command in process and returns what it printed and the exit code it set. */
-async function run(command: ReturnType<typeof reportCommand>, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+async function run(
+  command: ReturnType<typeof reportCommand>,
+  args: string[],
+): Promise<{ stdout: string; stderr: string; code: number }> {
   let stdout = '';
   let stderr = '';
   vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
@@ -37,7 +56,13 @@ async function tracedRun(): Promise<void> {
   const et = new EngineTelemetry(telemetry, { config, expertDtype: 'int8' });
   const bundle = await createEngine(
     { config, weights: randomWeights(config, 5), weightsDigest: 'ef'.repeat(32) },
-    { expertDtype: 'int8', denseDtype: 'fp32', blockSize: 4, scheduler: { maxBatchedTokens: 32, maxRunningSequences: 8 }, onRouted: et.onRouted },
+    {
+      expertDtype: 'int8',
+      denseDtype: 'fp32',
+      blockSize: 4,
+      scheduler: { maxBatchedTokens: 32, maxRunningSequences: 8 },
+      onRouted: et.onRouted,
+    },
   );
   try {
     const { engine, tokenizer } = bundle;
@@ -45,7 +70,14 @@ async function tracedRun(): Promise<void> {
       ['Economics of experts', 'Sparse models are cheap to run'].forEach((prompt, i) => {
         const id = `r${round}-${i}`;
         const handle = et.startRequest({ operation: 'chat', model: config.name, requestId: id });
-        engine.add({ id, promptIds: tokenizer.encode(prompt), params: resolveSamplingParams({ maxTokens: 8, temperature: 0, stopAtEos: false }) }, handle.wrapSink(() => {}));
+        engine.add(
+          {
+            id,
+            promptIds: tokenizer.encode(prompt),
+            params: resolveSamplingParams({ maxTokens: 8, temperature: 0, stopAtEos: false }),
+          },
+          handle.wrapSink(() => {}),
+        );
       });
       while (engine.hasWork) await et.traceStep(() => engine.step());
     }
@@ -68,7 +100,16 @@ describe('switchyard report', () => {
     const out = join(dir, 'out');
     const res = await run(reportCommand(), [traceFile, '--device-hour-usd', '3', '--out-dir', out]);
     expect(res.code).toBe(0);
-    for (const row of ['tokens/s', 'active params / token', 'FLOPs / token', 'per million input', 'per million output', 'saved: MoE sparsity', 'saved: int8 experts', 'saved: prefix cache']) {
+    for (const row of [
+      'tokens/s',
+      'active params / token',
+      'FLOPs / token',
+      'per million input',
+      'per million output',
+      'saved: MoE sparsity',
+      'saved: int8 experts',
+      'saved: prefix cache',
+    ]) {
       expect(res.stdout).toContain(row);
     }
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as TokenReport;
@@ -91,10 +132,14 @@ describe('switchyard report', () => {
     });
     expect(sum(requests, ATTR_GEN_AI_USAGE_OUTPUT_TOKENS)).toBe(32);
     expect(report.tokens.cachedInput).toBeGreaterThan(0); // round 1 repeats round 0's prompts
-    const wall = (Math.max(...requests.map((s) => s.endTimeUnixMs)) - Math.min(...requests.map((s) => s.startTimeUnixMs))) / 1000;
+    const wall =
+      (Math.max(...requests.map((s) => s.endTimeUnixMs)) - Math.min(...requests.map((s) => s.startTimeUnixMs))) / 1000;
     expect(report.throughput.tokensPerSecond).toBeCloseTo((report.tokens.input + report.tokens.output) / wall, 6);
     expect(report.perToken.flops).toBeCloseTo(sum(requests, ATTR_REQUEST_FLOPS) / report.tokens.computed, 6);
-    expect(report.perToken.denseEquivalentFlops).toBeCloseTo(sum(requests, ATTR_REQUEST_DENSE_EQUIVALENT_FLOPS) / report.tokens.computed, 6);
+    expect(report.perToken.denseEquivalentFlops).toBeCloseTo(
+      sum(requests, ATTR_REQUEST_DENSE_EQUIVALENT_FLOPS) / report.tokens.computed,
+      6,
+    );
 
     const busy = steps.reduce((n, s) => n + s.durationMs, 0) / 1000;
     expect(report.cost.totalUsd).toBeCloseTo((busy * 3) / 3600, 12);
@@ -132,7 +177,15 @@ describe('switchyard economics', () => {
     ['mixtral-8x7b', 12.9 / 46.7],
     ['deepseek-v3', 37 / 671],
   ])('gives %s an active ÷ total ratio within 2%% of the published one', async (preset, published) => {
-    const res = await run(economicsCommand(), ['--preset', preset, '--device-hour-usd', '2.5', '--tokens-per-second', '1000', '--json']);
+    const res = await run(economicsCommand(), [
+      '--preset',
+      preset,
+      '--device-hour-usd',
+      '2.5',
+      '--tokens-per-second',
+      '1000',
+      '--json',
+    ]);
     const e = JSON.parse(res.stdout) as { activeFraction: number; costPerMillionOutputUsd: number };
     expect(Math.abs(e.activeFraction / published - 1)).toBeLessThan(0.02);
     expect(e.costPerMillionOutputUsd).toBeCloseTo((2.5 / 3600) * 1000, 9);

@@ -12,7 +12,11 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 describe('switchyard up', () => {
   it('creates the model on first run, serves it through two workers, and stops everything on Ctrl-C', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [main, 'up', '--preset', 'tiny', '--models-dir', root, '--workers', '2', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [main, 'up', '--preset', 'tiny', '--models-dir', root, '--workers', '2', '--port', String(port)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -22,7 +26,11 @@ describe('switchyard up', () => {
     expect(out).toContain('2 expert worker(s) serving');
     const curl = /curl (\S+) -H 'Content-Type: application\/json' \\\n\s+-d '(.+)'/.exec(out);
     expect(curl).not.toBeNull();
-    const res = await fetch(curl?.[1] ?? '', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: curl?.[2] ?? '' });
+    const res = await fetch(curl?.[1] ?? '', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: curl?.[2] ?? '',
+    });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { object: string; usage: { prompt_tokens: number } };
     expect(body.object).toBe('text_completion');

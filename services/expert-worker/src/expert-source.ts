@@ -1,4 +1,11 @@
-import { openModelDir, tensorNames, type ModelConfig, type OpenModelDir, type WeightMap, type F32Tensor } from '@switchyard/model';
+import {
+  openModelDir,
+  tensorNames,
+  type ModelConfig,
+  type OpenModelDir,
+  type WeightMap,
+  type F32Tensor,
+} from '@switchyard/model';
 
 /** Where a worker gets the weights of the experts it is told to host. */
 export interface ExpertSource {

@@ -73,7 +73,12 @@ export class ExpertWorker implements ExpertServiceHandler {
   }
 
   readonly run = async (request: RunRequest): Promise<RunResult> => {
-    const span = this.#opts.tracer?.startWorkerSpan(request.traceparent, request.layer, request.routes.numTokens, this.#opts.workerId);
+    const span = this.#opts.tracer?.startWorkerSpan(
+      request.traceparent,
+      request.layer,
+      request.routes.numTokens,
+      this.#opts.workerId,
+    );
     try {
       this.#validate(request);
     } catch (error) {
@@ -111,7 +116,14 @@ export class ExpertWorker implements ExpertServiceHandler {
     if (!pending) {
       pending = (async () => {
         const weights = await this.#opts.source.readExpert(layer, expertId);
-        const kernel = await openExpertKernel(this.#opts.source.config, weights, layer, expertId, this.#opts.dtype, this.#opts.session);
+        const kernel = await openExpertKernel(
+          this.#opts.source.config,
+          weights,
+          layer,
+          expertId,
+          this.#opts.dtype,
+          this.#opts.session,
+        );
         if (this.#closed) await kernel.release();
         else this.#kernels.set(key, kernel);
       })().finally(() => this.#loading.delete(key));
@@ -165,23 +177,33 @@ export class ExpertWorker implements ExpertServiceHandler {
       throw new InvalidArgumentError(`layer ${request.layer} does not exist (the model has ${config.numLayers})`);
     }
     if (request.hiddenSize !== config.hiddenSize) {
-      throw new InvalidArgumentError(`hidden size ${request.hiddenSize} does not match the model's ${config.hiddenSize}`);
+      throw new InvalidArgumentError(
+        `hidden size ${request.hiddenSize} does not match the model's ${config.hiddenSize}`,
+      );
     }
     if (request.routes.numTokens > this.#opts.maxTokensPerRun) {
-      throw new InvalidArgumentError(`${request.routes.numTokens} tokens exceed the limit of ${this.#opts.maxTokensPerRun} per message`);
+      throw new InvalidArgumentError(
+        `${request.routes.numTokens} tokens exceed the limit of ${this.#opts.maxTokensPerRun} per message`,
+      );
     }
     validateRoutes(request.routes);
     if (request.hidden.length !== request.routes.numTokens * config.hiddenSize) {
-      throw new InvalidArgumentError(`hidden holds ${request.hidden.length} floats, expected ${request.routes.numTokens} × ${config.hiddenSize}`);
+      throw new InvalidArgumentError(
+        `hidden holds ${request.hidden.length} floats, expected ${request.routes.numTokens} × ${config.hiddenSize}`,
+      );
     }
     for (const expertId of request.routes.expertIds) {
       if (!Number.isInteger(expertId) || expertId < 0 || expertId >= config.numExperts) {
-        throw new InvalidArgumentError(`expert ${expertId} does not exist (the model has ${config.numExperts} per layer)`);
+        throw new InvalidArgumentError(
+          `expert ${expertId} does not exist (the model has ${config.numExperts} per layer)`,
+        );
       }
       if (!this.#executor.hosts(request.layer, expertId)) {
         // NOT_FOUND, not INVALID_ARGUMENT: the message is fine, this worker lacks the expert (it may have
         // restarted empty); the gateway reloads it on this code.
-        throw new NotFoundError(`expert ${expertId} of layer ${request.layer} is not hosted by worker ${this.#opts.workerId}`);
+        throw new NotFoundError(
+          `expert ${expertId} of layer ${request.layer} is not hosted by worker ${this.#opts.workerId}`,
+        );
       }
     }
   }
@@ -189,8 +211,17 @@ export class ExpertWorker implements ExpertServiceHandler {
   #checkRefs(refs: readonly ExpertRef[]): void {
     const { numLayers, numExperts } = this.#opts.source.config;
     for (const { layer, expertId } of refs) {
-      if (!Number.isInteger(layer) || !Number.isInteger(expertId) || layer < 0 || layer >= numLayers || expertId < 0 || expertId >= numExperts) {
-        throw new InvalidArgumentError(`no expert ${expertId} in layer ${layer} (the model has ${numLayers} layers of ${numExperts} experts)`);
+      if (
+        !Number.isInteger(layer) ||
+        !Number.isInteger(expertId) ||
+        layer < 0 ||
+        layer >= numLayers ||
+        expertId < 0 ||
+        expertId >= numExperts
+      ) {
+        throw new InvalidArgumentError(
+          `no expert ${expertId} in layer ${layer} (the model has ${numLayers} layers of ${numExperts} experts)`,
+        );
       }
     }
   }

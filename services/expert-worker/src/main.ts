@@ -57,7 +57,8 @@ if (provider !== 'cpu' && provider !== 'cuda') fail(`--execution-provider must b
 const threads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
 const maxTokensPerRun = Number(values['max-tokens-per-run']);
 const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
-if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0)) fail(`--metrics-port must be a port number, got ${values['metrics-port']}`);
+if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0))
+  fail(`--metrics-port must be a port number, got ${values['metrics-port']}`);
 const workerId = values['worker-id'] ?? 'worker';
 const telemetry = await startTelemetry(
   telemetryOptionsFromEnv(process.env, {
@@ -96,7 +97,10 @@ if (values['nats-url']) {
       ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
     });
     const ttl = values['registry-ttl-ms'] === undefined ? undefined : Number(values['registry-ttl-ms']);
-    const registry = await WorkerRegistry.open(conn, ttl !== undefined && Number.isInteger(ttl) && ttl > 0 ? { ttlMs: ttl } : {});
+    const registry = await WorkerRegistry.open(
+      conn,
+      ttl !== undefined && Number.isInteger(ttl) && ttl > 0 ? { ttlMs: ttl } : {},
+    );
     const record = () => ({
       id: workerId,
       address: advertised,
@@ -112,7 +116,9 @@ if (values['nats-url']) {
     fail(error instanceof Error ? error.message : String(error));
   }
 }
-process.stdout.write(`expert-worker ${values['worker-id']} serving ${source.modelName} on ${values.host}:${server.port} (${dtype} experts, ${provider})\n`);
+process.stdout.write(
+  `expert-worker ${values['worker-id']} serving ${source.modelName} on ${values.host}:${server.port} (${dtype} experts, ${provider})\n`,
+);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

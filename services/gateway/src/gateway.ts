@@ -4,7 +4,15 @@ import { createEngine, type ExpertDtype } from '@switchyard/onnx';
 import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
 import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
-import { ClusterConnection, NatsBackend, QueueWorker, RequestQueue, TokenSubscriber, type ClusterTlsOptions, type RequestQueueOptions } from '@switchyard/cluster';
+import {
+  ClusterConnection,
+  NatsBackend,
+  QueueWorker,
+  RequestQueue,
+  TokenSubscriber,
+  type ClusterTlsOptions,
+  type RequestQueueOptions,
+} from '@switchyard/cluster';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
 import { loadModelDir, type ModelConfig } from '@switchyard/model';
@@ -124,14 +132,22 @@ async function openNats(
       maxInFlight: config.maxQueuedRequests,
     });
     const worker = config.serveQueue
-      ? await QueueWorker.start({ conn, queue, loop }, { model: model.name, maxRunning: config.maxRunningSequences, ...(telemetry ? { telemetry } : {}) })
+      ? await QueueWorker.start(
+          { conn, queue, loop },
+          { model: model.name, maxRunning: config.maxRunningSequences, ...(telemetry ? { telemetry } : {}) },
+        )
       : undefined;
     return { conn, tokens, backend, worker };
   }
 }
 
 /** Expert workers found in the NATS registry: the first placement, then re-placement as they change. */
-async function discoverExperts(conn: ClusterConnection, config: GatewayConfig, model: ModelConfig, telemetry: Telemetry | undefined) {
+async function discoverExperts(
+  conn: ClusterConnection,
+  config: GatewayConfig,
+  model: ModelConfig,
+  telemetry: Telemetry | undefined,
+) {
   const controller = await PlacementController.open({
     conn,
     config: model,
@@ -149,7 +165,9 @@ async function discoverExperts(conn: ClusterConnection, config: GatewayConfig, m
     hiddenSize: model.hiddenSize,
     deadlineMs: config.dispatchDeadlineMs,
     retryAfterMs: 2000,
-    ...(telemetry ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) } : {}),
+    ...(telemetry
+      ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) }
+      : {}),
   });
   void controller.follow((next) => executor.setPlacement(next.placement, next.clients));
   return { executor, controller };
@@ -219,29 +237,39 @@ export class Gateway {
 
   /** `telemetry` (started by main.ts before anything else) adds spans, metrics and GET /metrics. */
   static async start(config: GatewayConfig, telemetry?: Telemetry): Promise<Gateway> {
-    if (!config.serveQueue && !config.nats) throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue (--nats-url)');
-    if (config.discoverWorkers > 0 && !config.nats) throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
+    if (!config.serveQueue && !config.nats)
+      throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue (--nats-url)');
+    if (config.discoverWorkers > 0 && !config.nats)
+      throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
     const distributed = config.workers.length > 0 || config.discoverWorkers > 0;
     const model = await loadModelDir(config.modelDir, { routedExperts: !distributed });
     const conn = config.nats ? await openConnection(config.nats, config) : undefined;
-    const discovered = conn && config.workers.length === 0 && config.discoverWorkers > 0 ? await discoverExperts(conn, config, model.config, telemetry) : undefined;
-    const cluster = config.workers.length > 0
-      ? await connectExpertCluster({
-          addresses: config.workers,
-          config: model.config,
-          strategy: config.placement,
-          replication: config.replication,
-          deadlineMs: config.dispatchDeadlineMs,
-          connectTimeoutMs: config.workerConnectTimeoutMs,
-          ...(telemetry ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) } : {}),
-        })
-      : undefined;
+    const discovered =
+      conn && config.workers.length === 0 && config.discoverWorkers > 0
+        ? await discoverExperts(conn, config, model.config, telemetry)
+        : undefined;
+    const cluster =
+      config.workers.length > 0
+        ? await connectExpertCluster({
+            addresses: config.workers,
+            config: model.config,
+            strategy: config.placement,
+            replication: config.replication,
+            deadlineMs: config.dispatchDeadlineMs,
+            connectTimeoutMs: config.workerConnectTimeoutMs,
+            ...(telemetry
+              ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) }
+              : {}),
+          })
+        : undefined;
     const executor = cluster?.executor ?? discovered?.executor;
     const engineTelemetry = telemetry
       ? new EngineTelemetry(telemetry, {
           config: model.config,
           expertDtype: config.expertDtype,
-          ...(executor ? { workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1 } : {}),
+          ...(executor
+            ? { workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1 }
+            : {}),
         })
       : undefined;
     const bundle = await createEngine(
@@ -256,7 +284,11 @@ export class Gateway {
       },
       executor,
     );
-    const loop = new EngineLoop(bundle.engine, undefined, engineTelemetry ? (step) => engineTelemetry.traceStep(step) : undefined);
+    const loop = new EngineLoop(
+      bundle.engine,
+      undefined,
+      engineTelemetry ? (step) => engineTelemetry.traceStep(step) : undefined,
+    );
     let nats: NatsParts | undefined;
     try {
       nats = conn && config.nats ? await openNats(conn, config.nats, config, bundle, loop, engineTelemetry) : undefined;
@@ -266,7 +298,8 @@ export class Gateway {
       await conn?.close(2000);
       throw error;
     }
-    const backend: ReadyBackend = nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests, engineTelemetry);
+    const backend: ReadyBackend =
+      nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests, engineTelemetry);
     engineTelemetry?.observeEngine({
       numRunning: () => bundle.engine.numRunning,
       numWaiting: () => bundle.engine.numWaiting,
@@ -278,11 +311,25 @@ export class Gateway {
       bodyLimitBytes: config.bodyLimitBytes,
       extraRoutes: (app) => {
         app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {});
-        if (telemetry) app.get('/metrics', async (_request, reply) => reply.type(PROMETHEUS_CONTENT_TYPE).send(await telemetry.renderPrometheus()));
+        if (telemetry)
+          app.get('/metrics', async (_request, reply) =>
+            reply.type(PROMETHEUS_CONTENT_TYPE).send(await telemetry.renderPrometheus()),
+          );
       },
     });
     const url = await http.listen({ host: config.host, port: config.port });
-    ref.gateway = new Gateway({ config, bundle, loop, backend, http, executor, url, nats, telemetry, controller: discovered?.controller });
+    ref.gateway = new Gateway({
+      config,
+      bundle,
+      loop,
+      backend,
+      http,
+      executor,
+      url,
+      nats,
+      telemetry,
+      controller: discovered?.controller,
+    });
     return ref.gateway;
   }
 

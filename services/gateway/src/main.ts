@@ -52,7 +52,9 @@ const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--w
 Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
 gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them.
 Flags win over environment variables, which win over the defaults:
-${Object.entries(ENV_OF).map(([flag, variable]) => `  --${flag.padEnd(21)}${variable}`).join('\n')}
+${Object.entries(ENV_OF)
+  .map(([flag, variable]) => `  --${flag.padEnd(21)}${variable}`)
+  .join('\n')}
   --no-engine            SWITCHYARD_NO_ENGINE=1
 NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files from NATS_TLS_CA,
 NATS_TLS_CERT, NATS_TLS_KEY.
@@ -72,7 +74,8 @@ function int(name: string, value: string | undefined, fallback: number, min = 0)
 
 function oneOf<T extends string>(name: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
   if (value === undefined || value === '') return fallback;
-  if (!(allowed as readonly string[]).includes(value)) fail(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
+  if (!(allowed as readonly string[]).includes(value))
+    fail(`${name} must be one of ${allowed.join(', ')}, got "${value}"`);
   return value as T;
 }
 
@@ -88,7 +91,10 @@ const config: GatewayConfig = Object.freeze({
   modelDir: values.model,
   host: values.host ?? d.host,
   port: int('--port', values.port, d.port),
-  workers: (values.workers ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  workers: (values.workers ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   placement: oneOf('--placement', values.placement, ['contiguous', 'round-robin'] as const, d.placement),
   replication: int('--replication', values.replication, d.replication, 1),
   expertDtype: oneOf('--expert-dtype', values['expert-dtype'], ['fp32', 'int8'] as const, d.expertDtype),
@@ -107,23 +113,38 @@ const config: GatewayConfig = Object.freeze({
 function natsSettings(url: string): NatsSettings {
   const ackWaitMs = int('--ack-wait-ms', values['ack-wait-ms'], 30_000, 100);
   const heartbeatMs = int('--heartbeat-ms', values['heartbeat-ms'], Math.floor(ackWaitMs / 3), 50);
-  const tls = env['NATS_TLS_CA'] || env['NATS_TLS_CERT'] || env['NATS_TLS_KEY']
-    ? { tls: { ...(env['NATS_TLS_CA'] ? { caFile: env['NATS_TLS_CA'] } : {}), ...(env['NATS_TLS_CERT'] ? { certFile: env['NATS_TLS_CERT'] } : {}), ...(env['NATS_TLS_KEY'] ? { keyFile: env['NATS_TLS_KEY'] } : {}) } }
-    : {};
+  const tls =
+    env['NATS_TLS_CA'] || env['NATS_TLS_CERT'] || env['NATS_TLS_KEY']
+      ? {
+          tls: {
+            ...(env['NATS_TLS_CA'] ? { caFile: env['NATS_TLS_CA'] } : {}),
+            ...(env['NATS_TLS_CERT'] ? { certFile: env['NATS_TLS_CERT'] } : {}),
+            ...(env['NATS_TLS_KEY'] ? { keyFile: env['NATS_TLS_KEY'] } : {}),
+          },
+        }
+      : {};
   return {
     url,
     ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
     ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
     ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
     ...tls,
-    queue: { ackWaitMs, heartbeatIntervalMs: heartbeatMs, numReplicas: int('--queue-replicas', values['queue-replicas'], 1, 1) },
+    queue: {
+      ackWaitMs,
+      heartbeatIntervalMs: heartbeatMs,
+      numReplicas: int('--queue-replicas', values['queue-replicas'], 1, 1),
+    },
   };
 }
 
 let gateway: Gateway;
 try {
   const telemetry = await startTelemetry(
-    telemetryOptionsFromEnv(env, { serviceName: 'switchyard-gateway', serviceInstanceId: config.instanceName, prometheus: 'handler' }),
+    telemetryOptionsFromEnv(env, {
+      serviceName: 'switchyard-gateway',
+      serviceInstanceId: config.instanceName,
+      prometheus: 'handler',
+    }),
   );
   gateway = await Gateway.start(config, telemetry);
 } catch (error) {
@@ -131,8 +152,15 @@ try {
   if (typeof e.code === 'string') fail(e.message ?? String(error));
   throw error;
 }
-const mode = config.discoverWorkers > 0 ? `expert workers from the NATS registry (${config.placement}, replication ${config.replication})` : config.workers.length > 0 ? `${config.workers.length} expert workers (${config.placement}, replication ${config.replication})` : 'experts in process';
-const queue = config.nats ? `request queue: NATS JetStream at ${redactUrl(config.nats.url)}` : 'request queue: in process';
+const mode =
+  config.discoverWorkers > 0
+    ? `expert workers from the NATS registry (${config.placement}, replication ${config.replication})`
+    : config.workers.length > 0
+      ? `${config.workers.length} expert workers (${config.placement}, replication ${config.replication})`
+      : 'experts in process';
+const queue = config.nats
+  ? `request queue: NATS JetStream at ${redactUrl(config.nats.url)}`
+  : 'request queue: in process';
 process.stdout.write(`gateway ${config.instanceName}: ${queue}\n`);
 process.stdout.write(`gateway serving ${gateway.bundle.config.name} at ${gateway.url} with ${mode}\n`);
 

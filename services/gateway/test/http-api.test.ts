@@ -16,7 +16,12 @@ let app: FastifyInstance;
 let baseUrl: string;
 
 beforeAll(async () => {
-  bundle = await createEngine(model, { expertDtype: 'fp32', denseDtype: 'fp32', blockSize: 4, scheduler: { maxBatchedTokens: 128, maxRunningSequences: 8 } });
+  bundle = await createEngine(model, {
+    expertDtype: 'fp32',
+    denseDtype: 'fp32',
+    blockSize: 4,
+    scheduler: { maxBatchedTokens: 128, maxRunningSequences: 8 },
+  });
   loop = new EngineLoop(bundle.engine);
   backend = new LocalBackend(bundle, loop, 16);
   app = createHttpServer({ backend, bodyLimitBytes: 64 * 1024 });
@@ -30,18 +35,36 @@ afterAll(async () => {
 });
 
 const post = (path: string, body: unknown) =>
-  fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  fetch(`${baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 async function sseEvents(res: Response): Promise<string[]> {
   const text = await res.text();
-  return text.split('\n\n').filter((s) => s.startsWith('data: ')).map((s) => s.slice(6));
+  return text
+    .split('\n\n')
+    .filter((s) => s.startsWith('data: '))
+    .map((s) => s.slice(6));
 }
 
 describe('OpenAI HTTP API', () => {
   it('answers a non-streaming completion with the OpenAI shape and exact usage', async () => {
-    const res = await post('/v1/completions', { model: 'tiny', prompt: 'Hello there', max_tokens: 7, temperature: 0, ignore_eos: true });
+    const res = await post('/v1/completions', {
+      model: 'tiny',
+      prompt: 'Hello there',
+      max_tokens: 7,
+      temperature: 0,
+      ignore_eos: true,
+    });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { object: string; id: string; choices: { text: string; finish_reason: string; index: number }[]; usage: Record<string, number> };
+    const body = (await res.json()) as {
+      object: string;
+      id: string;
+      choices: { text: string; finish_reason: string; index: number }[];
+      usage: Record<string, number>;
+    };
     expect(body.object).toBe('text_completion');
     expect(body.id).toMatch(/^cmpl-/);
     expect(body.choices[0]?.finish_reason).toBe('length');
@@ -55,25 +78,46 @@ describe('OpenAI HTTP API', () => {
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const events = await sseEvents(res);
     expect(events.at(-1)).toBe('[DONE]');
-    const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as { choices: { text: string; finish_reason: string | null }[]; usage?: Record<string, number> });
+    const chunks = events.slice(0, -1).map(
+      (e) =>
+        JSON.parse(e) as {
+          choices: { text: string; finish_reason: string | null }[];
+          usage?: Record<string, number>;
+        },
+    );
     const usageChunk = chunks.at(-1);
     expect(usageChunk?.choices).toEqual([]);
     expect(usageChunk?.usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 });
-    const text = chunks.slice(0, -1).map((c) => c.choices[0]?.text ?? '').join('');
+    const text = chunks
+      .slice(0, -1)
+      .map((c) => c.choices[0]?.text ?? '')
+      .join('');
     expect(text).toBe(plain.choices[0]?.text);
     expect(chunks.at(-2)?.choices[0]?.finish_reason).toBe('length');
   });
 
   it('answers chat completions, streaming and not', async () => {
-    const request = { model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, temperature: 0, ignore_eos: true };
+    const request = {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 5,
+      temperature: 0,
+      ignore_eos: true,
+    };
     const res = await post('/v1/chat/completions', request);
-    const body = (await res.json()) as { object: string; choices: { message: { role: string; content: string } }[]; usage: { completion_tokens: number } };
+    const body = (await res.json()) as {
+      object: string;
+      choices: { message: { role: string; content: string } }[];
+      usage: { completion_tokens: number };
+    };
     expect(body.object).toBe('chat.completion');
     expect(body.choices[0]?.message.role).toBe('assistant');
     expect(body.usage.completion_tokens).toBe(5);
     const events = await sseEvents(await post('/v1/chat/completions', { ...request, stream: true }));
     expect(events.at(-1)).toBe('[DONE]');
-    const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as { object: string; choices: { delta: { role?: string; content?: string } }[] });
+    const chunks = events
+      .slice(0, -1)
+      .map((e) => JSON.parse(e) as { object: string; choices: { delta: { role?: string; content?: string } }[] });
     expect(chunks[0]?.choices[0]?.delta.role).toBe('assistant');
     expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true);
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe(body.choices[0]?.message.content);
@@ -89,7 +133,12 @@ describe('OpenAI HTTP API', () => {
   it.each([
     ['malformed JSON', '{"model": "tiny", "prompt": ', 400, 'invalid_json'],
     ['an unknown model', { model: 'gpt-9', prompt: 'x' }, 404, 'model_not_found'],
-    ['max_tokens beyond the context', { model: 'tiny', prompt: 'x', max_tokens: 100_000 }, 400, 'context_length_exceeded'],
+    [
+      'max_tokens beyond the context',
+      { model: 'tiny', prompt: 'x', max_tokens: 100_000 },
+      400,
+      'context_length_exceeded',
+    ],
     ['a negative temperature', { model: 'tiny', prompt: 'x', temperature: -1 }, 400, 'invalid_value'],
     ['a missing prompt', { model: 'tiny' }, 400, 'invalid_value'],
     ['a token id outside the vocabulary', { model: 'tiny', prompt: [1, 99999] }, 422, 'invalid_token_id'],
@@ -105,7 +154,9 @@ describe('OpenAI HTTP API', () => {
 
   it('still answers a valid request after 1,000 malformed ones in a row', async () => {
     for (let i = 0; i < 1000; i += 50) {
-      const batch = Array.from({ length: 50 }, (_, j) => post('/v1/completions', j % 2 ? '{not json' : { model: 'tiny', prompt: 'x', temperature: -5 }));
+      const batch = Array.from({ length: 50 }, (_, j) =>
+        post('/v1/completions', j % 2 ? '{not json' : { model: 'tiny', prompt: 'x', temperature: -5 }),
+      );
       const statuses = await Promise.all(batch.map(async (r) => (await r).status));
       expect(statuses.every((s) => s === 400)).toBe(true);
     }
@@ -120,7 +171,11 @@ describe('OpenAI HTTP API', () => {
     backend.setReady(true);
     const full = new LocalBackend(bundle, loop, 0);
     const app2 = createHttpServer({ backend: full, bodyLimitBytes: 1024 });
-    const res = await app2.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'tiny', prompt: 'x', max_tokens: 2 } });
+    const res = await app2.inject({
+      method: 'POST',
+      url: '/v1/completions',
+      payload: { model: 'tiny', prompt: 'x', max_tokens: 2 },
+    });
     expect(res.statusCode).toBe(429);
     expect(res.json()).toMatchObject({ error: { type: 'rate_limit_error', code: 'queue_full' } });
     await app2.close();
@@ -132,13 +187,21 @@ describe('OpenAI HTTP API', () => {
     const res = await fetch(`${baseUrl}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'tiny', prompt: 'a long one', max_tokens: 200, temperature: 0, ignore_eos: true, stream: true }),
+      body: JSON.stringify({
+        model: 'tiny',
+        prompt: 'a long one',
+        max_tokens: 200,
+        temperature: 0,
+        ignore_eos: true,
+        stream: true,
+      }),
       signal: controller.signal,
     });
     const reader = res.body?.getReader();
     await reader?.read();
     controller.abort();
-    for (let i = 0; i < 100 && (bundle.engine.numRunning > 0 || bundle.kv.numFreeBlocks !== freeBefore); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && (bundle.engine.numRunning > 0 || bundle.kv.numFreeBlocks !== freeBefore); i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(bundle.engine.numRunning).toBe(0);
     expect(bundle.kv.numFreeBlocks).toBe(freeBefore);
   });

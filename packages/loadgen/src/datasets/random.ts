@@ -29,14 +29,24 @@ export interface LengthRange {
 
 /** vLLM's sampling interval for a mean length and range ratio (low clamped to `minLow`). */
 export function lengthRange(len: number, rangeRatio: number, minLow: number): LengthRange {
-  return { low: Math.max(minLow, Math.floor(len * (1 - rangeRatio))), high: Math.max(minLow, Math.ceil(len * (1 + rangeRatio))) };
+  return {
+    low: Math.max(minLow, Math.floor(len * (1 - rangeRatio))),
+    high: Math.max(minLow, Math.ceil(len * (1 + rangeRatio))),
+  };
 }
 
-export function randomRequests(spec: RandomDatasetSpec, numPrompts: number, vocabSize: number, random: SeededRandom): BenchRequest[] {
-  if (!(spec.rangeRatio >= 0 && spec.rangeRatio < 1)) throw new DatasetSpecError(`--random-range-ratio must be in [0, 1), got ${spec.rangeRatio}`);
+export function randomRequests(
+  spec: RandomDatasetSpec,
+  numPrompts: number,
+  vocabSize: number,
+  random: SeededRandom,
+): BenchRequest[] {
+  if (!(spec.rangeRatio >= 0 && spec.rangeRatio < 1))
+    throw new DatasetSpecError(`--random-range-ratio must be in [0, 1), got ${spec.rangeRatio}`);
   const input = lengthRange(spec.inputLen, spec.rangeRatio, 0);
   const output = lengthRange(spec.outputLen, spec.rangeRatio, 1);
-  if (spec.prefixLen + input.low < 1) throw new DatasetSpecError('--random-input-len is too small: a prompt could be empty');
+  if (spec.prefixLen + input.low < 1)
+    throw new DatasetSpecError('--random-input-len is too small: a prompt could be empty');
   const prefix = Array.from({ length: spec.prefixLen }, () => random.integer(0, vocabSize - 1));
   const inputLens = Array.from({ length: numPrompts }, () => random.integer(input.low, input.high));
   const outputLens = Array.from({ length: numPrompts }, () => random.integer(output.low, output.high));

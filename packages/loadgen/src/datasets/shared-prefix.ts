@@ -17,9 +17,15 @@ export interface SharedPrefixDatasetSpec {
   readonly outputLen: number;
 }
 
-export function sharedPrefixRequests(spec: SharedPrefixDatasetSpec, numPrompts: number, vocabSize: number, random: SeededRandom): BenchRequest[] {
+export function sharedPrefixRequests(
+  spec: SharedPrefixDatasetSpec,
+  numPrompts: number,
+  vocabSize: number,
+  random: SeededRandom,
+): BenchRequest[] {
   if (spec.numPrefixes < 1) throw new DatasetSpecError(`--shared-num-prefixes must be ≥ 1, got ${spec.numPrefixes}`);
-  if (spec.prefixLen + spec.suffixLen < 1) throw new DatasetSpecError('--shared-prefix-len + --shared-suffix-len must be ≥ 1');
+  if (spec.prefixLen + spec.suffixLen < 1)
+    throw new DatasetSpecError('--shared-prefix-len + --shared-suffix-len must be ≥ 1');
   if (spec.outputLen < 1) throw new DatasetSpecError(`--shared-output-len must be ≥ 1, got ${spec.outputLen}`);
   const tokens = (n: number) => Array.from({ length: n }, () => random.integer(0, vocabSize - 1));
   const prefixes = Array.from({ length: spec.numPrefixes }, () => tokens(spec.prefixLen));

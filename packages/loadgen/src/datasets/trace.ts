@@ -64,21 +64,34 @@ function parseLine(text: string, line: number): TraceRecord | TraceProblem {
   } catch (error) {
     return { line, message: `not JSON (${error instanceof Error ? error.message : String(error)})` };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { line, message: 'not a JSON object' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { line, message: 'not a JSON object' };
   const { timestamp, input_length: input, output_length: output, hash_ids: hashIds } = value as Record<string, unknown>;
   if (typeof timestamp !== 'number' || !Number.isFinite(timestamp) || timestamp < 0) {
     return { line, message: `timestamp must be a number of ms ≥ 0, got ${show(timestamp)}` };
   }
   if (!isPositiveInt(input)) return { line, message: `input_length must be a positive integer, got ${show(input)}` };
   if (!isPositiveInt(output)) return { line, message: `output_length must be a positive integer, got ${show(output)}` };
-  if (hashIds !== undefined && !(Array.isArray(hashIds) && hashIds.every((h) => typeof h === 'number' && Number.isInteger(h) && h >= 0))) {
+  if (
+    hashIds !== undefined &&
+    !(Array.isArray(hashIds) && hashIds.every((h) => typeof h === 'number' && Number.isInteger(h) && h >= 0))
+  ) {
     return { line, message: 'hash_ids must be an array of non-negative integers' };
   }
-  return { line, timestampMs: timestamp, inputLength: input, outputLength: output, hashIds: hashIds as number[] | undefined };
+  return {
+    line,
+    timestampMs: timestamp,
+    inputLength: input,
+    outputLength: output,
+    hashIds: hashIds as number[] | undefined,
+  };
 }
 
 /** Every record and every problem of a trace's text; blank lines are neither. */
-export function parseTrace(text: string): { readonly records: readonly TraceRecord[]; readonly problems: readonly TraceProblem[] } {
+export function parseTrace(text: string): {
+  readonly records: readonly TraceRecord[];
+  readonly problems: readonly TraceProblem[];
+} {
   const records: TraceRecord[] = [];
   const problems: TraceProblem[] = [];
   text.split('\n').forEach((raw, i) => {
@@ -113,7 +126,12 @@ const scaled = (n: number, scale: number) => Math.max(1, Math.round(n * scale));
  * its hash ids (each a seeded run of `blockTokens` tokens, the same wherever the id appears), cut or
  * padded with tokens unique to the line to `input_length`.
  */
-export function traceRequests(records: readonly TraceRecord[], spec: TraceDatasetSpec, vocabSize: number, seed: number): BenchRequest[] {
+export function traceRequests(
+  records: readonly TraceRecord[],
+  spec: TraceDatasetSpec,
+  vocabSize: number,
+  seed: number,
+): BenchRequest[] {
   if (records.length === 0) throw new DatasetSpecError(`${spec.path} has no usable lines`);
   const t0 = Math.min(...records.map((r) => r.timestampMs));
   const blockTokens = scaled(spec.blockTokens, spec.lengthScale);

@@ -39,7 +39,12 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'GET' && req.url === '/v1/models') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ object: 'list', data: [{ id: 'fake', object: 'model', max_model_len: options.maxModelLen ?? 4096 }] }));
+      res.end(
+        JSON.stringify({
+          object: 'list',
+          data: [{ id: 'fake', object: 'model', max_model_len: options.maxModelLen ?? 4096 }],
+        }),
+      );
       return;
     }
     if (req.method === 'GET' && req.url === '/metrics' && options.metrics) {
@@ -69,10 +74,14 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
       await sleep(options.firstTokenMs);
       for (let i = 0; i < n && !closed; i++) {
         if (i > 0) await sleep(options.tokenIntervalMs);
-        res.write(`data: ${JSON.stringify({ id: 'cmpl-1', object: 'text_completion', choices: [{ index: 0, text: 'x', finish_reason: i === n - 1 ? 'length' : null }] })}\n\n`);
+        res.write(
+          `data: ${JSON.stringify({ id: 'cmpl-1', object: 'text_completion', choices: [{ index: 0, text: 'x', finish_reason: i === n - 1 ? 'length' : null }] })}\n\n`,
+        );
       }
       res.write(`: a comment line the client ignores\n\n`);
-      res.write(`data: ${JSON.stringify({ id: 'cmpl-1', choices: [], usage: { prompt_tokens: prompt.length, completion_tokens: n, total_tokens: prompt.length + n } })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ id: 'cmpl-1', choices: [], usage: { prompt_tokens: prompt.length, completion_tokens: n, total_tokens: prompt.length + n } })}\n\n`,
+      );
       res.end('data: [DONE]\n\n');
     } finally {
       inFlight--;

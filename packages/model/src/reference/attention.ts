@@ -71,7 +71,8 @@ function attend(
       const probs = softmax(scores);
       for (let d = 0; d < headDim; d++) {
         let sum = 0;
-        for (let j = 0; j < numVisible; j++) sum += (probs[j] ?? 0) * (values[(j * numKvHeads + kvHead) * headDim + d] ?? 0);
+        for (let j = 0; j < numVisible; j++)
+          sum += (probs[j] ?? 0) * (values[(j * numKvHeads + kvHead) * headDim + d] ?? 0);
         context[qOff + d] = sum;
       }
     }

@@ -74,7 +74,11 @@ export function referenceEmbed(config: ModelConfig, weights: WeightMap, tokens: 
   return x;
 }
 
-export function referenceExpertWeights(weights: WeightMap, layer: number, expert: number | 'shared'): ReferenceSwiGluWeights {
+export function referenceExpertWeights(
+  weights: WeightMap,
+  layer: number,
+  expert: number | 'shared',
+): ReferenceSwiGluWeights {
   const get = (proj: ExpertProjection): F32Tensor =>
     requireWeight(weights, expert === 'shared' ? names.sharedExpert(layer, proj) : names.expert(layer, expert, proj));
   return { gate: get('gate_proj'), up: get('up_proj'), down: get('down_proj') };
@@ -117,7 +121,10 @@ export function referenceMoe(
 export function referenceLmHead(config: ModelConfig, weights: WeightMap, x: Float32Array): Float32Array {
   const h = config.hiddenSize;
   const normed = rmsNormChunks(x, h, requireWeight(weights, names.finalNorm, [h]), config.rmsNormEps);
-  const head = requireWeight(weights, config.tieWordEmbeddings ? names.embedTokens : names.lmHead, [config.vocabSize, h]);
+  const head = requireWeight(weights, config.tieWordEmbeddings ? names.embedTokens : names.lmHead, [
+    config.vocabSize,
+    h,
+  ]);
   return linearRows(normed, x.length / h, head);
 }
 

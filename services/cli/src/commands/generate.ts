@@ -31,26 +31,45 @@ export function generateCommand(): Command {
     .option('--temperature <t>', 'sampling temperature; 0 is greedy', parseNumber('--temperature'), 0)
     .option('--top-k <k>', 'keep the k most likely tokens (0: all)', parseInteger('--top-k'), 0)
     .option('--top-p <p>', 'nucleus sampling mass', parseNumber('--top-p'), 1)
-    .option('--seed <n>', 'sampling seed (a replay with the same seed gives the same tokens)', parseInteger('--seed'), 1)
+    .option(
+      '--seed <n>',
+      'sampling seed (a replay with the same seed gives the same tokens)',
+      parseInteger('--seed'),
+      1,
+    )
     .option('--stop <text>', 'stop sequence (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--ignore-eos', 'keep generating past the end-of-sequence token')
-    .addOption(new Option('--expert-dtype <dtype>', 'expert weights: fp32, or int8 quantised at load').choices(['fp32', 'int8']).default('fp32'))
-    .addOption(new Option('--dtype <dtype>', 'attention and LM head weights: fp32 or int8').choices(['fp32', 'int8']).default('fp32'))
+    .addOption(
+      new Option('--expert-dtype <dtype>', 'expert weights: fp32, or int8 quantised at load')
+        .choices(['fp32', 'int8'])
+        .default('fp32'),
+    )
+    .addOption(
+      new Option('--dtype <dtype>', 'attention and LM head weights: fp32 or int8')
+        .choices(['fp32', 'int8'])
+        .default('fp32'),
+    )
     .option('--json', 'print one JSON object: output ids, text and summary')
     .action(action(runGenerate));
 }
 
 async function runGenerate(opts: GenerateOptions): Promise<void> {
-  if ((opts.prompt === undefined) === (opts.promptIds === undefined)) throw new UsageError('give exactly one of --prompt and --prompt-ids');
+  if ((opts.prompt === undefined) === (opts.promptIds === undefined))
+    throw new UsageError('give exactly one of --prompt and --prompt-ids');
   const loadStarted = performance.now();
   const model = await loadModelDir(opts.model);
-  const bundle = await createEngine(model, { ...DEFAULT_ENGINE_OPTIONS, expertDtype: opts.expertDtype, denseDtype: opts.dtype });
+  const bundle = await createEngine(model, {
+    ...DEFAULT_ENGINE_OPTIONS,
+    expertDtype: opts.expertDtype,
+    denseDtype: opts.dtype,
+  });
   const loadSeconds = (performance.now() - loadStarted) / 1000;
   const loop = new EngineLoop(bundle.engine);
   try {
     const promptIds = opts.promptIds ?? bundle.tokenizer.encode(opts.prompt ?? '');
     const outOfVocab = promptIds.find((id) => id >= model.config.vocabSize);
-    if (outOfVocab !== undefined) throw new UsageError(`token id ${outOfVocab} is outside the vocabulary of ${model.config.vocabSize}`);
+    if (outOfVocab !== undefined)
+      throw new UsageError(`token id ${outOfVocab} is outside the vocabulary of ${model.config.vocabSize}`);
     const params = resolveSamplingParams({
       maxTokens: opts.maxTokens,
       temperature: opts.temperature,

@@ -82,9 +82,15 @@ export function modelCommand(): Command {
     .action(
       action(async (hfDir: string, opts: { out: string; name?: string }) => {
         const bar = byteProgress('importing');
-        const imported = await importHfCheckpoint(hfDir, opts.out, { ...(opts.name ? { name: opts.name } : {}), onProgress: bar.update }).finally(bar.stop);
-        const ignored = imported.ignoredTensors.length > 0 ? ` (ignored ${imported.ignoredTensors.length} unused tensors)` : '';
-        process.stdout.write(`imported ${imported.config.family} model ${imported.config.name} into ${opts.out}${ignored}\n`);
+        const imported = await importHfCheckpoint(hfDir, opts.out, {
+          ...(opts.name ? { name: opts.name } : {}),
+          onProgress: bar.update,
+        }).finally(bar.stop);
+        const ignored =
+          imported.ignoredTensors.length > 0 ? ` (ignored ${imported.ignoredTensors.length} unused tensors)` : '';
+        process.stdout.write(
+          `imported ${imported.config.family} model ${imported.config.name} into ${opts.out}${ignored}\n`,
+        );
       }),
     );
   return model;
@@ -94,11 +100,27 @@ interface InspectReport {
   readonly dir: string;
   readonly name: string;
   readonly family: string;
-  readonly config: { readonly hiddenSize: number; readonly numLayers: number; readonly numHeads: number; readonly numKvHeads: number; readonly headDim: number; readonly numExperts: number; readonly numExpertsPerToken: number; readonly expertFfnSize: number; readonly vocabSize: number; readonly maxContext: number };
+  readonly config: {
+    readonly hiddenSize: number;
+    readonly numLayers: number;
+    readonly numHeads: number;
+    readonly numKvHeads: number;
+    readonly headDim: number;
+    readonly numExperts: number;
+    readonly numExpertsPerToken: number;
+    readonly expertFfnSize: number;
+    readonly vocabSize: number;
+    readonly maxContext: number;
+  };
   readonly totalParams: number;
   readonly activeParamsPerToken: number;
   readonly activeFraction: number;
-  readonly bytes: { readonly fp32: number; readonly int8Experts: number; readonly expertFp32: number; readonly expertInt8: number };
+  readonly bytes: {
+    readonly fp32: number;
+    readonly int8Experts: number;
+    readonly expertFp32: number;
+    readonly expertInt8: number;
+  };
   readonly tensors: readonly { readonly name: string; readonly shape: readonly number[] }[];
 }
 

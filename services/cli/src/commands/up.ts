@@ -24,17 +24,31 @@ export function upCommand(): Command {
   return new Command('up')
     .description('start a gateway and expert workers on this machine and serve a model (Ctrl-C stops everything)')
     .option('--model <dir>', 'model directory (default: <models-dir>/<preset>, created on first run)')
-    .addOption(new Option('--preset <name>', 'preset to create when no --model is given').choices(PRESET_NAMES).default('small'))
+    .addOption(
+      new Option('--preset <name>', 'preset to create when no --model is given').choices(PRESET_NAMES).default('small'),
+    )
     .option('--workers <n>', 'expert worker processes (0: experts in the gateway)', parseInteger('--workers'), 2)
     .option('--host <host>', 'gateway HTTP host', '127.0.0.1')
     .option('--port <port>', 'gateway HTTP port', parseInteger('--port'), 8000)
     .addOption(new Option('--expert-dtype <dtype>', 'expert weights').choices(['fp32', 'int8']).default('fp32'))
-    .addOption(new Option('--placement <strategy>', 'how experts are spread over workers').choices(['contiguous', 'round-robin']).default('contiguous'))
+    .addOption(
+      new Option('--placement <strategy>', 'how experts are spread over workers')
+        .choices(['contiguous', 'round-robin'])
+        .default('contiguous'),
+    )
     .option('--replication <n>', 'copies of each expert (≤ workers)', parseInteger('--replication'), 1)
-    .option('--micro-batches <n>', 'micro-batches per step (2 overlaps attention with expert dispatch; pays when gateway and workers have their own cores)', parseInteger('--micro-batches'), 1)
+    .option(
+      '--micro-batches <n>',
+      'micro-batches per step (2 overlaps attention with expert dispatch; pays when gateway and workers have their own cores)',
+      parseInteger('--micro-batches'),
+      1,
+    )
     .option('--gateways <n>', 'gateway replicas behind the NATS request queue', parseInteger('--gateways'), 1)
     .option('--models-dir <dir>', 'where presets are created', 'models')
-    .addHelpText('after', '\nRequest queue: NATS_URL when set (credentials from NATS_USER/NATS_PASSWORD or NATS_TOKEN), else a NATS server\nwith JetStream at 127.0.0.1:4222 if one answers, else the in-process queue (one gateway only).')
+    .addHelpText(
+      'after',
+      '\nRequest queue: NATS_URL when set (credentials from NATS_USER/NATS_PASSWORD or NATS_TOKEN), else a NATS server\nwith JetStream at 127.0.0.1:4222 if one answers, else the in-process queue (one gateway only).',
+    )
     .action(action(runUp));
 }
 

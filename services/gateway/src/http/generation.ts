@@ -28,7 +28,11 @@ interface Usage {
  * Runs one OpenAI request against the backend and writes the answer: a JSON body, or an SSE stream
  * ending in `data: [DONE]`. A client that goes away cancels its request, which frees its KV blocks.
  */
-export async function serveGeneration(backend: GenerationBackend, job: GenerationJob, reply: FastifyReply): Promise<void> {
+export async function serveGeneration(
+  backend: GenerationBackend,
+  job: GenerationJob,
+  reply: FastifyReply,
+): Promise<void> {
   if (!backend.isReady()) throw unavailable('the model is not ready yet');
   if (!backend.canAdmit()) throw tooManyRequests('the request queue is full; retry later');
   const id = `${job.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
@@ -51,8 +55,16 @@ export async function serveGeneration(backend: GenerationBackend, job: Generatio
     if (!finished) backend.abort(id);
   });
   try {
-    const meta = { operation: job.kind === 'chat' ? 'chat' : 'text_completion', stream: job.stream, ...(job.traceparent ? { traceparent: job.traceparent } : {}) } as const;
-    backend.submit({ id, promptIds: job.promptIds, params: job.params, cacheSalt: job.cacheSalt }, (e) => onEvent(e), meta);
+    const meta = {
+      operation: job.kind === 'chat' ? 'chat' : 'text_completion',
+      stream: job.stream,
+      ...(job.traceparent ? { traceparent: job.traceparent } : {}),
+    } as const;
+    backend.submit(
+      { id, promptIds: job.promptIds, params: job.params, cacheSalt: job.cacheSalt },
+      (e) => onEvent(e),
+      meta,
+    );
   } catch (error) {
     if (error instanceof RequestRejectedError) throw badRequest(error.message, 'prompt', error.code);
     throw error;
@@ -61,7 +73,8 @@ export async function serveGeneration(backend: GenerationBackend, job: Generatio
   const last = await done;
   const usage = usageOf(last);
   if (job.stream) return endStream(reply, job, head, last, usage);
-  if (last.error) throw new HttpError(500, 'server_error', `generation failed: ${last.error.message}`, null, 'generation_failed');
+  if (last.error)
+    throw new HttpError(500, 'server_error', `generation failed: ${last.error.message}`, null, 'generation_failed');
   const text = events.map((e) => e.text).join('');
   await reply.send(job.kind === 'chat' ? chatBody(head, text, last, usage) : completionBody(head, text, last, usage));
 }
@@ -78,17 +91,25 @@ function usageOf(last: TokenEvent): Usage {
   };
 }
 
-const finishReasonOf = (e: TokenEvent): string | null => (e.finishReason === undefined ? null : e.finishReason === 'error' ? 'error' : e.finishReason);
+const finishReasonOf = (e: TokenEvent): string | null =>
+  e.finishReason === undefined ? null : e.finishReason === 'error' ? 'error' : e.finishReason;
 
 function completionBody(head: object, text: string, last: TokenEvent, usage: Usage): object {
-  return { ...head, object: 'text_completion', choices: [{ index: 0, text, logprobs: null, finish_reason: finishReasonOf(last) }], usage };
+  return {
+    ...head,
+    object: 'text_completion',
+    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReasonOf(last) }],
+    usage,
+  };
 }
 
 function chatBody(head: object, text: string, last: TokenEvent, usage: Usage): object {
   return {
     ...head,
     object: 'chat.completion',
-    choices: [{ index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finishReasonOf(last) }],
+    choices: [
+      { index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finishReasonOf(last) },
+    ],
     usage,
   };
 }
@@ -96,7 +117,11 @@ function chatBody(head: object, text: string, last: TokenEvent, usage: Usage): o
 function startStream(reply: FastifyReply): void {
   reply.hijack();
   if (!reply.raw.headersSent) {
-    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
   }
 }
 
@@ -109,24 +134,47 @@ function writeChunk(reply: FastifyReply, job: GenerationJob, head: object, event
   if (event.error) return;
   const finish = finishReasonOf(event);
   if (job.kind === 'chat') {
-    if (first) sse(reply, { ...head, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+    if (first)
+      sse(reply, {
+        ...head,
+        object: 'chat.completion.chunk',
+        choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
+      });
     if (event.text || finish) {
       sse(reply, {
         ...head,
         object: 'chat.completion.chunk',
-        choices: [{ index: 0, delta: event.text ? { content: event.text } : {}, logprobs: null, finish_reason: finish }],
+        choices: [
+          { index: 0, delta: event.text ? { content: event.text } : {}, logprobs: null, finish_reason: finish },
+        ],
       });
     }
     return;
   }
-  sse(reply, { ...head, object: 'text_completion', choices: [{ index: 0, text: event.text, logprobs: null, finish_reason: finish }] });
+  sse(reply, {
+    ...head,
+    object: 'text_completion',
+    choices: [{ index: 0, text: event.text, logprobs: null, finish_reason: finish }],
+  });
 }
 
 function endStream(reply: FastifyReply, job: GenerationJob, head: object, last: TokenEvent, usage: Usage): void {
   if (last.error) {
-    sse(reply, { error: { message: `generation failed: ${last.error.message}`, type: 'server_error', param: null, code: 'generation_failed' } });
+    sse(reply, {
+      error: {
+        message: `generation failed: ${last.error.message}`,
+        type: 'server_error',
+        param: null,
+        code: 'generation_failed',
+      },
+    });
   } else if (job.includeUsage) {
-    sse(reply, { ...head, object: job.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', choices: [], usage });
+    sse(reply, {
+      ...head,
+      object: job.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+      choices: [],
+      usage,
+    });
   }
   sse(reply, '[DONE]');
   reply.raw.end();

@@ -2,7 +2,8 @@
  * OpenAI-style errors: `{ "error": { "message", "type", "param", "code" } }` with the HTTP status that
  * goes with each. Every HTTP error the gateway sends is built here.
  */
-export type OpenAiErrorType = 'invalid_request_error' | 'not_found_error' | 'rate_limit_error' | 'server_error' | 'service_unavailable';
+export type OpenAiErrorType =
+  'invalid_request_error' | 'not_found_error' | 'rate_limit_error' | 'server_error' | 'service_unavailable';
 
 export interface OpenAiErrorBody {
   readonly error: {
@@ -20,7 +21,13 @@ export class HttpError extends Error {
   readonly param: string | null;
   readonly code: string | null;
 
-  constructor(status: number, type: OpenAiErrorType, message: string, param: string | null = null, code: string | null = null) {
+  constructor(
+    status: number,
+    type: OpenAiErrorType,
+    message: string,
+    param: string | null = null,
+    code: string | null = null,
+  ) {
     super(message);
     this.status = status;
     this.type = type;
@@ -39,5 +46,7 @@ export const notFound = (message: string, param: string | null = null, code: str
   new HttpError(404, 'not_found_error', message, param, code);
 export const unprocessable = (message: string, param: string | null = null, code: string | null = null): HttpError =>
   new HttpError(422, 'invalid_request_error', message, param, code);
-export const tooManyRequests = (message: string): HttpError => new HttpError(429, 'rate_limit_error', message, null, 'queue_full');
-export const unavailable = (message: string): HttpError => new HttpError(503, 'service_unavailable', message, null, 'not_ready');
+export const tooManyRequests = (message: string): HttpError =>
+  new HttpError(429, 'rate_limit_error', message, null, 'queue_full');
+export const unavailable = (message: string): HttpError =>
+  new HttpError(503, 'service_unavailable', message, null, 'not_ready');

@@ -8,18 +8,31 @@ export const DEFAULT_MAX_TOKENS = 256;
 
 export function checkModel(body: SamplingBody, backend: GenerationBackend): void {
   if (body.model !== backend.modelId) {
-    throw notFound(`The model \`${body.model}\` does not exist. This server serves \`${backend.modelId}\`.`, 'model', 'model_not_found');
+    throw notFound(
+      `The model \`${body.model}\` does not exist. This server serves \`${backend.modelId}\`.`,
+      'model',
+      'model_not_found',
+    );
   }
 }
 
 export function checkPromptIds(ids: readonly number[], backend: GenerationBackend): void {
   const bad = ids.find((id) => id >= backend.vocabSize);
-  if (bad !== undefined) throw unprocessable(`token id ${bad} is outside the vocabulary of ${backend.vocabSize}`, 'prompt', 'invalid_token_id');
+  if (bad !== undefined)
+    throw unprocessable(
+      `token id ${bad} is outside the vocabulary of ${backend.vocabSize}`,
+      'prompt',
+      'invalid_token_id',
+    );
   if (ids.length === 0) throw badRequest('the prompt is empty', 'prompt');
 }
 
 /** Resolves sampling parameters and checks that prompt + max_tokens fit the context. */
-export function samplingParamsOf(body: SamplingBody, numPromptTokens: number, backend: GenerationBackend): SamplingParams {
+export function samplingParamsOf(
+  body: SamplingBody,
+  numPromptTokens: number,
+  backend: GenerationBackend,
+): SamplingParams {
   const room = backend.maxContext - numPromptTokens;
   if (room < 1) {
     throw badRequest(
@@ -65,6 +78,7 @@ function randomSeed(): number {
  */
 export function renderChat(messages: readonly ChatMessage[], tokenizer?: Tokenizer): string {
   const text = (c: ChatMessage['content']) => (typeof c === 'string' ? c : c.map((p) => p.text).join(''));
-  if (tokenizer?.applyChatTemplate) return tokenizer.applyChatTemplate(messages.map((m) => ({ role: m.role, content: text(m.content) })));
+  if (tokenizer?.applyChatTemplate)
+    return tokenizer.applyChatTemplate(messages.map((m) => ({ role: m.role, content: text(m.content) })));
   return `${messages.map((m) => `<|${m.role}|>\n${text(m.content)}\n`).join('')}<|assistant|>\n`;
 }

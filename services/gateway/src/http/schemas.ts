@@ -52,7 +52,14 @@ export const chatSchema = {
           content: {
             anyOf: [
               { type: 'string' },
-              { type: 'array', items: { type: 'object', required: ['type', 'text'], properties: { type: { const: 'text' }, text: { type: 'string' } } } },
+              {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['type', 'text'],
+                  properties: { type: { const: 'text' }, text: { type: 'string' } },
+                },
+              },
             ],
           },
         },

@@ -19,7 +19,11 @@ export interface HttpServerOptions {
  */
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const { backend } = options;
-  const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, ajv: { customOptions: { allErrors: false } } });
+  const app = Fastify({
+    bodyLimit: options.bodyLimitBytes,
+    logger: false,
+    ajv: { customOptions: { allErrors: false } },
+  });
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     const http = toHttpError(error);
@@ -41,16 +45,30 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
   app.get('/v1/models', async () => ({
     object: 'list',
-    data: [{ id: backend.modelId, object: 'model', created: 0, owned_by: 'switchyard', root: backend.modelId, max_model_len: backend.maxContext }],
+    data: [
+      {
+        id: backend.modelId,
+        object: 'model',
+        created: 0,
+        owned_by: 'switchyard',
+        root: backend.modelId,
+        max_model_len: backend.maxContext,
+      },
+    ],
   }));
 
-  app.post<{ Body: CompletionBody }>('/v1/completions', { schema: { body: completionSchema } }, async (request, reply) => {
-    const body = request.body;
-    checkModel(body, backend);
-    const promptIds = typeof body.prompt === 'string' ? backend.tokenizer.encode(body.prompt) : promptIdsOf(body.prompt, backend);
-    checkPromptIds(promptIds, backend);
-    await serveGeneration(backend, jobOf('completion', body, promptIds, backend, request.headers.traceparent), reply);
-  });
+  app.post<{ Body: CompletionBody }>(
+    '/v1/completions',
+    { schema: { body: completionSchema } },
+    async (request, reply) => {
+      const body = request.body;
+      checkModel(body, backend);
+      const promptIds =
+        typeof body.prompt === 'string' ? backend.tokenizer.encode(body.prompt) : promptIdsOf(body.prompt, backend);
+      checkPromptIds(promptIds, backend);
+      await serveGeneration(backend, jobOf('completion', body, promptIds, backend, request.headers.traceparent), reply);
+    },
+  );
 
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatSchema } }, async (request, reply) => {
     const body = request.body;
@@ -70,7 +88,13 @@ function promptIdsOf(prompt: number[] | string[], backend: GenerationBackend): n
   return prompt as number[];
 }
 
-function jobOf(kind: 'completion' | 'chat', body: CompletionBody | ChatBody, promptIds: number[], backend: GenerationBackend, traceparent: string | string[] | undefined) {
+function jobOf(
+  kind: 'completion' | 'chat',
+  body: CompletionBody | ChatBody,
+  promptIds: number[],
+  backend: GenerationBackend,
+  traceparent: string | string[] | undefined,
+) {
   return {
     ...(typeof traceparent === 'string' ? { traceparent } : {}),
     kind,
@@ -87,14 +111,22 @@ function toHttpError(error: FastifyError | HttpError): HttpError {
   if (error instanceof HttpError) return error;
   if (error.validation) {
     const first = error.validation[0];
-    const param = first?.instancePath ? first.instancePath.replace(/^\//, '').replaceAll('/', '.') : (first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? null;
+    const param = first?.instancePath
+      ? first.instancePath.replace(/^\//, '').replaceAll('/', '.')
+      : ((first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? null);
     return badRequest(`invalid request: ${param ?? 'body'} ${first?.message ?? 'is invalid'}`, param, 'invalid_value');
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new HttpError(413, 'invalid_request_error', 'the request body is too large', null, 'request_too_large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new HttpError(415, 'invalid_request_error', 'send the body as application/json', null, 'unsupported_media_type');
+      return new HttpError(
+        415,
+        'invalid_request_error',
+        'send the body as application/json',
+        null,
+        'unsupported_media_type',
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return badRequest('the request body is empty', null, 'invalid_json');
     default:
