@@ -198,15 +198,18 @@ const PACKAGE_SOURCES = readdirSync(join(ROOT, 'packages')).flatMap((p) =>
   sourceFiles(join(ROOT, 'packages', p, 'src')),
 );
 
-/** SWITCHYARD_* names read as env['…'] / env.… in these files. */
+/** SWITCHYARD_* names read as env['…'] / env.… in these files, or listed in a flag → variable table (`ENV_OF`). */
 function settingsReadIn(files: readonly string[]): Set<string> {
   const names = new Set<string>();
   for (const file of files) {
-    for (const m of readFileSync(file, 'utf8').matchAll(
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(
       /\benv\s*(?:\[\s*['"`](SWITCHYARD_[A-Z0-9_]+)['"`]\s*\]|\.(SWITCHYARD_[A-Z0-9_]+))/g,
     )) {
       names.add(m[1] ?? m[2] ?? '');
     }
+    const table = /\bconst ENV_OF = \{([\s\S]*?)\} as const/.exec(text)?.[1] ?? '';
+    for (const m of table.matchAll(/['"](SWITCHYARD_[A-Z0-9_]+)['"]/g)) names.add(m[1] ?? '');
   }
   return names;
 }
