@@ -43,8 +43,14 @@ async function complete(url: string, prompt: string): Promise<number[]> {
   return tokenizer.encode(body.choices[0]?.text ?? '');
 }
 
-const stats = async (url: string) =>
-  (await (await fetch(`${url}/v1/switchyard/stats`)).json()) as { served: number; serving: number };
+interface Stats {
+  served: number;
+  serving: number;
+  kvCachedBlocks: number;
+  kvIndexBlocks: Record<string, number>;
+}
+const stats = async (url: string) => (await (await fetch(`${url}/v1/switchyard/stats`)).json()) as Stats;
+const isAlive = (p: ManagedProcess) => p.child.exitCode === null && p.child.signalCode === null;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-natsgw-'));
@@ -96,6 +102,35 @@ describe('gateways behind the NATS request queue (separate processes, real nats-
     expect(b?.served).toBeGreaterThan(0);
     expect((a?.served ?? 0) + (b?.served ?? 0)).toBe(50);
   }, 240_000);
+
+  it('shows the frontend, from the engines’ KV events, exactly which blocks each engine’s cache holds', async () => {
+    await Promise.all(
+      ['kv events '.repeat(10), 'another prefix '.repeat(8), 'third '.repeat(20)].map((p) => complete(frontend.url, p)),
+    );
+    const named = (['engine-a', 'engine-b'] as const).map((name, i) => ({ name, engine: engines[i] }));
+    const live = named.filter(
+      (n): n is { name: (typeof n)['name']; engine: ManagedProcess & { url: string } } =>
+        n.engine !== undefined && isAlive(n.engine),
+    );
+    expect(live.length).toBeGreaterThan(0);
+    // The index follows the caches within a few publish intervals (50 ms each).
+    const deadline = Date.now() + 10_000;
+    let mismatch: string;
+    for (;;) {
+      const front = await stats(frontend.url);
+      const own = await Promise.all(live.map((n) => stats(n.engine.url)));
+      mismatch = live
+        .map((n, i) => ({ name: n.name, indexed: front.kvIndexBlocks[n.name] ?? 0, cached: own[i]?.kvCachedBlocks }))
+        .filter((m) => m.indexed !== m.cached)
+        .map((m) => `${m.name}: index ${m.indexed}, cache ${m.cached}`)
+        .join('; ');
+      if (mismatch === '' || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(mismatch).toBe('');
+    const front = await stats(frontend.url);
+    expect(Object.values(front.kvIndexBlocks).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  }, 60_000);
 
   it('finishes a streaming request exactly — no gap, no duplicate — after kill -9 of the engine serving it', async () => {
     const prompt = 'survive the loss of an engine';

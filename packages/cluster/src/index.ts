@@ -17,3 +17,32 @@ export { type WorkerRecord, type LiveWorkers, WorkerRegistry } from './worker-re
 export { type StoredPlacement, PlacementStore } from './placement-store.ts';
 export { NatsBackend } from './nats-backend.ts';
 export { QueueWorker } from './queue-worker.ts';
+export {
+  DEFAULT_KV_EVENT_STREAM_OPTIONS,
+  KV_EVENT_STREAM,
+  KvEventPublisher,
+  KvEventStream,
+  type KvEventFollower,
+  type KvEventPublisherOptions,
+  type KvEventStreamOptions,
+} from './kv-event-stream.ts';
+export { decodeKvEventBatch, encodeKvEventBatch } from './kv-event-message.ts';
+export { KvView, type KvViewOptions } from './kv-view.ts';
+export {
+  EngineLoadReporter,
+  EngineLoads,
+  decodeEngineLoad,
+  encodeEngineLoad,
+  type EngineLoad,
+  type EngineLoadsOptions,
+} from './engine-load.ts';
+export {
+  chooseEngine,
+  DEFAULT_ROUTER_WEIGHTS,
+  kvScore,
+  ROUTER_MODES,
+  type RouteDecision,
+  type RouteInput,
+  type RouterMode,
+  type RouterWeights,
+} from './kv-router.ts';

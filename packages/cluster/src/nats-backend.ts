@@ -9,7 +9,10 @@ import {
 } from '@switchyard/engine';
 import type { ClusterConnection } from './connect.ts';
 import { RemoteGenerationError } from './errors.ts';
+import type { RouteDecision } from './kv-router.ts';
+import type { RequestMessage } from './request-message.ts';
 import type { RequestQueue } from './request-queue.ts';
+import type { TraceContext } from './trace-context.ts';
 import type { TokenStream, TokenSubscriber } from './token-subscriber.ts';
 
 /** What the frontend knows of the model it serves (the HTTP layer needs it before any engine is asked). */
@@ -27,6 +30,24 @@ export interface NatsBackendParts {
   readonly model: ServedModel;
   /** Requests this frontend has in flight (queued or generating) before it answers 429. */
   readonly maxInFlight: number;
+  /** Chooses an engine for a request (KV-aware routing); absent = every request goes to the shared queue. */
+  readonly route?: (request: GenerateRequest) => RouteDecision;
+  /**
+   * A routed request with no event from its engine for this long (it did not take it, or died) is
+   * published again to the shared queue, once; any engine replays it and the stream stays exact.
+   */
+  readonly rerouteAfterMs?: number;
+  readonly now?: () => number;
+}
+
+/** Counters of the routing decisions (for stats and metrics). */
+export interface RoutingCounts {
+  readonly shared: number;
+  readonly routed: number;
+  readonly rerouted: number;
+  /** Prompt blocks the chosen engines already held, summed. */
+  readonly overlapBlocks: number;
+  readonly promptBlocks: number;
 }
 
 interface InFlight {
@@ -35,6 +56,13 @@ interface InFlight {
   /** Stream sequence once the queue has stored the request (to remove it if the client leaves first). */
   seq: number | undefined;
   aborted: boolean;
+  /** For a routed request: the message and trace to publish again, and when its engine last spoke. */
+  readonly routed?: {
+    readonly message: RequestMessage;
+    readonly trace: TraceContext | undefined;
+    lastHeardMs: number;
+    rerouted: boolean;
+  };
 }
 
 /**
@@ -49,10 +77,29 @@ interface InFlight {
 export class NatsBackend implements GenerationBackend {
   readonly #parts: NatsBackendParts;
   readonly #inFlight = new Map<string, InFlight>();
+  readonly #watchdog: NodeJS.Timeout | undefined;
+  #counts = { shared: 0, routed: 0, rerouted: 0, overlapBlocks: 0, promptBlocks: 0 };
   #ready = true;
 
   constructor(parts: NatsBackendParts) {
     this.#parts = parts;
+    const rerouteAfterMs = parts.rerouteAfterMs ?? 5_000;
+    if (parts.route) {
+      this.#watchdog = setInterval(
+        () => this.#rerouteSilent(rerouteAfterMs),
+        Math.max(50, Math.floor(rerouteAfterMs / 5)),
+      );
+      this.#watchdog.unref();
+    }
+  }
+
+  get routing(): RoutingCounts {
+    return { ...this.#counts };
+  }
+
+  /** Stops the reroute watchdog (requests in flight keep their streams). */
+  close(): void {
+    clearInterval(this.#watchdog);
   }
 
   get modelId(): string {
@@ -90,16 +137,31 @@ export class NatsBackend implements GenerationBackend {
   submit(request: GenerateRequest, sink: TokenSink, meta?: RequestMeta): void {
     this.#check(request);
     const { queue, tokens } = this.#parts;
-    const stream = tokens.open(request.id, (event) => this.#onEvent(event, sink));
-    const entry: InFlight = { stream, sink, seq: undefined, aborted: false };
-    this.#inFlight.set(request.id, entry);
-    const message = {
+    const message: RequestMessage = {
       ...request,
       model: this.modelId,
       createdAtMs: Date.now(),
       ...(meta ? { operation: meta.operation } : {}),
     };
-    queue.publish(message, meta?.traceparent ? { traceparent: meta.traceparent } : undefined).then(
+    const trace = meta?.traceparent ? { traceparent: meta.traceparent } : undefined;
+    const decision = this.#parts.route?.(request);
+    const engineId = decision?.engineId;
+    if (decision) {
+      this.#counts.promptBlocks += decision.numPromptBlocks;
+      this.#counts.overlapBlocks += decision.overlapBlocks;
+      if (engineId === undefined) this.#counts.shared++;
+      else this.#counts.routed++;
+    }
+    const stream = tokens.open(request.id, (event) => this.#onEvent(event, sink));
+    const entry: InFlight = {
+      stream,
+      sink,
+      seq: undefined,
+      aborted: false,
+      ...(engineId !== undefined ? { routed: { message, trace, lastHeardMs: this.#now(), rerouted: false } } : {}),
+    };
+    this.#inFlight.set(request.id, entry);
+    queue.publish(message, trace, engineId !== undefined ? { engineId } : {}).then(
       (receipt) => {
         entry.seq = receipt.seq;
         if (entry.aborted) void queue.remove(receipt.seq);
@@ -123,6 +185,8 @@ export class NatsBackend implements GenerationBackend {
   }
 
   #onEvent(event: TokenEvent, sink: TokenSink): void {
+    const routed = this.#inFlight.get(event.requestId)?.routed;
+    if (routed) routed.lastHeardMs = this.#now();
     if (event.finishReason !== undefined) {
       const entry = this.#inFlight.get(event.requestId);
       this.#inFlight.delete(event.requestId);
@@ -134,6 +198,37 @@ export class NatsBackend implements GenerationBackend {
       }
     }
     sink(event);
+  }
+
+  /**
+   * Routed requests whose engine has been silent for `afterMs` (it never took the request, or died with
+   * it): take the message off that engine's subject if it is still there and publish it once more for
+   * any engine. Should the first engine answer after all, both replay the same seeded request and the
+   * token stream keeps each index once.
+   */
+  #rerouteSilent(afterMs: number): void {
+    const now = this.#now();
+    for (const [id, entry] of this.#inFlight) {
+      const routed = entry.routed;
+      if (!routed || routed.rerouted || entry.aborted || now - routed.lastHeardMs < afterMs) continue;
+      routed.rerouted = true;
+      this.#counts.rerouted++;
+      const { queue } = this.#parts;
+      if (entry.seq !== undefined) void queue.remove(entry.seq);
+      queue.publish(routed.message, routed.trace, { attempt: 1 }).then(
+        (receipt) => {
+          entry.seq = receipt.seq;
+          if (entry.aborted) void queue.remove(receipt.seq);
+        },
+        (error: unknown) => {
+          if (this.#inFlight.has(id)) entry.stream.fail(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    }
+  }
+
+  #now(): number {
+    return (this.#parts.now ?? Date.now)();
   }
 
   /** The checks the local engine makes before queueing, so a hopeless request still gets a 400. */

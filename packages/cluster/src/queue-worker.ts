@@ -26,6 +26,11 @@ export interface QueueWorkerOptions {
   readonly onError?: (error: Error) => void;
   /** Request spans and GenAI metrics for the requests this engine serves (joined to the frontend's trace). */
   readonly telemetry?: EngineTelemetry;
+  /**
+   * This engine's id: it also serves the requests frontends route to it (KV-aware routing), from its own
+   * subject, besides the shared queue of the model.
+   */
+  readonly engineId?: string;
 }
 
 export type QueueWorkerState = 'running' | 'draining' | 'stopped';
@@ -50,13 +55,16 @@ interface Serving {
  */
 export class QueueWorker {
   readonly #loop: EngineLoop;
-  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry'>> &
-    Pick<QueueWorkerOptions, 'onError' | 'telemetry'>;
+  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId'>> &
+    Pick<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId'>;
   readonly #publisher: TokenPublisher;
   readonly #serving = new Map<string, Serving>();
   #consumer: QueueConsumer | undefined;
+  /** The lane of requests routed to this engine (with `engineId`). */
+  #routed: QueueConsumer | undefined;
   #state: QueueWorkerState = 'running';
   #numServed = 0;
+  #numRouted = 0;
 
   private constructor(conn: ClusterConnection, loop: EngineLoop, options: QueueWorkerOptions) {
     this.#loop = loop;
@@ -74,12 +82,28 @@ export class QueueWorker {
     options: QueueWorkerOptions,
   ): Promise<QueueWorker> {
     const worker = new QueueWorker(parts.conn, parts.loop, options);
+    const handlers = {
+      onRequest: (delivery: QueueDelivery) => worker.#serve(delivery),
+      onInvalid: (reason: string) => worker.#report(new Error(`terminated an invalid request message: ${reason}`)),
+      onError: (error: Error) => worker.#report(error),
+    };
     worker.#consumer = await parts.queue.consume(options.model, {
+      ...handlers,
       numFreeSlots: () => (worker.#state === 'running' ? options.maxRunning - parts.loop.numInFlight : 0),
-      onRequest: (delivery) => worker.#serve(delivery),
-      onInvalid: (reason) => worker.#report(new Error(`terminated an invalid request message: ${reason}`)),
-      onError: (error) => worker.#report(error),
     });
+    if (options.engineId !== undefined) {
+      // NOTE: the routed lane pulls one request at a time even when the batch is full: the frontend chose
+      // this engine knowing its load (the request waits here, where its prefix is cached), and a lane that
+      // waited for a free slot would starve behind the shared one. Bounded at twice maxRunning in flight.
+      worker.#routed = await parts.queue.consumeRouted(options.model, options.engineId, {
+        ...handlers,
+        onRequest: (delivery: QueueDelivery) => {
+          worker.#numRouted++;
+          worker.#serve(delivery);
+        },
+        numFreeSlots: () => (worker.#state === 'running' && parts.loop.numInFlight < 2 * options.maxRunning ? 1 : 0),
+      });
+    }
     return worker;
   }
 
@@ -97,6 +121,11 @@ export class QueueWorker {
     return this.#numServed;
   }
 
+  /** Requests taken from this engine's own (routed) lane since it started. */
+  get numRouted(): number {
+    return this.#numRouted;
+  }
+
   /**
    * Stops pulling, waits up to deadlineMs for in-flight requests to finish, then naks the rest (no
    * delay) so other gateways take them, and aborts them here. Bounded by deadlineMs plus one pull expiry.
@@ -105,7 +134,10 @@ export class QueueWorker {
     if (this.#state !== 'running') return;
     this.#state = 'draining';
     const deadline = Date.now() + deadlineMs;
-    await this.#consumer?.stop(Math.max(0, deadline - Date.now()));
+    await Promise.all([
+      this.#consumer?.stop(Math.max(0, deadline - Date.now())),
+      this.#routed?.stop(Math.max(0, deadline - Date.now())),
+    ]);
     while (this.#serving.size > 0 && Date.now() < deadline) await sleep(10);
     this.#handBackAll();
     this.#publisher.close();
@@ -177,6 +209,7 @@ export class QueueWorker {
     for (const delivery of serving.deliveries) delivery.ack();
     this.#numServed++;
     this.#consumer?.wake();
+    this.#routed?.wake();
   }
 
   /** A frontend asked to stop: the loop ends it with an `abort` event, which acks the message. */

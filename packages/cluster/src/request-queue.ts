@@ -10,11 +10,12 @@ import {
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { ClusterConnection } from './connect.ts';
-import { ClusterStoreError, RequestPublishError } from './errors.ts';
+import { RequestPublishError } from './errors.ts';
+import { ensureStream, storeError } from './streams.ts';
 import { QueueConsumer, type ConsumeHandlers } from './queue-consumer.ts';
 import { resolveRequestQueueOptions, type RequestQueueOptions } from './request-queue-options.ts';
 import { encodeRequestMessage, type RequestMessage } from './request-message.ts';
-import { escapeToken, REQUEST_SUBJECTS, requestSubject } from './subjects.ts';
+import { escapeToken, REQUEST_SUBJECTS, requestSubject, routedRequestSubject } from './subjects.ts';
 import { setTraceContext, type TraceContext } from './trace-context.ts';
 
 export const REQUEST_STREAM = 'SWITCHYARD_REQUESTS';
@@ -47,11 +48,22 @@ export class RequestQueue {
     return new RequestQueue(conn, resolved);
   }
 
-  /** Stores the request for any engine of its model; throws RequestPublishError when the broker does not take it. */
-  async publish(request: RequestMessage, trace?: TraceContext): Promise<PublishReceipt> {
+  /**
+   * Stores the request for any engine of its model, or for one engine (`to.engineId`, KV-aware routing);
+   * throws RequestPublishError when the broker does not take it. `to.attempt` > 0 marks a re-publish of
+   * the same request (to the shared subject after the chosen engine did not take it): a distinct message
+   * id, so the broker's duplicate window does not swallow it.
+   */
+  async publish(
+    request: RequestMessage,
+    trace?: TraceContext,
+    to: { readonly engineId?: string; readonly attempt?: number } = {},
+  ): Promise<PublishReceipt> {
+    const subject =
+      to.engineId === undefined ? requestSubject(request.model) : routedRequestSubject(request.model, to.engineId);
     try {
-      const ack = await this.#conn.js.publish(requestSubject(request.model), encodeRequestMessage(request), {
-        msgID: request.id,
+      const ack = await this.#conn.js.publish(subject, encodeRequestMessage(request), {
+        msgID: to.attempt ? `${request.id}#${to.attempt}` : request.id,
         timeout: this.options.publishTimeoutMs,
         // Safe to retry: the request id is the message id, so the stream stores it once.
         retries: 2,
@@ -87,7 +99,22 @@ export class RequestQueue {
   /** Starts pulling requests of `model` for this engine (creating or updating the shared consumer). */
   async consume(model: string, handlers: ConsumeHandlers): Promise<QueueConsumer> {
     const name = consumerName(model);
-    await ensureConsumer(this.#conn, name, consumerConfig(name, model, this.options));
+    await ensureConsumer(this.#conn, name, consumerConfig(name, requestSubject(model), this.options));
+    const consumer = await this.#conn.js.consumers.get(REQUEST_STREAM, name);
+    return new QueueConsumer(consumer, this.options, handlers, this.#conn.closed());
+  }
+
+  /**
+   * Starts pulling the requests routed to this engine (`engineId`) — its own durable consumer on its own
+   * subject, which the server removes after an hour without a pull (an engine that is gone for good).
+   */
+  async consumeRouted(model: string, engineId: string, handlers: ConsumeHandlers): Promise<QueueConsumer> {
+    const name = routedConsumerName(model, engineId);
+    const config = {
+      ...consumerConfig(name, routedRequestSubject(model, engineId), this.options),
+      inactive_threshold: nanos(3_600_000),
+    };
+    await ensureConsumer(this.#conn, name, config);
     const consumer = await this.#conn.js.consumers.get(REQUEST_STREAM, name);
     return new QueueConsumer(consumer, this.options, handlers, this.#conn.closed());
   }
@@ -96,6 +123,11 @@ export class RequestQueue {
 /** The durable consumer all engines of `model` share. */
 export function consumerName(model: string): string {
   return `engines-${escapeToken(model)}`;
+}
+
+/** The durable consumer of the requests routed to one engine. */
+export function routedConsumerName(model: string, engineId: string): string {
+  return `engine-${escapeToken(model)}-${escapeToken(engineId)}`;
 }
 
 function streamConfig(o: RequestQueueOptions): StreamConfig {
@@ -118,31 +150,16 @@ interface SharedConsumerConfig extends Partial<ConsumerConfig> {
   readonly max_ack_pending: number;
 }
 
-function consumerConfig(name: string, model: string, o: RequestQueueOptions): SharedConsumerConfig {
+function consumerConfig(name: string, subject: string, o: RequestQueueOptions): SharedConsumerConfig {
   return {
     durable_name: name,
-    filter_subject: requestSubject(model),
+    filter_subject: subject,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(o.ackWaitMs),
     max_deliver: o.maxDeliver,
     max_ack_pending: o.maxAckPending,
   };
-}
-
-/** Creates the stream, or brings an existing one to this configuration (first creator's settings otherwise win). */
-async function ensureStream(conn: ClusterConnection, config: StreamConfig): Promise<void> {
-  try {
-    await conn.jsm.streams.add(config);
-  } catch (error) {
-    if (!(error instanceof JetStreamApiError)) throw storeError(`create stream ${config.name}`, conn, error);
-    try {
-      const { name, ...rest } = config;
-      await conn.jsm.streams.update(name, rest);
-    } catch (updateError) {
-      throw storeError(`update stream ${config.name}`, conn, updateError);
-    }
-  }
 }
 
 /** Creates the shared consumer, or brings its timing and limits to this configuration. */
@@ -158,9 +175,4 @@ async function ensureConsumer(conn: ClusterConnection, name: string, config: Sha
       throw storeError(`update consumer ${name}`, conn, updateError);
     }
   }
-}
-
-function storeError(what: string, conn: ClusterConnection, error: unknown): ClusterStoreError {
-  const detail = error instanceof Error ? error.message : String(error);
-  return new ClusterStoreError(`could not ${what} on NATS at ${conn.url}: ${detail}`, { cause: error });
 }

@@ -46,10 +46,22 @@ export const REQUEST_SUBJECTS = `${ROOT}.requests.>`;
 export const CANCEL_SUBJECTS = `${ROOT}.cancel.*`;
 export const RESEND_SUBJECTS = `${ROOT}.resend.*`;
 
-/** Where a request for `model` is published (the work queue stream captures it). */
+/** Where a request for `model` is published for any engine (the work queue stream captures it). */
 export function requestSubject(model: string): string {
   return `${ROOT}.requests.${escapeToken(model)}`;
 }
+
+/** Where a request for `model` is published for one engine (KV-aware routing chose it). */
+export function routedRequestSubject(model: string, engineId: string): string {
+  return `${ROOT}.requests.${escapeToken(model)}.${escapeToken(engineId)}`;
+}
+
+/** Core subject on which each engine reports its load (and that it is alive), a few times a second. */
+export function engineLoadSubject(engineId: string): string {
+  return `${ROOT}.engines.load.${escapeToken(engineId)}`;
+}
+
+export const ENGINE_LOAD_SUBJECTS = `${ROOT}.engines.load.*`;
 
 /** Core subject carrying one request's token events. */
 export function tokenSubject(requestId: string): string {
@@ -77,7 +89,14 @@ export function requestIdOfControl(subject: string): string | undefined {
   }
 }
 
-/** KV cache events (stored / removed / cleared) of one gateway node. */
-export function kvEventSubject(node: string): string {
-  return `${ROOT}.kv.events.${escapeToken(node)}`;
+/** KV cache events (stored / removed blocks, snapshots) of one engine, kept in stream SWITCHYARD_KV_EVENTS. */
+export function kvEventSubject(engineId: string): string {
+  return `${ROOT}.kv.events.${escapeToken(engineId)}`;
+}
+
+export const KV_EVENT_SUBJECTS = `${ROOT}.kv.events.>`;
+
+/** Core subject on which a frontend asks an engine for a snapshot of its KV blocks (after a gap). */
+export function kvSnapshotSubject(engineId: string): string {
+  return `${ROOT}.kv.snapshot.${escapeToken(engineId)}`;
 }

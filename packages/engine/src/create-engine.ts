@@ -1,4 +1,4 @@
-import { BlockPool, KvCacheManager } from '@switchyard/kv-cache';
+import { BlockPool, KvCacheManager, type BlockPoolEvent } from '@switchyard/kv-cache';
 import type { LoadedModel, ModelConfig } from '@switchyard/model';
 import { createByteTokenizer, type Tokenizer } from './tokenizer.ts';
 import { loadHfTokenizer } from './hf-tokenizer.ts';
@@ -20,6 +20,8 @@ export interface EngineCoreOptions {
   /** Micro-batches per step (2 overlaps attention with expert dispatch); default 1. */
   readonly microBatches?: number;
   readonly onFinalHidden?: (chunks: readonly ScheduledChunk[], hidden: Float32Array) => void;
+  /** Told, synchronously, each block hash the cache stores or removes (feeds the cluster's KV events). */
+  readonly onKvEvent?: (event: BlockPoolEvent) => void;
 }
 
 /** What the engine needs of a model (a loaded model directory, or weights made in memory). */
@@ -31,6 +33,8 @@ export interface EngineBundle {
   readonly engine: Engine;
   readonly runner: MoeModelRunner;
   readonly kv: KvCacheManager;
+  readonly pool: BlockPool;
+  readonly hasher: PrefixHasher;
   readonly tokenizer: Tokenizer;
   readonly config: ModelConfig;
   close(): Promise<void>;
@@ -67,6 +71,7 @@ export async function assembleEngine(
   const pool = new BlockPool({
     numBlocks: options.numKvBlocks ?? defaultNumBlocks(config, options),
     blockSize: options.blockSize,
+    ...(options.onKvEvent ? { onEvent: options.onKvEvent } : {}),
   });
   const kv = new KvCacheManager(pool);
   const runner = new MoeModelRunner({
@@ -98,5 +103,5 @@ export async function assembleEngine(
     numKvBlocks: pool.numBlocks,
     eosTokenId: config.eosTokenId,
   });
-  return { engine, runner, kv, tokenizer, config, close: () => runner.close() };
+  return { engine, runner, kv, pool, hasher, tokenizer, config, close: () => runner.close() };
 }

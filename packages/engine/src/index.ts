@@ -20,5 +20,6 @@ export {
 export { type RoutingObserver } from './moe-model-runner.ts';
 
 export { assembleEngine, type EngineCoreOptions, type EngineModel, type EngineBundle } from './create-engine.ts';
+export { PrefixHasher } from './prefix-hasher.ts';
 export { loadHfTokenizer, TokenizerLoadError } from './hf-tokenizer.ts';
 export { type RequestMeta, type GenerationBackend } from './generation-backend.ts';

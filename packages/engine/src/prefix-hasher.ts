@@ -42,6 +42,19 @@ export class PrefixHasher {
     return list;
   }
 
+  /**
+   * Hex of the KV namespace for `salt` (default: no tenant salt). With salt '' it names what makes two
+   * engines' caches interchangeable — model, weights, KV dtype, block size — and labels KV events.
+   */
+  namespaceHex(salt = ''): string {
+    return Buffer.from(this.#namespace(salt)).toString('hex');
+  }
+
+  /** Hashes of every full block of `tokens` (a prompt a frontend routes), under `salt`'s namespace. */
+  hashTokens(tokens: readonly number[], salt = ''): BlockHash[] {
+    return hashBlocks(this.#namespace(salt), tokens, this.#config.blockSize, 0, undefined);
+  }
+
   forget(seqId: string): void {
     this.#hashes.delete(seqId);
   }

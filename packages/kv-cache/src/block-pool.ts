@@ -73,6 +73,11 @@ export class BlockPool {
     return this.#byHash.size;
   }
 
+  /** Every registered hash (in use or free-but-revivable), e.g. for a KV-event snapshot. */
+  cachedHashes(): BlockHash[] {
+    return [...this.#byHash.keys()];
+  }
+
   refCount(blockId: number): number {
     return this.#refCounts[this.#checkId(blockId)] ?? 0;
   }

@@ -20,6 +20,10 @@ export type { AllocateBlocksResult, BlockPoolEvent, BlockPoolOptions, NoFreeBloc
 export { BlockPool } from './block-pool.ts';
 export type { AllocateSlotsResult, CachedPrefix } from './kv-cache-manager.ts';
 export { KvCacheManager } from './kv-cache-manager.ts';
+export type { KvEventBatch, KvEventBatcherOptions, KvEventOp } from './kv-events.ts';
+export { KvEventBatcher } from './kv-events.ts';
+export type { ApplyOutcome, EngineIndexState, PrefixIndexOptions } from './prefix-index.ts';
+export { ClusterPrefixIndex } from './prefix-index.ts';
 export type { KvPage } from './page-codec.ts';
 export { decodePages, encodePages } from './page-codec.ts';
 export {

@@ -4,18 +4,12 @@ import { createEngine, type ExpertDtype } from '@switchyard/onnx';
 import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
 import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
-import {
-  ClusterConnection,
-  NatsBackend,
-  QueueWorker,
-  RequestQueue,
-  TokenSubscriber,
-  type ClusterTlsOptions,
-  type RequestQueueOptions,
-} from '@switchyard/cluster';
+import type { BlockPoolEvent } from '@switchyard/kv-cache';
+import type { ClusterConnection, ClusterTlsOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
+import { loadModelDir, type ModelConfig } from '@switchyard/model';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
-import { loadModelDir, type ModelConfig } from '@switchyard/model';
+import { closeNats, openConnection, openNats, type NatsParts } from './nats-parts.ts';
 
 /** The gateway's resolved configuration (main.ts builds it from flags and environment, once). */
 export interface GatewayConfig {
@@ -51,6 +45,14 @@ export interface GatewayConfig {
   readonly discoverWorkers: number;
   /** TTL of the worker registry (a silent worker leaves it after this long). */
   readonly registryTtlMs: number;
+  /** Largest number of (block hash, engine) pairs in this frontend's cluster prefix index (NATS mode). */
+  readonly kvIndexMaxEntries: number;
+  /** How the frontend chooses an engine (NATS mode): KV-aware (`kv`), `round-robin` or `random`. */
+  readonly routerMode: RouterMode;
+  /** A routed request whose engine is silent this long goes to the shared queue (once). */
+  readonly rerouteAfterMs: number;
+  /** An engine not heard from for this long is taken as gone (no routing to it, its blocks dropped). */
+  readonly engineTtlMs: number;
 }
 
 export interface NatsSettings {
@@ -81,6 +83,10 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   serveQueue: true,
   discoverWorkers: 0,
   registryTtlMs: 15_000,
+  kvIndexMaxEntries: 1_000_000,
+  routerMode: 'kv',
+  rerouteAfterMs: 5_000,
+  engineTtlMs: 2_000,
 });
 
 export class GatewayConfigError extends Error {
@@ -91,55 +97,6 @@ export class GatewayConfigError extends Error {
 export type GatewayState = 'starting' | 'serving' | 'draining' | 'stopped';
 
 type ReadyBackend = GenerationBackend & { setReady(ready: boolean): void };
-
-/** The NATS side of a clustered gateway: its frontend's backend and its engine's queue consumer. */
-interface NatsParts {
-  readonly conn: ClusterConnection;
-  readonly tokens: TokenSubscriber;
-  readonly backend: NatsBackend;
-  readonly worker: QueueWorker | undefined;
-}
-
-function openConnection(settings: NatsSettings, config: GatewayConfig): Promise<ClusterConnection> {
-  const { url, user, pass, token, tls } = settings;
-  return ClusterConnection.open({
-    url,
-    name: config.instanceName,
-    ...(user !== undefined ? { user } : {}),
-    ...(pass !== undefined ? { pass } : {}),
-    ...(token !== undefined ? { token } : {}),
-    ...(tls !== undefined ? { tls } : {}),
-  });
-}
-
-async function openNats(
-  conn: ClusterConnection,
-  settings: NatsSettings,
-  config: GatewayConfig,
-  bundle: EngineBundle,
-  loop: EngineLoop,
-  telemetry: EngineTelemetry | undefined,
-): Promise<NatsParts> {
-  {
-    const queue = await RequestQueue.open(conn, settings.queue);
-    const tokens = new TokenSubscriber(conn);
-    const { config: model, tokenizer } = bundle;
-    const backend = new NatsBackend({
-      conn,
-      queue,
-      tokens,
-      model: { modelId: model.name, maxContext: model.maxContext, vocabSize: model.vocabSize, tokenizer },
-      maxInFlight: config.maxQueuedRequests,
-    });
-    const worker = config.serveQueue
-      ? await QueueWorker.start(
-          { conn, queue, loop },
-          { model: model.name, maxRunning: config.maxRunningSequences, ...(telemetry ? { telemetry } : {}) },
-        )
-      : undefined;
-    return { conn, tokens, backend, worker };
-  }
-}
 
 /** Expert workers found in the NATS registry: the first placement, then re-placement as they change. */
 async function discoverExperts(
@@ -219,7 +176,7 @@ export class Gateway {
   }
 
   /** Counters for operators and tests (`GET /v1/switchyard/stats`). */
-  stats(): Record<string, number | string | boolean> {
+  stats(): Record<string, number | string | boolean | Record<string, number>> {
     return {
       instance: this.config.instanceName,
       state: this.#state,
@@ -232,6 +189,26 @@ export class Gateway {
       running: this.bundle.engine.numRunning,
       waiting: this.bundle.engine.numWaiting,
       kvFreeBlocks: this.bundle.kv.numFreeBlocks,
+      kvCachedBlocks: this.bundle.pool.numCachedBlocks,
+      kvIndexEntries: this.nats?.kvView.index.numEntries ?? 0,
+      kvIndexHashes: this.nats?.kvView.index.numHashes ?? 0,
+      // Blocks the frontend's index holds per engine (trusted views only).
+      kvIndexBlocks: Object.fromEntries(
+        [...(this.nats?.kvView.index.engines() ?? new Map())]
+          .filter(([, e]) => e.trusted && e.numBlocks > 0)
+          .map(([id, e]) => [id, e.numBlocks]),
+      ),
+      kvEventBatchesSeen: this.nats?.kvView.numBatches ?? 0,
+      kvEventGaps: this.nats?.kvView.numGaps ?? 0,
+      kvEventBatchesPublished: this.nats?.kvEvents?.numPublished ?? 0,
+      routerMode: this.config.routerMode,
+      routedToEngine: this.nats?.backend.routing.routed ?? 0,
+      routedShared: this.nats?.backend.routing.shared ?? 0,
+      rerouted: this.nats?.backend.routing.rerouted ?? 0,
+      routedOverlapBlocks: this.nats?.backend.routing.overlapBlocks ?? 0,
+      routedPromptBlocks: this.nats?.backend.routing.promptBlocks ?? 0,
+      takenFromOwnLane: this.nats?.worker?.numRouted ?? 0,
+      liveEngines: (this.nats?.loads.live() ?? []).map((e) => e.engineId).join(','),
     };
   }
 
@@ -272,9 +249,12 @@ export class Gateway {
             : {}),
         })
       : undefined;
+    // The engine's KV events go to the NATS publisher once it exists (NATS mode with an engine only).
+    const kvSink: { add?: (event: BlockPoolEvent) => void } = {};
     const bundle = await createEngine(
       model,
       {
+        onKvEvent: (event) => kvSink.add?.(event),
         expertDtype: config.expertDtype,
         denseDtype: config.denseDtype,
         blockSize: 16,
@@ -291,7 +271,10 @@ export class Gateway {
     );
     let nats: NatsParts | undefined;
     try {
-      nats = conn && config.nats ? await openNats(conn, config.nats, config, bundle, loop, engineTelemetry) : undefined;
+      nats =
+        conn && config.nats
+          ? await openNats(conn, config.nats, config, bundle, loop, engineTelemetry, kvSink)
+          : undefined;
     } catch (error) {
       await loop.stop(0);
       await bundle.close();
@@ -350,10 +333,8 @@ export class Gateway {
     await this.loop.stop(Math.max(0, deadline - Date.now()));
     await this.http.close();
     await this.controller?.stop();
-    if (this.nats) {
-      this.nats.tokens.close();
-      await this.nats.conn.close(2000);
-    }
+    // A leaving engine says so (last load report, an empty KV snapshot), so frontends drop it at once.
+    if (this.nats) await closeNats(this.nats);
     await this.bundle.close();
     await this.telemetry?.shutdown();
     this.#state = 'stopped';

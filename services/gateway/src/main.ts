@@ -5,7 +5,7 @@
  *   node services/gateway/src/main.ts --model models/small --port 8000 --workers 127.0.0.1:50051,127.0.0.1:50052
  */
 import { parseArgs } from 'node:util';
-import { redactUrl } from '@switchyard/cluster';
+import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 
@@ -31,6 +31,10 @@ const ENV_OF = {
   name: 'SWITCHYARD_INSTANCE',
   'discover-workers': 'SWITCHYARD_DISCOVER_WORKERS',
   'registry-ttl-ms': 'SWITCHYARD_REGISTRY_TTL_MS',
+  'kv-index-max-entries': 'SWITCHYARD_KV_INDEX_MAX_ENTRIES',
+  'router-mode': 'SWITCHYARD_ROUTER_MODE',
+  'reroute-after-ms': 'SWITCHYARD_REROUTE_AFTER_MS',
+  'engine-ttl-ms': 'SWITCHYARD_ENGINE_TTL_MS',
 } as const;
 const stringFlags = Object.fromEntries(
   Object.entries(ENV_OF).map(([flag, variable]) => [flag, { type: 'string' as const, default: env[variable] }]),
@@ -48,7 +52,8 @@ const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--w
                [--placement contiguous|round-robin] [--replication n] [--expert-dtype fp32|int8] [--dtype fp32|int8]
                [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
                [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--queue-replicas n] [--name instance] [--no-engine]
-               [--discover-workers n] [--registry-ttl-ms n]
+               [--discover-workers n] [--registry-ttl-ms n] [--kv-index-max-entries n]
+               [--router-mode kv|round-robin|random] [--reroute-after-ms n] [--engine-ttl-ms n]
 Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
 gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them.
 Flags win over environment variables, which win over the defaults:
@@ -59,6 +64,12 @@ ${Object.entries(ENV_OF)
 NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files from NATS_TLS_CA,
 NATS_TLS_CERT, NATS_TLS_KEY.
 `;
+
+function routerMode(value: string): RouterMode {
+  const mode = ROUTER_MODES.find((m) => m === value);
+  if (mode === undefined) fail(`--router-mode must be one of ${ROUTER_MODES.join(', ')}, got "${value}"`);
+  return mode;
+}
 
 function fail(message: string): never {
   process.stderr.write(`gateway: ${message}\n`);
@@ -107,6 +118,10 @@ const config: GatewayConfig = Object.freeze({
   serveQueue: values['no-engine'] !== true,
   discoverWorkers: int('--discover-workers', values['discover-workers'], 0, 0),
   registryTtlMs: int('--registry-ttl-ms', values['registry-ttl-ms'], d.registryTtlMs, 500),
+  kvIndexMaxEntries: int('--kv-index-max-entries', values['kv-index-max-entries'], d.kvIndexMaxEntries, 1),
+  routerMode: routerMode(values['router-mode'] ?? d.routerMode),
+  rerouteAfterMs: int('--reroute-after-ms', values['reroute-after-ms'], d.rerouteAfterMs, 100),
+  engineTtlMs: int('--engine-ttl-ms', values['engine-ttl-ms'], d.engineTtlMs, 500),
   ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
 });
 

@@ -1,0 +1,23 @@
+import { JetStreamApiError, type StreamConfig } from '@nats-io/jetstream';
+import type { ClusterConnection } from './connect.ts';
+import { ClusterStoreError } from './errors.ts';
+
+/** Creates the stream, or brings an existing one to this configuration (first creator's settings otherwise win). */
+export async function ensureStream(conn: ClusterConnection, config: StreamConfig): Promise<void> {
+  try {
+    await conn.jsm.streams.add(config);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError)) throw storeError(`create stream ${config.name}`, conn, error);
+    try {
+      const { name, ...rest } = config;
+      await conn.jsm.streams.update(name, rest);
+    } catch (updateError) {
+      throw storeError(`update stream ${config.name}`, conn, updateError);
+    }
+  }
+}
+
+export function storeError(what: string, conn: ClusterConnection, error: unknown): ClusterStoreError {
+  const detail = error instanceof Error ? error.message : String(error);
+  return new ClusterStoreError(`could not ${what} on NATS at ${conn.url}: ${detail}`, { cause: error });
+}

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import type { EngineBundle, EngineLoop, GenerateRequest } from '@switchyard/engine';
+import type { BlockPoolEvent } from '@switchyard/kv-cache';
+import type { EngineTelemetry } from '@switchyard/telemetry';
+import {
+  chooseEngine,
+  ClusterConnection,
+  EngineLoadReporter,
+  EngineLoads,
+  KvEventPublisher,
+  KvEventStream,
+  KvView,
+  NatsBackend,
+  QueueWorker,
+  RequestQueue,
+  TokenSubscriber,
+  type RouteDecision,
+} from '@switchyard/cluster';
+import type { GatewayConfig, NatsSettings } from './gateway.ts';
+
+/**
+ * The NATS side of a clustered gateway. Frontend: its backend (with the KV-aware router), its view of
+ * every engine's KV cache and of the engines' load. Engine (unless frontend-only): its queue consumer,
+ * its KV event publisher and its load reporter.
+ */
+export interface NatsParts {
+  readonly conn: ClusterConnection;
+  readonly tokens: TokenSubscriber;
+  readonly backend: NatsBackend;
+  readonly kvView: KvView;
+  readonly loads: EngineLoads;
+  readonly worker: QueueWorker | undefined;
+  readonly kvEvents: KvEventPublisher | undefined;
+  readonly loadReporter: EngineLoadReporter | undefined;
+}
+
+export function openConnection(settings: NatsSettings, config: GatewayConfig): Promise<ClusterConnection> {
+  const { url, user, pass, token, tls } = settings;
+  return ClusterConnection.open({
+    url,
+    name: config.instanceName,
+    ...(user !== undefined ? { user } : {}),
+    ...(pass !== undefined ? { pass } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(tls !== undefined ? { tls } : {}),
+  });
+}
+
+export async function openNats(
+  conn: ClusterConnection,
+  settings: NatsSettings,
+  config: GatewayConfig,
+  bundle: EngineBundle,
+  loop: EngineLoop,
+  telemetry: EngineTelemetry | undefined,
+  kvSink: { add?: (event: BlockPoolEvent) => void },
+): Promise<NatsParts> {
+  const log = (line: string) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`);
+  const queue = await RequestQueue.open(conn, settings.queue);
+  const tokens = new TokenSubscriber(conn);
+  const { config: model, tokenizer } = bundle;
+  const engineId = config.instanceName;
+  const kvStream = await KvEventStream.open(conn);
+  const namespace = bundle.hasher.namespaceHex();
+  const kvView = await KvView.open(kvStream, {
+    namespace,
+    maxEntries: config.kvIndexMaxEntries,
+    snapshotRequestIntervalMs: 1_000,
+  });
+  // An engine that leaves (said so, or silent past the TTL) has its blocks dropped from the index.
+  const loads = new EngineLoads(conn, {
+    model: model.name,
+    ttlMs: config.engineTtlMs,
+    onGone: (id) => kvView.index.removeEngine(id),
+  });
+  let turn = 0;
+  const route = (request: GenerateRequest): RouteDecision => {
+    const hashes = bundle.hasher.hashTokens(request.promptIds, request.cacheSalt ?? '');
+    return chooseEngine({
+      mode: config.routerMode,
+      engines: loads.live(),
+      overlap: kvView.index.overlap(hashes),
+      numPromptBlocks: hashes.length,
+      pick: config.routerMode === 'random' ? Math.random() : turn++,
+    });
+  };
+  const backend = new NatsBackend({
+    conn,
+    queue,
+    tokens,
+    model: { modelId: model.name, maxContext: model.maxContext, vocabSize: model.vocabSize, tokenizer },
+    maxInFlight: config.maxQueuedRequests,
+    route,
+    rerouteAfterMs: config.rerouteAfterMs,
+  });
+  if (!config.serveQueue)
+    return { conn, tokens, backend, kvView, loads, worker: undefined, kvEvents: undefined, loadReporter: undefined };
+  const worker = await QueueWorker.start(
+    { conn, queue, loop },
+    { model: model.name, maxRunning: config.maxRunningSequences, engineId, ...(telemetry ? { telemetry } : {}) },
+  );
+  const kvEvents = new KvEventPublisher(kvStream, {
+    engineId,
+    epoch: randomUUID(),
+    namespace,
+    intervalMs: 50,
+    snapshotIntervalMs: 30_000,
+    heldHashes: () => bundle.pool.cachedHashes(),
+    log,
+  });
+  kvSink.add = kvEvents.add;
+  const loadReporter = new EngineLoadReporter(
+    conn,
+    () => ({
+      engineId,
+      model: model.name,
+      numRunning: bundle.engine.numRunning,
+      numWaiting: bundle.engine.numWaiting,
+      maxRunning: config.maxRunningSequences,
+      kvUsage: bundle.kv.usage,
+    }),
+    250,
+  );
+  return { conn, tokens, backend, kvView, loads, worker, kvEvents, loadReporter };
+}
+
+/** Says goodbye (load reporter, an empty KV snapshot) and closes everything NATS; the connection last. */
+export async function closeNats(nats: NatsParts): Promise<void> {
+  nats.loadReporter?.stop();
+  await nats.kvEvents?.stop({ cleared: true });
+  await nats.kvView.stop();
+  nats.loads.stop();
+  nats.backend.close();
+  nats.tokens.close();
+  await nats.conn.close(2000);
+}

@@ -1,0 +1,138 @@
+/**
+ * KV-aware routing across gateway processes on a real nats-server: engines publish KV events and load,
+ * the frontend routes a request to the engine that holds its prefix, and a request routed to an engine
+ * that died before taking it is served by another, exactly.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initModelDir } from '@switchyard/model';
+import { createByteTokenizer } from '@switchyard/engine';
+import { startGateway, startNatsServer, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
+import { monolithicGreedy } from './helpers/oracle.ts';
+
+const MAX_TOKENS = 8;
+const tokenizer = createByteTokenizer();
+let root = '';
+let modelDir = '';
+let nats: NatsServer;
+type Gateway = ManagedProcess & { url: string };
+const engines = new Map<string, Gateway>();
+let frontend: Gateway;
+
+interface Stats {
+  kvCachedBlocks: number;
+  kvIndexBlocks: Record<string, number>;
+  routedToEngine: number;
+  routedShared: number;
+  rerouted: number;
+  routedOverlapBlocks: number;
+  takenFromOwnLane: number;
+  served: number;
+  liveEngines: string;
+}
+const stats = async (g: Gateway) => (await (await fetch(`${g.url}/v1/switchyard/stats`)).json()) as Stats;
+
+async function complete(prompt: string): Promise<number[]> {
+  const res = await fetch(`${frontend.url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tiny', prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true }),
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { choices: { text: string }[] };
+  return tokenizer.encode(body.choices[0]?.text ?? '');
+}
+
+async function expected(prompts: readonly string[]): Promise<number[][]> {
+  const events = await monolithicGreedy(modelDir, prompts, MAX_TOKENS);
+  return events.map((list) =>
+    tokenizer.encode(tokenizer.decode(list.filter((e) => e.tokenId >= 0).map((e) => e.tokenId))),
+  );
+}
+
+/**
+ * The engine that took a prompt's blocks: waits until the frontend's index shows an engine holding at
+ * least `blocks` more blocks than in `before`, and returns its name.
+ */
+async function holderOf(before: Record<string, number>, blocks: number): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { kvIndexBlocks } = await stats(frontend);
+    const found = Object.entries(kvIndexBlocks).find(([name, n]) => n - (before[name] ?? 0) >= blocks);
+    if (found) return found[0];
+    if (Date.now() > deadline) throw new Error(`no engine took ${blocks} blocks: ${JSON.stringify(kvIndexBlocks)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'switchyard-kvroute-'));
+  modelDir = join(root, 'tiny');
+  await initModelDir(modelDir, 'tiny', 21);
+  nats = await startNatsServer();
+  const common = ['--nats-url', nats.url, '--ack-wait-ms', '3000', '--heartbeat-ms', '500'];
+  // The frontend keeps engines it has heard from for 30 s, so a killed engine is still "live" to it.
+  const [a, b] = await Promise.all([
+    startGateway(modelDir, [...common, '--name', 'engine-a']),
+    startGateway(modelDir, [...common, '--name', 'engine-b']),
+  ]);
+  engines.set('engine-a', a as Gateway);
+  engines.set('engine-b', b as Gateway);
+  frontend = await startGateway(modelDir, [
+    ...common,
+    '--name',
+    'frontend',
+    '--no-engine',
+    '--engine-ttl-ms',
+    '30000',
+    '--reroute-after-ms',
+    '1000',
+  ]);
+  const deadline = Date.now() + 10_000;
+  while ((await stats(frontend)).liveEngines !== 'engine-a,engine-b' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all([...engines.values(), frontend].map((p) => p?.kill('SIGKILL')));
+  await nats?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('KV-aware routing (gateway processes, real nats-server)', () => {
+  it('sends requests that share a cached prefix to the engine that holds it, with the monolithic tokens', async () => {
+    const prefix = 'You are a careful assistant. Answer in one word. '.repeat(2); // 100 bytes: 6 full blocks
+    const suffixes = ['red?', 'blue?', 'green?', 'gold?', 'grey?', 'pink?'];
+    const before = await stats(frontend);
+    expect(await complete(`${prefix}first`)).toEqual((await expected([`${prefix}first`]))[0]);
+    const holder = await holderOf(before.kvIndexBlocks, 6);
+    const holderBefore = await stats(engines.get(holder) as Gateway);
+    const prompts = suffixes.map((s) => prefix + s);
+    const answers = await Promise.all(prompts.map(complete));
+    expect(answers).toEqual(await expected(prompts));
+    const after = await stats(frontend);
+    expect(after.routedToEngine - before.routedToEngine).toBe(6);
+    expect(after.routedOverlapBlocks - before.routedOverlapBlocks).toBeGreaterThanOrEqual(6 * 6);
+    expect((await stats(engines.get(holder) as Gateway)).takenFromOwnLane - holderBefore.takenFromOwnLane).toBe(6);
+  }, 120_000);
+
+  it('serves a request routed to an engine that died before taking it from another engine, exactly', async () => {
+    const prefix = 'The quick brown fox jumps over the lazy dog; '.repeat(2); // 92 bytes: 5 full blocks
+    const start = await stats(frontend);
+    expect(await complete(`${prefix}one`)).toEqual((await expected([`${prefix}one`]))[0]);
+    const holder = await holderOf(start.kvIndexBlocks, 6);
+    const other = [...engines.keys()].find((name) => name !== holder) ?? '';
+    await engines.get(holder)?.kill('SIGKILL');
+    const before = await stats(frontend);
+    const otherBefore = await stats(engines.get(other) as Gateway);
+    const prompt = `${prefix}two`;
+    expect(await complete(prompt)).toEqual((await expected([prompt]))[0]);
+    const after = await stats(frontend);
+    expect(after.routedToEngine - before.routedToEngine).toBe(1);
+    expect(after.rerouted - before.rerouted).toBe(1);
+    expect((await stats(engines.get(other) as Gateway)).served - otherBefore.served).toBe(1);
+  }, 120_000);
+});
