@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
 import { createByteTokenizer } from '@switchyard/engine';
 import { startGateway, startNatsServer, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
+import { parseExposition } from '@switchyard/loadgen';
 import { monolithicGreedy } from './helpers/oracle.ts';
 
 const MAX_TOKENS = 8;
@@ -106,9 +107,10 @@ describe('KV-aware routing (gateway processes, real nats-server)', () => {
   it('sends requests that share a cached prefix to the engine that holds it, with the monolithic tokens', async () => {
     const prefix = 'You are a careful assistant. Answer in one word. '.repeat(2); // 100 bytes: 6 full blocks
     const suffixes = ['red?', 'blue?', 'green?', 'gold?', 'grey?', 'pink?'];
-    const before = await stats(frontend);
+    const start = await stats(frontend);
     expect(await complete(`${prefix}first`)).toEqual((await expected([`${prefix}first`]))[0]);
-    const holder = await holderOf(before.kvIndexBlocks, 6);
+    const holder = await holderOf(start.kvIndexBlocks, 6);
+    const before = await stats(frontend);
     const holderBefore = await stats(engines.get(holder) as Gateway);
     const prompts = suffixes.map((s) => prefix + s);
     const answers = await Promise.all(prompts.map(complete));
@@ -117,6 +119,19 @@ describe('KV-aware routing (gateway processes, real nats-server)', () => {
     expect(after.routedToEngine - before.routedToEngine).toBe(6);
     expect(after.routedOverlapBlocks - before.routedOverlapBlocks).toBeGreaterThanOrEqual(6 * 6);
     expect((await stats(engines.get(holder) as Gateway)).takenFromOwnLane - holderBefore.takenFromOwnLane).toBe(6);
+    // The same decisions on the frontend's /metrics.
+    const exposition = parseExposition(await (await fetch(`${frontend.url}/metrics`)).text());
+    const sample = (name: string, labels: Record<string, string> = {}) =>
+      exposition.samples.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v))
+        ?.value;
+    expect(sample('switchyard_router_decisions_total', { switchyard_router_target: 'engine' })).toBe(
+      after.routedToEngine,
+    );
+    expect(sample('switchyard_router_decisions_total', { switchyard_router_target: 'shared' })).toBe(
+      after.routedShared,
+    );
+    expect(sample('switchyard_router_overlap_blocks_total')).toBe(after.routedOverlapBlocks);
+    expect(sample('switchyard_kv_index_entries')).toBeGreaterThan(0);
   }, 120_000);
 
   it('serves a request routed to an engine that died before taking it from another engine, exactly', async () => {

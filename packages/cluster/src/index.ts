@@ -40,6 +40,7 @@ export {
   chooseEngine,
   DEFAULT_ROUTER_WEIGHTS,
   kvScore,
+  rendezvous,
   ROUTER_MODES,
   type RouteDecision,
   type RouteInput,

@@ -28,6 +28,7 @@ export function decodeKvEventBatch(data: Uint8Array | string): KvEventBatch {
     seq: readNumber(o, 'seq', { integer: true, min: 1 }),
     namespace: readString(o, 'namespace', { nonEmpty: true }),
     snapshot: readBoolean(o, 'snapshot'),
+    atMs: readNumber(o, 'atMs', { min: 0 }),
     ops,
   };
 }

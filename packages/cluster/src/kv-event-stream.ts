@@ -210,11 +210,12 @@ export class KvEventPublisher {
 
   #flush(final = false, cleared = false): void {
     if (this.#stopped && !final) return;
+    const now = Date.now();
     const batch = cleared
-      ? this.#batcher.takeSnapshot([])
+      ? this.#batcher.takeSnapshot([], now)
       : this.#snapshotWanted
-        ? this.#batcher.takeSnapshot(this.#opts.heldHashes())
-        : this.#batcher.takeBatch();
+        ? this.#batcher.takeSnapshot(this.#opts.heldHashes(), now)
+        : this.#batcher.takeBatch(now);
     this.#snapshotWanted = false;
     if (!batch) return;
     // Batches go out one after another, in number order.

@@ -36,6 +36,12 @@ export interface RouteInput {
   /** Leading blocks of the prompt each engine holds (engines holding none are absent). */
   readonly overlap: ReadonlyMap<string, number>;
   readonly numPromptBlocks: number;
+  /**
+   * The hash of the prompt's first full block, when it has one: a prompt no engine holds yet goes to
+   * the engine this hash picks (rendezvous hashing), so concurrent requests with a new shared prefix
+   * meet on one engine instead of each computing it where it lands.
+   */
+  readonly firstBlockHash?: string;
   readonly weights?: RouterWeights;
   /** A number in [0, 1) (random mode) or a counter (round-robin mode) supplied by the caller. */
   readonly pick: number;
@@ -77,5 +83,44 @@ export function chooseEngine(input: RouteInput): RouteDecision {
   // A cached prefix is worth a queue only while its engine is not much busier than an idle one would be:
   // below the best idle score, the shared queue (any free engine) is the better bet.
   const idle = Math.max(...engines.map((e) => kvScore(e, 0, numPromptBlocks, weights)));
-  return best.engineId !== undefined && best.score >= idle ? best : shared;
+  if (best.engineId !== undefined && best.score >= idle) return best;
+  if (best.engineId === undefined && input.firstBlockHash !== undefined) {
+    // No engine holds it: the prefix's home engine, unless it is already full (then any free engine).
+    const home = rendezvous(engines, input.firstBlockHash);
+    if (home && home.numRunning + home.numWaiting < home.maxRunning) {
+      return {
+        mode,
+        engineId: home.engineId,
+        overlapBlocks: 0,
+        numPromptBlocks,
+        score: kvScore(home, 0, numPromptBlocks, weights),
+      };
+    }
+  }
+  return shared;
+}
+
+/** The engine with the highest hash of (engine id, key) (FNV-1a, mixed): stable as engines come and go. */
+export function rendezvous(engines: readonly EngineLoad[], key: string): EngineLoad | undefined {
+  let best: EngineLoad | undefined;
+  let bestHash = -1;
+  for (const engine of engines) {
+    let h = 0x811c9dc5;
+    for (const ch of `${engine.engineId}\u0000${key}`) {
+      h ^= ch.charCodeAt(0);
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+    // Final avalanche (MurmurHash3's fmix32): without it, keys that differ in their last character
+    // differ only in low bits, and the engine id alone would decide.
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h = (h ^ (h >>> 16)) >>> 0;
+    if (h > bestHash) {
+      bestHash = h;
+      best = engine;
+    }
+  }
+  return best;
 }

@@ -25,6 +25,7 @@ export class KvView {
   #numGaps = 0;
   #numSnapshotRequests = 0;
   #lastBatchAtMs = 0;
+  #lastLagMs: number | undefined;
 
   private constructor(stream: KvEventStream, options: KvViewOptions) {
     this.#stream = stream;
@@ -59,6 +60,15 @@ export class KvView {
     return this.#lastBatchAtMs;
   }
 
+  /**
+   * Milliseconds from the engine taking the latest batch applied to its application here (clocks of
+   * two machines: meaningful to the extent they agree); undefined before the first batch. Batches
+   * replayed from the stream's history count too, so it starts high on a frontend that starts late.
+   */
+  get lastLagMs(): number | undefined {
+    return this.#lastLagMs;
+  }
+
   async stop(): Promise<void> {
     await this.#follower?.stop();
   }
@@ -66,6 +76,7 @@ export class KvView {
   #apply(batch: KvEventBatch): ApplyOutcome {
     const now = (this.#opts.now ?? Date.now)();
     this.#lastBatchAtMs = now;
+    this.#lastLagMs = Math.max(0, now - batch.atMs);
     const outcome = this.index.apply(batch);
     if (!outcome.ok && (outcome.reason === 'gap' || outcome.reason === 'untrusted')) {
       if (outcome.reason === 'gap') this.#numGaps++;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseEngine, DEFAULT_ROUTER_WEIGHTS, kvScore } from '../src/kv-router.ts';
+import { chooseEngine, DEFAULT_ROUTER_WEIGHTS, kvScore, rendezvous } from '../src/kv-router.ts';
 import type { EngineLoad } from '../src/engine-load.ts';
 
 const engine = (engineId: string, numRunning = 0, numWaiting = 0, kvUsage = 0): EngineLoad => ({
@@ -56,6 +56,26 @@ describe('chooseEngine', () => {
       chooseEngine({ mode: 'kv', engines: swamped, overlap: new Map([['a', 8]]), numPromptBlocks: 8, pick: 0 })
         .engineId,
     ).toBeUndefined();
+  });
+
+  it('sends a prefix no engine holds yet to its home engine (rendezvous hashing), unless that engine is full', () => {
+    const input = { mode: 'kv' as const, engines, overlap: new Map<string, number>(), numPromptBlocks: 8, pick: 0 };
+    const homes = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map(
+      (h) => chooseEngine({ ...input, firstBlockHash: h }).engineId,
+    );
+    // Deterministic per prefix, and spread over the engines.
+    expect(
+      ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].map((h) => chooseEngine({ ...input, firstBlockHash: h }).engineId),
+    ).toEqual(homes);
+    expect(new Set(homes).size).toBeGreaterThan(1);
+    const home = homes[0] ?? '';
+    expect(rendezvous(engines, 'h1')?.engineId).toBe(home);
+    // The home engine is full: the shared queue instead.
+    const full = engines.map((e) => (e.engineId === home ? engine(home, 8, 0) : e));
+    expect(chooseEngine({ ...input, engines: full, firstBlockHash: 'h1' }).engineId).toBeUndefined();
+    // Removing another engine does not move this prefix's home (rendezvous).
+    const fewer = engines.filter((e) => e.engineId === home || e.engineId === homes.find((x) => x !== home));
+    expect(chooseEngine({ ...input, engines: fewer, firstBlockHash: 'h1' }).engineId).toBe(home);
   });
 
   it('ignores holders that are not live (absent from the engines list)', () => {

@@ -27,6 +27,8 @@ export interface KvEventBatch {
   readonly namespace: string;
   /** True: `ops` is one `stored` op listing every block the engine holds; replaces what a reader knew. */
   readonly snapshot: boolean;
+  /** When the engine took the batch (its wall clock, ms since the epoch): readers measure event lag. */
+  readonly atMs: number;
   readonly ops: readonly KvEventOp[];
 }
 
@@ -66,25 +68,25 @@ export class KvEventBatcher {
     else this.#ops.push({ type: event.type, hashes: [event.blockHash] });
   };
 
-  /** The events since the last batch, numbered; undefined when there are none. */
-  takeBatch(): KvEventBatch | undefined {
+  /** The events since the last batch, numbered, stamped `nowMs`; undefined when there are none. */
+  takeBatch(nowMs: number): KvEventBatch | undefined {
     if (this.#ops.length === 0) return undefined;
     const ops = this.#ops;
     this.#ops = [];
-    return this.#batch(false, ops);
+    return this.#batch(false, ops, nowMs);
   }
 
   /**
    * A snapshot of everything the engine holds now (`held`), numbered in the same sequence. Pending
    * events are folded into it (they are part of what is held), so none is published twice.
    */
-  takeSnapshot(held: readonly BlockHash[]): KvEventBatch {
+  takeSnapshot(held: readonly BlockHash[], nowMs: number): KvEventBatch {
     this.#ops = [];
-    return this.#batch(true, [{ type: 'stored', hashes: [...held] }]);
+    return this.#batch(true, [{ type: 'stored', hashes: [...held] }], nowMs);
   }
 
-  #batch(snapshot: boolean, ops: readonly KvEventOp[]): KvEventBatch {
+  #batch(snapshot: boolean, ops: readonly KvEventOp[], atMs: number): KvEventBatch {
     const { engineId, epoch, namespace } = this.#opts;
-    return { engineId, epoch, seq: ++this.#seq, namespace, snapshot, ops };
+    return { engineId, epoch, seq: ++this.#seq, namespace, snapshot, atMs, ops };
   }
 }

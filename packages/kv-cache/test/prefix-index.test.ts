@@ -8,7 +8,7 @@ const h = (n: number): BlockHash => asBlockHash(n.toString(16).padStart(64, '0')
 const chain = (...ns: number[]) => ns.map(h);
 
 function batch(engineId: string, seq: number, over: Partial<KvEventBatch> = {}): KvEventBatch {
-  return { engineId, epoch: 'e1', seq, namespace: NS, snapshot: false, ops: [], ...over };
+  return { engineId, epoch: 'e1', seq, namespace: NS, snapshot: false, atMs: 1000, ops: [], ...over };
 }
 const stored = (...ns: number[]) => ({ type: 'stored' as const, hashes: chain(...ns) });
 const removed = (...ns: number[]) => ({ type: 'removed' as const, hashes: chain(...ns) });
@@ -16,24 +16,24 @@ const removed = (...ns: number[]) => ({ type: 'removed' as const, hashes: chain(
 describe('KvEventBatcher', () => {
   it('groups consecutive events of one type into one op and numbers batches from 1', () => {
     const b = new KvEventBatcher({ engineId: 'a', epoch: 'e1', namespace: NS });
-    expect(b.takeBatch()).toBeUndefined();
+    expect(b.takeBatch(1000)).toBeUndefined();
     for (const n of [1, 2, 3]) b.add({ type: 'stored', blockHash: h(n), blockId: n });
     b.add({ type: 'removed', blockHash: h(1), blockId: 1 });
     b.add({ type: 'stored', blockHash: h(4), blockId: 1 });
     expect(b.numPending).toBe(5);
-    expect(b.takeBatch()).toEqual(batch('a', 1, { ops: [stored(1, 2, 3), removed(1), stored(4)] }));
+    expect(b.takeBatch(1000)).toEqual(batch('a', 1, { ops: [stored(1, 2, 3), removed(1), stored(4)] }));
     expect(b.numPending).toBe(0);
     b.add({ type: 'removed', blockHash: h(2), blockId: 2 });
-    expect(b.takeBatch()?.seq).toBe(2);
+    expect(b.takeBatch(1000)?.seq).toBe(2);
   });
 
   it('numbers a snapshot in the same sequence and folds pending events into it', () => {
     const b = new KvEventBatcher({ engineId: 'a', epoch: 'e1', namespace: NS });
     b.add({ type: 'stored', blockHash: h(1), blockId: 1 });
-    expect(b.takeBatch()?.seq).toBe(1);
+    expect(b.takeBatch(1000)?.seq).toBe(1);
     b.add({ type: 'stored', blockHash: h(2), blockId: 2 });
-    expect(b.takeSnapshot(chain(1, 2))).toEqual(batch('a', 2, { snapshot: true, ops: [stored(1, 2)] }));
-    expect(b.takeBatch()).toBeUndefined();
+    expect(b.takeSnapshot(chain(1, 2), 1000)).toEqual(batch('a', 2, { snapshot: true, ops: [stored(1, 2)] }));
+    expect(b.takeBatch(1000)).toBeUndefined();
   });
 });
 

@@ -16,7 +16,7 @@ export { type RunRecord } from './run-record.ts';
 export { runScenario, type LaunchedCluster } from './scenario-runner.ts';
 export { isScenarioName, type ClusterSpec, type LoadSpec, SCENARIOS, SCENARIO_NAMES } from './scenario.ts';
 
-export { serverMetricsOf } from './server-metrics.ts';
+export { scrapeMetrics, serverMetricsOf, type Scrape, type ServerMetricsReport } from './server-metrics.ts';
 
 export { type DatasetSpec, type DatasetName, DATASET_NAMES } from './datasets/dataset.ts';
 

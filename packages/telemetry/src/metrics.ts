@@ -35,6 +35,14 @@ import {
   METRIC_STEP_EXPERT_BYTES,
   METRIC_TOKEN_ACTIVE_PARAMS,
   METRIC_TOKEN_FLOPS,
+  METRIC_ROUTER_DECISIONS,
+  METRIC_ROUTER_REROUTES,
+  METRIC_ROUTER_PROMPT_BLOCKS,
+  METRIC_ROUTER_OVERLAP_BLOCKS,
+  METRIC_KV_INDEX_ENTRIES,
+  METRIC_KV_EVENT_GAPS,
+  METRIC_KV_EVENT_LAG,
+  ATTR_ROUTER_TARGET,
   SWITCHYARD_PROVIDER_NAME,
   type GenAiOperation,
 } from './names.ts';
@@ -50,6 +58,21 @@ export interface EngineGauges {
   readonly kvUsage?: () => number;
   /** Requests queued before an engine took them. */
   readonly queueDepth?: () => number;
+}
+
+/** Read at collection time: a frontend's routing and cluster KV index (NATS mode). */
+export interface RouterGauges {
+  readonly decisions: () => {
+    readonly routed: number;
+    readonly shared: number;
+    readonly rerouted: number;
+    readonly overlapBlocks: number;
+    readonly promptBlocks: number;
+  };
+  readonly indexEntries: () => number;
+  readonly eventGaps: () => number;
+  /** Undefined before the first batch. */
+  readonly eventLagS: () => number | undefined;
 }
 
 /** One finished request, as the metrics see it. */
@@ -96,6 +119,7 @@ export class SwitchyardMetrics {
   #expertAttributes: Attributes[] = [];
   #balancedness: Float64Array | undefined;
   #gauges: EngineGauges = {};
+  #router: RouterGauges | undefined;
 
   constructor(meter: Meter, options: { readonly provider?: string } = {}) {
     this.#provider = options.provider ?? SWITCHYARD_PROVIDER_NAME;
@@ -171,6 +195,11 @@ export class SwitchyardMetrics {
   /** Sets where the gauges read from (the engine, the KV cache, the queue); replaces the previous sources. */
   observeEngine(gauges: EngineGauges): void {
     this.#gauges = gauges;
+  }
+
+  /** Sets where the routing and KV-index instruments read from (a NATS frontend). */
+  observeRouter(router: RouterGauges): void {
+    this.#router = router;
   }
 
   recordRequest(r: RequestMeasurement): void {
@@ -262,6 +291,57 @@ export class SwitchyardMetrics {
     gauge(METRIC_REQUESTS_RUNNING, 'Requests being generated', '{request}', (g) => g.numRunning);
     gauge(METRIC_REQUESTS_WAITING, 'Requests admitted and waiting to be scheduled', '{request}', (g) => g.numWaiting);
     gauge(METRIC_QUEUE_DEPTH, 'Requests queued before an engine took them', '{request}', (g) => g.queueDepth);
+    const routerCounter = (name: string, description: string, unit: string, read: (r: RouterGauges) => number) =>
+      meter.createObservableCounter(name, { description, unit }).addCallback((result) => {
+        if (this.#router) result.observe(read(this.#router));
+      });
+    meter
+      .createObservableCounter(METRIC_ROUTER_DECISIONS, {
+        description: 'Routing decisions by target',
+        unit: '{request}',
+      })
+      .addCallback((result) => {
+        if (!this.#router) return;
+        const d = this.#router.decisions();
+        result.observe(d.routed, { [ATTR_ROUTER_TARGET]: 'engine' });
+        result.observe(d.shared, { [ATTR_ROUTER_TARGET]: 'shared' });
+      });
+    routerCounter(
+      METRIC_ROUTER_REROUTES,
+      'Routed requests published again for any engine',
+      '{request}',
+      (r) => r.decisions().rerouted,
+    );
+    routerCounter(
+      METRIC_ROUTER_PROMPT_BLOCKS,
+      'Full prompt blocks of routed requests',
+      '{block}',
+      (r) => r.decisions().promptBlocks,
+    );
+    routerCounter(
+      METRIC_ROUTER_OVERLAP_BLOCKS,
+      'Prompt blocks the chosen engine already held',
+      '{block}',
+      (r) => r.decisions().overlapBlocks,
+    );
+    routerCounter(METRIC_KV_EVENT_GAPS, 'Gaps in engines’ KV event numbers', '{gap}', (r) => r.eventGaps());
+    meter
+      .createObservableGauge(METRIC_KV_INDEX_ENTRIES, {
+        description: '(block hash, engine) pairs in the cluster prefix index',
+        unit: '{entry}',
+      })
+      .addCallback((result) => {
+        if (this.#router) result.observe(this.#router.indexEntries());
+      });
+    meter
+      .createObservableGauge(METRIC_KV_EVENT_LAG, {
+        description: 'Seconds from an engine taking its latest KV event batch to applying it here',
+        unit: 's',
+      })
+      .addCallback((result) => {
+        const lag = this.#router?.eventLagS();
+        if (lag !== undefined) result.observe(lag);
+      });
   }
 
   #attributesOf(operation: GenAiOperation, model: string): Attributes {

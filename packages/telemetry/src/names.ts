@@ -166,3 +166,17 @@ export const METRIC_KV_PAGE_TRANSFERS = 'switchyard.kv.page_transfers';
 export const METRIC_EXPERT_DISPATCH_DURATION = 'switchyard.expert.dispatch.duration';
 export const BUCKETS_DISPATCH_S = [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 export const METRIC_KV_PAGE_TRANSFER_BYTES = 'switchyard.kv.page_transfer_bytes';
+/** Counter: a frontend's routing decisions, by `switchyard.router.target` (`engine` or `shared`). */
+export const METRIC_ROUTER_DECISIONS = 'switchyard.router.decisions';
+export const ATTR_ROUTER_TARGET = 'switchyard.router.target';
+/** Counter: routed requests published again for any engine (the chosen one stayed silent). */
+export const METRIC_ROUTER_REROUTES = 'switchyard.router.reroutes';
+/** Counters: full prompt blocks of the requests routed, and of those the chosen engine already held. */
+export const METRIC_ROUTER_PROMPT_BLOCKS = 'switchyard.router.prompt_blocks';
+export const METRIC_ROUTER_OVERLAP_BLOCKS = 'switchyard.router.overlap_blocks';
+/** Gauge: (block hash, engine) pairs in the frontend's cluster prefix index. */
+export const METRIC_KV_INDEX_ENTRIES = 'switchyard.kv.index.entries';
+/** Counter: gaps in engines' KV event numbers (each drops the engine's entries until its snapshot). */
+export const METRIC_KV_EVENT_GAPS = 'switchyard.kv.events.gaps';
+/** Gauge: seconds from an engine taking its latest KV event batch to this frontend applying it. */
+export const METRIC_KV_EVENT_LAG = 'switchyard.kv.events.lag';

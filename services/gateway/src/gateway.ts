@@ -200,6 +200,7 @@ export class Gateway {
       ),
       kvEventBatchesSeen: this.nats?.kvView.numBatches ?? 0,
       kvEventGaps: this.nats?.kvView.numGaps ?? 0,
+      kvEventLagMs: this.nats?.kvView.lastLagMs ?? -1,
       kvEventBatchesPublished: this.nats?.kvEvents?.numPublished ?? 0,
       routerMode: this.config.routerMode,
       routedToEngine: this.nats?.backend.routing.routed ?? 0,
@@ -283,6 +284,18 @@ export class Gateway {
     }
     const backend: ReadyBackend =
       nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests, engineTelemetry);
+    const natsParts = nats;
+    if (natsParts && telemetry) {
+      telemetry.metrics.observeRouter({
+        decisions: () => natsParts.backend.routing,
+        indexEntries: () => natsParts.kvView.index.numEntries,
+        eventGaps: () => natsParts.kvView.numGaps,
+        eventLagS: () => {
+          const lagMs = natsParts.kvView.lastLagMs;
+          return lagMs === undefined ? undefined : lagMs / 1000;
+        },
+      });
+    }
     engineTelemetry?.observeEngine({
       numRunning: () => bundle.engine.numRunning,
       numWaiting: () => bundle.engine.numWaiting,

@@ -81,6 +81,7 @@ export async function openNats(
       engines: loads.live(),
       overlap: kvView.index.overlap(hashes),
       numPromptBlocks: hashes.length,
+      ...(hashes[0] !== undefined ? { firstBlockHash: hashes[0] } : {}),
       pick: config.routerMode === 'random' ? Math.random() : turn++,
     });
   };
