@@ -61,7 +61,8 @@ function positive(name: string, raw: string | undefined): number {
 const preset = values.model ?? 'small';
 if (!isPresetName(preset)) fail(`--model must be a preset name, got "${preset}"`);
 const modes = (values.modes ?? '').split(',').map((m) => m.trim());
-for (const m of modes) if (!ROUTER_MODES.includes(m as RouterMode)) fail(`--modes takes ${ROUTER_MODES.join(', ')}, got "${m}"`);
+for (const m of modes)
+  if (!ROUTER_MODES.includes(m as RouterMode)) fail(`--modes takes ${ROUTER_MODES.join(', ')}, got "${m}"`);
 const numPrompts = positive('num-prompts', values['num-prompts']);
 const concurrency = positive('concurrency', values.concurrency);
 const dataset: DatasetSpec = {
@@ -73,7 +74,8 @@ const dataset: DatasetSpec = {
 };
 
 type Gateway = ManagedProcess & { url: string };
-const percentileOf = (pairs: readonly (readonly [number, number])[], p: number) => pairs.find(([q]) => q === p)?.[1] ?? Number.NaN;
+const percentileOf = (pairs: readonly (readonly [number, number])[], p: number) =>
+  pairs.find(([q]) => q === p)?.[1] ?? Number.NaN;
 
 interface SetupResult {
   readonly setup: string;
@@ -126,7 +128,10 @@ async function measure(setup: string, frontend: Gateway, engines: readonly Gatew
   let hitTokens = 0;
   let queriedTokens = 0;
   engines.forEach((_, i) => {
-    const report = serverMetricsOf(before[i] ?? { ok: false, reason: 'none' }, after[i] ?? { ok: false, reason: 'none' });
+    const report = serverMetricsOf(
+      before[i] ?? { ok: false, reason: 'none' },
+      after[i] ?? { ok: false, reason: 'none' },
+    );
     if (!report.available || !report.prefixCache) throw new Error(`${setup}: engine ${i} has no prefix-cache counters`);
     hitTokens += report.prefixCache.hitTokens;
     queriedTokens += report.prefixCache.queriedTokens;
@@ -143,7 +148,19 @@ async function measure(setup: string, frontend: Gateway, engines: readonly Gatew
     ttftMs: { p50: percentileOf(ttft.percentiles, 50), p99: percentileOf(ttft.percentiles, 99), mean: ttft.mean },
     outputTokensPerSecond: record.metrics.outputThroughput,
     completed: record.metrics.completed,
-    routing: engines.length > 1 ? Object.fromEntries(['routerMode', 'routedToEngine', 'routedShared', 'rerouted', 'routedOverlapBlocks', 'routedPromptBlocks'].map((k) => [k, pick(k)])) : undefined,
+    routing:
+      engines.length > 1
+        ? Object.fromEntries(
+            [
+              'routerMode',
+              'routedToEngine',
+              'routedShared',
+              'rerouted',
+              'routedOverlapBlocks',
+              'routedPromptBlocks',
+            ].map((k) => [k, pick(k)]),
+          )
+        : undefined,
   };
 }
 
@@ -164,7 +181,14 @@ try {
       startGateway(modelDir, [...common, '--name', `${mode}-engine-a`]),
       startGateway(modelDir, [...common, '--name', `${mode}-engine-b`]),
     ])) as Gateway[];
-    const frontend = (await startGateway(modelDir, [...common, '--name', `${mode}-frontend`, '--no-engine', '--router-mode', mode])) as Gateway;
+    const frontend = (await startGateway(modelDir, [
+      ...common,
+      '--name',
+      `${mode}-frontend`,
+      '--no-engine',
+      '--router-mode',
+      mode,
+    ])) as Gateway;
     started.push(...engines, frontend);
     results.push(await measure(`2 engines, ${mode}`, frontend, engines));
     await Promise.all([frontend, ...engines].map((p) => p.stop(10_000)));
@@ -178,12 +202,22 @@ const table = [
   '| setup | prefix hit rate | TTFT p50 ms | TTFT p99 ms | output tok/s | routed / shared / rerouted |',
   '|---|--:|--:|--:|--:|--:|',
   ...results.map((r) => {
-    const routing = r.routing ? `${r.routing['routedToEngine']} / ${r.routing['routedShared']} / ${r.routing['rerouted']}` : '–';
+    const routing = r.routing
+      ? `${r.routing['routedToEngine']} / ${r.routing['routedShared']} / ${r.routing['rerouted']}`
+      : '–';
     return `| ${r.setup} | ${(100 * r.prefixHitRate).toFixed(1)}% | ${r.ttftMs.p50.toFixed(0)} | ${r.ttftMs.p99.toFixed(0)} | ${r.outputTokensPerSecond.toFixed(1)} | ${routing} |`;
   }),
 ].join('\n');
 process.stderr.write(`${table}\n`);
-const document = { bench: 'kv', date: new Date().toISOString(), model: preset, dataset, numPrompts, concurrency, results };
+const document = {
+  bench: 'kv',
+  date: new Date().toISOString(),
+  model: preset,
+  dataset,
+  numPrompts,
+  concurrency,
+  results,
+};
 const json = `${JSON.stringify(document, null, 2)}\n`;
 if (values.out) await writeFile(values.out, json);
 process.stdout.write(json);
