@@ -325,23 +325,25 @@ export class SwitchyardMetrics {
       (r) => r.decisions().overlapBlocks,
     );
     routerCounter(METRIC_KV_EVENT_GAPS, 'Gaps in engines’ KV event numbers', '{gap}', (r) => r.eventGaps());
-    meter
-      .createObservableGauge(METRIC_KV_INDEX_ENTRIES, {
-        description: '(block hash, engine) pairs in the cluster prefix index',
-        unit: '{entry}',
-      })
-      .addCallback((result) => {
-        if (this.#router) result.observe(this.#router.indexEntries());
+    const routerGauge = (
+      name: string,
+      description: string,
+      unit: string,
+      read: (r: RouterGauges) => number | undefined,
+    ) =>
+      meter.createObservableGauge(name, { description, unit }).addCallback((result) => {
+        const value = this.#router ? read(this.#router) : undefined;
+        if (value !== undefined) result.observe(value);
       });
-    meter
-      .createObservableGauge(METRIC_KV_EVENT_LAG, {
-        description: 'Seconds from an engine taking its latest KV event batch to applying it here',
-        unit: 's',
-      })
-      .addCallback((result) => {
-        const lag = this.#router?.eventLagS();
-        if (lag !== undefined) result.observe(lag);
-      });
+    routerGauge(METRIC_KV_INDEX_ENTRIES, '(block hash, engine) pairs in the cluster prefix index', '{entry}', (r) =>
+      r.indexEntries(),
+    );
+    routerGauge(
+      METRIC_KV_EVENT_LAG,
+      'Seconds from an engine taking its latest KV event batch to applying it here',
+      's',
+      (r) => r.eventLagS(),
+    );
   }
 
   #attributesOf(operation: GenAiOperation, model: string): Attributes {
