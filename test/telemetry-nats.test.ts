@@ -49,6 +49,10 @@ describe('telemetry on the NATS request queue path', () => {
     expect(request?.attributes['gen_ai.operation.name']).toBe('chat');
     expect(request?.attributes['gen_ai.usage.input_tokens']).toBe(usage.prompt_tokens);
     expect(request?.attributes['gen_ai.usage.output_tokens']).toBe(usage.completion_tokens);
+    // The frontend's routing decision travels with the request onto the serving engine's span.
+    expect(request?.attributes['switchyard.route.mode']).toBe('kv');
+    expect(['engine', 'shared']).toContain(request?.attributes['switchyard.route.target']);
+    expect(request?.attributes['switchyard.route.prompt_blocks']).toBe(Math.floor(usage.prompt_tokens / 16));
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     const output = metrics
       .split('\n')

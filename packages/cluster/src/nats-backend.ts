@@ -9,6 +9,7 @@ import {
 } from '@switchyard/engine';
 import type { ClusterConnection } from './connect.ts';
 import { RemoteGenerationError } from './errors.ts';
+import type { RouteAttributes } from '@switchyard/telemetry';
 import type { RouteDecision } from './kv-router.ts';
 import type { RequestMessage } from './request-message.ts';
 import type { RequestQueue } from './request-queue.ts';
@@ -38,6 +39,17 @@ export interface NatsBackendParts {
    */
   readonly rerouteAfterMs?: number;
   readonly now?: () => number;
+}
+
+function routeAttributes(d: RouteDecision, target: 'engine' | 'shared'): RouteAttributes {
+  return {
+    mode: d.mode,
+    target,
+    ...(d.engineId !== undefined ? { engineId: d.engineId } : {}),
+    overlapBlocks: d.overlapBlocks,
+    promptBlocks: d.numPromptBlocks,
+    score: d.score,
+  };
 }
 
 /** Counters of the routing decisions (for stats and metrics). */
@@ -137,15 +149,16 @@ export class NatsBackend implements GenerationBackend {
   submit(request: GenerateRequest, sink: TokenSink, meta?: RequestMeta): void {
     this.#check(request);
     const { queue, tokens } = this.#parts;
+    const decision = this.#parts.route?.(request);
+    const engineId = decision?.engineId;
     const message: RequestMessage = {
       ...request,
       model: this.modelId,
       createdAtMs: Date.now(),
       ...(meta ? { operation: meta.operation } : {}),
+      ...(decision ? { route: routeAttributes(decision, engineId === undefined ? 'shared' : 'engine') } : {}),
     };
     const trace = meta?.traceparent ? { traceparent: meta.traceparent } : undefined;
-    const decision = this.#parts.route?.(request);
-    const engineId = decision?.engineId;
     if (decision) {
       this.#counts.promptBlocks += decision.numPromptBlocks;
       this.#counts.overlapBlocks += decision.overlapBlocks;
@@ -215,7 +228,10 @@ export class NatsBackend implements GenerationBackend {
       this.#counts.rerouted++;
       const { queue } = this.#parts;
       if (entry.seq !== undefined) void queue.remove(entry.seq);
-      queue.publish(routed.message, routed.trace, { attempt: 1 }).then(
+      const message: RequestMessage = routed.message.route
+        ? { ...routed.message, route: { ...routed.message.route, target: 'rerouted' } }
+        : routed.message;
+      queue.publish(message, routed.trace, { attempt: 1 }).then(
         (receipt) => {
           entry.seq = receipt.seq;
           if (entry.aborted) void queue.remove(receipt.seq);

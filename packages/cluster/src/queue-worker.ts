@@ -179,6 +179,7 @@ export class QueueWorker {
       maxTokens: params.maxTokens,
       temperature: params.temperature,
       ...(delivery.trace ? { parentTraceparent: delivery.trace.traceparent } : {}),
+      ...(request.route ? { route: request.route } : {}),
     });
     const sink = (event: TokenEvent) => this.#onEvent(serving, event);
     try {

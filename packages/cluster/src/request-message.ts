@@ -1,4 +1,5 @@
 import type { GenerateRequest, SamplingParams } from '@switchyard/engine';
+import type { RouteAttributes } from '@switchyard/telemetry';
 import {
   asObject,
   parseJsonObject,
@@ -22,10 +23,12 @@ export interface RequestMessage extends GenerateRequest {
   readonly createdAtMs: number;
   /** The API operation, for the serving engine's request span (`text_completion` when absent). */
   readonly operation?: 'chat' | 'text_completion';
+  /** The frontend's routing decision, for the serving engine's request span. */
+  readonly route?: RouteAttributes;
 }
 
 export function encodeRequestMessage(message: RequestMessage): Uint8Array {
-  const { id, promptIds, params, cacheSalt, model, createdAtMs, operation } = message;
+  const { id, promptIds, params, cacheSalt, model, createdAtMs, operation, route } = message;
   return new TextEncoder().encode(
     JSON.stringify({
       id,
@@ -35,6 +38,7 @@ export function encodeRequestMessage(message: RequestMessage): Uint8Array {
       model,
       createdAtMs,
       ...(operation ? { operation } : {}),
+      ...(route ? { route } : {}),
     }),
   );
 }
@@ -57,6 +61,25 @@ export function decodeRequestMessage(data: Uint8Array | string): RequestMessage 
     model: readString(o, 'model', { nonEmpty: true }),
     createdAtMs: readNumber(o, 'createdAtMs', { min: 0 }),
     ...(operation !== undefined ? { operation } : {}),
+    ...(o['route'] !== undefined ? { route: decodeRoute(asObject(o['route'], 'route')) } : {}),
+  });
+}
+
+const ROUTE_TARGETS = ['engine', 'shared', 'rerouted'] as const;
+
+function decodeRoute(r: JsonObject): RouteAttributes {
+  const target = readString(r, 'target');
+  const known = ROUTE_TARGETS.find((t) => t === target);
+  if (known === undefined)
+    throw new InvalidMessageError(`route.target must be engine, shared or rerouted, got ${JSON.stringify(target)}`);
+  const engineId = readOptionalString(r, 'engineId');
+  return Object.freeze({
+    mode: readString(r, 'mode', { nonEmpty: true }),
+    target: known,
+    ...(engineId !== undefined ? { engineId } : {}),
+    overlapBlocks: readNumber(r, 'overlapBlocks', { integer: true, min: 0 }),
+    promptBlocks: readNumber(r, 'promptBlocks', { integer: true, min: 0 }),
+    score: readNumber(r, 'score'),
   });
 }
 

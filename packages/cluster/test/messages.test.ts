@@ -22,6 +22,21 @@ describe('request messages', () => {
     expect(decodeRequestMessage(encodeRequestMessage(request))).toEqual(request);
   });
 
+  it('carry the frontend’s routing decision for the serving engine’s span, and refuse an unknown target', () => {
+    const route = {
+      mode: 'kv',
+      target: 'engine' as const,
+      engineId: 'gateway-1',
+      overlapBlocks: 6,
+      promptBlocks: 8,
+      score: 0.7,
+    };
+    expect(decodeRequestMessage(encodeRequestMessage({ ...request, route }))).toEqual({ ...request, route });
+    expect(() =>
+      decodeRequestMessage(JSON.stringify({ ...request, route: { ...route, target: 'elsewhere' } })),
+    ).toThrow(/route.target/);
+  });
+
   it('name the first bad field of an invalid message', () => {
     expect(() => decodeRequestMessage('{not json')).toThrow(InvalidMessageError);
     expect(() => decodeRequestMessage(JSON.stringify({ ...request, promptIds: [1, -2] }))).toThrow(/promptIds/);

@@ -142,6 +142,14 @@ export const ATTR_WORKER_INDEX = 'switchyard.worker.index';
 export const ATTR_WORKER_ID = 'switchyard.worker.id';
 export const ATTR_DISPATCH_TOKENS = 'switchyard.dispatch.tokens';
 export const ATTR_KV_TRANSFER_DIRECTION = 'switchyard.kv.transfer.direction';
+/** The frontend's routing decision, on the serving engine's request span (NATS mode). */
+export const ATTR_ROUTE_MODE = 'switchyard.route.mode';
+/** `engine` (sent to the chosen engine), `shared` (any engine), `rerouted` (the chosen one was silent). */
+export const ATTR_ROUTE_TARGET = 'switchyard.route.target';
+export const ATTR_ROUTE_ENGINE = 'switchyard.route.engine';
+export const ATTR_ROUTE_OVERLAP_BLOCKS = 'switchyard.route.overlap_blocks';
+export const ATTR_ROUTE_PROMPT_BLOCKS = 'switchyard.route.prompt_blocks';
+export const ATTR_ROUTE_SCORE = 'switchyard.route.score';
 
 // ── Switchyard metrics ─────────────────────────────────────────────────────────────────────────────
 export const METRIC_TOKEN_ACTIVE_PARAMS = 'switchyard.token.active_params';

@@ -8,6 +8,12 @@ import {
   ATTR_GEN_AI_REQUEST_MAX_TOKENS,
   ATTR_GEN_AI_REQUEST_MODEL,
   ATTR_GEN_AI_REQUEST_SEED,
+  ATTR_ROUTE_ENGINE,
+  ATTR_ROUTE_MODE,
+  ATTR_ROUTE_OVERLAP_BLOCKS,
+  ATTR_ROUTE_PROMPT_BLOCKS,
+  ATTR_ROUTE_SCORE,
+  ATTR_ROUTE_TARGET,
   ATTR_GEN_AI_REQUEST_STREAM,
   ATTR_GEN_AI_REQUEST_TEMPERATURE,
   ATTR_GEN_AI_REQUEST_TOP_K,
@@ -51,6 +57,18 @@ export interface RequestSpanStart {
   readonly topK?: number;
   readonly seed?: number;
   readonly stream?: boolean;
+  /** How the frontend routed the request (NATS mode). */
+  readonly route?: RouteAttributes;
+}
+
+/** A routing decision as span attributes see it (the cluster package's RouteDecision, plus the target). */
+export interface RouteAttributes {
+  readonly mode: string;
+  readonly target: 'engine' | 'shared' | 'rerouted';
+  readonly engineId?: string;
+  readonly overlapBlocks: number;
+  readonly promptBlocks: number;
+  readonly score: number;
 }
 
 /** A live request span. `end` is idempotent. */
@@ -111,6 +129,16 @@ export class SwitchyardTracer {
       ...optional(ATTR_GEN_AI_REQUEST_TOP_P, start.topP),
       ...optional(ATTR_GEN_AI_REQUEST_TOP_K, start.topK),
       ...optional(ATTR_GEN_AI_REQUEST_SEED, start.seed),
+      ...(start.route
+        ? {
+            [ATTR_ROUTE_MODE]: start.route.mode,
+            [ATTR_ROUTE_TARGET]: start.route.target,
+            [ATTR_ROUTE_OVERLAP_BLOCKS]: start.route.overlapBlocks,
+            [ATTR_ROUTE_PROMPT_BLOCKS]: start.route.promptBlocks,
+            [ATTR_ROUTE_SCORE]: start.route.score,
+            ...optional(ATTR_ROUTE_ENGINE, start.route.engineId),
+          }
+        : {}),
       ...optional(ATTR_GEN_AI_REQUEST_STREAM, start.stream),
     };
     // NOTE: a root span unless the caller passes its context: a request started during a step must
