@@ -38,6 +38,18 @@ async function serve(handler = echoHandler(), port = 0): Promise<ExpertServer> {
   return server;
 }
 
+/** Serves on `port`, retrying for a moment while the kernel still holds it (EADDRINUSE). */
+async function serveWhenFree(port: number): Promise<ExpertServer> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await serve(echoHandler(), port);
+    } catch (error) {
+      if (attempt >= 40 || !String(error).includes('EADDRINUSE')) throw error;
+      await sleep(50);
+    }
+  }
+}
+
 async function connect(server: ExpertServer | number, deadlineMs = 5_000): Promise<ExpertStreamClient> {
   const port = typeof server === 'number' ? server : server.port;
   const client = await connectExpertClient(`127.0.0.1:${port}`, { deadlineMs });
@@ -258,7 +270,9 @@ describe('ExpertService Run stream', () => {
 
       for (const reply of pending) await expect(reply).rejects.toBeInstanceOf(UnavailableError);
       expect(client.numInFlight).toBe(0);
-      await serve(echoHandler(), port);
+      // The dead server's port is free once its process has exited (it may lag the broken connection).
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+      await serveWhenFree(port);
       await expect(client.run(makeRequest(1, 4))).resolves.toBeDefined();
     } finally {
       child.kill('SIGKILL');
