@@ -10,6 +10,8 @@ export interface LocalClusterOptions {
   readonly placement: 'contiguous' | 'round-robin';
   readonly replication: number;
   readonly microBatches: number;
+  /** How NATS gateways choose the engine for a request (`kv`, `round-robin`, `random`); the gateway's default when absent. */
+  readonly routerMode?: string;
   /** Gateway replicas (each needs the NATS queue when more than one); ports port, port+1, … */
   readonly gateways?: number;
   /** The NATS server of the request queue; absent = each gateway's in-process queue. */
@@ -110,6 +112,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     String(opts.replication),
     '--micro-batches',
     String(opts.microBatches),
+    ...(opts.routerMode !== undefined ? ['--router-mode', opts.routerMode] : []),
     ...(addresses.length > 0 ? ['--workers', addresses.join(',')] : []),
   ];
   let gateways: ManagedProcess[];

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { chooseBroker, describeBrokerChoice } from '@switchyard/cluster';
+import { chooseBroker, describeBrokerChoice, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { isPresetName, PRESET_NAMES } from '@switchyard/model';
 import { startLocalCluster } from '@switchyard/launcher';
 import { ensurePresetModel } from '../preset-model.ts';
@@ -18,6 +18,7 @@ interface UpOptions {
   microBatches: number;
   modelsDir: string;
   gateways: number;
+  routerMode: RouterMode;
 }
 
 export function upCommand(): Command {
@@ -44,6 +45,11 @@ export function upCommand(): Command {
       1,
     )
     .option('--gateways <n>', 'gateway replicas behind the NATS request queue', parseInteger('--gateways'), 1)
+    .addOption(
+      new Option('--router-mode <mode>', 'how gateways choose the engine for a request (NATS): KV-aware, or not')
+        .choices([...ROUTER_MODES])
+        .default('kv'),
+    )
     .option('--models-dir <dir>', 'where presets are created', 'models')
     .addHelpText(
       'after',
@@ -87,6 +93,7 @@ async function runUp(opts: UpOptions): Promise<void> {
     placement: opts.placement,
     replication: opts.replication,
     microBatches: opts.microBatches,
+    routerMode: opts.routerMode,
     startTimeoutMs: 180_000,
     log,
   });
