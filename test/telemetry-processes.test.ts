@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
-import { readTraceFile, type SpanRecord } from '@switchyard/telemetry';
+import { METRIC_CATALOG, readTraceFile, type SpanRecord } from '@switchyard/telemetry';
 import { startGateway, startWorker, type ManagedProcess } from '@switchyard/launcher';
 
 let root = '';
@@ -55,18 +55,14 @@ describe('telemetry across processes', () => {
       usages.push(((await res.json()) as { usage: Usage }).usage);
     }
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    for (const name of [
-      'gen_ai_server_time_to_first_token',
-      'gen_ai_server_time_per_output_token',
-      'gen_ai_server_request_duration',
-      'gen_ai_client_token_usage',
-      'switchyard_token_active_params',
-      'switchyard_token_flops',
-      'switchyard_expert_tokens',
-      'switchyard_expert_balancedness',
-    ]) {
-      expect(metrics, name).toContain(name);
-    }
+    // Every family is in the catalog, and a gateway with workers exports all of its engine and dispatch ones.
+    const families = [...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+    const catalog = new Set(METRIC_CATALOG.map((m) => m.name));
+    expect(families.filter((name) => !catalog.has(name ?? ''))).toEqual([]);
+    const expected = METRIC_CATALOG.filter((m) => m.exportedBy === 'engine' || m.exportedBy === 'dispatch');
+    expect(expected.map((m) => m.name).filter((name) => !families.includes(name))).toEqual([]);
+    // Expert load is attributed to the worker by its address, as the dispatch latency is.
+    expect(metrics).toContain(`switchyard_worker="${worker.address}"`);
     const input = usages.reduce((n, u) => n + u.prompt_tokens, 0);
     const output = usages.reduce((n, u) => n + u.completion_tokens, 0);
     expect(sumOf(metrics, 'gen_ai_client_token_usage_sum', { gen_ai_token_type: 'input' })).toBe(input);

@@ -6,6 +6,7 @@ export { chooseBroker, describeBrokerChoice } from './broker-choice.ts';
 export { type RequestMessage } from './request-message.ts';
 export { type RequestQueueOptions } from './request-queue-options.ts';
 export { RequestQueue } from './request-queue.ts';
+export { QueueBacklog } from './queue-backlog.ts';
 export { type QueueDelivery } from './queue-delivery.ts';
 
 export { encodeTokenEvent } from './token-message.ts';

@@ -16,7 +16,7 @@ export interface ExpertClusterOptions {
   /** Use this placement (worker indices = positions in `addresses`) instead of computing one. */
   readonly placement?: Placement;
   readonly tracer?: SwitchyardTracer;
-  readonly onDispatch?: (layer: number, workerIndex: number, seconds: number, ok: boolean) => void;
+  readonly onDispatch?: (layer: number, worker: string, seconds: number, ok: boolean) => void;
 }
 
 export class WorkerStartupError extends Error {

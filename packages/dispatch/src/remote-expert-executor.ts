@@ -26,8 +26,8 @@ export interface RemoteExecutorOptions {
   readonly now?: () => number;
   /** Dispatch spans (one per layer and worker) whose context travels to the worker. */
   readonly tracer?: SwitchyardTracer;
-  /** Told the round trip of every Run call (dispatch latency metric). */
-  readonly onDispatch?: (layer: number, workerIndex: number, seconds: number, ok: boolean) => void;
+  /** Told the round trip of every Run call (dispatch latency metric), with the worker's address. */
+  readonly onDispatch?: (layer: number, worker: string, seconds: number, ok: boolean) => void;
 }
 
 export class NoReplicaError extends Error {
@@ -192,8 +192,8 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     const rows = mapRows(shard.tokenRows, rowMap);
     const span = this.#opts.tracer?.startDispatchSpan(layer, shard.workerIndex, rows.length);
     const startedAt = performance.now();
-    const done = (ok: boolean) =>
-      this.#opts.onDispatch?.(layer, shard.workerIndex, (performance.now() - startedAt) / 1000, ok);
+    const worker = this.#placement.workers[shard.workerIndex] ?? String(shard.workerIndex);
+    const done = (ok: boolean) => this.#opts.onDispatch?.(layer, worker, (performance.now() - startedAt) / 1000, ok);
     try {
       const reply = await client.run(
         {

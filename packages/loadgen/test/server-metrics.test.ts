@@ -4,9 +4,9 @@ import {
   ATTR_LAYER,
   METRIC_EXPERT_BALANCEDNESS,
   METRIC_EXPERT_TOKENS,
-  METRIC_KV_USAGE,
-  METRIC_PREFIX_CACHE_HITS,
-  METRIC_PREFIX_CACHE_QUERIES,
+  METRIC_VLLM_KV_CACHE_USAGE_PERC,
+  METRIC_VLLM_PREFIX_CACHE_HITS,
+  METRIC_VLLM_PREFIX_CACHE_QUERIES,
   METRIC_TOKEN_ACTIVE_PARAMS,
 } from '@switchyard/telemetry/names';
 import { parseExposition, PrometheusParseError } from '../src/prometheus-text.ts';
@@ -56,7 +56,7 @@ describe('server metrics from /metrics before and after a run', () => {
     server = undefined;
   });
 
-  it('reads the series exactly as the OpenTelemetry Prometheus exporter names them, as run deltas', async () => {
+  it('reads the series exactly as the gateway names them, as run deltas', async () => {
     // 2 layers × 3 experts; counts before and after the run.
     let counts = [
       [5, 0, 1],
@@ -73,15 +73,15 @@ describe('server metrics from /metrics before and after a run', () => {
           ),
         );
       meter
-        .createObservableGauge(METRIC_EXPERT_BALANCEDNESS)
+        .createObservableGauge(METRIC_EXPERT_BALANCEDNESS, { unit: '1' })
         .addCallback((r) => [0.5, 0.25].forEach((b, layer) => r.observe(b, { [ATTR_LAYER]: layer })));
-      meter.createObservableGauge(METRIC_KV_USAGE).addCallback((r) => r.observe(0.125));
+      meter.createObservableGauge(METRIC_VLLM_KV_CACHE_USAGE_PERC).addCallback((r) => r.observe(0.125));
       meter
-        .createObservableCounter(METRIC_PREFIX_CACHE_QUERIES)
-        .addCallback((r) => r.observe(queries, { 'gen_ai.request.model': 'tiny' }));
+        .createObservableCounter(METRIC_VLLM_PREFIX_CACHE_QUERIES)
+        .addCallback((r) => r.observe(queries, { model_name: 'tiny' }));
       meter
-        .createObservableCounter(METRIC_PREFIX_CACHE_HITS)
-        .addCallback((r) => r.observe(hits, { 'gen_ai.request.model': 'tiny' }));
+        .createObservableCounter(METRIC_VLLM_PREFIX_CACHE_HITS)
+        .addCallback((r) => r.observe(hits, { model_name: 'tiny' }));
       const params = meter.createHistogram(METRIC_TOKEN_ACTIVE_PARAMS, {
         advice: { explicitBucketBoundaries: [1000, 10000] },
       });
@@ -96,10 +96,7 @@ describe('server metrics from /metrics before and after a run', () => {
     hits = 90;
     const after = await exposition.expose();
     expect(after).toContain('switchyard_expert_tokens_total{switchyard_layer="0",switchyard_expert="1"');
-    const during = [
-      ok('switchyard_kv_usage{otel_scope_name="switchyard"} 0.5'),
-      { ok: false, reason: 'timeout' } as const,
-    ];
+    const during = [ok('vllm:kv_cache_usage_perc{model_name="tiny"} 0.5'), { ok: false, reason: 'timeout' } as const];
     const report = serverMetricsOf(before, ok(after), { numLayers: 2, numExperts: 4 }, during);
     if (!report.available) throw new Error(report.reason);
     // Deltas, widened to the model's 4 experts (expert 3 never routed: no series at all).
@@ -116,7 +113,7 @@ describe('server metrics from /metrics before and after a run', () => {
     // Nothing recorded into the histogram during the run: no mean.
     expect(report.activeParamsPerToken).toBeUndefined();
     expect(report.dispatchLatencyMs).toBeUndefined();
-    expect(report.missing).toContain('switchyard_expert_dispatch_duration_count');
+    expect(report.missing).toContain('switchyard_expert_dispatch_duration_seconds_count');
   });
 
   it('takes histogram means and quantiles from the run’s bucket deltas (PromQL histogram_quantile)', () => {

@@ -38,6 +38,7 @@ import {
   ATTR_STEP_SAMPLED,
   ATTR_STEP_SEQUENCES,
   ATTR_STEP_TOKENS,
+  WORKER_LOCAL,
 } from './names.ts';
 import { RequestHandle, type RequestOutcome } from './request-handle.ts';
 import { errorTypeOf, type RequestSpanStart, type SwitchyardTracer } from './request-tracer.ts';
@@ -56,6 +57,8 @@ export interface EngineTelemetryOptions {
   readonly expertDtype: 'fp32' | 'int8';
   /** Worker hosting (layer, expert) for per-worker attribution (primary replica); absent = in process. */
   readonly workerOf?: (layer: number, expert: number) => number;
+  /** A worker index's label on metrics (its address); absent = the index. */
+  readonly workerName?: (workerIndex: number) => string;
   readonly now?: () => number;
 }
 
@@ -84,12 +87,16 @@ export class EngineTelemetry {
   readonly #expertDtype: 'fp32' | 'int8';
   readonly #live = new Map<string, RequestHandle>();
   readonly #now: () => number;
+  readonly #workerName: (workerIndex: number) => string;
+  #workerOf: ((layer: number, expert: number) => number) | undefined;
 
   constructor(parts: TelemetryParts, options: EngineTelemetryOptions) {
     this.#parts = parts;
     this.#modelName = options.config.name;
     this.#expertDtype = options.expertDtype;
     this.#now = options.now ?? (() => performance.now());
+    this.#workerOf = options.workerOf;
+    this.#workerName = options.workerName ?? String;
     this.model = computeModelOf(options.config);
     this.accounting = new AccountingObserver({
       model: this.model,
@@ -117,7 +124,11 @@ export class EngineTelemetry {
     let step: StepCompute | undefined;
     const take = (): StepCompute => (step ??= this.#endStep());
     try {
-      return await this.#parts.tracer.traceStep(run, (stats) => stepAttributes(stats, take(), this.#expertDtype));
+      const stats = await this.#parts.tracer.traceStep(run, (stats) =>
+        stepAttributes(stats, take(), this.#expertDtype),
+      );
+      this.#parts.metrics.vllm.recordPreemptions(this.#modelName, stats.numPreempted);
+      return stats;
     } catch (error) {
       this.accounting.discardPending();
       throw error;
@@ -129,12 +140,10 @@ export class EngineTelemetry {
   /** Starts a request's span and clock; end it with `onEvent` (final event) or `end`. */
   startRequest(start: RequestSpanStart): RequestHandle {
     this.#live.get(start.requestId)?.end({ error: new Error('superseded by a request with the same id') });
-    const handle = new RequestHandle(
-      this.#parts.tracer.startRequestSpan(start),
-      start,
-      this.#now,
-      (h, outcome, endedAt) => this.#finishRequest(h, outcome, endedAt),
-    );
+    const handle = new RequestHandle(this.#parts.tracer.startRequestSpan(start), start, this.#now, {
+      finish: (h, outcome, endedAt) => this.#finishRequest(h, outcome, endedAt),
+      interToken: (h, seconds) => this.#parts.metrics.vllm.recordInterToken(h.model, seconds),
+    });
     this.#live.set(start.requestId, handle);
     return handle;
   }
@@ -145,6 +154,7 @@ export class EngineTelemetry {
   }
 
   setWorkerOf(workerOf: ((layer: number, expert: number) => number) | undefined): void {
+    this.#workerOf = workerOf;
     this.accounting.setWorkerOf(workerOf);
   }
 
@@ -153,12 +163,13 @@ export class EngineTelemetry {
     const compute = this.accounting.takeRequest(handle.requestId);
     const usage = outcome.usage ?? { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 };
     const error = outcome.error ?? (outcome.finishReason === 'error' ? new Error('request failed') : undefined);
+    const prefixFlopsSaved = prefillFlops(this.model, usage.cachedPromptTokens);
     const attributes: Attributes = {
       [ATTR_GEN_AI_RESPONSE_MODEL]: this.#modelName,
       [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: usage.promptTokens,
       [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: usage.completionTokens,
       [ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS]: usage.cachedPromptTokens,
-      [ATTR_PREFIX_CACHE_FLOPS_SAVED]: prefillFlops(this.model, usage.cachedPromptTokens),
+      [ATTR_PREFIX_CACHE_FLOPS_SAVED]: prefixFlopsSaved,
       ...(outcome.finishReason ? { [ATTR_GEN_AI_RESPONSE_FINISH_REASONS]: [outcome.finishReason] } : {}),
       ...(compute
         ? {
@@ -192,17 +203,31 @@ export class EngineTelemetry {
         ? { timePerOutputTokenS: (endedAt - first) / 1000 / (usage.completionTokens - 1) }
         : {}),
       ...(error ? { errorType: errorTypeOf(error) } : {}),
+      ...(outcome.finishReason !== undefined ? { finishReason: outcome.finishReason } : {}),
+      ...(handle.scheduledAt !== undefined ? { queueTimeS: (handle.scheduledAt - handle.startedAt) / 1000 } : {}),
+      prefixFlopsSaved,
     });
   }
 
   #onToken(token: TokenCompute): void {
-    this.#parts.metrics.recordToken(this.#modelName, token.activeParams, token.flops);
-    this.#live.get(token.seqId)?.span.addToken(token);
+    this.#parts.metrics.recordToken(this.#modelName, token.activeParams, token.flops, token.denseEquivalentFlops);
+    const handle = this.#live.get(token.seqId);
+    handle?.markScheduled();
+    handle?.span.addToken(token);
   }
 
   #endStep(): StepCompute {
     const step = this.accounting.takeStep();
-    this.#parts.metrics.recordStep(this.#modelName, step);
+    const workerOf = this.#workerOf;
+    this.#parts.metrics.recordStep(
+      this.#modelName,
+      step,
+      workerOf &&
+        ((layer, expert) => {
+          const index = workerOf(layer, expert);
+          return index < 0 ? WORKER_LOCAL : this.#workerName(index);
+        }),
+    );
     return step;
   }
 }

@@ -21,3 +21,5 @@ export { type RouteAttributes, type TraceDetail, SwitchyardTracer } from './requ
 export { EngineTelemetry } from './engine-telemetry.ts';
 export { telemetryOptionsFromEnv, startTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from './sdk.ts';
 export { buildTokenReport, type TokenReport } from './token-report.ts';
+export { METRIC_CATALOG, type CatalogMetric } from './metric-catalog.ts';
+export { prometheusMetricName, prometheusLabelName, type PrometheusKind } from './prometheus-naming.ts';

@@ -9,7 +9,11 @@ import {
   ATTR_GEN_AI_TOKEN_TYPE,
   ATTR_KV_TRANSFER_DIRECTION,
   ATTR_LAYER,
-  ATTR_WORKER_INDEX,
+  ATTR_WORKER,
+  METRIC_DENSE_EQUIVALENT_FLOPS,
+  METRIC_PREFIX_CACHE_FLOPS_SAVED,
+  METRIC_STEP_EXPERT_BYTES_FP32,
+  WORKER_LOCAL,
   BUCKETS_DISPATCH_S,
   BUCKETS_REQUEST_DURATION_S,
   BUCKETS_TIME_PER_OUTPUT_TOKEN_S,
@@ -26,12 +30,6 @@ import {
   METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,
   METRIC_KV_PAGE_TRANSFER_BYTES,
   METRIC_KV_PAGE_TRANSFERS,
-  METRIC_KV_USAGE,
-  METRIC_PREFIX_CACHE_HITS,
-  METRIC_PREFIX_CACHE_QUERIES,
-  METRIC_QUEUE_DEPTH,
-  METRIC_REQUESTS_RUNNING,
-  METRIC_REQUESTS_WAITING,
   METRIC_STEP_EXPERT_BYTES,
   METRIC_TOKEN_ACTIVE_PARAMS,
   METRIC_TOKEN_FLOPS,
@@ -46,19 +44,12 @@ import {
   SWITCHYARD_PROVIDER_NAME,
   type GenAiOperation,
 } from './names.ts';
+import { VllmMetrics, type EngineGauges } from './vllm-metrics.ts';
+
+export type { EngineGauges } from './vllm-metrics.ts';
 
 /** Log-spaced boundaries (×√10) from 1e3 to 1e13: parameter and FLOP counts of any model size. */
 const BUCKETS_COUNT = Array.from({ length: 21 }, (_, i) => Number((10 ** (3 + i / 2)).toPrecision(2)));
-
-/** Read at collection time: sources of the gauges (each optional; a missing one is not reported). */
-export interface EngineGauges {
-  readonly numRunning?: () => number;
-  readonly numWaiting?: () => number;
-  /** Fraction of KV blocks in use, 0–1. */
-  readonly kvUsage?: () => number;
-  /** Requests queued before an engine took them. */
-  readonly queueDepth?: () => number;
-}
 
 /** Read at collection time: a frontend's routing and cluster KV index (NATS mode). */
 export interface RouterGauges {
@@ -89,15 +80,22 @@ export interface RequestMeasurement {
   readonly timePerOutputTokenS?: number;
   /** Low-cardinality error identifier (an error's `code` or name). */
   readonly errorType?: string;
+  /** The engine's finish reason (`stop`, `length`, `abort`, `error`). */
+  readonly finishReason?: string;
+  /** From the engine taking the request to its first computed row; absent when none was computed. */
+  readonly queueTimeS?: number;
+  /** Prefill FLOPs the prefix cache saved. */
+  readonly prefixFlopsSaved?: number;
 }
 
 /**
- * Every metric of issue 5, recorded through the OpenTelemetry meter. Per-step and per-expert values
+ * Every metric Switchyard exports (the catalog: metric-catalog.ts), recorded through the OpenTelemetry
+ * meter: the GenAI conventions', vLLM's (vllm-metrics.ts) and our own. Per-step and per-expert values
  * accumulate in typed arrays and are reported by observable instruments at collection time, so a step
  * costs array additions, not one instrument call per (layer, expert).
  *
- * Invariant: `#expertTokens` and `#balancedness` are sized by the first step recorded (a process
- * serves one model); a step of another shape is a bug and throws.
+ * Invariant: `#balancedness` and every array of `#expertTokens` (one per worker label) are sized by the
+ * first step recorded (a process serves one model); a step of another shape is a bug and throws.
  */
 export class SwitchyardMetrics {
   readonly #provider: string;
@@ -108,17 +106,19 @@ export class SwitchyardMetrics {
   readonly #activeParams: Histogram;
   readonly #flops: Histogram;
   readonly #expertBytes: Counter;
-  readonly #prefixQueries: Counter;
-  readonly #prefixHits: Counter;
+  readonly #expertBytesFp32: Counter;
+  readonly #denseEquivalentFlops: Counter;
+  readonly #prefixFlopsSaved: Counter;
   readonly #pageTransfers: Counter;
   readonly #pageTransferBytes: Counter;
   readonly #dispatch: Histogram;
   readonly #requestAttributes = new Map<string, Attributes>();
   readonly #modelAttributes = new Map<string, Attributes>();
-  #expertTokens: Float64Array | undefined;
-  #expertAttributes: Attributes[] = [];
+  readonly vllm: VllmMetrics;
+  /** Worker label → [layer × numExperts + expert] → (token, expert) pairs routed there. */
+  readonly #expertTokens = new Map<string, Float64Array>();
+  #expertShape: { readonly numLayers: number; readonly numExperts: number } | undefined;
   #balancedness: Float64Array | undefined;
-  #gauges: EngineGauges = {};
   #router: RouterGauges | undefined;
 
   constructor(meter: Meter, options: { readonly provider?: string } = {}) {
@@ -159,13 +159,17 @@ export class SwitchyardMetrics {
       description: 'Expert weight bytes read',
       unit: 'By',
     });
-    this.#prefixQueries = meter.createCounter(METRIC_PREFIX_CACHE_QUERIES, {
-      description: 'Prompt tokens looked up in the prefix cache',
-      unit: '{token}',
+    this.#expertBytesFp32 = meter.createCounter(METRIC_STEP_EXPERT_BYTES_FP32, {
+      description: 'Expert weight bytes the same steps would read with fp32 experts',
+      unit: 'By',
     });
-    this.#prefixHits = meter.createCounter(METRIC_PREFIX_CACHE_HITS, {
-      description: 'Prompt tokens found in the prefix cache',
-      unit: '{token}',
+    this.#denseEquivalentFlops = meter.createCounter(METRIC_DENSE_EQUIVALENT_FLOPS, {
+      description: 'FLOPs of the computed tokens had every routed expert been active',
+      unit: '{flop}',
+    });
+    this.#prefixFlopsSaved = meter.createCounter(METRIC_PREFIX_CACHE_FLOPS_SAVED, {
+      description: 'Prefill FLOPs not computed thanks to the prefix cache',
+      unit: '{flop}',
     });
     this.#pageTransfers = meter.createCounter(METRIC_KV_PAGE_TRANSFERS, {
       description: 'KV cache pages moved between nodes',
@@ -180,21 +184,31 @@ export class SwitchyardMetrics {
       'Round trip of one Run message to an expert worker',
       BUCKETS_DISPATCH_S,
     );
+    this.vllm = new VllmMetrics(meter);
     this.#observeInstruments(meter);
   }
 
-  /** One Run round trip to worker `workerIndex` for `layer`; `ok` false when it failed. */
-  recordDispatch(layer: number, workerIndex: number, seconds: number, ok: boolean): void {
+  /** One Run round trip to `worker` (its address) for `layer`; `ok` false when it failed. */
+  recordDispatch(layer: number, worker: string, seconds: number, ok: boolean): void {
     this.#dispatch.record(seconds, {
       [ATTR_LAYER]: layer,
-      [ATTR_WORKER_INDEX]: workerIndex,
+      [ATTR_WORKER]: worker,
       ...(ok ? {} : { [ATTR_ERROR_TYPE]: 'dispatch_failed' }),
     });
   }
 
   /** Sets where the gauges read from (the engine, the KV cache, the queue); replaces the previous sources. */
   observeEngine(gauges: EngineGauges): void {
-    this.#gauges = gauges;
+    this.vllm.observe(gauges);
+    if (gauges.model === undefined) return;
+    const attributes = this.#modelOnly(gauges.model);
+    for (const counter of [
+      this.#expertBytes,
+      this.#expertBytesFp32,
+      this.#denseEquivalentFlops,
+      this.#prefixFlopsSaved,
+    ])
+      counter.add(0, attributes);
   }
 
   /** Sets where the routing and KV-index instruments read from (a NATS frontend). */
@@ -208,29 +222,50 @@ export class SwitchyardMetrics {
     this.#duration.record(r.durationS, failed);
     this.#tokenUsage.record(r.inputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_INPUT });
     this.#tokenUsage.record(r.outputTokens, { ...base, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_OUTPUT });
-    this.#prefixQueries.add(r.inputTokens, { [ATTR_GEN_AI_REQUEST_MODEL]: r.model });
-    this.#prefixHits.add(r.cachedInputTokens, { [ATTR_GEN_AI_REQUEST_MODEL]: r.model });
+    if ((r.prefixFlopsSaved ?? 0) > 0) this.#prefixFlopsSaved.add(r.prefixFlopsSaved ?? 0, this.#modelOnly(r.model));
+    const ok = r.errorType === undefined && r.finishReason !== 'error';
+    this.vllm.recordRequest({
+      model: r.model,
+      promptTokens: r.inputTokens,
+      generationTokens: r.outputTokens,
+      cachedPromptTokens: r.cachedInputTokens,
+      e2eS: r.durationS,
+      ...(ok && r.timeToFirstTokenS !== undefined ? { timeToFirstTokenS: r.timeToFirstTokenS } : {}),
+      ...(r.queueTimeS !== undefined ? { queueTimeS: r.queueTimeS } : {}),
+      ...(ok && r.finishReason !== undefined ? { finishedReason: r.finishReason } : {}),
+    });
     if (r.errorType !== undefined) return;
     if (r.timeToFirstTokenS !== undefined) this.#ttft.record(r.timeToFirstTokenS, base);
     if (r.timePerOutputTokenS !== undefined) this.#tpot.record(r.timePerOutputTokenS, base);
   }
 
   /** One computed token row. */
-  recordToken(model: string, activeParams: number, flops: number): void {
+  recordToken(model: string, activeParams: number, flops: number, denseEquivalentFlops: number): void {
     const attributes = this.#modelOnly(model);
     this.#activeParams.record(activeParams, attributes);
     this.#flops.record(flops, attributes);
+    this.#denseEquivalentFlops.add(denseEquivalentFlops, attributes);
   }
 
-  recordStep(model: string, step: StepCompute): void {
-    const tokens = this.#expertTokensFor(step);
-    for (let i = 0; i < tokens.length; i++) tokens[i] = (tokens[i] ?? 0) + (step.tokensPerExpert[i] ?? 0);
+  /**
+   * One step's accounting. `workerOf(layer, expert)` names the worker that computed the expert's pairs
+   * (its address); absent, they count as `local`.
+   */
+  recordStep(model: string, step: StepCompute, workerOf?: (layer: number, expert: number) => string): void {
+    const numExperts = this.#checkShape(step);
+    step.tokensPerExpert.forEach((n, i) => {
+      if (n === 0) return;
+      const worker = workerOf?.(Math.floor(i / numExperts), i % numExperts) ?? WORKER_LOCAL;
+      const tokens = this.#expertTokensOf(worker);
+      tokens[i] = (tokens[i] ?? 0) + n;
+    });
     const balancedness = this.#balancedness ?? new Float64Array(step.balancedness.length);
     this.#balancedness = balancedness;
     step.balancedness.forEach((b, layer) => {
       if (!Number.isNaN(b)) balancedness[layer] = b;
     });
     if (step.expertBytes > 0) this.#expertBytes.add(step.expertBytes, this.#modelOnly(model));
+    if (step.expertBytesFp32 > 0) this.#expertBytesFp32.add(step.expertBytesFp32, this.#modelOnly(model));
   }
 
   recordPageTransfer(direction: 'fetch' | 'push', numPages: number, sizeBytes: number): void {
@@ -239,35 +274,47 @@ export class SwitchyardMetrics {
     this.#pageTransferBytes.add(sizeBytes, attributes);
   }
 
-  #expertTokensFor(step: StepCompute): Float64Array {
+  /** Returns numExperts; throws on a step of another shape than the first (a bug). */
+  #checkShape(step: StepCompute): number {
     const numLayers = step.balancedness.length;
-    const size = step.tokensPerExpert.length;
-    if (this.#expertTokens === undefined) {
-      const numExperts = size / Math.max(1, numLayers);
-      this.#expertTokens = new Float64Array(size);
-      this.#expertAttributes = Array.from({ length: size }, (_, i) => ({
-        [ATTR_LAYER]: Math.floor(i / numExperts),
-        [ATTR_EXPERT]: i % numExperts,
-      }));
+    const numExperts = step.tokensPerExpert.length / Math.max(1, numLayers);
+    this.#expertShape ??= { numLayers, numExperts };
+    if (this.#expertShape.numLayers !== numLayers || this.#expertShape.numExperts !== numExperts)
+      throw new Error(
+        `internal: a step of ${numLayers}×${numExperts} (layer, expert) counts after steps of ` +
+          `${this.#expertShape.numLayers}×${this.#expertShape.numExperts}`,
+      );
+    return numExperts;
+  }
+
+  #expertTokensOf(worker: string): Float64Array {
+    let tokens = this.#expertTokens.get(worker);
+    if (!tokens) {
+      const shape = this.#expertShape ?? { numLayers: 0, numExperts: 0 };
+      tokens = new Float64Array(shape.numLayers * shape.numExperts);
+      this.#expertTokens.set(worker, tokens);
     }
-    if (this.#expertTokens.length !== size)
-      throw new Error(`internal: a step of ${size} (layer, expert) counts after steps of ${this.#expertTokens.length}`);
-    return this.#expertTokens;
+    return tokens;
   }
 
   #observeInstruments(meter: Meter): void {
     meter
       .createObservableCounter(METRIC_EXPERT_TOKENS, {
-        description: '(token, expert) pairs routed, by layer and expert',
+        description: '(token, expert) pairs routed, by layer, expert and the worker hosting it',
         unit: '{token}',
       })
       .addCallback((result) => {
-        const tokens = this.#expertTokens;
-        if (!tokens) return;
-        tokens.forEach((n, i) => {
-          const attributes = this.#expertAttributes[i];
-          if (n > 0 && attributes) result.observe(n, attributes);
-        });
+        const numExperts = this.#expertShape?.numExperts ?? 1;
+        for (const [worker, tokens] of this.#expertTokens) {
+          tokens.forEach((n, i) => {
+            if (n > 0)
+              result.observe(n, {
+                [ATTR_LAYER]: Math.floor(i / numExperts),
+                [ATTR_EXPERT]: i % numExperts,
+                [ATTR_WORKER]: worker,
+              });
+          });
+        }
       });
     meter
       .createObservableGauge(METRIC_EXPERT_BALANCEDNESS, {
@@ -277,20 +324,6 @@ export class SwitchyardMetrics {
       .addCallback((result) => {
         this.#balancedness?.forEach((b, layer) => result.observe(b, { [ATTR_LAYER]: layer }));
       });
-    const gauge = (
-      name: string,
-      description: string,
-      unit: string,
-      read: (g: EngineGauges) => (() => number) | undefined,
-    ) =>
-      meter.createObservableGauge(name, { description, unit }).addCallback((result) => {
-        const source = read(this.#gauges);
-        if (source) result.observe(source());
-      });
-    gauge(METRIC_KV_USAGE, 'Fraction of KV cache blocks in use', '1', (g) => g.kvUsage);
-    gauge(METRIC_REQUESTS_RUNNING, 'Requests being generated', '{request}', (g) => g.numRunning);
-    gauge(METRIC_REQUESTS_WAITING, 'Requests admitted and waiting to be scheduled', '{request}', (g) => g.numWaiting);
-    gauge(METRIC_QUEUE_DEPTH, 'Requests queued before an engine took them', '{request}', (g) => g.queueDepth);
     const routerCounter = (name: string, description: string, unit: string, read: (r: RouterGauges) => number) =>
       meter.createObservableCounter(name, { description, unit }).addCallback((result) => {
         if (this.#router) result.observe(read(this.#router));

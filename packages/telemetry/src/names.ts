@@ -140,6 +140,9 @@ export const ATTR_LAYER = 'switchyard.layer';
 export const ATTR_EXPERT = 'switchyard.expert';
 export const ATTR_WORKER_INDEX = 'switchyard.worker.index';
 export const ATTR_WORKER_ID = 'switchyard.worker.id';
+/** Metric dimension: the expert worker (its address; `local` for experts in the gateway's process). */
+export const ATTR_WORKER = 'switchyard.worker';
+export const WORKER_LOCAL = 'local';
 export const ATTR_DISPATCH_TOKENS = 'switchyard.dispatch.tokens';
 export const ATTR_KV_TRANSFER_DIRECTION = 'switchyard.kv.transfer.direction';
 /** The frontend's routing decision, on the serving engine's request span (NATS mode). */
@@ -160,15 +163,6 @@ export const METRIC_EXPERT_TOKENS = 'switchyard.expert.tokens';
 export const METRIC_EXPERT_BALANCEDNESS = 'switchyard.expert.balancedness';
 /** Counter: expert weight bytes read. */
 export const METRIC_STEP_EXPERT_BYTES = 'switchyard.step.expert_bytes';
-/** Gauge: fraction of KV cache blocks in use. */
-export const METRIC_KV_USAGE = 'switchyard.kv.usage';
-/** Counters in tokens, as vLLM counts them: prompt tokens looked up, and those found. */
-export const METRIC_PREFIX_CACHE_QUERIES = 'switchyard.prefix_cache.queries';
-export const METRIC_PREFIX_CACHE_HITS = 'switchyard.prefix_cache.hits';
-export const METRIC_REQUESTS_RUNNING = 'switchyard.requests.running';
-export const METRIC_REQUESTS_WAITING = 'switchyard.requests.waiting';
-/** Gauge: requests queued before any engine took them (the NATS work queue or the local queue). */
-export const METRIC_QUEUE_DEPTH = 'switchyard.queue.depth';
 export const METRIC_KV_PAGE_TRANSFERS = 'switchyard.kv.page_transfers';
 /** Round trip of one Run message to an expert worker (gateway side), seconds, by layer and worker. */
 export const METRIC_EXPERT_DISPATCH_DURATION = 'switchyard.expert.dispatch.duration';
@@ -188,3 +182,46 @@ export const METRIC_KV_INDEX_ENTRIES = 'switchyard.kv.index.entries';
 export const METRIC_KV_EVENT_GAPS = 'switchyard.kv.events.gaps';
 /** Gauge: seconds from an engine taking its latest KV event batch to this frontend applying it. */
 export const METRIC_KV_EVENT_LAG = 'switchyard.kv.events.lag';
+
+/** Counter: FLOPs of the computed tokens had every routed expert been active (the MoE sparsity saving). */
+export const METRIC_DENSE_EQUIVALENT_FLOPS = 'switchyard.dense_equivalent_flops';
+/** Counter: prefill FLOPs not computed because the prompt prefix came from the prefix cache. */
+export const METRIC_PREFIX_CACHE_FLOPS_SAVED = 'switchyard.prefix_cache.flops_saved';
+/** Counter: the expert bytes of `switchyard.step.expert_bytes` had the experts been fp32 (the int8 saving). */
+export const METRIC_STEP_EXPERT_BYTES_FP32 = 'switchyard.step.expert_bytes_fp32';
+
+// ── vLLM-compatible metrics ────────────────────────────────────────────────────────────────────────
+// The series vLLM's own dashboards, alerts and autoscalers read, from the same measurements as the GenAI
+// ones. NOTE: `:` is outside OpenTelemetry's instrument-name alphabet (the SDK only warns) but inside
+// Prometheus'; both of our Prometheus paths keep it (see prometheus-naming.ts). Units are chosen so the
+// specification's suffix rules give vLLM's exact names: histograms already end in `seconds`, counters
+// gain `_total`, and the gauges have no unit (unit `1` would add `_ratio`).
+export const ATTR_VLLM_MODEL_NAME = 'model_name';
+export const ATTR_VLLM_FINISHED_REASON = 'finished_reason';
+export const METRIC_VLLM_NUM_REQUESTS_RUNNING = 'vllm:num_requests_running';
+/** Waiting in this engine plus the JetStream backlog of the model's shared consumer (NATS mode). */
+export const METRIC_VLLM_NUM_REQUESTS_WAITING = 'vllm:num_requests_waiting';
+/** Fraction (0–1, despite the name) of KV cache blocks held by live sequences. */
+export const METRIC_VLLM_KV_CACHE_USAGE_PERC = 'vllm:kv_cache_usage_perc';
+export const METRIC_VLLM_PROMPT_TOKENS = 'vllm:prompt_tokens';
+export const METRIC_VLLM_GENERATION_TOKENS = 'vllm:generation_tokens';
+export const METRIC_VLLM_REQUEST_SUCCESS = 'vllm:request_success';
+export const METRIC_VLLM_NUM_PREEMPTIONS = 'vllm:num_preemptions';
+export const METRIC_VLLM_TIME_TO_FIRST_TOKEN = 'vllm:time_to_first_token_seconds';
+export const METRIC_VLLM_INTER_TOKEN_LATENCY = 'vllm:inter_token_latency_seconds';
+export const METRIC_VLLM_E2E_REQUEST_LATENCY = 'vllm:e2e_request_latency_seconds';
+/** From the engine taking the request to its first computed row (waiting in the engine). */
+export const METRIC_VLLM_REQUEST_QUEUE_TIME = 'vllm:request_queue_time_seconds';
+/** Counters in prompt tokens: looked up in the prefix cache, and found. */
+export const METRIC_VLLM_PREFIX_CACHE_QUERIES = 'vllm:prefix_cache_queries';
+export const METRIC_VLLM_PREFIX_CACHE_HITS = 'vllm:prefix_cache_hits';
+/** vLLM's bucket boundaries (seconds). */
+export const BUCKETS_VLLM_TTFT_S = [
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560,
+];
+export const BUCKETS_VLLM_ITL_S = [
+  0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
+];
+export const BUCKETS_VLLM_REQUEST_S = [
+  0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680,
+];

@@ -21,9 +21,16 @@ export interface RequestOutcome {
   readonly error?: Error;
 }
 
+/** What a handle reports while its request runs and when it ends. */
+export interface RequestHandleSink {
+  readonly finish: (handle: RequestHandle, outcome: RequestOutcome, endedAt: number) => void;
+  /** Seconds between two consecutive output tokens. */
+  readonly interToken?: (handle: RequestHandle, seconds: number) => void;
+}
+
 /**
- * One request's telemetry: its span, its clock (time to first token, time per output token) and, at
- * the end, its exact compute totals and the GenAI metrics. Ends once; later calls do nothing.
+ * One request's telemetry: its span, its clock (queue time, time to first token, inter-token times) and,
+ * at the end, its exact compute totals and the metrics. Ends once; later calls do nothing.
  */
 export class RequestHandle {
   readonly span: RequestSpan;
@@ -32,22 +39,19 @@ export class RequestHandle {
   readonly model: string;
   readonly startedAt: number;
   readonly #now: () => number;
-  readonly #finish: (handle: RequestHandle, outcome: RequestOutcome, endedAt: number) => void;
+  readonly #sink: RequestHandleSink;
   #firstTokenAt: number | undefined;
+  #lastTokenAt: number | undefined;
+  #scheduledAt: number | undefined;
   #ended = false;
 
-  constructor(
-    span: RequestSpan,
-    start: RequestSpanStart,
-    now: () => number,
-    finish: (handle: RequestHandle, outcome: RequestOutcome, endedAt: number) => void,
-  ) {
+  constructor(span: RequestSpan, start: RequestSpanStart, now: () => number, sink: RequestHandleSink) {
     this.span = span;
     this.requestId = start.requestId;
     this.operation = start.operation;
     this.model = start.model;
     this.#now = now;
-    this.#finish = finish;
+    this.#sink = sink;
     this.startedAt = now();
   }
 
@@ -60,6 +64,16 @@ export class RequestHandle {
     return this.#firstTokenAt;
   }
 
+  /** When the engine computed the request's first row (undefined before). */
+  get scheduledAt(): number | undefined {
+    return this.#scheduledAt;
+  }
+
+  /** The engine computed a row of this request; the first call ends its queue time. */
+  markScheduled(): void {
+    this.#scheduledAt ??= this.#now();
+  }
+
   get isEnded(): boolean {
     return this.#ended;
   }
@@ -67,9 +81,15 @@ export class RequestHandle {
   /** Feed every engine event of the request: marks the first token, ends on the final event. */
   onEvent(event: TokenEventLike): void {
     if (this.#ended) return;
-    if (event.tokenId >= 0 && this.#firstTokenAt === undefined) {
-      this.#firstTokenAt = this.#now();
-      this.span.markFirstToken();
+    if (event.tokenId >= 0) {
+      const now = this.#now();
+      if (this.#firstTokenAt === undefined) {
+        this.#firstTokenAt = now;
+        this.span.markFirstToken();
+      } else if (this.#lastTokenAt !== undefined) {
+        this.#sink.interToken?.(this, (now - this.#lastTokenAt) / 1000);
+      }
+      this.#lastTokenAt = now;
     }
     if (event.finishReason !== undefined) {
       this.end({
@@ -92,6 +112,6 @@ export class RequestHandle {
   end(outcome: RequestOutcome): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#finish(this, outcome, this.#now());
+    this.#sink.finish(this, outcome, this.#now());
   }
 }

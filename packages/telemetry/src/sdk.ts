@@ -4,7 +4,8 @@
  *
  * - Traces: a JSON-lines file (`traceFile`, from SWITCHYARD_TRACE_FILE) and/or OTLP over HTTP when the
  *   standard OTEL_* variables ask for it (the OTLP exporters read their own OTEL_EXPORTER_OTLP_*).
- * - Metrics: Prometheus text, either rendered on demand (`prometheus: 'handler'`: the gateway serves it
+ * - Metrics: Prometheus text named by the OpenTelemetry → Prometheus specification (as the Collector
+ *   names the OTLP path's metrics; prometheus-exposition.ts), either rendered on demand (`prometheus: 'handler'`: the gateway serves it
  *   at GET /metrics on its own HTTP server) or served by a small HTTP server of ours on a port (a worker);
  *   and/or OTLP.
  * - Resource: service.name (+ instance id), OTEL_RESOURCE_ATTRIBUTES and the host name. NOTE: the
@@ -17,11 +18,12 @@ import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import type { IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { SwitchyardMetrics } from './metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderExposition } from './prometheus-exposition.ts';
 import { ATTR_SERVICE_INSTANCE_ID, ATTR_SERVICE_NAME } from './names.ts';
 import { SwitchyardTracer, TRACE_DETAILS, type TraceDetail } from './request-tracer.ts';
 import { JsonLinesSpanExporter } from './span-file-exporter.ts';
 
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export { PROMETHEUS_CONTENT_TYPE };
 const INSTRUMENTATION_SCOPE = '@switchyard/telemetry';
 
 export interface PrometheusServerOptions {
@@ -123,7 +125,6 @@ export async function startTelemetry(input: TelemetryOptions): Promise<Telemetry
     OTLPTraceExporter,
     PeriodicExportingMetricReader,
     PrometheusExporter,
-    PrometheusSerializer,
     resourceFromAttributes,
   } = await loadSdk();
   const spanProcessors: SpanProcessor[] = [];
@@ -162,11 +163,10 @@ export async function startTelemetry(input: TelemetryOptions): Promise<Telemetry
   const detail: TraceDetail = spanProcessors.length > 0 ? options.detail : 'off';
   const tracer = new SwitchyardTracer(trace.getTracer(INSTRUMENTATION_SCOPE), detail);
   const meterInstance = new SwitchyardMetrics(metrics.getMeter(INSTRUMENTATION_SCOPE));
-  const serializer = new PrometheusSerializer();
   const renderPrometheus = async (): Promise<string> => {
     if (!prometheus) return '';
     const { resourceMetrics } = await prometheus.collect();
-    return serializer.serialize(resourceMetrics);
+    return renderExposition(resourceMetrics);
   };
 
   let server: Server | undefined;
@@ -223,7 +223,6 @@ async function loadSdk() {
     hostDetector: resources.hostDetector,
     resourceFromAttributes: resources.resourceFromAttributes,
     PrometheusExporter: prometheus.PrometheusExporter,
-    PrometheusSerializer: prometheus.PrometheusSerializer,
     OTLPTraceExporter: otlpTraces.OTLPTraceExporter,
     OTLPMetricExporter: otlpMetrics.OTLPMetricExporter,
   };

@@ -184,16 +184,16 @@ describe('engine telemetry on tiny with a shared expert', () => {
   it('exposes the named metrics in Prometheus text, with token counts equal to the usage', () => {
     const text = run.prometheus;
     for (const name of [
-      'gen_ai_server_time_to_first_token',
-      'gen_ai_server_time_per_output_token',
-      'gen_ai_server_request_duration',
+      'gen_ai_server_time_to_first_token_seconds',
+      'gen_ai_server_time_per_output_token_seconds',
+      'gen_ai_server_request_duration_seconds',
       'gen_ai_client_token_usage',
       'switchyard_token_active_params',
       'switchyard_token_flops',
-      'switchyard_expert_tokens',
-      'switchyard_expert_balancedness',
-      'switchyard_prefix_cache_queries',
-      'switchyard_prefix_cache_hits',
+      'switchyard_expert_tokens_total',
+      'switchyard_expert_balancedness_ratio',
+      'vllm:prefix_cache_queries_total',
+      'vllm:prefix_cache_hits_total',
     ]) {
       expect(text).toContain(`# TYPE ${name}`);
     }
@@ -204,7 +204,7 @@ describe('engine telemetry on tiny with a shared expert', () => {
       );
     expect(sumOf('input')).toBe(usage.reduce((n, u) => n + (u?.promptTokens ?? 0), 0));
     expect(sumOf('output')).toBe(usage.reduce((n, u) => n + (u?.completionTokens ?? 0), 0));
-    const hits = Number(/switchyard_prefix_cache_hits_total\{[^}]*\} (\S+)/.exec(text)?.[1]);
+    const hits = Number(/vllm:prefix_cache_hits_total\{[^}]*\} (\S+)/.exec(text)?.[1]);
     expect(hits).toBe(usage.reduce((n, u) => n + (u?.cachedPromptTokens ?? 0), 0));
   });
 });

@@ -136,6 +136,7 @@ describe('Prometheus on its own port (a worker)', () => {
   it('serves GET /metrics with the named metrics and 404 elsewhere, and closes on shutdown', async () => {
     const telemetry = await startTelemetry({ serviceName: 'worker', detail: 'off', prometheus: { port: 0 } });
     telemetry.metrics.observeEngine({
+      model: 'tiny',
       numRunning: () => 2,
       numWaiting: () => 1,
       kvUsage: () => 0.5,
@@ -147,10 +148,10 @@ describe('Prometheus on its own port (a worker)', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe(PROMETHEUS_CONTENT_TYPE);
     const text = await response.text();
-    expect(text).toMatch(/^switchyard_requests_running\{[^}]*\} 2$/m);
-    expect(text).toMatch(/^switchyard_requests_waiting\{[^}]*\} 1$/m);
-    expect(text).toMatch(/^switchyard_kv_usage\{[^}]*\} 0\.5$/m);
-    expect(text).toMatch(/^switchyard_queue_depth\{[^}]*\} 7$/m);
+    expect(text).toMatch(/^vllm:num_requests_running\{model_name="tiny"\} 2$/m);
+    // The engine's waiting requests plus the queue's.
+    expect(text).toMatch(/^vllm:num_requests_waiting\{model_name="tiny"\} 8$/m);
+    expect(text).toMatch(/^vllm:kv_cache_usage_perc\{model_name="tiny"\} 0\.5$/m);
     expect(text).toMatch(
       /^switchyard_kv_page_transfers_total\{[^}]*switchyard_kv_transfer_direction="fetch"[^}]*\} 3$/m,
     );

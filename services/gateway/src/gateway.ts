@@ -246,7 +246,10 @@ export class Gateway {
           config: model.config,
           expertDtype: config.expertDtype,
           ...(executor
-            ? { workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1 }
+            ? {
+                workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1,
+                workerName: (index: number) => executor.placement.workers[index] ?? String(index),
+              }
             : {}),
         })
       : undefined;
@@ -297,9 +300,11 @@ export class Gateway {
       });
     }
     engineTelemetry?.observeEngine({
+      model: bundle.config.name,
       numRunning: () => bundle.engine.numRunning,
       numWaiting: () => bundle.engine.numWaiting,
       kvUsage: () => bundle.kv.usage,
+      ...(natsParts ? { queueDepth: () => natsParts.backlog.numWaiting } : {}),
     });
     const ref: { gateway?: Gateway } = {};
     const http = createHttpServer({

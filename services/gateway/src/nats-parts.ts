@@ -10,6 +10,7 @@ import {
   KvEventPublisher,
   KvEventStream,
   KvView,
+  QueueBacklog,
   NatsBackend,
   QueueWorker,
   RequestQueue,
@@ -29,6 +30,8 @@ export interface NatsParts {
   readonly backend: NatsBackend;
   readonly kvView: KvView;
   readonly loads: EngineLoads;
+  /** The model's shared-queue backlog (added to `vllm:num_requests_waiting`). */
+  readonly backlog: QueueBacklog;
   readonly worker: QueueWorker | undefined;
   readonly kvEvents: KvEventPublisher | undefined;
   readonly loadReporter: EngineLoadReporter | undefined;
@@ -85,6 +88,8 @@ export async function openNats(
       pick: config.routerMode === 'random' ? Math.random() : turn++,
     });
   };
+  const backlog = new QueueBacklog(queue, model.name, 1_000);
+  await backlog.poll();
   const backend = new NatsBackend({
     conn,
     queue,
@@ -95,7 +100,17 @@ export async function openNats(
     rerouteAfterMs: config.rerouteAfterMs,
   });
   if (!config.serveQueue)
-    return { conn, tokens, backend, kvView, loads, worker: undefined, kvEvents: undefined, loadReporter: undefined };
+    return {
+      conn,
+      tokens,
+      backend,
+      kvView,
+      loads,
+      backlog,
+      worker: undefined,
+      kvEvents: undefined,
+      loadReporter: undefined,
+    };
   const worker = await QueueWorker.start(
     { conn, queue, loop },
     { model: model.name, maxRunning: config.maxRunningSequences, engineId, ...(telemetry ? { telemetry } : {}) },
@@ -122,12 +137,13 @@ export async function openNats(
     }),
     250,
   );
-  return { conn, tokens, backend, kvView, loads, worker, kvEvents, loadReporter };
+  return { conn, tokens, backend, kvView, loads, backlog, worker, kvEvents, loadReporter };
 }
 
 /** Says goodbye (load reporter, an empty KV snapshot) and closes everything NATS; the connection last. */
 export async function closeNats(nats: NatsParts): Promise<void> {
   nats.loadReporter?.stop();
+  nats.backlog.stop();
   await nats.kvEvents?.stop({ cleared: true });
   await nats.kvView.stop();
   nats.loads.stop();
