@@ -3,8 +3,8 @@
  * the Dockerfile — against each other and against the sources they run. Offline and fast: YAML is
  * parsed here. Kustomize patches are not applied (they are checked where they are written), but the two
  * mechanisms the overlays use to resize and reconfigure, `replicas:` and `configMapGenerator` merges,
- * are resolved, so each overlay's worker count and settings are checked as a whole. (Rendering with
- * `kubectl kustomize k8s/overlays/<cpu|gpu>` is a manual check: kubectl is not part of the test toolchain.)
+ * are resolved, so each overlay's worker count and settings are checked as a whole. Rendering with
+ * `kubectl kustomize` and validating the rendered objects against their schemas is k8s-render.test.ts.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
@@ -446,6 +446,7 @@ describe('k8s/ files', () => {
     expect(dirs.map((d) => relative(K8S, d)).sort()).toEqual([
       'base',
       'components/gateway-on-gpu-nodes',
+      'components/monitoring',
       'overlays/cpu',
       'overlays/gpu',
     ]);
