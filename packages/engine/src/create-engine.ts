@@ -72,14 +72,14 @@ export async function assembleEngine(
 ): Promise<EngineBundle> {
   const { config } = model;
   // NOTE: late-bound: the page access needs the runner's page store, which needs the pool's block tables.
-  let pages: KvPageAccess | undefined;
+  const late: { pages?: KvPageAccess } = {};
   const onKvEvent = options.onKvEvent;
   const pool = new BlockPool({
     numBlocks: options.numKvBlocks ?? defaultNumBlocks(config, options),
     blockSize: options.blockSize,
     onEvent: (event) => {
       onKvEvent?.(event);
-      pages?.handlePoolEvent(event);
+      late.pages?.handlePoolEvent(event);
     },
   });
   const kv = new KvCacheManager(pool);
@@ -93,7 +93,8 @@ export async function assembleEngine(
     microBatches: options.microBatches ?? 1,
     ...(options.onFinalHidden ? { onFinalHidden: options.onFinalHidden } : {}),
   });
-  pages = new KvPageAccess(pool, runner.pages);
+  const pages = new KvPageAccess(pool, runner.pages);
+  late.pages = pages;
   const hasher = new PrefixHasher({
     modelId: config.name,
     weightsDigestHex: model.weightsDigest,

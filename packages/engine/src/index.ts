@@ -24,3 +24,4 @@ export { PrefixHasher } from './prefix-hasher.ts';
 export { loadHfTokenizer, TokenizerLoadError } from './hf-tokenizer.ts';
 export { type RequestMeta, type GenerationBackend } from './generation-backend.ts';
 export { KvPageAccess, type EvictedPage, type ImportResult } from './page-access.ts';
+export { PageStore } from './page-store.ts';

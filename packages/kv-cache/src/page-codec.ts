@@ -120,7 +120,9 @@ function writeWords(bytes: Uint8Array, offset: number, words: Uint32Array | Floa
 
 /** A fresh, aligned ArrayBuffer holding `count` 4-byte words read little-endian from bytes at offset. */
 function readWords(bytes: Uint8Array, offset: number, count: number): ArrayBuffer {
-  const copy = bytes.slice(offset, offset + count * 4);
+  // NOTE: Uint8Array's slice, not the receiver's: a Node Buffer (what gRPC hands over) slices as a view
+  // into its shared pool, whose `.buffer` would be the whole pool.
+  const copy = Uint8Array.prototype.slice.call(bytes, offset, offset + count * 4);
   if (!IS_LITTLE_ENDIAN_HOST) {
     for (let i = 0; i < copy.length; i += 4) copy.subarray(i, i + 4).reverse();
   }

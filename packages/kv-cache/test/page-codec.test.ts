@@ -95,3 +95,16 @@ describe('page codec', () => {
     expect(() => decodePages(tokens)).toThrow(PageChecksumError);
   });
 });
+
+describe('page codec with Node buffers', () => {
+  it('decodes pages from a Buffer view into a shared pool (as gRPC delivers them)', () => {
+    const bytes = encodePages(pages);
+    const pool = Buffer.alloc(8192);
+    pool.set(bytes, 100);
+    const view = pool.subarray(100, 100 + bytes.length);
+    expect(decodeOf(view)).toEqual(
+      pages.map((p) => ({ hash: p.hash, tokens: Array.from(p.tokens), data: Array.from(p.data) })),
+    );
+    expect(decodePages(view)[0]?.tokens.length).toBe(4);
+  });
+});

@@ -255,7 +255,11 @@ describe('monolithic engine on tiny', () => {
 
   it('hands over the page of each evicted block to an offload listener, with its tokens', async () => {
     const small = await open({ numKvBlocks: 16 });
-    const evicted: { hash: string; tokens: number[]; floats: number }[] = [];
+    const evicted: {
+      hash: ReturnType<EngineBundle['hasher']['hashTokens']>[number];
+      tokens: number[];
+      floats: number;
+    }[] = [];
     small.bundle.pages.onEvicted((p) => evicted.push({ hash: p.hash, tokens: [...p.tokens], floats: p.data.length }));
     try {
       const first = small.bundle.tokenizer.encode('x'.repeat(40));
@@ -267,8 +271,10 @@ describe('monolithic engine on tiny', () => {
         params: greedy(1),
       });
       expect(evicted.length).toBeGreaterThan(0);
-      expect(firstHashes).toContain(evicted[0]?.hash);
-      const at = firstHashes.indexOf(evicted[0]?.hash ?? '');
+      const first0 = evicted[0];
+      if (first0 === undefined) throw new Error('nothing evicted');
+      expect(firstHashes).toContain(first0.hash);
+      const at = firstHashes.indexOf(first0.hash);
       expect(evicted[0]?.tokens).toEqual(first.slice(at * 4, at * 4 + 4));
       expect(evicted[0]?.floats).toBe(small.bundle.pages.pageFloats);
     } finally {
