@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['routing', 'kv-cache', 'rpc', 'launcher'],
   ['model'],
   ['engine', 'telemetry'],
-  ['onnx', 'cluster', 'loadgen'],
+  ['onnx', 'cluster', 'loadgen', 'kv-transfer'],
   ['dispatch'],
   ['gateway', 'expert-worker', 'cli'],
 ];

@@ -1,7 +1,19 @@
 import type { Subscription } from '@nats-io/transport-node';
 import type { ClusterConnection } from './connect.ts';
-import { parseJsonObject, readBoolean, readNumber, readString } from './json-shape.ts';
+import { InvalidMessageError } from './errors.ts';
+import { parseJsonObject, readBoolean, readNumber, readOptionalString, readString } from './json-shape.ts';
 import { ENGINE_LOAD_SUBJECTS, engineLoadSubject } from './subjects.ts';
+
+/**
+ * What a KV holder does: `both` (the default) takes requests and prefills them; `decode` takes requests
+ * but has their prompts prefilled by a `prefill` engine; `prefill` only computes prompts for decode
+ * engines; `store` is a page store (no engine: it only serves pages).
+ */
+export type EngineRole = 'both' | 'prefill' | 'decode' | 'store';
+export const ENGINE_ROLES: readonly EngineRole[] = ['both', 'prefill', 'decode', 'store'];
+
+/** A page store reports this model name: it serves pages of every model (the hashes name the model). */
+export const ANY_MODEL = '*';
 
 /** What an engine reports of itself a few times a second: that it is alive, and how busy it is. */
 export interface EngineLoad {
@@ -14,6 +26,21 @@ export interface EngineLoad {
   readonly kvUsage: number;
   /** True in the last report of an engine that is stopping. */
   readonly leaving: boolean;
+  /** Absent in reports of older releases: `both`. */
+  readonly role?: EngineRole;
+  /** host:port of its KvPageService, when it serves pages to peers. */
+  readonly kvAddress?: string;
+}
+
+/** The role of a report (`both` when it says none). */
+export function roleOf(load: EngineLoad): EngineRole {
+  return load.role ?? 'both';
+}
+
+/** True for an engine a frontend may send a new request to. */
+export function takesRequests(load: EngineLoad): boolean {
+  const role = roleOf(load);
+  return role === 'both' || role === 'decode';
 }
 
 export function encodeEngineLoad(load: EngineLoad): Uint8Array {
@@ -30,7 +57,23 @@ export function decodeEngineLoad(data: Uint8Array | string): EngineLoad {
     maxRunning: readNumber(o, 'maxRunning', { integer: true, min: 1 }),
     kvUsage: readNumber(o, 'kvUsage', { min: 0 }),
     leaving: readBoolean(o, 'leaving'),
+    ...roleField(readOptionalString(o, 'role')),
+    ...kvAddressField(readOptionalString(o, 'kvAddress')),
   };
+}
+
+function roleField(role: string | undefined): { role?: EngineRole } {
+  if (role === undefined) return {};
+  const known = ENGINE_ROLES.find((r) => r === role);
+  if (known === undefined) throw new InvalidMessageError(`role must be one of ${ENGINE_ROLES.join(', ')}`);
+  return { role: known };
+}
+
+function kvAddressField(address: string | undefined): { kvAddress?: string } {
+  if (address === undefined || address === '') return {};
+  if (!/^[\w.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address))
+    throw new InvalidMessageError('kvAddress must be host:port');
+  return { kvAddress: address };
 }
 
 /** Publishes an engine's load every `intervalMs` on a core subject (not kept: a report is stale in a second). */
@@ -97,7 +140,7 @@ export class EngineLoads {
 
   /** Records a report (the subscription calls this; tests may too). */
   observe(load: EngineLoad): void {
-    if (load.model !== this.#opts.model) return;
+    if (load.model !== this.#opts.model && !(load.model === ANY_MODEL && roleOf(load) === 'store')) return;
     if (load.leaving) {
       if (this.#seen.delete(load.engineId)) this.#opts.onGone?.(load.engineId);
       return;
@@ -105,7 +148,18 @@ export class EngineLoads {
     this.#seen.set(load.engineId, { load, atMs: this.#now() });
   }
 
-  /** The engines alive now, with their last reports, in engine id order. */
+  /** The engines alive now that take new requests (roles `both` and `decode`), in engine id order. */
+  routable(): EngineLoad[] {
+    return this.live().filter(takesRequests);
+  }
+
+  /** The last report of a live holder (engine or page store), if any. */
+  get(engineId: string): EngineLoad | undefined {
+    this.#expire();
+    return this.#seen.get(engineId)?.load;
+  }
+
+  /** Every holder alive now (engines of any role, and page stores), with their last reports, in id order. */
   live(): EngineLoad[] {
     this.#expire();
     return [...this.#seen.values()].map((s) => s.load).sort((a, b) => a.engineId.localeCompare(b.engineId));

@@ -30,12 +30,17 @@ export {
 export { decodeKvEventBatch, encodeKvEventBatch } from './kv-event-message.ts';
 export { KvView, type KvViewOptions } from './kv-view.ts';
 export {
+  ANY_MODEL,
+  ENGINE_ROLES,
   EngineLoadReporter,
   EngineLoads,
   decodeEngineLoad,
   encodeEngineLoad,
+  roleOf,
+  takesRequests,
   type EngineLoad,
   type EngineLoadsOptions,
+  type EngineRole,
 } from './engine-load.ts';
 export {
   chooseEngine,

@@ -7,6 +7,7 @@ import type { DenseKernels } from './dense-kernels.ts';
 import type { ExpertExecutor } from './expert-executor.ts';
 import { MoeModelRunner, type RoutingObserver } from './moe-model-runner.ts';
 import { PrefixHasher } from './prefix-hasher.ts';
+import { KvPageAccess } from './page-access.ts';
 import type { SchedulerConfig } from './scheduler.ts';
 import type { ScheduledChunk } from './step-plan.ts';
 
@@ -35,6 +36,8 @@ export interface EngineBundle {
   readonly kv: KvCacheManager;
   readonly pool: BlockPool;
   readonly hasher: PrefixHasher;
+  /** The KV pages as other nodes see them (peer fetch, page store offload). */
+  readonly pages: KvPageAccess;
   readonly tokenizer: Tokenizer;
   readonly config: ModelConfig;
   close(): Promise<void>;
@@ -68,10 +71,16 @@ export async function assembleEngine(
   kernels: EngineKernels,
 ): Promise<EngineBundle> {
   const { config } = model;
+  // NOTE: late-bound: the page access needs the runner's page store, which needs the pool's block tables.
+  const late: { pages?: KvPageAccess } = {};
+  const onKvEvent = options.onKvEvent;
   const pool = new BlockPool({
     numBlocks: options.numKvBlocks ?? defaultNumBlocks(config, options),
     blockSize: options.blockSize,
-    ...(options.onKvEvent ? { onEvent: options.onKvEvent } : {}),
+    onEvent: (event) => {
+      onKvEvent?.(event);
+      late.pages?.handlePoolEvent(event);
+    },
   });
   const kv = new KvCacheManager(pool);
   const runner = new MoeModelRunner({
@@ -84,6 +93,8 @@ export async function assembleEngine(
     microBatches: options.microBatches ?? 1,
     ...(options.onFinalHidden ? { onFinalHidden: options.onFinalHidden } : {}),
   });
+  const pages = new KvPageAccess(pool, runner.pages);
+  late.pages = pages;
   const hasher = new PrefixHasher({
     modelId: config.name,
     weightsDigestHex: model.weightsDigest,
@@ -103,5 +114,5 @@ export async function assembleEngine(
     numKvBlocks: pool.numBlocks,
     eosTokenId: config.eosTokenId,
   });
-  return { engine, runner, kv, pool, hasher, tokenizer, config, close: () => runner.close() };
+  return { engine, runner, kv, pool, hasher, pages, tokenizer, config, close: () => runner.close() };
 }

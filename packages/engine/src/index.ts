@@ -23,3 +23,5 @@ export { assembleEngine, type EngineCoreOptions, type EngineModel, type EngineBu
 export { PrefixHasher } from './prefix-hasher.ts';
 export { loadHfTokenizer, TokenizerLoadError } from './hf-tokenizer.ts';
 export { type RequestMeta, type GenerationBackend } from './generation-backend.ts';
+export { KvPageAccess, type EvictedPage, type ImportResult } from './page-access.ts';
+export { PageStore } from './page-store.ts';

@@ -59,4 +59,26 @@ export class PageStore {
   page(blockId: number): Float32Array | undefined {
     return this.#pages.get(blockId);
   }
+
+  /** Stores a whole page received from another node as page `blockId` (copied; length must be pageFloats). */
+  writePage(blockId: number, data: Float32Array): void {
+    if (data.length !== this.pageFloats)
+      throw new RangeError(`a page holds ${this.pageFloats} floats, got ${data.length}`);
+    let page = this.#pages.get(blockId);
+    if (!page) {
+      page = new Float32Array(this.pageFloats);
+      this.#pages.set(blockId, page);
+    }
+    page.set(data);
+  }
+
+  /**
+   * Hands over page `blockId`'s storage and forgets it, so its data survives the block's reuse (the next
+   * write allocates fresh storage). For offloading an evicted block without copying it.
+   */
+  detach(blockId: number): Float32Array | undefined {
+    const page = this.#pages.get(blockId);
+    this.#pages.delete(blockId);
+    return page;
+  }
 }

@@ -91,6 +91,17 @@ export class BlockPool {
     return this.#free.toArray();
   }
 
+  /** The block registered under `hash` (in use or free-but-revivable), without a content check. */
+  cachedBlockOf(hash: BlockHash): number | undefined {
+    return this.#byHash.get(hash);
+  }
+
+  /** A copy of the token ids stored with block `blockId` (meaningful while it holds a hash). */
+  blockTokens(blockId: number): Uint32Array {
+    const base = this.#checkId(blockId) * this.blockSize;
+    return this.#tokens.slice(base, base + this.blockSize);
+  }
+
   /**
    * Takes `count` blocks from the head of the free queue, evicting their hashes, each with ref count 1.
    * All or nothing: on failure nothing changes.

@@ -44,3 +44,18 @@ export class UnsupportedPagesVersionError extends Error {
     this.version = version;
   }
 }
+
+/** A page whose payload does not match the CRC-32 its sender wrote (corrupted in a store or in flight). */
+export class PageChecksumError extends Error {
+  override readonly name = 'PageChecksumError';
+  readonly code = 'kv-page-checksum';
+  readonly blockHash: string;
+  /** Index of the page within its buffer. */
+  readonly pageIndex: number;
+
+  constructor(blockHash: string, pageIndex: number) {
+    super(`KV page ${pageIndex} (block ${blockHash.slice(0, 16)}…) failed its CRC-32 check`);
+    this.blockHash = blockHash;
+    this.pageIndex = pageIndex;
+  }
+}

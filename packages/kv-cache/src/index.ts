@@ -29,6 +29,7 @@ export { decodePages, encodePages } from './page-codec.ts';
 export {
   DuplicateSequenceError,
   MalformedPagesError,
+  PageChecksumError,
   UnknownSequenceError,
   UnsupportedPagesVersionError,
 } from './errors.ts';

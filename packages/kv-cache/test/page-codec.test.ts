@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   MalformedPagesError,
+  PageChecksumError,
   UnsupportedPagesVersionError,
   asBlockHash,
   decodePages,
@@ -24,7 +25,7 @@ function decodeOf(bytes: Uint8Array): unknown[] {
 describe('page codec', () => {
   it('round-trips pages through one contiguous buffer', () => {
     const bytes = encodePages(pages);
-    expect(bytes.length).toBe(12 + 2 * 40 + 4 * (4 + 6 + 4 + 0));
+    expect(bytes.length).toBe(12 + 2 * 44 + 4 * (4 + 6 + 4 + 0));
     expect(Array.from(bytes.subarray(0, 4))).toEqual([0x53, 0x59, 0x4b, 0x56]);
     expect(decodeOf(bytes)).toEqual(
       pages.map((p) => ({ hash: p.hash, tokens: Array.from(p.tokens), data: Array.from(p.data) })),
@@ -66,17 +67,44 @@ describe('page codec', () => {
 
   it('rejects another format version and an unknown dtype with distinct errors', () => {
     const v2 = encodePages(pages);
-    v2[4] = 2;
+    v2[4] = 3;
     expect(() => decodePages(v2)).toThrow(
       expect.objectContaining({
         name: 'UnsupportedPagesVersionError',
         code: 'unsupported-kv-pages-version',
-        version: 2,
+        version: 3,
       }),
     );
     expect(() => decodePages(v2)).toThrow(UnsupportedPagesVersionError);
     const dtype = encodePages(pages);
     dtype[6] = 9;
     expect(() => decodePages(dtype)).toThrow(MalformedPagesError);
+  });
+
+  it('names the page whose payload a flipped bit corrupted, in the tokens or in the K/V data', () => {
+    const bytes = encodePages(pages);
+    const payload = 12 + 2 * 44;
+    const dataByte = payload + 4 * 4 + 2 * 4; // third float of the first page
+    bytes[dataByte] = (bytes[dataByte] ?? 0) ^ 0x01;
+    expect(() => decodePages(bytes)).toThrow(
+      expect.objectContaining({ name: 'PageChecksumError', code: 'kv-page-checksum', pageIndex: 0 }),
+    );
+    const tokens = encodePages(pages);
+    const secondPageToken = payload + 4 * (4 + 6);
+    tokens[secondPageToken] = (tokens[secondPageToken] ?? 0) ^ 0x80;
+    expect(() => decodePages(tokens)).toThrow(PageChecksumError);
+  });
+});
+
+describe('page codec with Node buffers', () => {
+  it('decodes pages from a Buffer view into a shared pool (as gRPC delivers them)', () => {
+    const bytes = encodePages(pages);
+    const pool = Buffer.alloc(8192);
+    pool.set(bytes, 100);
+    const view = pool.subarray(100, 100 + bytes.length);
+    expect(decodeOf(view)).toEqual(
+      pages.map((p) => ({ hash: p.hash, tokens: Array.from(p.tokens), data: Array.from(p.data) })),
+    );
+    expect(decodePages(view)[0]?.tokens.length).toBe(4);
   });
 });

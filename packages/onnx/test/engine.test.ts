@@ -206,4 +206,80 @@ describe('monolithic engine on tiny', () => {
     expect(last.finishReason).toBe('abort');
     expect(engine.bundle.kv.numFreeBlocks).toBe(free);
   });
+
+  it('serves a prefix from pages imported from another engine, with the same tokens', async () => {
+    const prompt = engine.bundle.tokenizer.encode(prompts[3] ?? '');
+    const hashes = engine.bundle.hasher.hashTokens(prompt);
+    // `engine` computed this prompt earlier (solo-3); its full blocks are still cached there.
+    const pages = engine.bundle.pages.exportPages(hashes);
+    expect(pages.map((p) => p.hash)).toEqual(hashes);
+    const peer = await open();
+    try {
+      expect(peer.bundle.pages.numLeadingCached(hashes)).toBe(0);
+      const imported = peer.bundle.pages.importPages(pages);
+      expect(imported).toEqual({ numImported: hashes.length, numPresent: 0, numNoRoom: 0 });
+      expect(peer.bundle.pages.numLeadingCached(hashes)).toBe(hashes.length);
+      expect(peer.bundle.pages.importPages(pages)).toEqual({ numImported: 0, numPresent: hashes.length, numNoRoom: 0 });
+      const events = await peer.loop.generate({ id: 'imported', promptIds: prompt, params: greedy(12) });
+      expect(ids(events)).toEqual(solo[3]);
+      expect(events.at(-1)?.usage?.cachedPromptTokens).toBe(Math.floor((prompt.length - 1) / 4) * 4);
+    } finally {
+      await peer.loop.stop();
+      await peer.bundle.close();
+    }
+  });
+
+  it('imports only as many pages as there are free blocks, and refuses a page of another shape', async () => {
+    const small = await open({ numKvBlocks: 16 });
+    try {
+      const prompt = engine.bundle.tokenizer.encode(prompts[3] ?? '');
+      const pages = engine.bundle.pages.exportPages(engine.bundle.hasher.hashTokens(prompt));
+      const many = [
+        ...pages,
+        ...pages.map((p, i) => ({ ...p, hash: engine.bundle.hasher.hashTokens([i, ...prompt])[0] ?? p.hash })),
+      ];
+      expect(many.length).toBe(2 * pages.length);
+      expect(many.length).toBeGreaterThan(16);
+      expect(small.bundle.pages.importPages(many)).toEqual({
+        numImported: 16,
+        numPresent: 0,
+        numNoRoom: many.length - 16,
+      });
+      const bad = { ...(pages[0] ?? pages[1]), data: new Float32Array(3) };
+      expect(() => small.bundle.pages.importPages([bad as (typeof pages)[number]])).toThrow(RangeError);
+    } finally {
+      await small.loop.stop();
+      await small.bundle.close();
+    }
+  });
+
+  it('hands over the page of each evicted block to an offload listener, with its tokens', async () => {
+    const small = await open({ numKvBlocks: 16 });
+    const evicted: {
+      hash: ReturnType<EngineBundle['hasher']['hashTokens']>[number];
+      tokens: number[];
+      floats: number;
+    }[] = [];
+    small.bundle.pages.onEvicted((p) => evicted.push({ hash: p.hash, tokens: [...p.tokens], floats: p.data.length }));
+    try {
+      const first = small.bundle.tokenizer.encode('x'.repeat(40));
+      const firstHashes = small.bundle.hasher.hashTokens(first);
+      await small.loop.generate({ id: 'fill-1', promptIds: first, params: greedy(1) });
+      await small.loop.generate({
+        id: 'fill-2',
+        promptIds: small.bundle.tokenizer.encode('y'.repeat(60)),
+        params: greedy(1),
+      });
+      expect(evicted.length).toBeGreaterThan(0);
+      const first0 = evicted[0];
+      if (first0 === undefined) throw new Error('nothing evicted');
+      expect(firstHashes).toContain(first0.hash);
+      const at = firstHashes.indexOf(first0.hash);
+      expect(evicted[0]?.tokens).toEqual(first.slice(at * 4, at * 4 + 4));
+      expect(evicted[0]?.floats).toBe(small.bundle.pages.pageFloats);
+    } finally {
+      await small.loop.stop();
+      await small.bundle.close();
+    }
+  });
 });

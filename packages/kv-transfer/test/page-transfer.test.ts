@@ -1,0 +1,259 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BlockPool, hashBlocks, kvNamespace, type BlockHash, type KvPage } from '@switchyard/kv-cache';
+import { KvPageAccess, PageStore, PrefixHasher } from '@switchyard/engine';
+import { createKvPageServer, type KvPageServer, type KvPageServiceHandler } from '@switchyard/rpc';
+import {
+  KvClients,
+  LruPageStore,
+  PageFetcher,
+  PageOffloader,
+  enginePageHandler,
+  pagesToExtents,
+  storePageHandler,
+  type PageSource,
+  type StoreEvent,
+} from '../src/index.ts';
+
+const BLOCK = 4;
+const LAYERS = 2;
+const WIDTH = 8;
+const hasherConfig = { modelId: 'toy', weightsDigestHex: 'ab'.repeat(32), kvDtype: 'f32', blockSize: BLOCK };
+const namespace = new PrefixHasher(hasherConfig).namespaceHex();
+
+/** An engine's KV side without a model: a pool and pages, filled with pages derived from the tokens. */
+function node(numBlocks = 64) {
+  const pool = new BlockPool({ numBlocks, blockSize: BLOCK });
+  const store = new PageStore(LAYERS, BLOCK, WIDTH);
+  const access = new KvPageAccess(pool, store);
+  return { pool, store, access, hasher: new PrefixHasher(hasherConfig) };
+}
+
+/** The page a real engine would hold for block b of `tokens`: any deterministic function of the prefix. */
+function pagesOf(tokens: readonly number[], hasher: PrefixHasher): KvPage[] {
+  const hashes = hasher.hashTokens(tokens);
+  return hashes.map((hash, b) => ({
+    hash,
+    tokens: Uint32Array.from(tokens.slice(b * BLOCK, (b + 1) * BLOCK)),
+    data: Float32Array.from({ length: LAYERS * 2 * BLOCK * WIDTH }, (_, i) => (tokens[b * BLOCK] ?? 0) + b + i / 1000),
+  }));
+}
+
+const prompt = Array.from({ length: 41 }, (_, i) => (i * 7) % 50); // 10 full blocks usable
+const servers: KvPageServer[] = [];
+const clients = new KvClients(5_000);
+
+async function serve(handler: KvPageServiceHandler): Promise<string> {
+  const server = await createKvPageServer({ host: '127.0.0.1', port: 0, handler, logError: () => {} });
+  servers.push(server);
+  return `127.0.0.1:${server.port}`;
+}
+
+afterAll(async () => {
+  clients.close();
+  await Promise.all(servers.map((s) => s.close(0)));
+});
+
+describe('LRU page store', () => {
+  it('evicts the least recently used pages by bytes and reports stored and removed blocks', () => {
+    const events: StoreEvent[] = [];
+    const store = new LruPageStore({ capacityBytes: 30, onEvent: (e) => events.push(e) });
+    const h = (n: number) => n.toString(16).padStart(64, '0') as BlockHash;
+    expect(store.put('ns', h(1), new Uint8Array(10))).toBe(true);
+    expect(store.put('ns', h(2), new Uint8Array(10))).toBe(true);
+    expect(store.put('ns', h(3), new Uint8Array(10))).toBe(true);
+    expect(store.getChain('ns', [h(1)]).map((p) => p.hash)).toEqual([h(1)]); // 1 is now the most recent
+    expect(store.put('ns', h(4), new Uint8Array(10))).toBe(true);
+    expect(store.hashesOf('ns')).toEqual([h(3), h(1), h(4)]);
+    expect(store.numBytes).toBe(30);
+    expect(store.numEvicted).toBe(1);
+    expect(events.at(-2)).toEqual({ type: 'removed', namespace: 'ns', blockHash: h(2) });
+    expect(store.put('ns', h(5), new Uint8Array(31))).toBe(false);
+    expect(store.getChain('other', [h(1)])).toEqual([]);
+    expect(store.getChain('ns', [h(3), h(2), h(1)]).map((p) => p.hash)).toEqual([h(3)]);
+  });
+});
+
+describe('peer page fetch over KvPageService (loopback gRPC)', () => {
+  let peer: ReturnType<typeof node>;
+  let peerAddress: string;
+
+  beforeAll(async () => {
+    peer = node();
+    expect(peer.access.importPages(pagesOf(prompt, peer.hasher)).numImported).toBe(10);
+    peerAddress = await serve(enginePageHandler(peer.access, namespace, undefined, 1024));
+  });
+
+  const fetcherFor = (local: ReturnType<typeof node>, sources: PageSource[], mode: 'auto' | 'always' = 'always') =>
+    new PageFetcher({
+      access: local.access,
+      hasher: local.hasher,
+      namespace,
+      sources: () => sources,
+      clients,
+      mode,
+      deadlineMs: 5_000,
+    });
+
+  it('fetches the blocks a peer holds, verifies them and caches them here', async () => {
+    const local = node();
+    const result = await fetcherFor(local, [
+      { id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 },
+    ]).prefetch(prompt);
+    expect(result).toMatchObject({ outcome: 'fetched', numPromptBlocks: 10, numLocalBlocks: 0, numFetchedBlocks: 10 });
+    expect(result.bytes).toBe(10 * (56 + 4 * (BLOCK + LAYERS * 2 * BLOCK * WIDTH)));
+    const hashes = local.hasher.hashTokens(prompt);
+    expect(local.access.numLeadingCached(hashes)).toBe(10);
+    expect(local.access.exportPages(hashes)).toEqual(peer.access.exportPages(hashes));
+  });
+
+  it('fetches only what it lacks, and nothing when it holds as much as anyone', async () => {
+    const local = node();
+    local.access.importPages(pagesOf(prompt, local.hasher).slice(0, 4));
+    const source = { id: 'peer', address: peerAddress, kind: 'engine' as const, numBlocks: 10 };
+    expect(await fetcherFor(local, [source]).prefetch(prompt)).toMatchObject({
+      outcome: 'fetched',
+      numLocalBlocks: 4,
+      numFetchedBlocks: 6,
+    });
+    expect(await fetcherFor(local, [source]).prefetch(prompt)).toMatchObject({ outcome: 'local', numLocalBlocks: 10 });
+  });
+
+  it('recomputes when the estimated transfer is slower than the prefill (auto mode)', async () => {
+    const local = node();
+    const fetcher = fetcherFor(local, [{ id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 }], 'auto');
+    fetcher.bandwidth.observe(1, 1_000); // 1 byte per second
+    const result = await fetcher.prefetch(prompt);
+    expect(result.outcome).toBe('recompute');
+    expect(result.estimatedFetchMs).toBeGreaterThan(result.estimatedRecomputeMs ?? Infinity);
+    expect(local.access.numLeadingCached(local.hasher.hashTokens(prompt))).toBe(0);
+  });
+
+  it('keeps the verified pages before a corrupted one and says why it stopped', async () => {
+    // A hostile peer: serves the real pages with one bit flipped in the K/V data of the fourth page.
+    const honest = enginePageHandler(peer.access, namespace, undefined, 1 << 30);
+    const address = await serve({
+      ...honest,
+      fetchPages: (request, context) => {
+        const extents = [
+          ...(honest.fetchPages(request, context) as Iterable<{ blockHashes: readonly string[]; data: Uint8Array }>),
+        ];
+        const extent = extents[0];
+        if (extent) {
+          const pageBytes = extent.data.byteLength / extent.blockHashes.length;
+          const data = extent.data.slice();
+          data[3 * pageBytes + 100] = (data[3 * pageBytes + 100] ?? 0) ^ 1;
+          return [{ blockHashes: extent.blockHashes, data }];
+        }
+        return extents;
+      },
+    });
+    const local = node();
+    const result = await fetcherFor(local, [{ id: 'bad', address, kind: 'store', numBlocks: 10 }]).prefetch(prompt);
+    expect(result).toMatchObject({ outcome: 'partial', numFetchedBlocks: 3, reason: 'checksum' });
+    expect(local.access.numLeadingCached(local.hasher.hashTokens(prompt))).toBe(3);
+  });
+
+  it('refuses pages whose tokens are not the prompt’s, even with a valid checksum', async () => {
+    const other = node();
+    const wrong = pagesOf(prompt, other.hasher).map((p) => ({ ...p, tokens: p.tokens.map((t) => t + 1) }));
+    const address = await serve({
+      fetchPages: () => pagesToExtents(wrong, 1024),
+      pushPages: () => Promise.resolve({ acceptedHashes: [] }),
+    });
+    const local = node();
+    const result = await fetcherFor(local, [{ id: 'liar', address, kind: 'engine', numBlocks: 10 }]).prefetch(prompt);
+    expect(result).toMatchObject({ outcome: 'failed', numFetchedBlocks: 0, reason: 'token-mismatch' });
+  });
+
+  it('is refused by a peer of another KV namespace (another weights digest), and falls back', async () => {
+    const foreign = new PrefixHasher({ ...hasherConfig, weightsDigestHex: 'cd'.repeat(32) }).namespaceHex();
+    const address = await serve(enginePageHandler(peer.access, foreign));
+    const local = node();
+    const result = await fetcherFor(local, [{ id: 'foreign', address, kind: 'engine', numBlocks: 10 }]).prefetch(
+      prompt,
+    );
+    expect(result).toMatchObject({ outcome: 'failed', reason: 'refused', numFetchedBlocks: 0 });
+  });
+
+  it('tries the next holder when the best one is gone', async () => {
+    const local = node();
+    const result = await fetcherFor(local, [
+      { id: 'dead', address: '127.0.0.1:1', kind: 'engine', numBlocks: 10 },
+      { id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 8 },
+    ]).prefetch(prompt);
+    expect(result).toMatchObject({ outcome: 'fetched', sourceId: 'peer', numFetchedBlocks: 8 });
+  });
+});
+
+describe('page store service', () => {
+  it('keeps pushed pages, refuses a corrupted one, and serves them back to a fetcher', async () => {
+    const store = new LruPageStore({ capacityBytes: 1 << 20 });
+    const address = await serve(storePageHandler(store));
+    const source = node();
+    const pages = pagesOf(prompt, source.hasher);
+    const client = await clients.get(address);
+    const extents = pagesToExtents(pages, 1 << 30);
+    const extent = extents[0];
+    if (!extent) throw new Error('no extent');
+    const data = extent.data.slice();
+    const pageBytes = data.byteLength / pages.length;
+    data[9 * pageBytes + 80] = (data[9 * pageBytes + 80] ?? 0) ^ 4; // the last page
+    const pushed = await client.pushPages({ namespace, extents: [{ blockHashes: extent.blockHashes, data }] });
+    expect(pushed.acceptedHashes).toEqual(pages.slice(0, 9).map((p) => p.hash));
+    expect(store.numPages).toBe(9);
+    const local = node();
+    const result = await new PageFetcher({
+      access: local.access,
+      hasher: local.hasher,
+      namespace,
+      sources: () => [{ id: 'store', address, kind: 'store', numBlocks: 9 }],
+      clients,
+      mode: 'always',
+      deadlineMs: 5_000,
+    }).prefetch(prompt);
+    expect(result).toMatchObject({ outcome: 'fetched', sourceKind: 'store', numFetchedBlocks: 9 });
+  });
+
+  it('receives evicted pages offloaded write-behind by an engine', async () => {
+    const store = new LruPageStore({ capacityBytes: 1 << 20 });
+    const address = await serve(storePageHandler(store));
+    const offloader = new PageOffloader({
+      namespace,
+      target: () => clients.get(address),
+      maxQueuedBytes: 1 << 20,
+      minBatchBytes: 1 << 20,
+      flushIntervalMs: 20,
+      deadlineMs: 5_000,
+    });
+    const pages = pagesOf(prompt, node().hasher);
+    for (const page of pages) offloader.offer(page);
+    const deadline = Date.now() + 5_000;
+    while (offloader.counters.numAccepted < pages.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    await offloader.stop();
+    expect(offloader.counters).toMatchObject({ numOffered: 10, numPushed: 10, numAccepted: 10, numDropped: 0 });
+    expect(store.hashesOf(namespace)).toEqual(pages.map((p) => p.hash));
+  });
+
+  it('drops the oldest queued pages past its byte bound instead of growing', async () => {
+    const offloader = new PageOffloader({
+      namespace,
+      target: () => undefined,
+      maxQueuedBytes: 3 * LAYERS * 2 * BLOCK * WIDTH * 4,
+      minBatchBytes: 1 << 30,
+      flushIntervalMs: 60_000,
+      deadlineMs: 1_000,
+    });
+    for (const page of pagesOf(prompt, node().hasher)) offloader.offer(page);
+    expect(offloader.counters.numDropped).toBe(7);
+    expect(offloader.numQueuedBytes).toBe(3 * LAYERS * 2 * BLOCK * WIDTH * 4);
+    await offloader.stop();
+  });
+});
+
+// kvNamespace and hashBlocks are the spec the hasher follows; pin that the toy namespace is the hasher's.
+it('uses the KV hashing spec for the toy namespace', () => {
+  const ns = kvNamespace({ ...hasherConfig, salt: '' });
+  expect(Buffer.from(ns).toString('hex')).toBe(namespace);
+  expect(hashBlocks(ns, prompt, BLOCK, 0, undefined)).toEqual(new PrefixHasher(hasherConfig).hashTokens(prompt));
+});
