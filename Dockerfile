@@ -30,6 +30,7 @@ COPY package.json package-lock.json ./
 COPY packages/cluster/package.json packages/cluster/
 COPY packages/dispatch/package.json packages/dispatch/
 COPY packages/engine/package.json packages/engine/
+COPY packages/flags/package.json packages/flags/
 COPY packages/kv-cache/package.json packages/kv-cache/
 COPY packages/launcher/package.json packages/launcher/
 COPY packages/loadgen/package.json packages/loadgen/

@@ -15,7 +15,7 @@ const ROOT = new URL('../', import.meta.url).pathname;
  * graph in docs/architecture.md §2; a new package takes its place here.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['routing', 'kv-cache', 'rpc', 'launcher'],
+  ['routing', 'kv-cache', 'rpc', 'launcher', 'flags'],
   ['model'],
   ['engine', 'telemetry'],
   ['onnx', 'cluster', 'loadgen', 'kv-transfer'],

@@ -5,66 +5,88 @@
  *   node services/expert-worker/src/main.ts --model models/small --port 50051 [--expert-dtype int8]
  */
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { parseServiceFlags } from '@switchyard/flags';
 import { createExpertServer } from '@switchyard/rpc';
 import { ExpertWorker } from './expert-worker.ts';
 import { modelDirExpertSource } from './expert-source.ts';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { ClusterConnection, WorkerRegistry } from '@switchyard/cluster';
 
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: process.env['SWITCHYARD_MODEL_DIR'] },
-    host: { type: 'string', default: process.env['SWITCHYARD_WORKER_HOST'] ?? '127.0.0.1' },
-    port: { type: 'string', default: process.env['SWITCHYARD_WORKER_PORT'] ?? '50051' },
-    'worker-id': { type: 'string', default: process.env['SWITCHYARD_WORKER_ID'] ?? `${hostname()}-${process.pid}` },
-    'expert-dtype': { type: 'string', default: process.env['SWITCHYARD_EXPERT_DTYPE'] ?? 'fp32' },
-    'execution-provider': { type: 'string', default: process.env['SWITCHYARD_EXECUTION_PROVIDER'] ?? 'cpu' },
-    'intra-op-threads': { type: 'string', default: process.env['SWITCHYARD_INTRA_OP_THREADS'] },
-    'max-tokens-per-run': { type: 'string', default: '65536' },
-    'metrics-port': { type: 'string', default: process.env['SWITCHYARD_WORKER_METRICS_PORT'] },
-    'nats-url': { type: 'string', default: process.env['NATS_URL'] },
-    advertise: { type: 'string', default: process.env['SWITCHYARD_WORKER_ADVERTISE'] },
-    'registry-ttl-ms': { type: 'string', default: process.env['SWITCHYARD_REGISTRY_TTL_MS'] },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+/** Each flag and the environment variable it falls back to (flags win over variables, variables over defaults). */
+const ENV_OF = {
+  model: 'SWITCHYARD_MODEL_DIR',
+  host: 'SWITCHYARD_WORKER_HOST',
+  port: 'SWITCHYARD_WORKER_PORT',
+  'worker-id': 'SWITCHYARD_WORKER_ID',
+  'expert-dtype': 'SWITCHYARD_EXPERT_DTYPE',
+  'execution-provider': 'SWITCHYARD_EXECUTION_PROVIDER',
+  'intra-op-threads': 'SWITCHYARD_INTRA_OP_THREADS',
+  'max-tokens-per-run': 'SWITCHYARD_WORKER_MAX_TOKENS_PER_RUN',
+  'metrics-port': 'SWITCHYARD_WORKER_METRICS_PORT',
+  'nats-url': 'SWITCHYARD_NATS_URL',
+  advertise: 'SWITCHYARD_WORKER_ADVERTISE',
+  'registry-ttl-ms': 'SWITCHYARD_REGISTRY_TTL_MS',
+} as const;
+/** What each flag takes and does, for `--help`. */
+const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
+  model: ['dir', 'model directory (required)'],
+  host: ['host', 'address to listen on (default 127.0.0.1)'],
+  port: ['n', 'gRPC port (default 50051)'],
+  'worker-id': ['id', 'this worker’s id (default <hostname>-<pid>)'],
+  'expert-dtype': ['fp32|int8', 'expert weights (default fp32)'],
+  'execution-provider': ['cpu|cuda', 'onnxruntime execution provider (default cpu)'],
+  'intra-op-threads': ['n', 'onnxruntime intra-op threads per session'],
+  'max-tokens-per-run': ['n', 'largest Run message, in tokens (default 65536)'],
+  'metrics-port': ['n', 'serve Prometheus GET /metrics on this port'],
+  'nats-url': ['url', 'register in the NATS worker registry and heartbeat'],
+  advertise: ['host:port', 'address gateways reach this worker at (default host:port)'],
+  'registry-ttl-ms': ['n', 'worker registry TTL (default 15000)'],
+};
+
+const values = parseServiceFlags({
+  name: 'expert-worker',
+  version: (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+    .version,
+  summary: 'A Switchyard expert worker: serves ExpertService (gRPC) over the experts gateways ask it to load.',
+  flags: Object.entries(ENV_OF).map(([name, variable]) => {
+    const [value, description] = FLAG_HELP[name as keyof typeof ENV_OF];
+    // NATS_URL too: the variable the NATS tools (and the Kubernetes base) use.
+    return { name, env: variable, value, description, ...(name === 'nats-url' ? { alsoEnv: 'NATS_URL' } : {}) };
+  }),
+  epilogue: `Flags win over environment variables, which win over the defaults. With --nats-url (credentials
+NATS_USER/NATS_PASSWORD or NATS_TOKEN) the worker registers in the switchyard_workers bucket under
+--advertise and heartbeats until it stops. Telemetry: SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*.`,
+  argv: process.argv.slice(2),
+  env: process.env,
+}) as { readonly [F in keyof typeof ENV_OF]?: string };
 
 function fail(message: string): never {
   process.stderr.write(`expert-worker: ${message}\n`);
   process.exit(2);
 }
 
-if (values.help) {
-  process.stdout.write(
-    'usage: expert-worker --model <dir> [--host 127.0.0.1] [--port 50051] [--worker-id id] [--expert-dtype fp32|int8]\n' +
-      '                     [--execution-provider cpu|cuda] [--intra-op-threads n] [--max-tokens-per-run n] [--metrics-port n]\n' +
-      'Environment: SWITCHYARD_MODEL_DIR, SWITCHYARD_WORKER_HOST, SWITCHYARD_WORKER_PORT, SWITCHYARD_WORKER_ID,\n' +
-      '             SWITCHYARD_EXPERT_DTYPE, SWITCHYARD_EXECUTION_PROVIDER, SWITCHYARD_INTRA_OP_THREADS,\n' +
-      '             SWITCHYARD_WORKER_METRICS_PORT (Prometheus /metrics), SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*\n' +
-      'With --nats-url (NATS_URL; credentials NATS_USER/NATS_PASSWORD or NATS_TOKEN) the worker registers in the\n' +
-      'switchyard_workers bucket under --advertise host:port (default host:port) and heartbeats until it stops.\n',
-  );
-  process.exit(0);
-}
 if (!values.model) fail('--model (or SWITCHYARD_MODEL_DIR) is required');
-const port = Number(values.port);
+const host = values.host ?? '127.0.0.1';
+const port = Number(values.port ?? '50051');
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, got ${values.port}`);
-const dtype = values['expert-dtype'];
+const dtype = values['expert-dtype'] ?? 'fp32';
 if (dtype !== 'fp32' && dtype !== 'int8') fail(`--expert-dtype must be fp32 or int8, got ${dtype}`);
-const provider = values['execution-provider'];
+const provider = values['execution-provider'] ?? 'cpu';
 if (provider !== 'cpu' && provider !== 'cuda') fail(`--execution-provider must be cpu or cuda, got ${provider}`);
 const threads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
-const maxTokensPerRun = Number(values['max-tokens-per-run']);
+const maxTokensPerRun = Number(values['max-tokens-per-run'] ?? '65536');
+if (!Number.isInteger(maxTokensPerRun) || maxTokensPerRun < 1)
+  fail(`--max-tokens-per-run must be a positive integer, got ${values['max-tokens-per-run']}`);
 const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
 if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0))
   fail(`--metrics-port must be a port number, got ${values['metrics-port']}`);
-const workerId = values['worker-id'] ?? 'worker';
+const workerId = values['worker-id'] ?? `${hostname()}-${process.pid}`;
 const telemetry = await startTelemetry(
   telemetryOptionsFromEnv(process.env, {
     serviceName: 'switchyard-expert-worker',
     serviceInstanceId: workerId,
-    ...(metricsPort !== undefined ? { prometheus: { port: metricsPort, host: values.host ?? '127.0.0.1' } } : {}),
+    ...(metricsPort !== undefined ? { prometheus: { port: metricsPort, host } } : {}),
   }),
 );
 
@@ -82,8 +104,8 @@ const worker = new ExpertWorker({
   session: { executionProvider: provider, ...(threads ? { intraOpThreads: threads } : {}) },
   maxTokensPerRun,
 });
-const server = await createExpertServer({ handler: worker, host: values.host ?? '127.0.0.1', port });
-const advertised = values.advertise ?? `${values.host}:${server.port}`;
+const server = await createExpertServer({ handler: worker, host, port });
+const advertised = values.advertise ?? `${host}:${server.port}`;
 let registration: { stop(): Promise<void> } | undefined;
 let conn: ClusterConnection | undefined;
 if (values['nats-url']) {
@@ -117,7 +139,7 @@ if (values['nats-url']) {
   }
 }
 process.stdout.write(
-  `expert-worker ${values['worker-id']} serving ${source.modelName} on ${values.host}:${server.port} (${dtype} experts, ${provider})\n`,
+  `expert-worker ${workerId} serving ${source.modelName} on ${host}:${server.port} (${dtype} experts, ${provider})\n`,
 );
 
 let stopping = false;

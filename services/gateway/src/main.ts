@@ -4,12 +4,15 @@
  *
  *   node services/gateway/src/main.ts --model models/small --port 8000 --workers 127.0.0.1:50051,127.0.0.1:50052
  */
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { parseServiceFlags } from '@switchyard/flags';
 import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 
 const env = process.env;
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 /** Each flag and the environment variable it falls back to (flags win over variables, variables over defaults). */
 const ENV_OF = {
   model: 'SWITCHYARD_MODEL_DIR',
@@ -24,7 +27,7 @@ const ENV_OF = {
   'max-running': 'SWITCHYARD_MAX_RUNNING',
   'max-queue': 'SWITCHYARD_MAX_QUEUE',
   'dispatch-deadline-ms': 'SWITCHYARD_DISPATCH_DEADLINE_MS',
-  'nats-url': 'NATS_URL',
+  'nats-url': 'SWITCHYARD_NATS_URL',
   'ack-wait-ms': 'SWITCHYARD_ACK_WAIT_MS',
   'heartbeat-ms': 'SWITCHYARD_HEARTBEAT_MS',
   'queue-replicas': 'SWITCHYARD_QUEUE_REPLICAS',
@@ -36,34 +39,56 @@ const ENV_OF = {
   'reroute-after-ms': 'SWITCHYARD_REROUTE_AFTER_MS',
   'engine-ttl-ms': 'SWITCHYARD_ENGINE_TTL_MS',
 } as const;
-const stringFlags = Object.fromEntries(
-  Object.entries(ENV_OF).map(([flag, variable]) => [flag, { type: 'string' as const, default: env[variable] }]),
-) as { [F in keyof typeof ENV_OF]: { type: 'string'; default: string | undefined } };
+/** What each flag takes and does, for `--help` (its variable is added from ENV_OF). */
+const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
+  model: ['dir', 'model directory (required)'],
+  host: ['host', 'address to listen on (default 127.0.0.1)'],
+  port: ['n', 'HTTP port (default 8000)'],
+  workers: ['host:port,...', 'expert workers; without them the experts run in this process'],
+  placement: ['contiguous|round-robin', 'how experts are placed on the workers (default contiguous)'],
+  replication: ['n', 'workers holding each expert (default 1)'],
+  'expert-dtype': ['fp32|int8', 'expert weights (default fp32)'],
+  dtype: ['fp32|int8', 'attention projections and LM head (default fp32)'],
+  'micro-batches': ['n', 'micro-batches per step, overlapping attention and experts (default 1)'],
+  'max-running': ['n', 'sequences in a batch (default 64)'],
+  'max-queue': ['n', 'requests queued in process before 429 (default 256)'],
+  'dispatch-deadline-ms': ['n', 'deadline of one expert call (default 10000)'],
+  'nats-url': ['url', 'NATS with JetStream: requests go through its work queue'],
+  'ack-wait-ms': ['n', 'queue ack wait (default 30000)'],
+  'heartbeat-ms': ['n', 'in-progress heartbeat (default ack wait ÷ 3)'],
+  'queue-replicas': ['n', 'replicas of the request stream (default 1)'],
+  name: ['instance', 'this gateway’s name in NATS and logs (default gateway-<pid>)'],
+  'discover-workers': ['n', 'wait for n workers in the NATS registry and follow it'],
+  'registry-ttl-ms': ['n', 'worker registry TTL (default 15000)'],
+  'kv-index-max-entries': ['n', 'cluster prefix index bound (default 1000000)'],
+  'router-mode': ['kv|round-robin|random', 'how the frontend picks an engine (default kv)'],
+  'reroute-after-ms': ['n', 'a routed request whose engine is silent this long goes to any engine (default 5000)'],
+  'engine-ttl-ms': ['n', 'an engine silent this long is gone (default 2000)'],
+};
 
-const { values } = parseArgs({
-  options: {
-    ...stringFlags,
-    'no-engine': { type: 'boolean', default: env['SWITCHYARD_NO_ENGINE'] === '1' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-
-const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--workers host:port,...]
-               [--placement contiguous|round-robin] [--replication n] [--expert-dtype fp32|int8] [--dtype fp32|int8]
-               [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
-               [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--queue-replicas n] [--name instance] [--no-engine]
-               [--discover-workers n] [--registry-ttl-ms n] [--kv-index-max-entries n]
-               [--router-mode kv|round-robin|random] [--reroute-after-ms n] [--engine-ttl-ms n]
-Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
-gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them.
-Flags win over environment variables, which win over the defaults:
-${Object.entries(ENV_OF)
-  .map(([flag, variable]) => `  --${flag.padEnd(21)}${variable}`)
-  .join('\n')}
-  --no-engine            SWITCHYARD_NO_ENGINE=1
-NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files from NATS_TLS_CA,
-NATS_TLS_CERT, NATS_TLS_KEY.
-`;
+const values = parseServiceFlags({
+  name: 'gateway',
+  version: VERSION,
+  summary: 'The Switchyard gateway: HTTP API (OpenAI-compatible), the dense model part and expert dispatch.',
+  flags: [
+    ...Object.entries(ENV_OF).map(([name, variable]) => {
+      const [value, description] = FLAG_HELP[name as keyof typeof ENV_OF];
+      // NATS_URL too: the variable the NATS tools (and the Kubernetes base) use.
+      return { name, env: variable, value, description, ...(name === 'nats-url' ? { alsoEnv: 'NATS_URL' } : {}) };
+    }),
+    {
+      name: 'no-engine',
+      env: 'SWITCHYARD_NO_ENGINE',
+      description: 'a frontend only: queue requests for other gateways',
+    },
+  ],
+  epilogue: `Flags win over environment variables, which win over the defaults. Without --nats-url the HTTP frontend
+feeds this gateway's own engine; with it, requests go through the JetStream work queue and any gateway's
+engine serves them. NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files
+from NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY. Telemetry: SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*.`,
+  argv: process.argv.slice(2),
+  env,
+}) as { readonly [F in keyof typeof ENV_OF]?: string } & { readonly 'no-engine'?: true };
 
 function routerMode(value: string): RouterMode {
   const mode = ROUTER_MODES.find((m) => m === value);
@@ -90,10 +115,6 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
   return value as T;
 }
 
-if (values.help) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
 if (!values.model) fail('--model (or SWITCHYARD_MODEL_DIR) is required');
 
 const d = DEFAULT_GATEWAY_CONFIG;
