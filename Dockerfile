@@ -32,6 +32,7 @@ COPY packages/dispatch/package.json packages/dispatch/
 COPY packages/engine/package.json packages/engine/
 COPY packages/flags/package.json packages/flags/
 COPY packages/kv-cache/package.json packages/kv-cache/
+COPY packages/kv-transfer/package.json packages/kv-transfer/
 COPY packages/launcher/package.json packages/launcher/
 COPY packages/loadgen/package.json packages/loadgen/
 COPY packages/model/package.json packages/model/

@@ -69,7 +69,7 @@ describe('command-line manners', () => {
       expect(status).toBe(0);
       // One option per entry (wrapped lines joined): "--flag <value>  what it does (env: VARIABLE[, OTHER])".
       const block = stdout.slice(stdout.indexOf('Options:'));
-    const text = block.slice(0, block.indexOf('\n\n')).replace(/\s+/g, ' ');
+      const text = block.slice(0, block.indexOf('\n\n')).replace(/\s+/g, ' ');
       const options = [...text.matchAll(/ (--[a-z-]+)(?: <[^>]+>)? (.*?)(?= (?:-[a-zA-Z], )?--[a-z-]+|$)/g)];
       const flags = options.map((m) => m[1]).filter((f) => f !== '--help' && f !== '--version');
       expect(flags.length).toBeGreaterThan(10);
