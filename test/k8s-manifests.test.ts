@@ -330,6 +330,17 @@ function copiedPaths(stage: string): string[] {
   );
 }
 
+/** The stages a target takes its node_modules from (`COPY --from=<stage> /app/node_modules`), with their parents. */
+function depsStageOf(target: string): Stage[] {
+  const from = lineage(target)
+    .flatMap((s) => s.instructions)
+    .find((i) => i.op === 'COPY' && /\/app\/node_modules /.test(i.args))
+    ?.args.split(/\s+/)
+    .find((w) => w.startsWith('--from='))
+    ?.slice('--from='.length);
+  return from ? lineage(from) : [];
+}
+
 /** Whether .dockerignore keeps a repository path (or a folder above it) out of the build context. */
 function dockerIgnored(): (path: string) => boolean {
   const patterns = read('.dockerignore')
@@ -357,10 +368,20 @@ const WORKSPACE_MANIFESTS = WORKSPACE_DIRS.map((dir) => ({ dir, pkg: rec(JSON.pa
 const WORKSPACE_ENTRIES = new Map(
   WORKSPACE_MANIFESTS.map(({ dir, pkg }) => [str(pkg['name']) ?? '', join(dir, str(pkg['exports']) ?? '')]),
 );
-/** What `npm ci --omit=dev` installs: the root's and every workspace's dependencies. */
-const PRODUCTION_DEPENDENCIES = new Set(
-  [ROOT_PACKAGE, ...WORKSPACE_MANIFESTS.map((w) => w.pkg)].flatMap((p) => Object.keys(rec(p['dependencies']))),
-);
+/** What `npm ci --omit=dev -w <dir>` installs: that workspace's dependencies and its workspaces', transitively. */
+function productionDependenciesOf(dir: string): Set<string> {
+  const names = new Set<string>();
+  const visit = (pkg: Rec): void => {
+    for (const name of Object.keys(rec(pkg['dependencies']))) {
+      if (names.has(name)) continue;
+      names.add(name);
+      const workspace = WORKSPACE_MANIFESTS.find((w) => str(w.pkg['name']) === name);
+      if (workspace) visit(workspace.pkg);
+    }
+  };
+  visit(WORKSPACE_MANIFESTS.find((w) => w.dir === dir)?.pkg ?? {});
+  return names;
+}
 
 const packageNameOf = (specifier: string): string =>
   specifier
@@ -854,35 +875,64 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('installs production dependencies for every workspace and pins the Node of package.json', () => {
-    const npmStage = DOCKERFILE.stages.find((s) =>
-      s.instructions.some((i) => i.op === 'RUN' && i.args.includes('npm ci')),
-    );
-    expect(npmStage?.instructions.find((i) => i.args.includes('npm ci'))?.args).toContain('--omit=dev');
+  it('copies every workspace manifest, then installs each image’s own service’s production dependencies only', () => {
+    const manifests = stageNamed('manifests');
     const copied = new Set(
-      npmStage?.instructions.filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1)),
+      manifests?.instructions.filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1)),
     );
     expect(WORKSPACE_DIRS.length).toBeGreaterThan(5);
     for (const ws of WORKSPACE_DIRS) expect(copied.has(`${ws}/package.json`), ws).toBe(true);
-    expect(DOCKERFILE.args.get('NODE_VERSION')).toBe(at(ROOT_PACKAGE, 'devDependencies', 'node'));
+    for (const target of TARGETS) {
+      const install = depsStageOf(target)
+        .flatMap((s) => s.instructions)
+        .find((i) => i.op === 'RUN' && i.args.includes('npm ci'));
+      const service = entryScript(target)?.split('/').slice(0, 2).join('/');
+      expect(install?.args, target).toContain('--omit=dev');
+      expect(install?.args, target).toContain(`-w ${service ?? ''}`);
+      // onnxruntime-node's macOS, Windows and other-architecture binaries go in the same layer.
+      expect(install?.args, target).toMatch(/npm ci [^&]*&& keep-own-onnxruntime$/);
+    }
+    // The CLI's extra libraries (charts, progress bars) are in its image only.
+    for (const extra of ['vega', 'vega-lite', 'cli-progress']) {
+      expect(productionDependenciesOf('services/cli').has(extra), extra).toBe(true);
+      expect(productionDependenciesOf('services/gateway').has(extra), extra).toBe(false);
+      expect(productionDependenciesOf('services/expert-worker').has(extra), extra).toBe(false);
+    }
   });
 
-  it("installs onnxruntime-node's CUDA 12 execution provider for the CUDA target, with the flag its install script reads", () => {
-    const install = 'node_modules/onnxruntime-node/script/install.js';
-    expect(existsSync(join(ROOT, install))).toBe(true);
-    expect(read('node_modules/onnxruntime-node/script/install-utils.js')).toContain("'--onnxruntime-node-install='");
-    const cudaDeps = DOCKERFILE.stages.find((s) =>
-      s.instructions.some((i) => i.op === 'RUN' && i.args.includes(`${install} --onnxruntime-node-install=cuda12`)),
-    );
-    expect(cudaDeps, 'a stage runs the install script with --onnxruntime-node-install=cuda12').toBeDefined();
-    const copies =
-      stageNamed('worker-cuda')
-        ?.instructions.filter((i) => i.op === 'COPY')
-        .map((i) => i.args) ?? [];
-    expect(
-      copies.some((a) => a.startsWith(`--from=${cudaDeps?.name} `)),
-      'worker-cuda takes its node_modules from that stage',
-    ).toBe(true);
+  it('pins the Node of package.json and every base image by digest, and labels every image (OCI)', () => {
+    expect(DOCKERFILE.args.get('NODE_VERSION')).toBe(at(ROOT_PACKAGE, 'devDependencies', 'node'));
+    const bases = DOCKERFILE.stages.map((s) => s.base).filter((b) => b !== 'scratch' && !stageNamed(b));
+    expect(bases.length).toBe(2);
+    for (const base of bases) expect(base, base).toMatch(/^[^@]+:[^@]+@sha256:[0-9a-f]{64}$/);
+    for (const target of TARGETS) {
+      const labels = lineage(target)
+        .flatMap((s) => s.instructions.filter((i) => i.op === 'LABEL'))
+        .map((i) => i.args)
+        .join(' ');
+      for (const key of ['source', 'revision', 'version', 'title'])
+        expect(labels, `${target} org.opencontainers.image.${key}`).toContain(`org.opencontainers.image.${key}=`);
+    }
+  });
+
+  it('installs, verified, the CUDA 12 execution provider onnxruntime-node’s own install would, for the CUDA target', async () => {
+    const metadata = (await import(join(ROOT, 'node_modules/onnxruntime-node/script/install-metadata.js'))) as {
+      default: {
+        manifests: Record<string, Record<string, { package: string; path: string }>>;
+        packages: Record<string, { name: string; versions: { version: string }[] }>;
+      };
+    };
+    const manifest = metadata.default.manifests['linux/x64:cuda12'] ?? {};
+    const files = Object.keys(manifest).map((f) => basename(f));
+    const pkg = metadata.default.packages[Object.values(manifest)[0]?.package ?? ''];
+    const { CUDA_EP_FILES, CUDA_EP_PACKAGE } = await import('../docker/install-cuda-ep.ts');
+    expect([...CUDA_EP_FILES].sort()).toEqual(files.sort());
+    expect(pkg?.name).toBe(CUDA_EP_PACKAGE);
+    // The same version as onnxruntime-node itself, which the script reads from its package.json.
+    const ortVersion = str(rec(JSON.parse(read('node_modules/onnxruntime-node/package.json')))['version']);
+    expect(pkg?.versions.map((v) => v.version)).toContain(ortVersion);
+    const runs = depsStageOf('worker-cuda').flatMap((s) => s.instructions.filter((i) => i.op === 'RUN'));
+    expect(runs.some((i) => i.args.startsWith('node docker/install-cuda-ep.ts'))).toBe(true);
     expect(stageNamed('worker-cuda')?.base).toMatch(/^nvidia\/cuda:12\.[\d.]+-cudnn-runtime-/);
   });
 
@@ -918,7 +968,8 @@ describe('Dockerfile', () => {
       ).toBe(true);
       expect(ignored(file), `${target}: ${file} is in the build context`).toBe(false);
     }
+    const own = productionDependenciesOf(entryScript(target)?.split('/').slice(0, 2).join('/') ?? '');
     for (const name of packages)
-      expect(PRODUCTION_DEPENDENCIES.has(name), `${target} imports ${name}, not a production dependency`).toBe(true);
+      expect(own.has(name), `${target} imports ${name}, not a production dependency of its service`).toBe(true);
   });
 });
