@@ -784,8 +784,9 @@ describe('autoscaling and NATS', () => {
   const cluster = read('packages/cluster/src/request-queue.ts');
   const stream = /REQUEST_STREAM\s*=\s*'([^']+)'/.exec(cluster)?.[1];
   const consumerPrefix = /function consumerName[\s\S]*?`([^`$]*)\$\{escapeToken\(model\)\}`/.exec(cluster)?.[1];
-  const job = containerNamed(objectOf(BASE_OBJECTS, 'Job', 'switchyard-model-init'), 'model-init');
-  const preset = /--preset (\S+)/.exec(strs(job['args']).join('\n'))?.[1] ?? '';
+  // The model the Job writes by default (MODEL_SOURCE=preset:<name>), which names the consumer.
+  const preset =
+    /^preset:(\S+)$/.exec(buildOf('base').settings.get('switchyard-model')?.get('MODEL_SOURCE') ?? '')?.[1] ?? '';
   const natsValues = docsOf(join(K8S, 'nats', 'values.yaml'))[0];
 
   it.each(OVERLAYS)(

@@ -26,6 +26,7 @@ export {
 } from './model-dir.ts';
 export { type HfFamily } from './hf-families.ts';
 export { importHfCheckpoint } from './hf-import.ts';
+export { resolveCheckpointDir, type CheckpointLocation } from './hub-cache.ts';
 export { writeHfCheckpoint } from './hf-export.ts';
 export { requireWeight, transpose2d, concatRows } from './weight-access.ts';
 export {

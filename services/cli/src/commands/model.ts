@@ -7,8 +7,11 @@ import {
   isPresetName,
   openModelDir,
   PRESET_NAMES,
+  resolveCheckpointDir,
   weightsSizeBytes,
+  type CheckpointLocation,
 } from '@switchyard/model';
+import { downloadHubSnapshot, parseHubReference } from '../hub-download.ts';
 import { byteProgress } from '../progress.ts';
 import { action, UsageError } from '../user-error.ts';
 import { parseInteger } from '../parse.ts';
@@ -75,25 +78,64 @@ export function modelCommand(): Command {
 
   model
     .command('import')
-    .description('import a Hugging Face MoE checkpoint (Mixtral, OLMoE, Qwen2-MoE, Qwen3-MoE)')
-    .argument('<hf-dir>', 'directory with config.json and safetensors')
+    .description(
+      'import a Hugging Face MoE checkpoint (Mixtral, OLMoE, Qwen2-MoE, Qwen3-MoE): a directory, a hub cache ' +
+        'folder (models--org--name or its snapshots/<commit>), or hf://org/name[@revision] from the hub',
+    )
+    .argument('<source>', 'checkpoint directory, hub cache folder, or hf://org/name[@revision]')
     .requiredOption('--out <dir>', 'model directory to write')
-    .option('--name <name>', 'model name (default: the source directory name)')
+    .option('--name <name>', 'model name (default: the repository or directory name)')
+    .option('--revision <rev>', 'for a hub cache folder: the ref or commit to import (default refs/main)')
+    .addOption(
+      new Option('--hub-url <url>', 'for hf://: the hub to download from')
+        .env('HF_ENDPOINT')
+        .default('https://huggingface.co'),
+    )
+    .addOption(new Option('--cache-dir <dir>', 'for hf://: the hub cache to download into').env('HF_HUB_CACHE'))
     .action(
-      action(async (hfDir: string, opts: { out: string; name?: string }) => {
-        const bar = byteProgress('importing');
-        const imported = await importHfCheckpoint(hfDir, opts.out, {
-          ...(opts.name ? { name: opts.name } : {}),
-          onProgress: bar.update,
-        }).finally(bar.stop);
-        const ignored =
-          imported.ignoredTensors.length > 0 ? ` (ignored ${imported.ignoredTensors.length} unused tensors)` : '';
-        process.stdout.write(
-          `imported ${imported.config.family} model ${imported.config.name} into ${opts.out}${ignored}\n`,
-        );
-      }),
+      action(
+        async (
+          source: string,
+          opts: { out: string; name?: string; revision?: string; hubUrl: string; cacheDir?: string },
+        ) => {
+          const checkpoint = await locateCheckpoint(source, opts);
+          const name = opts.name ?? checkpoint.repo?.split('/').at(-1);
+          const bar = byteProgress('importing');
+          const imported = await importHfCheckpoint(checkpoint.dir, opts.out, {
+            ...(name ? { name } : {}),
+            onProgress: bar.update,
+          }).finally(bar.stop);
+          const ignored =
+            imported.ignoredTensors.length > 0 ? ` (ignored ${imported.ignoredTensors.length} unused tensors)` : '';
+          const from = checkpoint.repo ? ` from ${checkpoint.repo}@${checkpoint.revision ?? ''}` : '';
+          process.stdout.write(
+            `imported ${imported.config.family} model ${imported.config.name}${from} into ${opts.out}${ignored}\n`,
+          );
+        },
+      ),
     );
   return model;
+}
+
+/**
+ * The checkpoint directory of an import's source: hf:// is downloaded into the hub cache first (token
+ * from HF_TOKEN), a hub cache folder is resolved to its snapshot, anything else is the directory itself.
+ */
+async function locateCheckpoint(
+  source: string,
+  opts: { readonly revision?: string; readonly hubUrl: string; readonly cacheDir?: string },
+): Promise<CheckpointLocation> {
+  const ref = parseHubReference(source);
+  if (!ref) return resolveCheckpointDir(source, opts.revision);
+  const token = process.env['HF_TOKEN'];
+  const bar = byteProgress(`downloading ${ref.repo}@${ref.revision}`);
+  const snapshot = await downloadHubSnapshot(ref, {
+    hubUrl: opts.hubUrl,
+    ...(token ? { accessToken: token } : {}),
+    ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+    onProgress: bar.update,
+  }).finally(bar.stop);
+  return resolveCheckpointDir(snapshot);
 }
 
 interface InspectReport {
