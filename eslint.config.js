@@ -35,4 +35,11 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
+  {
+    // The live page's script runs in the browser, next to Chart.js (loaded by page.html).
+    files: ['services/gateway/src/live/*.js'],
+    languageOptions: {
+      globals: { window: 'readonly', document: 'readonly', EventSource: 'readonly', Chart: 'readonly' },
+    },
+  },
 );

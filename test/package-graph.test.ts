@@ -68,13 +68,17 @@ function tsFiles(dir: string): string[] {
   });
 }
 
-/** Bare module specifiers a file imports (static, re-exports and dynamic `import('…')`). */
+/**
+ * Bare module specifiers a file imports (static, re-exports and dynamic `import('…')`), or resolves to
+ * read files of at run time (`import.meta.resolve('…')`, e.g. the gateway serving Chart.js to browsers).
+ */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   const specs = [
     ...text.matchAll(/^(?:import|export)\b[^;]*?\sfrom\s*'([^'.][^']*)'/gms),
     ...text.matchAll(/^import\s*'([^'.][^']*)'/gm),
     ...text.matchAll(/\bimport\(\s*'([^'.][^']*)'\s*\)/g),
+    ...text.matchAll(/\bimport\.meta\.resolve\(\s*'([^'.][^']*)'\s*\)/g),
   ].map((m) => m[1] ?? '');
   return specs.filter((s) => !s.startsWith('node:'));
 }

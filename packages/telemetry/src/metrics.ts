@@ -115,6 +115,8 @@ export class SwitchyardMetrics {
   readonly #requestAttributes = new Map<string, Attributes>();
   readonly #modelAttributes = new Map<string, Attributes>();
   readonly vllm: VllmMetrics;
+  /** Totals since start, as plain numbers any caller can read (the live page): computed token rows and their compute. */
+  readonly #totals = { computedTokens: 0, activeParams: 0, flops: 0 };
   /** Worker label → [layer × numExperts + expert] → (token, expert) pairs routed there. */
   readonly #expertTokens = new Map<string, Float64Array>();
   #expertShape: { readonly numLayers: number; readonly numExperts: number } | undefined;
@@ -245,6 +247,30 @@ export class SwitchyardMetrics {
     this.#activeParams.record(activeParams, attributes);
     this.#flops.record(flops, attributes);
     this.#denseEquivalentFlops.add(denseEquivalentFlops, attributes);
+    this.#totals.computedTokens += 1;
+    this.#totals.activeParams += activeParams;
+    this.#totals.flops += flops;
+  }
+
+  /**
+   * Totals since start: computed token rows, their active parameters and FLOPs, and (token, expert)
+   * pairs per `[layer × numExperts + expert]` over all workers (undefined before the first step).
+   */
+  totals(): {
+    readonly computedTokens: number;
+    readonly activeParams: number;
+    readonly flops: number;
+    readonly expertTokens: Float64Array | undefined;
+    readonly numExperts: number;
+  } {
+    const shape = this.#expertShape;
+    let expertTokens: Float64Array | undefined;
+    if (shape) {
+      expertTokens = new Float64Array(shape.numLayers * shape.numExperts);
+      const sum = expertTokens;
+      for (const tokens of this.#expertTokens.values()) tokens.forEach((n, i) => (sum[i] = (sum[i] ?? 0) + n));
+    }
+    return { ...this.#totals, expertTokens, numExperts: shape?.numExperts ?? 0 };
   }
 
   /**

@@ -9,6 +9,8 @@ import type { ClusterConnection, ClusterTlsOptions, RequestQueueOptions, RouterM
 import { loadModelDir, type ModelConfig } from '@switchyard/model';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
+import { loadLiveAssets, registerLivePage } from './live/live-page.ts';
+import type { LiveSource } from './live/live-sampler.ts';
 import { closeNats, openConnection, openNats, type NatsParts } from './nats-parts.ts';
 
 /** The gateway's resolved configuration (main.ts builds it from flags and environment, once). */
@@ -145,6 +147,7 @@ export class Gateway {
   readonly url: string;
   readonly telemetry: Telemetry | undefined;
   readonly controller: PlacementController | undefined;
+  readonly #live: { close(): void };
   #state: GatewayState = 'serving';
 
   private constructor(parts: {
@@ -158,6 +161,7 @@ export class Gateway {
     nats: NatsParts | undefined;
     telemetry: Telemetry | undefined;
     controller: PlacementController | undefined;
+    live: { close(): void };
   }) {
     this.config = parts.config;
     this.bundle = parts.bundle;
@@ -169,6 +173,7 @@ export class Gateway {
     this.nats = parts.nats;
     this.telemetry = parts.telemetry;
     this.controller = parts.controller;
+    this.#live = parts.live;
   }
 
   get state(): GatewayState {
@@ -307,11 +312,30 @@ export class Gateway {
       ...(natsParts ? { queueDepth: () => natsParts.backlog.numWaiting } : {}),
     });
     const ref: { gateway?: Gateway } = {};
+    const liveAssets = await loadLiveAssets();
+    const liveSource: LiveSource = {
+      instance: config.instanceName,
+      model: bundle.config.name,
+      queue: nats ? 'nats' : 'in-process',
+      state: () => ref.gateway?.state ?? 'starting',
+      numRunning: () => bundle.engine.numRunning,
+      numWaiting: () => bundle.engine.numWaiting + (natsParts?.backlog.numWaiting ?? 0),
+      kvUsage: () => bundle.kv.usage,
+      workers: () =>
+        executor ? executor.placement.workers.map((address, i) => ({ address, up: executor.isWorkerUp(i) })) : [],
+      placement: () => executor?.placement,
+      totals: () =>
+        telemetry?.metrics.totals() ?? { computedTokens: 0, activeParams: 0, flops: 0, expertTokens: undefined },
+      numLayers: bundle.config.numLayers,
+      numExperts: bundle.config.numExperts,
+    };
+    let live: { close(): void } = { close: () => undefined };
     const http = createHttpServer({
       backend,
       bodyLimitBytes: config.bodyLimitBytes,
       extraRoutes: (app) => {
         app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {});
+        live = registerLivePage(app, liveAssets, liveSource);
         if (telemetry)
           app.get('/metrics', async (_request, reply) =>
             reply.type(PROMETHEUS_CONTENT_TYPE).send(await telemetry.renderPrometheus()),
@@ -330,6 +354,7 @@ export class Gateway {
       nats,
       telemetry,
       controller: discovered?.controller,
+      live,
     });
     return ref.gateway;
   }
@@ -349,6 +374,7 @@ export class Gateway {
       await Promise.all([worker?.drain(deadlineMs), waitUntil(() => backend.numInFlight === 0, deadline)]);
     }
     await this.loop.stop(Math.max(0, deadline - Date.now()));
+    this.#live.close();
     await this.http.close();
     await this.controller?.stop();
     // A leaving engine says so (last load report, an empty KV snapshot), so frontends drop it at once.
