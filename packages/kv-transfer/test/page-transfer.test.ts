@@ -214,6 +214,33 @@ describe('page store service', () => {
     expect(result).toMatchObject({ outcome: 'fetched', sourceKind: 'store', numFetchedBlocks: 9 });
   });
 
+  it('follows the prompt across holders: a peer’s head, then the store’s tail', async () => {
+    const head = node();
+    const pages = pagesOf(prompt, head.hasher);
+    head.access.importPages(pages.slice(0, 4));
+    const headAddress = await serve(enginePageHandler(head.access, namespace));
+    const store = new LruPageStore({ capacityBytes: 1 << 20 });
+    const storeAddress = await serve(storePageHandler(store));
+    const client = await clients.get(storeAddress);
+    await client.pushPages({ namespace, extents: pagesToExtents(pages.slice(4), 1 << 20) });
+    const runs = (from: number): PageSource[] => [
+      ...(from < 4 ? [{ id: 'head', address: headAddress, kind: 'engine' as const, numBlocks: 4 }] : []),
+      ...(from >= 4 ? [{ id: 'store', address: storeAddress, kind: 'store' as const, numBlocks: 10 }] : []),
+    ];
+    const local = node();
+    const result = await new PageFetcher({
+      access: local.access,
+      hasher: local.hasher,
+      namespace,
+      sources: (_hashes, from) => runs(from),
+      clients,
+      mode: 'always',
+      deadlineMs: 5_000,
+    }).prefetch(prompt);
+    expect(result).toMatchObject({ outcome: 'fetched', numFetchedBlocks: 10, sourceId: 'head' });
+    expect(local.access.exportPages(local.hasher.hashTokens(prompt))).toEqual(pages);
+  });
+
   it('receives evicted pages offloaded write-behind by an engine', async () => {
     const store = new LruPageStore({ capacityBytes: 1 << 20 });
     const address = await serve(storePageHandler(store));

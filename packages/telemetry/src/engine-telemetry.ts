@@ -12,6 +12,7 @@ import {
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_PREFIX_CACHE_FLOPS_SAVED,
+  ATTR_KV_REMOTE_FLOPS_SAVED,
   ATTR_REQUEST_ACTIVE_PARAMS,
   ATTR_REQUEST_ACTIVE_PARAMS_PER_TOKEN,
   ATTR_REQUEST_COMPUTED_TOKENS,
@@ -134,6 +135,10 @@ export class EngineTelemetry {
       start,
       this.#now,
       (h, outcome, endedAt) => this.#finishRequest(h, outcome, endedAt),
+      (kv, h) => {
+        this.#parts.metrics.recordKvFetch(kv);
+        h.span.setAttributes({ [ATTR_KV_REMOTE_FLOPS_SAVED]: prefillFlops(this.model, kv.fetchedTokens) });
+      },
     );
     this.#live.set(start.requestId, handle);
     return handle;

@@ -1,3 +1,14 @@
+import type { KvTransferRecord } from './metrics.ts';
+import {
+  ATTR_KV_FETCH_BYTES,
+  ATTR_KV_FETCH_DURATION_MS,
+  ATTR_KV_FETCH_OUTCOME,
+  ATTR_KV_FETCH_REASON,
+  ATTR_KV_FETCH_SOURCE,
+  ATTR_KV_FETCHED_TOKENS,
+  ATTR_KV_LOCAL_TOKENS,
+  ATTR_KV_RECOMPUTED_TOKENS,
+} from './names.ts';
 import type { RequestSpan, RequestSpanStart } from './request-tracer.ts';
 
 /** Structurally the engine's `Usage`. */
@@ -33,6 +44,7 @@ export class RequestHandle {
   readonly startedAt: number;
   readonly #now: () => number;
   readonly #finish: (handle: RequestHandle, outcome: RequestOutcome, endedAt: number) => void;
+  readonly #onKv: ((kv: KvTransferRecord, handle: RequestHandle) => void) | undefined;
   #firstTokenAt: number | undefined;
   #ended = false;
 
@@ -41,7 +53,9 @@ export class RequestHandle {
     start: RequestSpanStart,
     now: () => number,
     finish: (handle: RequestHandle, outcome: RequestOutcome, endedAt: number) => void,
+    onKv?: (kv: KvTransferRecord, handle: RequestHandle) => void,
   ) {
+    this.#onKv = onKv;
     this.span = span;
     this.requestId = start.requestId;
     this.operation = start.operation;
@@ -78,6 +92,22 @@ export class RequestHandle {
         ...(event.error ? { error: event.error } : {}),
       });
     }
+  }
+
+  /** Where the prompt's KV came from (set before admission): span attributes and the KV metrics. */
+  recordKvTransfer(kv: KvTransferRecord): void {
+    if (this.#ended) return;
+    this.span.setAttributes({
+      [ATTR_KV_FETCH_OUTCOME]: kv.outcome,
+      [ATTR_KV_LOCAL_TOKENS]: kv.localTokens,
+      [ATTR_KV_FETCHED_TOKENS]: kv.fetchedTokens,
+      [ATTR_KV_RECOMPUTED_TOKENS]: kv.recomputedTokens,
+      [ATTR_KV_FETCH_BYTES]: kv.bytes,
+      [ATTR_KV_FETCH_DURATION_MS]: kv.durationMs,
+      ...(kv.source !== undefined ? { [ATTR_KV_FETCH_SOURCE]: kv.source } : {}),
+      ...(kv.reason !== undefined ? { [ATTR_KV_FETCH_REASON]: kv.reason } : {}),
+    });
+    this.#onKv?.(kv, this);
   }
 
   /** `sink` with `onEvent` in front of it: `loop.submit(request, handle.wrapSink(sink))`. */

@@ -5,6 +5,7 @@ import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switc
 import type { PlacementStrategy } from '@switchyard/routing';
 import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
+import type { FetchMode } from '@switchyard/kv-transfer';
 import type { ClusterConnection, ClusterTlsOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
 import { loadModelDir, type ModelConfig } from '@switchyard/model';
 import { createHttpServer } from './http/server.ts';
@@ -53,7 +54,28 @@ export interface GatewayConfig {
   readonly rerouteAfterMs: number;
   /** An engine not heard from for this long is taken as gone (no routing to it, its blocks dropped). */
   readonly engineTtlMs: number;
+  /**
+   * What this engine does (NATS mode): `both` takes requests and prefills them; `decode` has a `prefill`
+   * engine compute new prompts, fetches their pages and generates; `prefill` only computes prompts for
+   * decode engines (it takes no requests from the shared queue).
+   */
+  readonly role: GatewayRole;
+  /** Port of this engine's KvPageService (NATS mode with an engine); 0 picks a free one. */
+  readonly kvPort: number;
+  /** Host peers reach the KvPageService at (advertised in the load reports). */
+  readonly kvAdvertiseHost: string;
+  /** Fetch prompt prefixes held by peers or the page store: `auto` (when faster than recompute), `always`, `never`. */
+  readonly kvFetch: FetchMode;
+  /** Time allowed for one page fetch (and one offload push). */
+  readonly kvFetchDeadlineMs: number;
+  /** Push evicted pages to a live page store (write-behind). */
+  readonly kvOffload: boolean;
+  /** A decode engine's wait for a prefill engine to compute a prompt before computing it itself. */
+  readonly prefillDeadlineMs: number;
 }
+
+export type GatewayRole = 'both' | 'prefill' | 'decode';
+export const GATEWAY_ROLES: readonly GatewayRole[] = ['both', 'prefill', 'decode'];
 
 export interface NatsSettings {
   readonly url: string;
@@ -87,6 +109,13 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   routerMode: 'kv',
   rerouteAfterMs: 5_000,
   engineTtlMs: 2_000,
+  role: 'both',
+  kvPort: 0,
+  kvAdvertiseHost: '127.0.0.1',
+  kvFetch: 'auto',
+  kvFetchDeadlineMs: 2_000,
+  kvOffload: true,
+  prefillDeadlineMs: 30_000,
 });
 
 export class GatewayConfigError extends Error {
@@ -210,6 +239,19 @@ export class Gateway {
       routedPromptBlocks: this.nats?.backend.routing.promptBlocks ?? 0,
       takenFromOwnLane: this.nats?.worker?.numRouted ?? 0,
       liveEngines: (this.nats?.loads.live() ?? []).map((e) => e.engineId).join(','),
+      role: this.config.role,
+      kvAddress: this.nats?.kv?.address ?? '',
+      kvPrefetches: this.nats?.kv?.counts.prefetches ?? {},
+      kvFetchedBlocks: this.nats?.kv?.counts.fetchedBlocks ?? 0,
+      kvFetchedBytes: this.nats?.kv?.counts.fetchedBytes ?? 0,
+      kvServedPages: this.nats?.kv?.serving.numPagesServed ?? 0,
+      kvRefusedFetches: this.nats?.kv?.serving.numRefused ?? 0,
+      kvOffloadedPages: this.nats?.kv?.offloader?.counters.numAccepted ?? 0,
+      kvOffloadDropped: this.nats?.kv?.offloader?.counters.numDropped ?? 0,
+      prefillJobs: this.nats?.kv?.counts.prefillJobs ?? 0,
+      prefillJobFailures: this.nats?.kv?.counts.prefillJobFailures ?? 0,
+      kvFetchBandwidthMBps: Math.round((this.nats?.kv?.fetcher.bandwidth.perMs ?? 0) / 1000),
+      kvPrefillTokensPerS: Math.round((this.nats?.kv?.fetcher.prefillRate.perMs ?? 0) * 1000),
     };
   }
 
@@ -217,6 +259,12 @@ export class Gateway {
   static async start(config: GatewayConfig, telemetry?: Telemetry): Promise<Gateway> {
     if (!config.serveQueue && !config.nats)
       throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue (--nats-url)');
+    if (config.role !== 'both' && !config.nats)
+      throw new GatewayConfigError(`--role ${config.role} needs the NATS request queue (--nats-url)`);
+    if (config.role !== 'both' && !config.serveQueue)
+      throw new GatewayConfigError(
+        `--role ${config.role} is an engine role; a frontend-only gateway (--no-engine) has none`,
+      );
     if (config.discoverWorkers > 0 && !config.nats)
       throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
     const distributed = config.workers.length > 0 || config.discoverWorkers > 0;
@@ -265,11 +313,14 @@ export class Gateway {
       },
       executor,
     );
-    const loop = new EngineLoop(
-      bundle.engine,
-      undefined,
-      engineTelemetry ? (step) => engineTelemetry.traceStep(step) : undefined,
-    );
+    // Step times feed the page fetcher's prefill-rate estimate once the NATS parts exist.
+    const stepSink: { observe?: (tokens: number, sequences: number, ms: number) => void } = {};
+    const loop = new EngineLoop(bundle.engine, undefined, async (step) => {
+      const started = performance.now();
+      const stats = await (engineTelemetry ? engineTelemetry.traceStep(step) : step());
+      stepSink.observe?.(stats.numBatchedTokens, stats.numSequences, performance.now() - started);
+      return stats;
+    });
     let nats: NatsParts | undefined;
     try {
       nats =
@@ -282,6 +333,8 @@ export class Gateway {
       await conn?.close(2000);
       throw error;
     }
+    const kvParts = nats?.kv;
+    if (kvParts) stepSink.observe = (tokens, sequences, ms) => kvParts.observeStep(tokens, sequences, ms);
     const backend: ReadyBackend =
       nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests, engineTelemetry);
     const natsParts = nats;

@@ -4,10 +4,12 @@
  *
  *   node services/gateway/src/main.ts --model models/small --port 8000 --workers 127.0.0.1:50051,127.0.0.1:50052
  */
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { FETCH_MODES } from '@switchyard/kv-transfer';
 import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
-import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
+import { DEFAULT_GATEWAY_CONFIG, GATEWAY_ROLES, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 
 const env = process.env;
 /** Each flag and the environment variable it falls back to (flags win over variables, variables over defaults). */
@@ -35,6 +37,13 @@ const ENV_OF = {
   'router-mode': 'SWITCHYARD_ROUTER_MODE',
   'reroute-after-ms': 'SWITCHYARD_REROUTE_AFTER_MS',
   'engine-ttl-ms': 'SWITCHYARD_ENGINE_TTL_MS',
+  role: 'SWITCHYARD_ROLE',
+  'kv-port': 'SWITCHYARD_KV_PORT',
+  'kv-advertise-host': 'SWITCHYARD_KV_ADVERTISE_HOST',
+  'kv-fetch': 'SWITCHYARD_KV_FETCH',
+  'kv-fetch-deadline-ms': 'SWITCHYARD_KV_FETCH_DEADLINE_MS',
+  'kv-offload': 'SWITCHYARD_KV_OFFLOAD',
+  'prefill-deadline-ms': 'SWITCHYARD_PREFILL_DEADLINE_MS',
 } as const;
 const stringFlags = Object.fromEntries(
   Object.entries(ENV_OF).map(([flag, variable]) => [flag, { type: 'string' as const, default: env[variable] }]),
@@ -54,8 +63,13 @@ const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--w
                [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--queue-replicas n] [--name instance] [--no-engine]
                [--discover-workers n] [--registry-ttl-ms n] [--kv-index-max-entries n]
                [--router-mode kv|round-robin|random] [--reroute-after-ms n] [--engine-ttl-ms n]
+               [--role both|prefill|decode] [--kv-port n] [--kv-advertise-host host] [--kv-fetch auto|always|never]
+               [--kv-fetch-deadline-ms n] [--kv-offload on|off] [--prefill-deadline-ms n]
 Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
-gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them.
+gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them,
+and each engine serves its KV pages to peers on --kv-port (0: a free port), fetching prompt prefixes other engines
+or a page store hold when that beats recomputing them (--kv-fetch). With --role decode, new prompts are computed
+by a --role prefill engine and their pages fetched.
 Flags win over environment variables, which win over the defaults:
 ${Object.entries(ENV_OF)
   .map(([flag, variable]) => `  --${flag.padEnd(21)}${variable}`)
@@ -90,6 +104,17 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
   return value as T;
 }
 
+function port(name: string, value: string | undefined, fallback: number): number {
+  const n = int(name, value, fallback, 0);
+  if (n > 65535) fail(`${name} must be a port number (0–65535), got "${value}"`);
+  return n;
+}
+
+/** Peers reach a wildcard-bound gateway by its host name (in a pod: set the pod IP instead). */
+function advertiseHostFor(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? hostname() : host;
+}
+
 if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
@@ -122,6 +147,13 @@ const config: GatewayConfig = Object.freeze({
   routerMode: routerMode(values['router-mode'] ?? d.routerMode),
   rerouteAfterMs: int('--reroute-after-ms', values['reroute-after-ms'], d.rerouteAfterMs, 100),
   engineTtlMs: int('--engine-ttl-ms', values['engine-ttl-ms'], d.engineTtlMs, 500),
+  role: oneOf('--role', values.role, GATEWAY_ROLES, d.role),
+  kvPort: port('--kv-port', values['kv-port'], d.kvPort),
+  kvAdvertiseHost: values['kv-advertise-host'] ?? advertiseHostFor(values.host ?? d.host),
+  kvFetch: oneOf('--kv-fetch', values['kv-fetch'], FETCH_MODES, d.kvFetch),
+  kvFetchDeadlineMs: int('--kv-fetch-deadline-ms', values['kv-fetch-deadline-ms'], d.kvFetchDeadlineMs, 1),
+  kvOffload: oneOf('--kv-offload', values['kv-offload'], ['on', 'off'] as const, d.kvOffload ? 'on' : 'off') === 'on',
+  prefillDeadlineMs: int('--prefill-deadline-ms', values['prefill-deadline-ms'], d.prefillDeadlineMs, 1),
   ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
 });
 

@@ -17,6 +17,7 @@ import {
   type RouteDecision,
 } from '@switchyard/cluster';
 import type { GatewayConfig, NatsSettings } from './gateway.ts';
+import { KvParts } from './kv-parts.ts';
 
 /**
  * The NATS side of a clustered gateway. Frontend: its backend (with the KV-aware router), its view of
@@ -32,6 +33,8 @@ export interface NatsParts {
   readonly worker: QueueWorker | undefined;
   readonly kvEvents: KvEventPublisher | undefined;
   readonly loadReporter: EngineLoadReporter | undefined;
+  /** The engine's KV pages on the network (engines only). */
+  readonly kv: KvParts | undefined;
 }
 
 export function openConnection(settings: NatsSettings, config: GatewayConfig): Promise<ClusterConnection> {
@@ -78,7 +81,7 @@ export async function openNats(
     const hashes = bundle.hasher.hashTokens(request.promptIds, request.cacheSalt ?? '');
     return chooseEngine({
       mode: config.routerMode,
-      engines: loads.live(),
+      engines: loads.routable(),
       overlap: kvView.index.overlap(hashes),
       numPromptBlocks: hashes.length,
       ...(hashes[0] !== undefined ? { firstBlockHash: hashes[0] } : {}),
@@ -95,10 +98,29 @@ export async function openNats(
     rerouteAfterMs: config.rerouteAfterMs,
   });
   if (!config.serveQueue)
-    return { conn, tokens, backend, kvView, loads, worker: undefined, kvEvents: undefined, loadReporter: undefined };
+    return {
+      conn,
+      tokens,
+      backend,
+      kvView,
+      loads,
+      worker: undefined,
+      kvEvents: undefined,
+      loadReporter: undefined,
+      kv: undefined,
+    };
+  const kv = await KvParts.open({ config, bundle, kvView, loads, backend, engineId, log });
   const worker = await QueueWorker.start(
     { conn, queue, loop },
-    { model: model.name, maxRunning: config.maxRunningSequences, engineId, ...(telemetry ? { telemetry } : {}) },
+    {
+      model: model.name,
+      maxRunning: config.maxRunningSequences,
+      engineId,
+      prepare: kv.prepare,
+      // A prefill engine takes only the prompts decode engines send it, never new requests.
+      sharedLane: config.role !== 'prefill',
+      ...(telemetry ? { telemetry } : {}),
+    },
   );
   const kvEvents = new KvEventPublisher(kvStream, {
     engineId,
@@ -119,15 +141,18 @@ export async function openNats(
       numWaiting: bundle.engine.numWaiting,
       maxRunning: config.maxRunningSequences,
       kvUsage: bundle.kv.usage,
+      role: config.role,
+      kvAddress: kv.address,
     }),
     250,
   );
-  return { conn, tokens, backend, kvView, loads, worker, kvEvents, loadReporter };
+  return { conn, tokens, backend, kvView, loads, worker, kvEvents, loadReporter, kv };
 }
 
 /** Says goodbye (load reporter, an empty KV snapshot) and closes everything NATS; the connection last. */
 export async function closeNats(nats: NatsParts): Promise<void> {
   nats.loadReporter?.stop();
+  await nats.kv?.close();
   await nats.kvEvents?.stop({ cleared: true });
   await nats.kvView.stop();
   nats.loads.stop();
