@@ -72,6 +72,8 @@ export interface GatewayConfig {
   readonly kvOffload: boolean;
   /** A decode engine's wait for a prefill engine to compute a prompt before computing it itself. */
   readonly prefillDeadlineMs: number;
+  /** KV cache size in blocks of 16 tokens; absent = enough for --max-running full contexts, up to 1 GiB. */
+  readonly numKvBlocks?: number;
 }
 
 export type GatewayRole = 'both' | 'prefill' | 'decode';
@@ -307,6 +309,7 @@ export class Gateway {
         expertDtype: config.expertDtype,
         denseDtype: config.denseDtype,
         blockSize: 16,
+        ...(config.numKvBlocks !== undefined ? { numKvBlocks: config.numKvBlocks } : {}),
         microBatches: config.microBatches,
         scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
         ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),

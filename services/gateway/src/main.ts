@@ -44,6 +44,7 @@ const ENV_OF = {
   'kv-fetch-deadline-ms': 'SWITCHYARD_KV_FETCH_DEADLINE_MS',
   'kv-offload': 'SWITCHYARD_KV_OFFLOAD',
   'prefill-deadline-ms': 'SWITCHYARD_PREFILL_DEADLINE_MS',
+  'kv-blocks': 'SWITCHYARD_KV_BLOCKS',
 } as const;
 const stringFlags = Object.fromEntries(
   Object.entries(ENV_OF).map(([flag, variable]) => [flag, { type: 'string' as const, default: env[variable] }]),
@@ -64,7 +65,7 @@ const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--w
                [--discover-workers n] [--registry-ttl-ms n] [--kv-index-max-entries n]
                [--router-mode kv|round-robin|random] [--reroute-after-ms n] [--engine-ttl-ms n]
                [--role both|prefill|decode] [--kv-port n] [--kv-advertise-host host] [--kv-fetch auto|always|never]
-               [--kv-fetch-deadline-ms n] [--kv-offload on|off] [--prefill-deadline-ms n]
+               [--kv-fetch-deadline-ms n] [--kv-offload on|off] [--prefill-deadline-ms n] [--kv-blocks n]
 Without --workers the experts run in this process. Without --nats-url (NATS_URL) the HTTP frontend feeds this
 gateway's own engine; with it, requests go through the JetStream work queue and any gateway's engine serves them,
 and each engine serves its KV pages to peers on --kv-port (0: a free port), fetching prompt prefixes other engines
@@ -154,6 +155,7 @@ const config: GatewayConfig = Object.freeze({
   kvFetchDeadlineMs: int('--kv-fetch-deadline-ms', values['kv-fetch-deadline-ms'], d.kvFetchDeadlineMs, 1),
   kvOffload: oneOf('--kv-offload', values['kv-offload'], ['on', 'off'] as const, d.kvOffload ? 'on' : 'off') === 'on',
   prefillDeadlineMs: int('--prefill-deadline-ms', values['prefill-deadline-ms'], d.prefillDeadlineMs, 1),
+  ...(values['kv-blocks'] ? { numKvBlocks: int('--kv-blocks', values['kv-blocks'], 0, 1) } : {}),
   ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
 });
 
