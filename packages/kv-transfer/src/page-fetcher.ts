@@ -78,6 +78,8 @@ export interface PageFetcherOptions {
   readonly bandwidth?: RateEstimator;
   /** This engine's prefill rate, tokens per ms (prior: 0.5, i.e. 500 tokens/s). */
   readonly prefillRate?: RateEstimator;
+  /** Fixed cost of one fetch call (round trip, stream setup), ms (prior: 2 ms). */
+  readonly overheadMs?: number;
   readonly onResult?: (result: PrefetchResult) => void;
   readonly onError?: (error: Error) => void;
 }
@@ -94,11 +96,36 @@ export class PageFetcher {
   readonly #opts: PageFetcherOptions;
   readonly bandwidth: RateEstimator;
   readonly prefillRate: RateEstimator;
+  /** Fixed cost per fetch call: an exponentially weighted mean of what transfers took beyond bytes ÷ bandwidth. */
+  #overheadMs: number;
 
   constructor(options: PageFetcherOptions) {
     this.#opts = options;
     this.bandwidth = options.bandwidth ?? new RateEstimator(200_000);
     this.prefillRate = options.prefillRate ?? new RateEstimator(0.5);
+    this.#overheadMs = options.overheadMs ?? 2;
+  }
+
+  get overheadMs(): number {
+    return this.#overheadMs;
+  }
+
+  /** Estimated time to fetch `numBlocks` pages in one call, ms. */
+  estimateFetchMs(numBlocks: number): number {
+    return this.#overheadMs + this.bandwidth.msFor(numBlocks * this.pageWireBytes);
+  }
+
+  /** Estimated time to recompute `numBlocks` blocks of prompt, ms. */
+  estimateRecomputeMs(numBlocks: number): number {
+    return this.prefillRate.msFor(numBlocks * this.#opts.access.blockSize);
+  }
+
+  /** Records one transfer: splits its time into the fixed overhead and the bandwidth part. */
+  observeTransfer(bytes: number, elapsedMs: number): void {
+    if (!(bytes > 0) || !(elapsedMs > 0)) return;
+    const streamingMs = this.bandwidth.msFor(bytes);
+    this.#overheadMs = 0.7 * this.#overheadMs + 0.3 * Math.max(0, elapsedMs - streamingMs);
+    this.bandwidth.observe(bytes, Math.max(elapsedMs - this.#overheadMs, elapsedMs / 10));
   }
 
   /** Encoded bytes of one page on the wire. */
@@ -106,11 +133,15 @@ export class PageFetcher {
     return PAGE_HEADER_BYTES + 4 * (this.#opts.access.blockSize + this.#opts.access.pageFloats);
   }
 
-  /** The prompt length (in blocks) from which fetching beats recomputing, at the current estimates. */
+  /**
+   * The fewest missing blocks for which fetching beats recomputing at the current estimates (the fixed
+   * overhead must be paid back by the per-block saving); Infinity when a block is cheaper to recompute.
+   */
   breakEvenBlocks(): number {
-    const fetchMsPerBlock = this.bandwidth.msFor(this.pageWireBytes);
-    const recomputeMsPerBlock = this.prefillRate.msFor(this.#opts.access.blockSize);
-    return fetchMsPerBlock < recomputeMsPerBlock ? 1 : Number.POSITIVE_INFINITY;
+    const savingPerBlock = this.estimateRecomputeMs(1) - this.bandwidth.msFor(this.pageWireBytes);
+    return savingPerBlock > 0
+      ? Math.max(1, Math.floor(this.#overheadMs / savingPerBlock) + 1)
+      : Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -136,8 +167,8 @@ export class PageFetcher {
     if (best === undefined) return { ...base, outcome: 'local', ms: performance.now() - t0 };
     // NOTE: decided once, on the best single run; later runs (a store holding the tail) only add to it.
     const numGain = best.numBlocks - numLocal;
-    const estimatedFetchMs = this.bandwidth.msFor(numGain * this.pageWireBytes);
-    const estimatedRecomputeMs = this.prefillRate.msFor(numGain * blockSize);
+    const estimatedFetchMs = this.estimateFetchMs(numGain);
+    const estimatedRecomputeMs = this.estimateRecomputeMs(numGain);
     const estimates = { estimatedFetchMs, estimatedRecomputeMs };
     if (mode === 'never' || (mode === 'auto' && estimatedFetchMs >= estimatedRecomputeMs)) {
       return { ...base, ...estimates, outcome: 'recompute', ms: performance.now() - t0 };
@@ -216,8 +247,7 @@ export class PageFetcher {
         this.#opts.clients.forget(source.address);
       return { numFetched: 0, bytes: 0, reason: failureReason(code) };
     }
-    const elapsedMs = performance.now() - started;
-    if (fetched.sizeBytes > 0) this.bandwidth.observe(fetched.sizeBytes, elapsedMs);
+    this.observeTransfer(fetched.sizeBytes, performance.now() - started);
     const { pages, reason } = verifiedPrefix(fetched, hashes, promptIds, numLocal, this.#opts.access.blockSize);
     const imported = this.#opts.access.importPages(pages);
     const numFetched = imported.numImported + imported.numPresent;

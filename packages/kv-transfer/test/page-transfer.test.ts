@@ -7,6 +7,7 @@ import {
   LruPageStore,
   PageFetcher,
   PageOffloader,
+  RateEstimator,
   enginePageHandler,
   pagesToExtents,
   storePageHandler,
@@ -126,6 +127,49 @@ describe('peer page fetch over KvPageService (loopback gRPC)', () => {
     expect(result.outcome).toBe('recompute');
     expect(result.estimatedFetchMs).toBeGreaterThan(result.estimatedRecomputeMs ?? Infinity);
     expect(local.access.numLeadingCached(local.hasher.hashTokens(prompt))).toBe(0);
+  });
+
+  it('fetches only past the break-even length, where the per-block saving pays back a call’s fixed cost', async () => {
+    const local = node();
+    const pageWireBytes = 56 + 4 * (BLOCK + LAYERS * 2 * BLOCK * WIDTH);
+    const fetcher = new PageFetcher({
+      access: local.access,
+      hasher: local.hasher,
+      namespace,
+      sources: () => [{ id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 }],
+      clients,
+      mode: 'auto',
+      deadlineMs: 5_000,
+      overheadMs: 10,
+      bandwidth: new RateEstimator(pageWireBytes), // 1 ms per block
+      prefillRate: new RateEstimator(1), // 4 ms per block of 4 tokens
+    });
+    expect(fetcher.breakEvenBlocks()).toBe(4); // 10 ms ÷ 3 ms saved per block, rounded up past equality
+    local.access.importPages(pagesOf(prompt, local.hasher).slice(0, 7));
+    expect(await fetcher.prefetch(prompt)).toMatchObject({
+      outcome: 'recompute',
+      numLocalBlocks: 7,
+      estimatedFetchMs: 13,
+      estimatedRecomputeMs: 12,
+    });
+    const fresh = node();
+    const wide = new PageFetcher({
+      access: fresh.access,
+      hasher: fresh.hasher,
+      namespace,
+      sources: () => [{ id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 }],
+      clients,
+      mode: 'auto',
+      deadlineMs: 5_000,
+      overheadMs: 10,
+      bandwidth: new RateEstimator(pageWireBytes),
+      prefillRate: new RateEstimator(1),
+    });
+    expect(await wide.prefetch(prompt)).toMatchObject({
+      outcome: 'fetched',
+      estimatedFetchMs: 20,
+      estimatedRecomputeMs: 40,
+    });
   });
 
   it('keeps the verified pages before a corrupted one and says why it stopped', async () => {
