@@ -31,6 +31,7 @@ COPY packages/cluster/package.json packages/cluster/
 COPY packages/dispatch/package.json packages/dispatch/
 COPY packages/engine/package.json packages/engine/
 COPY packages/kv-cache/package.json packages/kv-cache/
+COPY packages/kv-transfer/package.json packages/kv-transfer/
 COPY packages/launcher/package.json packages/launcher/
 COPY packages/loadgen/package.json packages/loadgen/
 COPY packages/model/package.json packages/model/
@@ -42,6 +43,7 @@ COPY services/cli/package.json services/cli/
 COPY services/cli/bin services/cli/bin
 COPY services/expert-worker/package.json services/expert-worker/
 COPY services/gateway/package.json services/gateway/
+COPY services/kv-store/package.json services/kv-store/
 # NOTE: --ignore-scripts matches package.json's `allowScripts` policy: onnxruntime-node's install
 # script would download CUDA binaries (the CPU ones are bundled) and protobufjs' only prints a notice.
 RUN --mount=type=cache,target=/root/.npm \
@@ -83,6 +85,16 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SWITCHYARD_PORT ?? '8000') + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "services/gateway/src/main.ts"]
+
+# The KV page store: KvPageService and grpc.health.v1 on 50070; pages engines evict, served back to any
+# engine (docs/architecture.md §6).
+FROM app AS kv-store
+ENV SWITCHYARD_HOST=0.0.0.0 \
+    SWITCHYARD_KV_STORE_PORT=50070
+EXPOSE 50070
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "--input-type=module", "-e", "import { checkHealth } from '@switchyard/rpc'; const status = await checkHealth('127.0.0.1:' + (process.env.SWITCHYARD_KV_STORE_PORT ?? '50070'), '', 3000).catch(() => 'UNREACHABLE'); process.exit(status === 'SERVING' ? 0 : 1);"]
+ENTRYPOINT ["node", "services/kv-store/src/main.ts"]
 
 # An expert worker on the CPU: ExpertService and grpc.health.v1 on 50051.
 FROM app AS worker
