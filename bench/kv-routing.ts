@@ -212,13 +212,13 @@ if (fetchVsRecompute) {
 }
 if (results.length > 0) {
   lines.push(
-    '| setup | prefix hit rate | TTFT p50 ms | TTFT p99 ms | output tok/s | routed / shared / rerouted | blocks fetched |',
-    '|---|--:|--:|--:|--:|--:|--:|',
+    '| setup | prefix hit rate | TTFT p50 ms | TTFT p99 ms | output tok/s | routed / shared / rerouted | served per engine | blocks fetched |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
     ...results.map((r) => {
       const routing = r.routing
         ? `${r.routing['routedToEngine']} / ${r.routing['routedShared']} / ${r.routing['rerouted']}`
         : '–';
-      return `| ${r.setup} | ${(100 * r.prefixHitRate).toFixed(1)}% | ${r.ttftMs.p50.toFixed(0)} | ${r.ttftMs.p99.toFixed(0)} | ${r.outputTokensPerSecond.toFixed(1)} | ${routing} | ${r.fetchedBlocks} |`;
+      return `| ${r.setup} | ${(100 * r.prefixHitRate).toFixed(1)}% | ${r.ttftMs.p50.toFixed(0)} | ${r.ttftMs.p99.toFixed(0)} | ${r.outputTokensPerSecond.toFixed(1)} | ${routing} | ${r.servedPerEngine.join(' / ')} | ${r.fetchedBlocks} |`;
     }),
     '',
   );

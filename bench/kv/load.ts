@@ -25,6 +25,8 @@ export interface SetupResult {
   readonly outputTokensPerSecond: number;
   readonly completed: number;
   readonly routing: Record<string, unknown> | undefined;
+  /** Requests each engine served (its queue worker's count). */
+  readonly servedPerEngine: readonly number[];
   /** Blocks the engines fetched from peers or the page store during the run, and their fetch outcomes. */
   readonly fetchedBlocks: number;
   readonly prefetches: Record<string, number>;
@@ -79,9 +81,10 @@ export async function measureLoad(
       before[i] ?? { ok: false, reason: 'none' },
       after[i] ?? { ok: false, reason: 'none' },
     );
-    if (!report.available || !report.prefixCache) throw new Error(`${setup}: engine ${i} has no prefix-cache counters`);
-    hitTokens += report.prefixCache.hitTokens;
-    queriedTokens += report.prefixCache.queriedTokens;
+    if (!report.available) throw new Error(`${setup}: engine ${i}'s /metrics could not be read: ${report.reason}`);
+    // NOTE: an engine that served nothing in the run has no prefix-cache series yet: it adds 0 of 0.
+    hitTokens += report.prefixCache?.hitTokens ?? 0;
+    queriedTokens += report.prefixCache?.queriedTokens ?? 0;
   });
   const stats = (await (await fetch(`${frontend.url}/v1/switchyard/stats`)).json()) as Record<string, unknown>;
   const engineStats = await Promise.all(
@@ -106,6 +109,7 @@ export async function measureLoad(
     outputTokensPerSecond: record.metrics.outputThroughput,
     fetchedBlocks,
     prefetches,
+    servedPerEngine: engineStats.map((e) => Number(e['served'] ?? 0)),
     completed: record.metrics.completed,
     routing:
       engines.length > 1

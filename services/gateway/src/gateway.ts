@@ -1,5 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { EngineLoop, type EngineBundle, type GenerationBackend } from '@switchyard/engine';
+import {
+  createByteTokenizer,
+  EngineLoop,
+  loadHfTokenizer,
+  PrefixHasher,
+  type EngineBundle,
+  type GenerationBackend,
+  type Tokenizer,
+} from '@switchyard/engine';
 import { createEngine, type ExpertDtype } from '@switchyard/onnx';
 import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
@@ -7,7 +15,7 @@ import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from 
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
 import type { FetchMode } from '@switchyard/kv-transfer';
 import type { ClusterConnection, ClusterTlsOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
-import { loadModelDir, type ModelConfig } from '@switchyard/model';
+import { loadModelDir, readModelDirInfo, type ModelConfig } from '@switchyard/model';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
 import { closeNats, openConnection, openNats, type NatsParts } from './nats-parts.ts';
@@ -167,8 +175,11 @@ async function discoverExperts(
  */
 export class Gateway {
   readonly config: GatewayConfig;
-  readonly bundle: EngineBundle;
-  readonly loop: EngineLoop;
+  /** The model served: what the HTTP frontend and the router need (a frontend-only gateway has no more). */
+  readonly served: ServedModel;
+  /** The engine and its loop; undefined on a frontend-only gateway (`--no-engine`), which loads no weights. */
+  readonly bundle: EngineBundle | undefined;
+  readonly loop: EngineLoop | undefined;
   readonly backend: ReadyBackend;
   readonly http: FastifyInstance;
   readonly nats: NatsParts | undefined;
@@ -180,8 +191,9 @@ export class Gateway {
 
   private constructor(parts: {
     config: GatewayConfig;
-    bundle: EngineBundle;
-    loop: EngineLoop;
+    served: ServedModel;
+    bundle: EngineBundle | undefined;
+    loop: EngineLoop | undefined;
     backend: ReadyBackend;
     http: FastifyInstance;
     executor: RemoteExpertExecutor | undefined;
@@ -191,6 +203,7 @@ export class Gateway {
     controller: PlacementController | undefined;
   }) {
     this.config = parts.config;
+    this.served = parts.served;
     this.bundle = parts.bundle;
     this.loop = parts.loop;
     this.backend = parts.backend;
@@ -217,10 +230,10 @@ export class Gateway {
       servesQueue: this.nats ? this.nats.worker !== undefined : true,
       served: this.nats?.worker?.numServed ?? 0,
       serving: this.nats?.worker?.numServing ?? 0,
-      running: this.bundle.engine.numRunning,
-      waiting: this.bundle.engine.numWaiting,
-      kvFreeBlocks: this.bundle.kv.numFreeBlocks,
-      kvCachedBlocks: this.bundle.pool.numCachedBlocks,
+      running: this.bundle?.engine.numRunning ?? 0,
+      waiting: this.bundle?.engine.numWaiting ?? 0,
+      kvFreeBlocks: this.bundle?.kv.numFreeBlocks ?? 0,
+      kvCachedBlocks: this.bundle?.pool.numCachedBlocks ?? 0,
       kvIndexEntries: this.nats?.kvView.index.numEntries ?? 0,
       kvIndexHashes: this.nats?.kvView.index.numHashes ?? 0,
       // Blocks the frontend's index holds per engine (trusted views only).
@@ -269,77 +282,36 @@ export class Gateway {
       );
     if (config.discoverWorkers > 0 && !config.nats)
       throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
-    const distributed = config.workers.length > 0 || config.discoverWorkers > 0;
-    const model = await loadModelDir(config.modelDir, { routedExperts: !distributed });
     const conn = config.nats ? await openConnection(config.nats, config) : undefined;
-    const discovered =
-      conn && config.workers.length === 0 && config.discoverWorkers > 0
-        ? await discoverExperts(conn, config, model.config, telemetry)
-        : undefined;
-    const cluster =
-      config.workers.length > 0
-        ? await connectExpertCluster({
-            addresses: config.workers,
-            config: model.config,
-            strategy: config.placement,
-            replication: config.replication,
-            deadlineMs: config.dispatchDeadlineMs,
-            connectTimeoutMs: config.workerConnectTimeoutMs,
-            ...(telemetry
-              ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) }
-              : {}),
-          })
-        : undefined;
-    const executor = cluster?.executor ?? discovered?.executor;
-    const engineTelemetry = telemetry
-      ? new EngineTelemetry(telemetry, {
-          config: model.config,
-          expertDtype: config.expertDtype,
-          ...(executor
-            ? { workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1 }
-            : {}),
-        })
-      : undefined;
-    // The engine's KV events go to the NATS publisher once it exists (NATS mode with an engine only).
-    const kvSink: { add?: (event: BlockPoolEvent) => void } = {};
-    const bundle = await createEngine(
-      model,
-      {
-        onKvEvent: (event) => kvSink.add?.(event),
-        expertDtype: config.expertDtype,
-        denseDtype: config.denseDtype,
-        blockSize: 16,
-        ...(config.numKvBlocks !== undefined ? { numKvBlocks: config.numKvBlocks } : {}),
-        microBatches: config.microBatches,
-        scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
-        ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),
-      },
-      executor,
-    );
-    // Step times feed the page fetcher's prefill-rate estimate once the NATS parts exist.
-    const stepSink: { observe?: (tokens: number, sequences: number, ms: number) => void } = {};
-    const loop = new EngineLoop(bundle.engine, undefined, async (step) => {
-      const started = performance.now();
-      const stats = await (engineTelemetry ? engineTelemetry.traceStep(step) : step());
-      stepSink.observe?.(stats.numBatchedTokens, stats.numSequences, performance.now() - started);
-      return stats;
-    });
+    let engine: OpenedEngine | undefined;
+    let served: ServedModel;
     let nats: NatsParts | undefined;
     try {
+      engine = config.serveQueue ? await openEngine(config, conn, telemetry) : undefined;
+      served = engine ? servedOf(engine.bundle) : await openServedModel(config.modelDir);
       nats =
         conn && config.nats
-          ? await openNats(conn, config.nats, config, bundle, loop, engineTelemetry, kvSink)
+          ? await openNats(
+              conn,
+              config.nats,
+              config,
+              served,
+              engine ? { bundle: engine.bundle, loop: engine.loop } : undefined,
+              engine?.telemetry,
+              engine?.kvSink ?? {},
+            )
           : undefined;
     } catch (error) {
-      await loop.stop(0);
-      await bundle.close();
+      await engine?.loop.stop(0);
+      await engine?.bundle.close();
+      await engine?.controller?.stop();
       await conn?.close(2000);
       throw error;
     }
     const kvParts = nats?.kv;
-    if (kvParts) stepSink.observe = (tokens, sequences, ms) => kvParts.observeStep(tokens, sequences, ms);
-    const backend: ReadyBackend =
-      nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests, engineTelemetry);
+    if (kvParts && engine)
+      engine.stepSink.observe = (tokens, sequences, ms) => kvParts.observeStep(tokens, sequences, ms);
+    const backend = nats?.backend ?? localBackendOf(engine, config);
     const natsParts = nats;
     if (natsParts && telemetry) {
       telemetry.metrics.observeRouter({
@@ -352,11 +324,14 @@ export class Gateway {
         },
       });
     }
-    engineTelemetry?.observeEngine({
-      numRunning: () => bundle.engine.numRunning,
-      numWaiting: () => bundle.engine.numWaiting,
-      kvUsage: () => bundle.kv.usage,
-    });
+    if (engine) {
+      const { bundle } = engine;
+      engine.telemetry?.observeEngine({
+        numRunning: () => bundle.engine.numRunning,
+        numWaiting: () => bundle.engine.numWaiting,
+        kvUsage: () => bundle.kv.usage,
+      });
+    }
     const ref: { gateway?: Gateway } = {};
     const http = createHttpServer({
       backend,
@@ -372,15 +347,16 @@ export class Gateway {
     const url = await http.listen({ host: config.host, port: config.port });
     ref.gateway = new Gateway({
       config,
-      bundle,
-      loop,
+      served,
+      bundle: engine?.bundle,
+      loop: engine?.loop,
       backend,
       http,
-      executor,
+      executor: engine?.executor,
       url,
       nats,
       telemetry,
-      controller: discovered?.controller,
+      controller: engine?.controller,
     });
     return ref.gateway;
   }
@@ -399,15 +375,127 @@ export class Gateway {
       const { backend, worker } = this.nats;
       await Promise.all([worker?.drain(deadlineMs), waitUntil(() => backend.numInFlight === 0, deadline)]);
     }
-    await this.loop.stop(Math.max(0, deadline - Date.now()));
+    await this.loop?.stop(Math.max(0, deadline - Date.now()));
     await this.http.close();
     await this.controller?.stop();
     // A leaving engine says so (last load report, an empty KV snapshot), so frontends drop it at once.
     if (this.nats) await closeNats(this.nats);
-    await this.bundle.close();
+    await this.bundle?.close();
     await this.telemetry?.shutdown();
     this.#state = 'stopped';
   }
+}
+
+/** What the frontend and the router need of the model: no weights. */
+export interface ServedModel {
+  readonly config: ModelConfig;
+  readonly tokenizer: Tokenizer;
+  readonly hasher: PrefixHasher;
+}
+
+function servedOf(bundle: EngineBundle): ServedModel {
+  return { config: bundle.config, tokenizer: bundle.tokenizer, hasher: bundle.hasher };
+}
+
+/** A frontend-only gateway's model: config, tokenizer and KV namespace, read without loading any weights. */
+async function openServedModel(modelDir: string): Promise<ServedModel> {
+  const info = await readModelDirInfo(modelDir);
+  const tokenizer = info.tokenizerPath ? await loadHfTokenizer(info.tokenizerPath, info.config) : createByteTokenizer();
+  const hasher = new PrefixHasher({
+    modelId: info.config.name,
+    weightsDigestHex: info.weightsDigest,
+    kvDtype: 'f32',
+    blockSize: KV_BLOCK_SIZE,
+  });
+  return { config: info.config, tokenizer, hasher };
+}
+
+const KV_BLOCK_SIZE = 16;
+
+interface OpenedEngine {
+  readonly bundle: EngineBundle;
+  readonly loop: EngineLoop;
+  readonly executor: RemoteExpertExecutor | undefined;
+  readonly controller: PlacementController | undefined;
+  readonly telemetry: EngineTelemetry | undefined;
+  /** The engine's KV events go to the NATS publisher once it exists (NATS mode only). */
+  readonly kvSink: { add?: (event: BlockPoolEvent) => void };
+  /** Step times feed the page fetcher's prefill-rate estimate once the NATS parts exist. */
+  readonly stepSink: { observe?: (tokens: number, sequences: number, ms: number) => void };
+}
+
+/** The model's weights, the experts (in process, listed workers or discovered ones), the engine and its loop. */
+async function openEngine(
+  config: GatewayConfig,
+  conn: ClusterConnection | undefined,
+  telemetry: Telemetry | undefined,
+): Promise<OpenedEngine> {
+  const distributed = config.workers.length > 0 || config.discoverWorkers > 0;
+  const model = await loadModelDir(config.modelDir, { routedExperts: !distributed });
+  const discovered =
+    conn && config.workers.length === 0 && config.discoverWorkers > 0
+      ? await discoverExperts(conn, config, model.config, telemetry)
+      : undefined;
+  const cluster =
+    config.workers.length > 0
+      ? await connectExpertCluster({
+          addresses: config.workers,
+          config: model.config,
+          strategy: config.placement,
+          replication: config.replication,
+          deadlineMs: config.dispatchDeadlineMs,
+          connectTimeoutMs: config.workerConnectTimeoutMs,
+          ...(telemetry
+            ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) }
+            : {}),
+        })
+      : undefined;
+  const executor = cluster?.executor ?? discovered?.executor;
+  const engineTelemetry = telemetry
+    ? new EngineTelemetry(telemetry, {
+        config: model.config,
+        expertDtype: config.expertDtype,
+        ...(executor
+          ? { workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1 }
+          : {}),
+      })
+    : undefined;
+  const kvSink: OpenedEngine['kvSink'] = {};
+  const bundle = await createEngine(
+    model,
+    {
+      onKvEvent: (event) => kvSink.add?.(event),
+      expertDtype: config.expertDtype,
+      denseDtype: config.denseDtype,
+      blockSize: KV_BLOCK_SIZE,
+      ...(config.numKvBlocks !== undefined ? { numKvBlocks: config.numKvBlocks } : {}),
+      microBatches: config.microBatches,
+      scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
+      ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),
+    },
+    executor,
+  );
+  const stepSink: OpenedEngine['stepSink'] = {};
+  const loop = new EngineLoop(bundle.engine, undefined, async (step) => {
+    const started = performance.now();
+    const stats = await (engineTelemetry ? engineTelemetry.traceStep(step) : step());
+    stepSink.observe?.(stats.numBatchedTokens, stats.numSequences, performance.now() - started);
+    return stats;
+  });
+  return {
+    bundle,
+    loop,
+    executor,
+    controller: discovered?.controller,
+    telemetry: engineTelemetry,
+    kvSink,
+    stepSink,
+  };
+}
+
+function localBackendOf(engine: OpenedEngine | undefined, config: GatewayConfig): ReadyBackend {
+  if (!engine) throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue');
+  return new LocalBackend(engine.bundle, engine.loop, config.maxQueuedRequests, engine.telemetry);
 }
 
 async function waitUntil(done: () => boolean, deadline: number): Promise<void> {

@@ -211,7 +211,7 @@ const queue = config.nats
   ? `request queue: NATS JetStream at ${redactUrl(config.nats.url)}`
   : 'request queue: in process';
 process.stdout.write(`gateway ${config.instanceName}: ${queue}\n`);
-process.stdout.write(`gateway serving ${gateway.bundle.config.name} at ${gateway.url} with ${mode}\n`);
+process.stdout.write(`gateway serving ${gateway.served.config.name} at ${gateway.url} with ${mode}\n`);
 
 async function shutdown(signal: string): Promise<void> {
   process.stdout.write(`gateway: ${signal}, draining\n`);

@@ -16,7 +16,7 @@ import {
   TokenSubscriber,
   type RouteDecision,
 } from '@switchyard/cluster';
-import type { GatewayConfig, NatsSettings } from './gateway.ts';
+import type { GatewayConfig, NatsSettings, ServedModel } from './gateway.ts';
 import { KvParts } from './kv-parts.ts';
 
 /**
@@ -53,18 +53,18 @@ export async function openNats(
   conn: ClusterConnection,
   settings: NatsSettings,
   config: GatewayConfig,
-  bundle: EngineBundle,
-  loop: EngineLoop,
+  served: ServedModel,
+  engine: { readonly bundle: EngineBundle; readonly loop: EngineLoop } | undefined,
   telemetry: EngineTelemetry | undefined,
   kvSink: { add?: (event: BlockPoolEvent) => void },
 ): Promise<NatsParts> {
   const log = (line: string) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`);
   const queue = await RequestQueue.open(conn, settings.queue);
   const tokens = new TokenSubscriber(conn);
-  const { config: model, tokenizer } = bundle;
+  const { config: model, tokenizer, hasher } = served;
   const engineId = config.instanceName;
   const kvStream = await KvEventStream.open(conn);
-  const namespace = bundle.hasher.namespaceHex();
+  const namespace = hasher.namespaceHex();
   const kvView = await KvView.open(kvStream, {
     namespace,
     maxEntries: config.kvIndexMaxEntries,
@@ -78,7 +78,7 @@ export async function openNats(
   });
   let turn = 0;
   const route = (request: GenerateRequest): RouteDecision => {
-    const hashes = bundle.hasher.hashTokens(request.promptIds, request.cacheSalt ?? '');
+    const hashes = hasher.hashTokens(request.promptIds, request.cacheSalt ?? '');
     return chooseEngine({
       mode: config.routerMode,
       engines: loads.routable(),
@@ -97,7 +97,7 @@ export async function openNats(
     route,
     rerouteAfterMs: config.rerouteAfterMs,
   });
-  if (!config.serveQueue)
+  if (!engine)
     return {
       conn,
       tokens,
@@ -109,6 +109,7 @@ export async function openNats(
       loadReporter: undefined,
       kv: undefined,
     };
+  const { bundle, loop } = engine;
   const kv = await KvParts.open({ config, bundle, kvView, loads, backend, engineId, log });
   const worker = await QueueWorker.start(
     { conn, queue, loop },
