@@ -218,7 +218,7 @@ if (results.length > 0) {
       const routing = r.routing
         ? `${r.routing['routedToEngine']} / ${r.routing['routedShared']} / ${r.routing['rerouted']}`
         : '–';
-      return `| ${r.setup} | ${(100 * r.prefixHitRate).toFixed(1)}% | ${r.ttftMs.p50.toFixed(0)} | ${r.ttftMs.p99.toFixed(0)} | ${r.outputTokensPerSecond.toFixed(1)} | ${routing} | ${r.servedPerEngine.join(' / ')} | ${r.fetchedBlocks} |`;
+      return `| ${r.setup} | ${(100 * r.prefixHitRate).toFixed(1)}% | ${r.ttftMs.p50.toFixed(0)} | ${r.ttftMs.p99.toFixed(0)} | ${r.outputTokensPerSecond.toFixed(1)} | ${routing} | ${r.engines > 1 ? r.servedPerEngine.join(' / ') : '–'} | ${r.fetchedBlocks} |`;
     }),
     '',
   );
