@@ -173,7 +173,7 @@ try {
     memory = await measureMemory(
       modelDir,
       nats.url,
-      { durationS: positive('memory-s', values['memory-s']), indexMaxEntries: 20_000, storeCapacityMiB: 64 },
+      { durationS: positive('memory-s', values['memory-s']), indexMaxEntries: 2_000, storeCapacityMiB: 64 },
       log,
     );
   }
