@@ -65,6 +65,7 @@ COPY services/cli/package.json services/cli/
 COPY services/cli/bin services/cli/bin
 COPY services/expert-worker/package.json services/expert-worker/
 COPY services/gateway/package.json services/gateway/
+COPY services/kv-store/package.json services/kv-store/
 # Keeps only onnxruntime-node's binaries for this image's platform (linux-x64 on amd64, linux-arm64 on
 # arm64): the package ships macOS and Windows ones too (≈ 220 MB that no image runs).
 RUN printf '%s\n' '#!/bin/sh' 'set -eu' \
@@ -90,6 +91,10 @@ RUN --mount=type=cache,target=/root/.npm \
 FROM manifests AS deps-cli
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund -w services/cli && keep-own-onnxruntime
+
+FROM manifests AS deps-kv-store
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund -w services/kv-store && keep-own-onnxruntime
 
 # The worker's dependencies plus onnxruntime-node's CUDA 12 execution provider (libonnxruntime_providers_
 # cuda.so, _shared.so and _tensorrt.so from the Microsoft.ML.OnnxRuntime.Gpu.Linux NuGet package of
@@ -132,6 +137,23 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SWITCHYARD_PORT ?? '8000') + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "services/gateway/src/main.ts"]
+
+# The KV page store: KvPageService and grpc.health.v1 on 50070; pages engines evict, served back to any
+# engine (docs/architecture.md §6).
+FROM node-base AS kv-store
+LABEL org.opencontainers.image.title="switchyard-kv-store" \
+      org.opencontainers.image.description="Switchyard KV page store: pages engines evict, served back to any engine"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps-kv-store /app/node_modules ./node_modules
+COPY --from=sources /app ./
+USER 1000:1000
+ENV SWITCHYARD_HOST=0.0.0.0 \
+    SWITCHYARD_KV_STORE_PORT=50070
+EXPOSE 50070
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "--input-type=module", "-e", "import { checkHealth } from '@switchyard/rpc'; const status = await checkHealth('127.0.0.1:' + (process.env.SWITCHYARD_KV_STORE_PORT ?? '50070'), '', 3000).catch(() => 'UNREACHABLE'); process.exit(status === 'SERVING' ? 0 : 1);"]
+ENTRYPOINT ["node", "services/kv-store/src/main.ts"]
 
 # An expert worker on the CPU: ExpertService and grpc.health.v1 on 50051.
 FROM node-base AS worker

@@ -1,33 +1,47 @@
 /**
- * `npm run bench:kv`: the shared-prefix load (4 prefixes × 512 tokens, 64-token suffixes, 64 output
- * tokens by default) against a NATS cluster of two engine gateways behind a frontend, once per router
- * mode, and once against a single gateway serving the same load (the hit-rate reference). Reports the
- * cluster-wide prefix-cache hit rate (from the engines' own counters on /metrics), TTFT p50/p99 and
- * throughput (client side, vLLM definitions), and the frontend's routing counts. One JSON document on
- * stdout, a Markdown table on stderr; each setup starts from cold caches.
+ * `npm run bench:kv`: KV pages between nodes, in four parts (docs/architecture.md §6).
  *
- *   npm run bench:kv -- [--model small] [--modes random,kv] [--num-prompts 48] [--concurrency 8]
- *                       [--prefixes 4] [--prefix-len 512] [--suffix-len 64] [--output-len 64] [--out file.json]
+ *   transfer  page transfer MB/s between two processes over KvPageService, beside raw loopback TCP
+ *             between two processes measured in the same run (and with every page's CRC-32 checked)
+ *   fetch     by prefix length: fetch-and-import time from a page store against recomputing the prefill,
+ *             the measured break-even, and the break-even the engine's estimate uses
+ *   load      the shared-prefix load (4 prefixes × 512 tokens, 64-token suffixes, 64 output tokens by
+ *             default) on one gateway (the hit-rate reference) and on two engines behind a frontend with
+ *             --router-mode random (fetching off, then on), kv, and kv plus a page store: cluster-wide
+ *             prefix hit rate (the engines' own counters), TTFT p50/p99, throughput, routing and fetches
+ *   memory    (not in the default set; 10 minutes by default) index and page store at their limits under
+ *             a long load of distinct prefixes, RSS of every process at the start and the end
  *
- * NOTE: page transfer between engines and the page store (issue 10 items 3–4) are not built yet, so the
- * bench has no transfer-rate or fetch-vs-recompute part.
+ * One JSON document on stdout (and --out), a Markdown summary on stderr.
+ *
+ *   npm run bench:kv -- [--parts transfer,fetch,load] [--model small] [--modes random,kv] [--num-prompts 48]
+ *                       [--concurrency 8] [--prefixes 4] [--prefix-len 512] [--suffix-len 64] [--output-len 64]
+ *                       [--transfer-mib 256] [--rounds 3] [--memory-s 600] [--out file.json]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { initModelDir, isPresetName, pathExists } from '@switchyard/model';
+import { getPreset, initModelDir, isPresetName, pathExists } from '@switchyard/model';
 import { ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
+import type { DatasetSpec } from '@switchyard/loadgen';
 import {
-  runAgainstServer,
-  scrapeMetrics,
-  serverMetricsOf,
-  type DatasetSpec,
-  type RunRecord,
-} from '@switchyard/loadgen';
-import { startGateway, startNatsServer, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
+  startGateway,
+  startKvStore,
+  startNatsServer,
+  type ManagedProcess,
+  type NatsServer,
+} from '@switchyard/launcher';
+import { measureTransfer, type TransferResult } from './kv/transfer.ts';
+import { measureFetchVsRecompute, type FetchVsRecomputeResult } from './kv/fetch-vs-recompute.ts';
+import { measureLoad, type Gateway, type SetupResult } from './kv/load.ts';
+import { measureMemory, type MemoryResult } from './kv/memory.ts';
+
+const PARTS = ['transfer', 'fetch', 'load', 'memory'] as const;
+type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
   options: {
+    parts: { type: 'string', default: 'transfer,fetch,load' },
     model: { type: 'string', default: 'small' },
     modes: { type: 'string', default: 'random,kv' },
     'num-prompts': { type: 'string', default: '48' },
@@ -36,6 +50,9 @@ const { values } = parseArgs({
     'prefix-len': { type: 'string', default: '512' },
     'suffix-len': { type: 'string', default: '64' },
     'output-len': { type: 'string', default: '64' },
+    'transfer-mib': { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '3' },
+    'memory-s': { type: 'string', default: '600' },
     'models-dir': { type: 'string', default: 'bench/out/models' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -43,8 +60,10 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:kv -- [--model small] [--modes random,kv] [--num-prompts 48] [--concurrency 8] [--prefixes 4]\n' +
-      '                          [--prefix-len 512] [--suffix-len 64] [--output-len 64] [--models-dir bench/out/models] [--out file.json]\n',
+    'usage: npm run bench:kv -- [--parts transfer,fetch,load,memory] [--model small] [--modes random,kv]\n' +
+      '                          [--num-prompts 48] [--concurrency 8] [--prefixes 4] [--prefix-len 512] [--suffix-len 64]\n' +
+      '                          [--output-len 64] [--transfer-mib 256] [--rounds 3] [--memory-s 600]\n' +
+      '                          [--models-dir bench/out/models] [--out file.json]\n',
   );
   process.exit(0);
 }
@@ -58,6 +77,14 @@ function positive(name: string, raw: string | undefined): number {
   if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got "${raw}"`);
   return n;
 }
+const parts = new Set(
+  (values.parts ?? '').split(',').map((p) => {
+    const part = PARTS.find((known) => known === p.trim());
+    if (part === undefined) fail(`--parts takes ${PARTS.join(', ')}, got "${p}"`);
+    return part;
+  }),
+);
+const has = (part: Part) => parts.has(part);
 const preset = values.model ?? 'small';
 if (!isPresetName(preset)) fail(`--model must be a preset name, got "${preset}"`);
 const modes = (values.modes ?? '').split(',').map((m) => m.trim());
@@ -65,6 +92,7 @@ for (const m of modes)
   if (!ROUTER_MODES.includes(m as RouterMode)) fail(`--modes takes ${ROUTER_MODES.join(', ')}, got "${m}"`);
 const numPrompts = positive('num-prompts', values['num-prompts']);
 const concurrency = positive('concurrency', values.concurrency);
+const rounds = positive('rounds', values.rounds);
 const dataset: DatasetSpec = {
   kind: 'shared-prefix',
   numPrefixes: positive('prefixes', values.prefixes),
@@ -73,150 +101,148 @@ const dataset: DatasetSpec = {
   outputLen: positive('output-len', values['output-len']),
 };
 
-type Gateway = ManagedProcess & { url: string };
-const percentileOf = (pairs: readonly (readonly [number, number])[], p: number) =>
-  pairs.find(([q]) => q === p)?.[1] ?? Number.NaN;
-
-interface SetupResult {
-  readonly setup: string;
-  readonly engines: number;
-  readonly prefixHitRate: number;
-  readonly hitTokens: number;
-  readonly queriedTokens: number;
-  readonly ttftMs: { readonly p50: number; readonly p99: number; readonly mean: number };
-  readonly outputTokensPerSecond: number;
-  readonly completed: number;
-  readonly routing: Record<string, unknown> | undefined;
-}
-
 const modelDir = join(values['models-dir'] ?? 'bench/out/models', preset);
 if (!(await pathExists(join(modelDir, 'config.json')))) {
   log(`writing ${preset} to ${modelDir}`);
   await mkdir(modelDir, { recursive: true });
   await initModelDir(modelDir, preset, 7);
 }
+const config = getPreset(preset);
+const pageFloats = config.numLayers * 2 * 16 * config.numKvHeads * config.headDim;
 
-async function measure(setup: string, frontend: Gateway, engines: readonly Gateway[]): Promise<SetupResult> {
-  const before = await Promise.all(engines.map((e) => scrapeMetrics(e.url)));
-  const [record] = (await runAgainstServer(
-    { baseUrl: frontend.url, series: setup, cluster: undefined, shape: undefined },
-    dataset,
-    [{ numPrompts, requestRate: Number.POSITIVE_INFINITY, burstiness: 1, maxConcurrency: concurrency }],
-    {
-      seed: 1,
-      percentiles: [50, 99],
-      goodput: {},
-      vocabSize: 256,
-      temperature: 0,
-      durationMs: Number.POSITIVE_INFINITY,
-      gracePeriodMs: 60_000,
-      requestTimeoutMs: 300_000,
-      model: undefined,
-      warmUp: false,
-    },
-    {
-      signal: new AbortController().signal,
-      log,
-      progress: (label) => ({
-        update: (done, total) => process.stderr.write(`\r[bench:kv] ${label}: ${done}/${total}`),
-        stop: () => process.stderr.write('\n'),
-      }),
-    },
-  )) as RunRecord[];
-  if (!record) throw new Error(`${setup}: the load ran no level`);
-  const after = await Promise.all(engines.map((e) => scrapeMetrics(e.url)));
-  let hitTokens = 0;
-  let queriedTokens = 0;
-  engines.forEach((_, i) => {
-    const report = serverMetricsOf(
-      before[i] ?? { ok: false, reason: 'none' },
-      after[i] ?? { ok: false, reason: 'none' },
-    );
-    if (!report.available || !report.prefixCache) throw new Error(`${setup}: engine ${i} has no prefix-cache counters`);
-    hitTokens += report.prefixCache.hitTokens;
-    queriedTokens += report.prefixCache.queriedTokens;
-  });
-  const stats = (await (await fetch(`${frontend.url}/v1/switchyard/stats`)).json()) as Record<string, unknown>;
-  const pick = (k: string) => stats[k];
-  const ttft = record.metrics.ttftMs;
-  return {
-    setup,
-    engines: engines.length,
-    prefixHitRate: queriedTokens > 0 ? hitTokens / queriedTokens : 0,
-    hitTokens,
-    queriedTokens,
-    ttftMs: { p50: percentileOf(ttft.percentiles, 50), p99: percentileOf(ttft.percentiles, 99), mean: ttft.mean },
-    outputTokensPerSecond: record.metrics.outputThroughput,
-    completed: record.metrics.completed,
-    routing:
-      engines.length > 1
-        ? Object.fromEntries(
-            [
-              'routerMode',
-              'routedToEngine',
-              'routedShared',
-              'rerouted',
-              'routedOverlapBlocks',
-              'routedPromptBlocks',
-            ].map((k) => [k, pick(k)]),
-          )
-        : undefined,
-  };
-}
-
+let transfer: TransferResult | undefined;
+let fetchVsRecompute: FetchVsRecomputeResult | undefined;
+let memory: MemoryResult | undefined;
 const results: SetupResult[] = [];
 const started: ManagedProcess[] = [];
 let nats: NatsServer | undefined;
 try {
-  log(`single gateway (the reference): ${numPrompts} requests, concurrency ${concurrency}`);
-  const single = (await startGateway(modelDir, ['--name', 'single'])) as Gateway;
-  started.push(single);
-  results.push(await measure('single gateway', single, [single]));
-  await single.stop(10_000);
   nats = await startNatsServer();
-  for (const mode of modes) {
-    log(`two engines behind a frontend, --router-mode ${mode}`);
-    const common = ['--nats-url', nats.url];
-    const engines = (await Promise.all([
-      startGateway(modelDir, [...common, '--name', `${mode}-engine-a`]),
-      startGateway(modelDir, [...common, '--name', `${mode}-engine-b`]),
-    ])) as Gateway[];
-    const frontend = (await startGateway(modelDir, [
-      ...common,
-      '--name',
-      `${mode}-frontend`,
-      '--no-engine',
-      '--router-mode',
-      mode,
-    ])) as Gateway;
-    started.push(...engines, frontend);
-    results.push(await measure(`2 engines, ${mode}`, frontend, engines));
-    await Promise.all([frontend, ...engines].map((p) => p.stop(10_000)));
+  if (has('transfer')) {
+    log(`transfer: ${values['transfer-mib']} MiB of ${preset} pages, ${rounds} rounds`);
+    transfer = await measureTransfer(
+      nats.url,
+      { sizeMiB: positive('transfer-mib', values['transfer-mib']), rounds, pageFloats },
+      log,
+    );
+  }
+  if (has('fetch')) {
+    const lengths = [16, 32, 64, 128, 256, 512, 1024, 2048].filter((n) => n < config.maxContext);
+    log(`fetch vs recompute: prefixes of ${lengths.join(', ')} tokens, ${rounds} rounds`);
+    fetchVsRecompute = await measureFetchVsRecompute(modelDir, nats.url, { lengths, rounds }, log);
+  }
+  if (has('load')) {
+    const opts = { dataset, numPrompts, concurrency, log };
+    log(`load: single gateway (the reference), ${numPrompts} requests, concurrency ${concurrency}`);
+    const single = (await startGateway(modelDir, ['--name', 'single'])) as Gateway;
+    started.push(single);
+    results.push(await measureLoad('single gateway', single, [single], opts));
+    await single.stop(10_000);
+    const setups = [
+      ...modes.map((mode) => ({ mode, fetch: mode === 'random' ? 'never' : 'auto', store: false })),
+      ...(modes.includes('random') ? [{ mode: 'random', fetch: 'auto', store: false }] : []),
+      ...(modes.includes('kv') ? [{ mode: 'kv', fetch: 'auto', store: true }] : []),
+    ];
+    for (const { mode, fetch, store } of setups) {
+      const label = `2 engines, ${mode}${fetch === 'never' ? ' (no fetch)' : ' + fetch'}${store ? ' + page store' : ''}`;
+      log(`load: ${label}`);
+      // A fresh broker per setup: no setup sees another's KV events.
+      await nats.stop();
+      nats = await startNatsServer();
+      const common = ['--nats-url', nats.url, '--kv-fetch', fetch];
+      const kvStore = store ? await startKvStore(nats.url, ['--name', 'bench-load-store']) : undefined;
+      if (kvStore) started.push(kvStore);
+      const engines = (await Promise.all([
+        startGateway(modelDir, [...common, '--name', `${mode}-engine-a`]),
+        startGateway(modelDir, [...common, '--name', `${mode}-engine-b`]),
+      ])) as Gateway[];
+      const frontend = (await startGateway(modelDir, [
+        ...common,
+        '--name',
+        `${mode}-frontend`,
+        '--no-engine',
+        '--router-mode',
+        mode,
+      ])) as Gateway;
+      started.push(...engines, frontend);
+      results.push(await measureLoad(label, frontend, engines, opts));
+      await Promise.all([frontend, ...engines, ...(kvStore ? [kvStore] : [])].map((p) => p.stop(10_000)));
+    }
+  }
+  if (has('memory')) {
+    memory = await measureMemory(
+      modelDir,
+      nats.url,
+      { durationS: positive('memory-s', values['memory-s']), indexMaxEntries: 2_000, storeCapacityMiB: 64 },
+      log,
+    );
   }
 } finally {
   await Promise.all(started.map((p) => p.kill('SIGKILL')));
   await nats?.stop();
 }
 
-const table = [
-  '| setup | prefix hit rate | TTFT p50 ms | TTFT p99 ms | output tok/s | routed / shared / rerouted |',
-  '|---|--:|--:|--:|--:|--:|',
-  ...results.map((r) => {
-    const routing = r.routing
-      ? `${r.routing['routedToEngine']} / ${r.routing['routedShared']} / ${r.routing['rerouted']}`
-      : '–';
-    return `| ${r.setup} | ${(100 * r.prefixHitRate).toFixed(1)}% | ${r.ttftMs.p50.toFixed(0)} | ${r.ttftMs.p99.toFixed(0)} | ${r.outputTokensPerSecond.toFixed(1)} | ${routing} |`;
-  }),
-].join('\n');
-process.stderr.write(`${table}\n`);
+const lines: string[] = [];
+if (transfer) {
+  lines.push(
+    '| transfer | MB/s |',
+    '|---|--:|',
+    `| raw loopback TCP (2 processes) | ${transfer.rawTcpMBps.toFixed(0)} |`,
+    `| KvPageService fetch (2 processes) | ${transfer.fetchMBps.toFixed(0)} (${transfer.fetchOverRawTcp.toFixed(2)}× raw TCP) |`,
+    `| fetch + CRC-32 check of every page | ${transfer.fetchAndVerifyMBps.toFixed(0)} |`,
+    `| push to the page store | ${transfer.pushMBps.toFixed(0)} |`,
+    '',
+  );
+}
+if (fetchVsRecompute) {
+  const f = fetchVsRecompute;
+  lines.push(
+    '| prefix tokens | recompute ms | fetch ms | fetch MB |',
+    '|--:|--:|--:|--:|',
+    ...f.rows.map(
+      (r) =>
+        `| ${r.tokens} | ${r.recomputeMs.toFixed(1)} | ${r.fetchMs.toFixed(1)} | ${(r.fetchBytes / 1e6).toFixed(1)} |`,
+    ),
+    '',
+    `break-even: measured ${f.measuredBreakEvenTokens ?? 'never'} tokens; the engine's estimate ` +
+      `${f.engineBreakEvenTokens ?? 'never'} tokens (bandwidth ${f.engineBandwidthMBps.toFixed(0)} MB/s, ` +
+      `overhead ${f.engineOverheadMs.toFixed(1)} ms per call, prefill ${f.enginePrefillTokensPerS.toFixed(0)} tokens/s)`,
+    '',
+  );
+}
+if (results.length > 0) {
+  lines.push(
+    '| setup | prefix hit rate | TTFT p50 ms | TTFT p99 ms | output tok/s | routed / shared / rerouted | served per engine | blocks fetched |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
+    ...results.map((r) => {
+      const routing = r.routing
+        ? `${r.routing['routedToEngine']} / ${r.routing['routedShared']} / ${r.routing['rerouted']}`
+        : '–';
+      return `| ${r.setup} | ${(100 * r.prefixHitRate).toFixed(1)}% | ${r.ttftMs.p50.toFixed(0)} | ${r.ttftMs.p99.toFixed(0)} | ${r.outputTokensPerSecond.toFixed(1)} | ${routing} | ${r.engines > 1 ? r.servedPerEngine.join(' / ') : '–'} | ${r.fetchedBlocks} |`;
+    }),
+    '',
+  );
+}
+if (memory) {
+  lines.push(
+    `memory (${memory.durationS} s, ${memory.completed} requests): index ${memory.indexEntriesEnd} entries (limit ${memory.indexMaxEntries}); ` +
+      `page store ${(memory.storeBytesEnd / 2 ** 20).toFixed(1)} MiB (limit ${(memory.storeCapacityBytes / 2 ** 20).toFixed(0)} MiB, ${memory.storePagesEvicted} pages evicted, ${memory.offloadedPages} offloaded)`,
+    '| process | RSS start MiB | RSS end MiB |',
+    '|---|--:|--:|',
+    ...Object.entries(memory.rssMiB).map(([k, v]) => `| ${k} | ${v.start.toFixed(0)} | ${v.end.toFixed(0)} |`),
+    '',
+  );
+}
+process.stderr.write(`${lines.join('\n')}\n`);
 const document = {
   bench: 'kv',
   date: new Date().toISOString(),
   model: preset,
-  dataset,
-  numPrompts,
-  concurrency,
-  results,
+  parts: [...parts],
+  transfer,
+  fetchVsRecompute,
+  load: results.length > 0 ? { dataset, numPrompts, concurrency, results } : undefined,
+  memory,
 };
 const json = `${JSON.stringify(document, null, 2)}\n`;
 if (values.out) await writeFile(values.out, json);

@@ -301,7 +301,7 @@ function entryScript(target: string): string | undefined {
   return words.find((w) => /\.(ts|mjs|js)$/.test(w) && !w.startsWith('-'));
 }
 
-const TARGETS = ['gateway', 'worker', 'worker-cuda', 'cli'] as const;
+const TARGETS = ['gateway', 'worker', 'worker-cuda', 'kv-store', 'cli'] as const;
 const IMAGE_PREFIX = 'switchyard/';
 const imageName = (image: string): string => image.split('@')[0]?.replace(/:[^/]*$/, '') ?? image;
 
@@ -578,8 +578,12 @@ describe('settings', () => {
     expect(script).toMatch(/model init .*--out "\$MODEL_DIR"/);
     expect(script).toContain('[ -f "$MODEL_DIR/config.json" ]');
     expect(objectOf(BASE_OBJECTS, 'PersistentVolumeClaim', 'switchyard-models')).toBeDefined();
+    // The page store holds KV pages, not the model: it alone does without the volume.
     const ours = workloadsOf(BASE_OBJECTS).filter((w) =>
-      containersOf(podSpec(w)).some((c) => serviceOfImage(str(c['image']) ?? '')),
+      containersOf(podSpec(w)).some((c) => {
+        const service = serviceOfImage(str(c['image']) ?? '');
+        return service !== undefined && service !== 'services/kv-store';
+      }),
     );
     expect(ours.map(nameOf).sort()).toEqual(['switchyard-gateway', 'switchyard-model-init', 'switchyard-worker']);
     for (const w of ours) {
@@ -767,9 +771,18 @@ describe('network policies', () => {
     }
   });
 
-  it('opens the gateways only on 8000, to their namespace and the ingress controller', () => {
-    const rules = ingress(GATEWAY);
-    expect(rules.flatMap((r) => r.ports)).toEqual([8000]);
+  it('opens the gateways on 8000 to their namespace and the ingress controller, and on the KV port to gateways only', () => {
+    const all = ingress(GATEWAY);
+    expect(all.flatMap((r) => r.ports)).toEqual([8000, 50061]);
+    const kv = all.filter((r) => r.ports.includes(50061));
+    expect(kv.flatMap((r) => r.from)).toEqual([
+      {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/name': 'switchyard', 'app.kubernetes.io/component': 'gateway' },
+        },
+      },
+    ]);
+    const rules = all.filter((r) => r.ports.includes(8000));
     const peers = rules.flatMap((r) => r.from);
     expect(peers.length).toBeGreaterThan(0);
     for (const peer of peers) {
@@ -943,6 +956,7 @@ describe('Dockerfile', () => {
     expect(ours.sort()).toEqual([
       'switchyard/cli',
       'switchyard/gateway',
+      'switchyard/kv-store',
       'switchyard/worker',
       'switchyard/worker-cuda',
     ]);

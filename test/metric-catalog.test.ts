@@ -99,7 +99,16 @@ async function runEngineWithTelemetry(otlpUrl: string): Promise<string> {
       eventGaps: () => 0,
       eventLagS: () => 0.01,
     });
-    telemetry.metrics.recordPageTransfer('fetch', 2, 4096);
+    telemetry.metrics.recordKvFetch({
+      outcome: 'fetched',
+      source: 'engine',
+      localTokens: 16,
+      fetchedTokens: 32,
+      fetchedPages: 2,
+      recomputedTokens: 3,
+      bytes: 4096,
+      durationMs: 4,
+    });
     const text = await telemetry.renderPrometheus();
     await telemetry.shutdown(); // flushes the OTLP reader
     return text;

@@ -20,9 +20,9 @@ const LAYERS: readonly (readonly string[])[] = [
   ['engine', 'telemetry'],
   ['onnx', 'cluster', 'loadgen', 'kv-transfer'],
   ['dispatch'],
-  ['gateway', 'expert-worker', 'cli'],
+  ['gateway', 'expert-worker', 'kv-store', 'cli'],
 ];
-const SERVICES = new Set(['gateway', 'expert-worker', 'cli']);
+const SERVICES = new Set(['gateway', 'expert-worker', 'kv-store', 'cli']);
 /** The one package allowed to import each library. */
 const OWNER: readonly [RegExp, string][] = [
   [/^onnxruntime-node$/, 'onnx'],

@@ -148,8 +148,26 @@ export class NatsBackend implements GenerationBackend {
 
   submit(request: GenerateRequest, sink: TokenSink, meta?: RequestMeta): void {
     this.#check(request);
+    this.#send(request, sink, meta, this.#parts.route?.(request));
+  }
+
+  /**
+   * Sends a request to one engine's own lane, whatever the router would choose (a decode engine handing
+   * a prompt to a prefill engine). Rerouted to the shared queue like any routed request if that engine
+   * stays silent.
+   */
+  submitTo(engineId: string, request: GenerateRequest, sink: TokenSink): void {
+    this.#check(request);
+    this.#send(request, sink, undefined, { mode: 'kv', engineId, overlapBlocks: 0, numPromptBlocks: 0, score: 0 });
+  }
+
+  #send(
+    request: GenerateRequest,
+    sink: TokenSink,
+    meta: RequestMeta | undefined,
+    decision: RouteDecision | undefined,
+  ): void {
     const { queue, tokens } = this.#parts;
-    const decision = this.#parts.route?.(request);
     const engineId = decision?.engineId;
     const message: RequestMessage = {
       ...request,

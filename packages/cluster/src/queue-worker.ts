@@ -31,7 +31,16 @@ export interface QueueWorkerOptions {
    * subject, besides the shared queue of the model.
    */
   readonly engineId?: string;
+  /**
+   * Runs before a request is handed to the loop (e.g. fetch its prompt's KV pages from a peer). Must not
+   * throw; a request cancelled or handed back meanwhile is not submitted. `trace` is the request's span.
+   */
+  readonly prepare?: (request: GenerateRequest, trace: RequestTrace | undefined) => Promise<void>;
+  /** False: take only routed requests (a prefill engine), not the model's shared queue. Default true. */
+  readonly sharedLane?: boolean;
 }
+
+type RequestTrace = ReturnType<EngineTelemetry['startRequest']>;
 
 export type QueueWorkerState = 'running' | 'draining' | 'stopped';
 
@@ -40,6 +49,8 @@ interface Serving {
   readonly deliveries: QueueDelivery[];
   /** Handed back to the queue: its remaining events are dropped, not published. */
   handedBack: boolean;
+  /** Its frontend cancelled it before it reached the loop (while being prepared). */
+  cancelled: boolean;
 }
 
 /**
@@ -55,20 +66,21 @@ interface Serving {
  */
 export class QueueWorker {
   readonly #loop: EngineLoop;
-  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId'>> &
-    Pick<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId'>;
+  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare'>> &
+    Pick<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare'>;
   readonly #publisher: TokenPublisher;
   readonly #serving = new Map<string, Serving>();
   #consumer: QueueConsumer | undefined;
   /** The lane of requests routed to this engine (with `engineId`). */
   #routed: QueueConsumer | undefined;
   #state: QueueWorkerState = 'running';
+  #numPreparing = 0;
   #numServed = 0;
   #numRouted = 0;
 
   private constructor(conn: ClusterConnection, loop: EngineLoop, options: QueueWorkerOptions) {
     this.#loop = loop;
-    this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, ...options };
+    this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, sharedLane: true, ...options };
     this.#publisher = new TokenPublisher(conn, {
       lingerMs: this.#options.lingerMs,
       onCancel: (id) => this.#cancel(id),
@@ -87,10 +99,13 @@ export class QueueWorker {
       onInvalid: (reason: string) => worker.#report(new Error(`terminated an invalid request message: ${reason}`)),
       onError: (error: Error) => worker.#report(error),
     };
-    worker.#consumer = await parts.queue.consume(options.model, {
-      ...handlers,
-      numFreeSlots: () => (worker.#state === 'running' ? options.maxRunning - parts.loop.numInFlight : 0),
-    });
+    if (options.sharedLane !== false) {
+      worker.#consumer = await parts.queue.consume(options.model, {
+        ...handlers,
+        numFreeSlots: () =>
+          worker.#state === 'running' ? options.maxRunning - parts.loop.numInFlight - worker.#numPreparing : 0,
+      });
+    }
     if (options.engineId !== undefined) {
       // NOTE: the routed lane pulls one request at a time even when the batch is full: the frontend chose
       // this engine knowing its load (the request waits here, where its prefix is cached), and a lane that
@@ -163,7 +178,7 @@ export class QueueWorker {
     } catch (error) {
       return this.#reject(delivery, error);
     }
-    const serving: Serving = { deliveries: [delivery], handedBack: false };
+    const serving: Serving = { deliveries: [delivery], handedBack: false, cancelled: false };
     const generate: GenerateRequest = {
       id: request.id,
       promptIds: request.promptIds,
@@ -181,6 +196,24 @@ export class QueueWorker {
       ...(delivery.trace ? { parentTraceparent: delivery.trace.traceparent } : {}),
       ...(request.route ? { route: request.route } : {}),
     });
+    const { prepare } = this.#options;
+    if (prepare === undefined) return this.#submit(delivery, serving, generate, trace);
+    this.#numPreparing++;
+    void prepare(generate, trace)
+      .catch((error: unknown) => this.#report(error instanceof Error ? error : new Error(String(error))))
+      .finally(() => {
+        this.#numPreparing--;
+        if (serving.handedBack) {
+          trace?.end({ error: new Error('handed back to the queue before it started') });
+          return;
+        }
+        this.#submit(delivery, serving, generate, trace);
+        if (serving.cancelled) this.#loop.abort(request.id);
+      });
+  }
+
+  #submit(delivery: QueueDelivery, serving: Serving, generate: GenerateRequest, trace: RequestTrace | undefined): void {
+    const { request } = delivery;
     const sink = (event: TokenEvent) => this.#onEvent(serving, event);
     try {
       this.#loop.submit(generate, trace ? trace.wrapSink(sink) : sink);
@@ -215,7 +248,10 @@ export class QueueWorker {
 
   /** A frontend asked to stop: the loop ends it with an `abort` event, which acks the message. */
   #cancel(requestId: string): void {
-    if (this.#serving.has(requestId)) this.#loop.abort(requestId);
+    const serving = this.#serving.get(requestId);
+    if (serving === undefined) return;
+    serving.cancelled = true;
+    this.#loop.abort(requestId);
   }
 
   /** A request that can never run: tell its frontend why and drop the message for good. */

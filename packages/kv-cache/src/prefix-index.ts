@@ -129,9 +129,18 @@ export class ClusterPrefixIndex {
    * Engines holding none are absent.
    */
   overlap(hashes: readonly BlockHash[]): Map<string, number> {
+    return this.runsFrom(hashes, 0);
+  }
+
+  /**
+   * For a request's block hashes, the engines holding block `from` and, for each, the end (exclusive
+   * block index) of its unbroken run from there: what a fetcher that already has blocks [0, from) can
+   * get from each. Engines not holding block `from` are absent.
+   */
+  runsFrom(hashes: readonly BlockHash[], from: number): Map<string, number> {
     const result = new Map<string, number>();
-    let alive: string[] = [...(this.#holders.get(hashes[0] ?? ('' as BlockHash)) ?? [])];
-    for (let i = 0; i < hashes.length && alive.length > 0; i++) {
+    let alive: string[] = [...(this.#holders.get(hashes[from] ?? ('' as BlockHash)) ?? [])];
+    for (let i = from; i < hashes.length && alive.length > 0; i++) {
       const holders = this.#holders.get(hashes[i] as BlockHash);
       alive = alive.filter((engine) => holders?.has(engine) === true);
       for (const engine of alive) result.set(engine, i + 1);

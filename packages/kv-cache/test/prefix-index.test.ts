@@ -57,6 +57,23 @@ describe('ClusterPrefixIndex', () => {
     expect(ix.numHashes).toBe(4);
   });
 
+  it('gives each holder’s unbroken run from a later block (a fetcher that has the head already)', () => {
+    const ix = index();
+    ix.apply(batch('a', 1, { ops: [stored(1, 2)] })); // the head
+    ix.apply(batch('store', 1, { ops: [stored(3, 4, 5)] })); // the evicted tail
+    ix.apply(batch('c', 1, { ops: [stored(2, 3)] }));
+    const hashes = chain(1, 2, 3, 4, 5, 6);
+    expect(ix.runsFrom(hashes, 0)).toEqual(new Map([['a', 2]]));
+    expect(ix.runsFrom(hashes, 2)).toEqual(
+      new Map([
+        ['store', 5],
+        ['c', 3],
+      ]),
+    );
+    expect(ix.runsFrom(hashes, 5)).toEqual(new Map());
+    expect(ix.runsFrom(hashes, 9)).toEqual(new Map());
+  });
+
   it('applies removals, and ignores a batch it has already seen (a replay)', () => {
     const ix = index();
     ix.apply(batch('a', 1, { ops: [stored(1, 2, 3)] }));

@@ -18,7 +18,7 @@ export interface PageSource {
   /** host:port of its KvPageService. */
   readonly address: string;
   readonly kind: 'engine' | 'store';
-  /** Leading blocks of the prompt it holds. */
+  /** End (exclusive block index) of the run of the prompt's blocks it holds from the block asked about. */
   readonly numBlocks: number;
 }
 
@@ -55,7 +55,7 @@ export interface PrefetchResult {
   readonly estimatedFetchMs?: number;
   readonly estimatedRecomputeMs?: number;
   /** Why a try failed or a page was refused. */
-  readonly reason?: PageRejection | 'unavailable' | 'deadline' | 'refused' | 'error';
+  readonly reason?: PageRejection | 'unavailable' | 'deadline' | 'refused' | 'no-room' | 'error';
 }
 
 export interface PageFetcherOptions {
@@ -63,32 +63,69 @@ export interface PageFetcherOptions {
   readonly hasher: PrefixHasher;
   /** This engine's KV namespace hex (salt ''), sent as the compatibility handshake. */
   readonly namespace: string;
-  /** Holders of leading blocks of `hashes` other than this engine, best first is not required. */
-  readonly sources: (hashes: readonly BlockHash[]) => readonly PageSource[];
+  /**
+   * Holders (other than this engine) of block `from` of `hashes`, each with the end of its unbroken run
+   * from there as `numBlocks` (any order).
+   */
+  readonly sources: (hashes: readonly BlockHash[], from: number) => readonly PageSource[];
   readonly clients: KvClients;
   readonly mode: FetchMode;
   /** Time allowed for one fetch. */
   readonly deadlineMs: number;
-  /** Holders tried, best first, before giving up. Default 2. */
+  /** Fetch calls per request at most (failed tries and follow-on runs). Default 3. */
   readonly maxTries?: number;
   /** Transfer rate, bytes per ms (prior: 200 MB/s). */
   readonly bandwidth?: RateEstimator;
   /** This engine's prefill rate, tokens per ms (prior: 0.5, i.e. 500 tokens/s). */
   readonly prefillRate?: RateEstimator;
+  /** Fixed cost of one fetch call (round trip, stream setup), ms (prior: 2 ms). */
+  readonly overheadMs?: number;
   readonly onResult?: (result: PrefetchResult) => void;
+  readonly onError?: (error: Error) => void;
 }
 
 const PAGE_HEADER_BYTES = 12 + 44;
+
+interface FetchTry {
+  readonly numFetched: number;
+  readonly bytes: number;
+  readonly reason?: PrefetchResult['reason'];
+}
 
 export class PageFetcher {
   readonly #opts: PageFetcherOptions;
   readonly bandwidth: RateEstimator;
   readonly prefillRate: RateEstimator;
+  /** Fixed cost per fetch call: an exponentially weighted mean of what transfers took beyond bytes ÷ bandwidth. */
+  #overheadMs: number;
 
   constructor(options: PageFetcherOptions) {
     this.#opts = options;
     this.bandwidth = options.bandwidth ?? new RateEstimator(200_000);
     this.prefillRate = options.prefillRate ?? new RateEstimator(0.5);
+    this.#overheadMs = options.overheadMs ?? 2;
+  }
+
+  get overheadMs(): number {
+    return this.#overheadMs;
+  }
+
+  /** Estimated time to fetch `numBlocks` pages in one call, ms. */
+  estimateFetchMs(numBlocks: number): number {
+    return this.#overheadMs + this.bandwidth.msFor(numBlocks * this.pageWireBytes);
+  }
+
+  /** Estimated time to recompute `numBlocks` blocks of prompt, ms. */
+  estimateRecomputeMs(numBlocks: number): number {
+    return this.prefillRate.msFor(numBlocks * this.#opts.access.blockSize);
+  }
+
+  /** Records one transfer: splits its time into the fixed overhead and the bandwidth part. */
+  observeTransfer(bytes: number, elapsedMs: number): void {
+    if (!(bytes > 0) || !(elapsedMs > 0)) return;
+    const streamingMs = this.bandwidth.msFor(bytes);
+    this.#overheadMs = 0.7 * this.#overheadMs + 0.3 * Math.max(0, elapsedMs - streamingMs);
+    this.bandwidth.observe(bytes, Math.max(elapsedMs - this.#overheadMs, elapsedMs / 10));
   }
 
   /** Encoded bytes of one page on the wire. */
@@ -96,21 +133,28 @@ export class PageFetcher {
     return PAGE_HEADER_BYTES + 4 * (this.#opts.access.blockSize + this.#opts.access.pageFloats);
   }
 
-  /** The prompt length (in blocks) from which fetching beats recomputing, at the current estimates. */
+  /**
+   * The fewest missing blocks for which fetching beats recomputing at the current estimates (the fixed
+   * overhead must be paid back by the per-block saving); Infinity when a block is cheaper to recompute.
+   */
   breakEvenBlocks(): number {
-    const fetchMsPerBlock = this.bandwidth.msFor(this.pageWireBytes);
-    const recomputeMsPerBlock = this.prefillRate.msFor(this.#opts.access.blockSize);
-    return fetchMsPerBlock < recomputeMsPerBlock ? 1 : Number.POSITIVE_INFINITY;
+    const savingPerBlock = this.estimateRecomputeMs(1) - this.bandwidth.msFor(this.pageWireBytes);
+    return savingPerBlock > 0
+      ? Math.max(1, Math.floor(this.#overheadMs / savingPerBlock) + 1)
+      : Number.POSITIVE_INFINITY;
   }
 
-  /** Makes the prompt's best available prefix local before it is admitted. Never throws. */
-  async prefetch(promptIds: readonly number[], cacheSalt = ''): Promise<PrefetchResult> {
-    const result = await this.#prefetch(promptIds, cacheSalt, performance.now());
+  /**
+   * Makes the prompt's best available prefix local before it is admitted. Never throws. `mode`
+   * overrides the configured one (a decode engine fetches `always` what a prefill engine computed for it).
+   */
+  async prefetch(promptIds: readonly number[], cacheSalt = '', mode = this.#opts.mode): Promise<PrefetchResult> {
+    const result = await this.#prefetch(promptIds, cacheSalt, mode, performance.now());
     this.#opts.onResult?.(result);
     return result;
   }
 
-  async #prefetch(promptIds: readonly number[], salt: string, t0: number): Promise<PrefetchResult> {
+  async #prefetch(promptIds: readonly number[], salt: string, mode: FetchMode, t0: number): Promise<PrefetchResult> {
     const { access, hasher } = this.#opts;
     const blockSize = access.blockSize;
     const usable = Math.floor(Math.max(promptIds.length - 1, 0) / blockSize);
@@ -118,42 +162,68 @@ export class PageFetcher {
     const numLocal = access.numLeadingCached(wanted);
     const base = { numPromptBlocks: usable, numLocalBlocks: numLocal, numFetchedBlocks: 0, bytes: 0 };
     if (usable === 0) return { ...base, outcome: 'no-prefix', ms: 0 };
-    const holders = [...this.#opts.sources(wanted)]
-      .filter((s) => s.numBlocks > numLocal)
+    const first = this.#holdersFrom(wanted, numLocal);
+    const best = first[0];
+    if (best === undefined) return { ...base, outcome: 'local', ms: performance.now() - t0 };
+    // NOTE: decided once, on the best single run; later runs (a store holding the tail) only add to it.
+    const numGain = best.numBlocks - numLocal;
+    const estimatedFetchMs = this.estimateFetchMs(numGain);
+    const estimatedRecomputeMs = this.estimateRecomputeMs(numGain);
+    const estimates = { estimatedFetchMs, estimatedRecomputeMs };
+    if (mode === 'never' || (mode === 'auto' && estimatedFetchMs >= estimatedRecomputeMs)) {
+      return { ...base, ...estimates, outcome: 'recompute', ms: performance.now() - t0 };
+    }
+    let pos = numLocal;
+    let bytes = 0;
+    let reason: PrefetchResult['reason'];
+    let source: PageSource | undefined;
+    const failed = new Set<string>();
+    const maxTries = this.#opts.maxTries ?? 3;
+    for (let numTries = 0; numTries < maxTries && pos < usable; numTries++) {
+      const holder = (numTries === 0 ? first : this.#holdersFrom(wanted, pos)).find((h) => !failed.has(h.id));
+      if (holder === undefined) break;
+      const tried = await this.#tryFetch(holder, wanted, pos, promptIds);
+      bytes += tried.bytes;
+      reason = tried.reason;
+      pos += tried.numFetched;
+      if (tried.numFetched > 0) source ??= holder;
+      if (tried.reason === undefined) continue;
+      // A page that failed its checks, or no room left here: stop; the rest is recomputed.
+      if (tried.numFetched > 0 || tried.reason === 'no-room') break;
+      failed.add(holder.id); // this holder is gone or refused: the next best one may serve the same run
+    }
+    const numFetched = pos - numLocal;
+    const result = { ...base, ...estimates, numFetchedBlocks: numFetched, bytes, ms: performance.now() - t0 };
+    const why = reason !== undefined ? { reason } : {};
+    if (numFetched === 0) return { ...result, outcome: 'failed', ...why };
+    const from = source === undefined ? {} : { sourceKind: source.kind, sourceId: source.id };
+    return { ...result, ...from, outcome: reason === undefined ? 'fetched' : 'partial', ...why };
+  }
+
+  /** Holders of block `from` with runs reaching past it, longest run first (an engine before a store). */
+  #holdersFrom(wanted: readonly BlockHash[], from: number): PageSource[] {
+    return [...this.#opts.sources(wanted, from)]
+      .map((s) => ({ ...s, numBlocks: Math.min(s.numBlocks, wanted.length) }))
+      .filter((s) => s.numBlocks > from)
       .sort(
         (a, b) =>
           b.numBlocks - a.numBlocks || (a.kind === b.kind ? a.id.localeCompare(b.id) : a.kind === 'engine' ? -1 : 1),
       );
-    const best = holders[0];
-    if (best === undefined) return { ...base, outcome: 'local', ms: performance.now() - t0 };
-    const numGain = Math.min(best.numBlocks, usable) - numLocal;
-    const estimatedFetchMs = this.bandwidth.msFor(numGain * this.pageWireBytes);
-    const estimatedRecomputeMs = this.prefillRate.msFor(numGain * blockSize);
-    const estimates = { estimatedFetchMs, estimatedRecomputeMs };
-    const { mode } = this.#opts;
-    if (mode === 'never' || (mode === 'auto' && estimatedFetchMs >= estimatedRecomputeMs)) {
-      return { ...base, ...estimates, outcome: 'recompute', ms: performance.now() - t0 };
+  }
+
+  async #tryFetch(
+    source: PageSource,
+    wanted: readonly BlockHash[],
+    from: number,
+    promptIds: readonly number[],
+  ): Promise<FetchTry> {
+    try {
+      return await this.#fetchFrom(source, wanted, from, promptIds);
+    } catch (err) {
+      // A page this engine cannot take (another layout) or a bug: recompute, never fail the request.
+      this.#opts.onError?.(err instanceof Error ? err : new Error(String(err)));
+      return { numFetched: 0, bytes: 0, reason: 'error' };
     }
-    let reason: PrefetchResult['reason'];
-    for (const source of holders.slice(0, this.#opts.maxTries ?? 2)) {
-      const tried = await this.#fetchFrom(source, wanted, numLocal, promptIds);
-      if (tried.numFetched > 0) {
-        const outcome = tried.reason === undefined && numLocal + tried.numFetched >= Math.min(source.numBlocks, usable);
-        return {
-          ...base,
-          ...estimates,
-          outcome: outcome ? 'fetched' : 'partial',
-          numFetchedBlocks: tried.numFetched,
-          sourceKind: source.kind,
-          sourceId: source.id,
-          bytes: tried.bytes,
-          ms: performance.now() - t0,
-          ...(tried.reason !== undefined ? { reason: tried.reason } : {}),
-        };
-      }
-      reason = tried.reason ?? reason;
-    }
-    return { ...base, ...estimates, outcome: 'failed', ms: performance.now() - t0, ...(reason ? { reason } : {}) };
   }
 
   async #fetchFrom(
@@ -161,7 +231,7 @@ export class PageFetcher {
     wanted: readonly BlockHash[],
     numLocal: number,
     promptIds: readonly number[],
-  ): Promise<{ numFetched: number; bytes: number; reason?: PrefetchResult['reason'] }> {
+  ): Promise<FetchTry> {
     const hashes = wanted.slice(numLocal, Math.min(source.numBlocks, wanted.length));
     const started = performance.now();
     let fetched: FetchedPages;
@@ -177,12 +247,12 @@ export class PageFetcher {
         this.#opts.clients.forget(source.address);
       return { numFetched: 0, bytes: 0, reason: failureReason(code) };
     }
-    const elapsedMs = performance.now() - started;
-    if (fetched.sizeBytes > 0) this.bandwidth.observe(fetched.sizeBytes, elapsedMs);
+    this.observeTransfer(fetched.sizeBytes, performance.now() - started);
     const { pages, reason } = verifiedPrefix(fetched, hashes, promptIds, numLocal, this.#opts.access.blockSize);
     const imported = this.#opts.access.importPages(pages);
     const numFetched = imported.numImported + imported.numPresent;
-    return { numFetched, bytes: fetched.sizeBytes, ...(reason !== undefined ? { reason } : {}) };
+    const why = imported.numNoRoom > 0 ? 'no-room' : reason;
+    return { numFetched, bytes: fetched.sizeBytes, ...(why !== undefined ? { reason: why } : {}) };
   }
 }
 

@@ -7,6 +7,7 @@ import {
   LruPageStore,
   PageFetcher,
   PageOffloader,
+  RateEstimator,
   enginePageHandler,
   pagesToExtents,
   storePageHandler,
@@ -128,6 +129,49 @@ describe('peer page fetch over KvPageService (loopback gRPC)', () => {
     expect(local.access.numLeadingCached(local.hasher.hashTokens(prompt))).toBe(0);
   });
 
+  it('fetches only past the break-even length, where the per-block saving pays back a call’s fixed cost', async () => {
+    const local = node();
+    const pageWireBytes = 56 + 4 * (BLOCK + LAYERS * 2 * BLOCK * WIDTH);
+    const fetcher = new PageFetcher({
+      access: local.access,
+      hasher: local.hasher,
+      namespace,
+      sources: () => [{ id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 }],
+      clients,
+      mode: 'auto',
+      deadlineMs: 5_000,
+      overheadMs: 10,
+      bandwidth: new RateEstimator(pageWireBytes), // 1 ms per block
+      prefillRate: new RateEstimator(1), // 4 ms per block of 4 tokens
+    });
+    expect(fetcher.breakEvenBlocks()).toBe(4); // 10 ms ÷ 3 ms saved per block, rounded up past equality
+    local.access.importPages(pagesOf(prompt, local.hasher).slice(0, 7));
+    expect(await fetcher.prefetch(prompt)).toMatchObject({
+      outcome: 'recompute',
+      numLocalBlocks: 7,
+      estimatedFetchMs: 13,
+      estimatedRecomputeMs: 12,
+    });
+    const fresh = node();
+    const wide = new PageFetcher({
+      access: fresh.access,
+      hasher: fresh.hasher,
+      namespace,
+      sources: () => [{ id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 }],
+      clients,
+      mode: 'auto',
+      deadlineMs: 5_000,
+      overheadMs: 10,
+      bandwidth: new RateEstimator(pageWireBytes),
+      prefillRate: new RateEstimator(1),
+    });
+    expect(await wide.prefetch(prompt)).toMatchObject({
+      outcome: 'fetched',
+      estimatedFetchMs: 20,
+      estimatedRecomputeMs: 40,
+    });
+  });
+
   it('keeps the verified pages before a corrupted one and says why it stopped', async () => {
     // A hostile peer: serves the real pages with one bit flipped in the K/V data of the fourth page.
     const honest = enginePageHandler(peer.access, namespace, undefined, 1 << 30);
@@ -212,6 +256,33 @@ describe('page store service', () => {
       deadlineMs: 5_000,
     }).prefetch(prompt);
     expect(result).toMatchObject({ outcome: 'fetched', sourceKind: 'store', numFetchedBlocks: 9 });
+  });
+
+  it('follows the prompt across holders: a peer’s head, then the store’s tail', async () => {
+    const head = node();
+    const pages = pagesOf(prompt, head.hasher);
+    head.access.importPages(pages.slice(0, 4));
+    const headAddress = await serve(enginePageHandler(head.access, namespace));
+    const store = new LruPageStore({ capacityBytes: 1 << 20 });
+    const storeAddress = await serve(storePageHandler(store));
+    const client = await clients.get(storeAddress);
+    await client.pushPages({ namespace, extents: pagesToExtents(pages.slice(4), 1 << 20) });
+    const runs = (from: number): PageSource[] => [
+      ...(from < 4 ? [{ id: 'head', address: headAddress, kind: 'engine' as const, numBlocks: 4 }] : []),
+      ...(from >= 4 ? [{ id: 'store', address: storeAddress, kind: 'store' as const, numBlocks: 10 }] : []),
+    ];
+    const local = node();
+    const result = await new PageFetcher({
+      access: local.access,
+      hasher: local.hasher,
+      namespace,
+      sources: (_hashes, from) => runs(from),
+      clients,
+      mode: 'always',
+      deadlineMs: 5_000,
+    }).prefetch(prompt);
+    expect(result).toMatchObject({ outcome: 'fetched', numFetchedBlocks: 10, sourceId: 'head' });
+    expect(local.access.exportPages(local.hasher.hashTokens(prompt))).toEqual(pages);
   });
 
   it('receives evicted pages offloaded write-behind by an engine', async () => {

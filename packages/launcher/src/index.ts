@@ -15,9 +15,12 @@ export {
 export {
   GATEWAY_MAIN,
   GATEWAY_READY,
+  KV_STORE_MAIN,
+  KV_STORE_READY,
   WORKER_MAIN,
   WORKER_READY,
   startGateway,
+  startKvStore,
   startWorker,
   type ServiceProcess,
 } from './services.ts';

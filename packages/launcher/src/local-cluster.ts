@@ -1,5 +1,5 @@
 import { startProcess, stopProcesses, type ManagedProcess } from './process.ts';
-import { GATEWAY_MAIN, GATEWAY_READY, startWorker } from './services.ts';
+import { GATEWAY_MAIN, GATEWAY_READY, startKvStore, startWorker } from './services.ts';
 
 export interface LocalClusterOptions {
   readonly modelDir: string;
@@ -16,6 +16,15 @@ export interface LocalClusterOptions {
   readonly gateways?: number;
   /** The NATS server of the request queue; absent = each gateway's in-process queue. */
   readonly natsUrl?: string;
+  /** Start a KV page store the engines offload evicted pages to and fetch from (needs NATS). */
+  readonly kvStore?: boolean;
+  /** --capacity-bytes of the page store (default: the store's own). */
+  readonly kvStoreCapacity?: string;
+  /**
+   * Disaggregated prefill and decode: this many `--role prefill` engines are started after the gateways,
+   * and the gateways run as `--role decode` (needs NATS). 0 = every gateway prefills its own requests.
+   */
+  readonly prefillEngines?: number;
   /** Extra environment for every process (e.g. NATS_URL, SWITCHYARD_TRACE_FILE). */
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs: number;
@@ -32,6 +41,8 @@ export interface LocalCluster {
   readonly url: string;
   readonly gatewayUrls: readonly string[];
   readonly workerAddresses: readonly string[];
+  /** The page store's KvPageService address, when one was started. */
+  readonly kvStoreAddress: string | undefined;
   /** Resolves when any process exits on its own (the cluster is then broken). */
   readonly unexpectedExit: Promise<string>;
   stop(deadlineMs?: number): Promise<void>;
@@ -92,6 +103,9 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const numGateways = opts.gateways ?? 1;
   if (numGateways > 1 && !opts.natsUrl)
     throw new ClusterStartError('more than one gateway needs the NATS request queue (set NATS_URL or run nats-server)');
+  const numPrefill = opts.prefillEngines ?? 0;
+  if ((opts.kvStore === true || numPrefill > 0) && !opts.natsUrl)
+    throw new ClusterStartError('a KV page store and prefill engines need NATS (set NATS_URL or run nats-server)');
   const workers = await startWorkers(opts.modelDir, opts.workers, {
     expertDtype: opts.expertDtype,
     env,
@@ -115,31 +129,68 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     ...(opts.routerMode !== undefined ? ['--router-mode', opts.routerMode] : []),
     ...(addresses.length > 0 ? ['--workers', addresses.join(',')] : []),
   ];
+  const natsArgs = opts.natsUrl ? ['--nats-url', opts.natsUrl] : [];
+  let store: ManagedProcess | undefined;
+  let kvStoreAddress: string | undefined;
   let gateways: ManagedProcess[];
   try {
-    gateways = await startAll(
-      Array.from({ length: numGateways }, (_, g) => {
+    if (opts.kvStore === true && opts.natsUrl) {
+      const started = await startKvStore(
+        opts.natsUrl,
+        [
+          '--name',
+          'kv-store-0',
+          ...(opts.kvStoreCapacity !== undefined ? ['--capacity-bytes', opts.kvStoreCapacity] : []),
+        ],
+        env,
+        opts.startTimeoutMs,
+      );
+      store = started;
+      kvStoreAddress = started.address;
+      opts.log(`KV page store serving at ${started.address}`);
+    }
+    const roleArgs = numPrefill > 0 ? ['--role', 'decode'] : [];
+    gateways = await startAll([
+      ...Array.from({ length: numGateways }, (_, g) => {
         const args = [
           ...gatewayArgs,
           '--port',
           String(opts.port + g),
           '--name',
           `gateway-${g}`,
-          ...(opts.natsUrl ? ['--nats-url', opts.natsUrl] : []),
+          ...natsArgs,
+          ...roleArgs,
         ];
         return startProcess(GATEWAY_MAIN, args, GATEWAY_READY, opts.startTimeoutMs, { name: `gateway ${g}`, env });
       }),
-    );
+      ...Array.from({ length: numPrefill }, (_, p) => {
+        // A prefill engine's HTTP port is not advertised: requests reach it only through decode engines.
+        const args = [
+          ...gatewayArgs,
+          '--port',
+          String(opts.port + numGateways + p),
+          '--name',
+          `prefill-${p}`,
+          ...natsArgs,
+          '--role',
+          'prefill',
+        ];
+        return startProcess(GATEWAY_MAIN, args, GATEWAY_READY, opts.startTimeoutMs, {
+          name: `prefill engine ${p}`,
+          env,
+        });
+      }),
+    ]);
   } catch (error) {
-    await stopProcesses(workers, 5000);
+    await stopProcesses([...workers, ...(store ? [store] : [])], 5000);
     throw error;
   }
-  const gatewayUrls = gateways.map(
-    (gw, g) => /serving \S+ at (http:\/\/\S+)/.exec(gw.output())?.[1] ?? `http://${opts.host}:${opts.port + g}`,
-  );
+  const gatewayUrls = gateways
+    .slice(0, numGateways)
+    .map((gw, g) => /serving \S+ at (http:\/\/\S+)/.exec(gw.output())?.[1] ?? `http://${opts.host}:${opts.port + g}`);
   let stopping = false;
   const unexpectedExit = new Promise<string>((resolve) => {
-    for (const p of [...gateways, ...workers]) {
+    for (const p of [...gateways, ...workers, ...(store ? [store] : [])]) {
       void p.exited.then((code) => {
         if (!stopping) resolve(`${p.name} exited (code ${code}). Its output:\n${p.output().slice(-8192)}`);
       });
@@ -149,11 +200,12 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     url: gatewayUrls[0] ?? `http://${opts.host}:${opts.port}`,
     gatewayUrls,
     workerAddresses: addresses,
+    kvStoreAddress,
     unexpectedExit,
     async stop(deadlineMs = 15_000) {
       stopping = true;
       await stopProcesses(gateways, deadlineMs);
-      await stopProcesses(workers, deadlineMs);
+      await stopProcesses([...workers, ...(store ? [store] : [])], deadlineMs);
     },
   };
 }

@@ -4,10 +4,12 @@ import { startProcess, type ManagedProcess } from './process.ts';
 /** Entry points of the services, relative to the repository root. */
 export const GATEWAY_MAIN = 'services/gateway/src/main.ts';
 export const WORKER_MAIN = 'services/expert-worker/src/main.ts';
+export const KV_STORE_MAIN = 'services/kv-store/src/main.ts';
 
 /** What a service prints once it serves. */
 export const WORKER_READY = 'serving';
 export const GATEWAY_READY = 'gateway serving';
+export const KV_STORE_READY = 'kv-store serving';
 
 export type ServiceProcess = ManagedProcess & { readonly port: number };
 
@@ -54,4 +56,22 @@ export async function startGateway(
     { name: 'gateway', env },
   );
   return Object.assign(proc, { port, url: `http://127.0.0.1:${port}` });
+}
+
+/** Starts a KV page store process on a free loopback port; resolves once it serves. */
+export async function startKvStore(
+  natsUrl: string,
+  extraArgs: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+  timeoutMs = 30_000,
+): Promise<ServiceProcess & { readonly address: string }> {
+  const port = await freePort();
+  const proc = await startProcess(
+    KV_STORE_MAIN,
+    ['--nats-url', natsUrl, '--host', '127.0.0.1', '--port', String(port), ...extraArgs],
+    KV_STORE_READY,
+    timeoutMs,
+    { name: 'kv-store', env },
+  );
+  return Object.assign(proc, { port, address: `127.0.0.1:${port}` });
 }

@@ -21,6 +21,8 @@ export {
   initModelDir,
   openModelDir,
   loadModelDir,
+  readModelDirInfo,
+  type ModelDirInfo,
   type OpenModelDir,
   type LoadedModel,
 } from './model-dir.ts';

@@ -12,6 +12,7 @@ import {
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_PREFIX_CACHE_FLOPS_SAVED,
+  ATTR_KV_REMOTE_FLOPS_SAVED,
   ATTR_REQUEST_ACTIVE_PARAMS,
   ATTR_REQUEST_ACTIVE_PARAMS_PER_TOKEN,
   ATTR_REQUEST_COMPUTED_TOKENS,
@@ -143,6 +144,10 @@ export class EngineTelemetry {
     const handle = new RequestHandle(this.#parts.tracer.startRequestSpan(start), start, this.#now, {
       finish: (h, outcome, endedAt) => this.#finishRequest(h, outcome, endedAt),
       interToken: (h, seconds) => this.#parts.metrics.vllm.recordInterToken(h.model, seconds),
+      kv: (kv, h) => {
+        this.#parts.metrics.recordKvFetch(kv);
+        h.span.setAttributes({ [ATTR_KV_REMOTE_FLOPS_SAVED]: prefillFlops(this.model, kv.fetchedTokens) });
+      },
     });
     this.#live.set(start.requestId, handle);
     return handle;

@@ -17,6 +17,7 @@ export { type SpanRecord } from './span-record.ts';
 export { readTraceFile } from './span-file-exporter.ts';
 
 export { type RouteAttributes, type TraceDetail, SwitchyardTracer } from './request-tracer.ts';
+export { type KvTransferRecord } from './metrics.ts';
 
 export { EngineTelemetry } from './engine-telemetry.ts';
 export { telemetryOptionsFromEnv, startTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from './sdk.ts';

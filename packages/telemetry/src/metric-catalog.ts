@@ -6,7 +6,7 @@
  *
  * `labels` are on every series; `optionalLabels` on some (e.g. `error_type` on failures only).
  * `exportedBy`: `engine` (a gateway serving requests), `dispatch` (a gateway with expert workers),
- * `frontend` (a gateway on the NATS queue), `kv` (KV page transfer, defined, recorded once wired).
+ * `frontend` (a gateway on the NATS queue), `kv` (an engine fetching KV pages from a peer or the page store).
  */
 export interface CatalogMetric {
   readonly name: string;
@@ -90,7 +90,26 @@ export const METRIC_CATALOG: readonly CatalogMetric[] = [
   { name: 'switchyard_kv_index_entries', type: 'gauge', labels: [], exportedBy: 'frontend' },
   { name: 'switchyard_kv_events_gaps_total', type: 'counter', labels: [], exportedBy: 'frontend' },
   { name: 'switchyard_kv_events_lag_seconds', type: 'gauge', labels: [], exportedBy: 'frontend' },
-  // KV page transfer between engines.
+  // KV pages between engines and the page store.
+  {
+    name: 'switchyard_kv_prompt_tokens_total',
+    type: 'counter',
+    labels: ['switchyard_kv_source'],
+    exportedBy: 'kv',
+  },
+  {
+    name: 'switchyard_kv_fetches_total',
+    type: 'counter',
+    labels: ['switchyard_kv_fetch_outcome', 'switchyard_kv_fetch_source'],
+    optionalLabels: ['switchyard_kv_fetch_reason'],
+    exportedBy: 'kv',
+  },
+  {
+    name: 'switchyard_kv_fetch_duration_seconds',
+    type: 'histogram',
+    labels: ['switchyard_kv_fetch_source'],
+    exportedBy: 'kv',
+  },
   {
     name: 'switchyard_kv_page_transfers_total',
     type: 'counter',

@@ -40,6 +40,14 @@ import {
   METRIC_KV_INDEX_ENTRIES,
   METRIC_KV_EVENT_GAPS,
   METRIC_KV_EVENT_LAG,
+  METRIC_KV_PROMPT_TOKENS,
+  METRIC_KV_FETCHES,
+  METRIC_KV_FETCH_DURATION,
+  BUCKETS_KV_FETCH_S,
+  ATTR_KV_SOURCE,
+  ATTR_KV_FETCH_OUTCOME,
+  ATTR_KV_FETCH_SOURCE,
+  ATTR_KV_FETCH_REASON,
   ATTR_ROUTER_TARGET,
   SWITCHYARD_PROVIDER_NAME,
   type GenAiOperation,
@@ -88,6 +96,19 @@ export interface RequestMeasurement {
   readonly prefixFlopsSaved?: number;
 }
 
+/** A prefetch as telemetry records it (the kv-transfer package's PrefetchResult, in tokens). */
+export interface KvTransferRecord {
+  readonly outcome: string;
+  readonly source?: 'engine' | 'store';
+  readonly reason?: string;
+  readonly localTokens: number;
+  readonly fetchedTokens: number;
+  readonly fetchedPages: number;
+  readonly recomputedTokens: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+}
+
 /**
  * Every metric Switchyard exports (the catalog: metric-catalog.ts), recorded through the OpenTelemetry
  * meter: the GenAI conventions', vLLM's (vllm-metrics.ts) and our own. Per-step and per-expert values
@@ -112,6 +133,9 @@ export class SwitchyardMetrics {
   readonly #pageTransfers: Counter;
   readonly #pageTransferBytes: Counter;
   readonly #dispatch: Histogram;
+  readonly #kvPromptTokens: Counter;
+  readonly #kvFetches: Counter;
+  readonly #kvFetchDuration: Histogram;
   readonly #requestAttributes = new Map<string, Attributes>();
   readonly #modelAttributes = new Map<string, Attributes>();
   readonly vllm: VllmMetrics;
@@ -186,8 +210,39 @@ export class SwitchyardMetrics {
       'Round trip of one Run message to an expert worker',
       BUCKETS_DISPATCH_S,
     );
+    this.#kvPromptTokens = meter.createCounter(METRIC_KV_PROMPT_TOKENS, {
+      description: 'Prompt tokens by where their KV came from: local cache, a peer engine, the page store, or computed',
+      unit: '{token}',
+    });
+    this.#kvFetches = meter.createCounter(METRIC_KV_FETCHES, {
+      description: 'Page fetch decisions before admission, by outcome',
+      unit: '{request}',
+    });
+    this.#kvFetchDuration = seconds(
+      METRIC_KV_FETCH_DURATION,
+      'Time spent fetching KV pages from a peer or the page store before admission',
+      BUCKETS_KV_FETCH_S,
+    );
     this.vllm = new VllmMetrics(meter);
     this.#observeInstruments(meter);
+  }
+
+  /** One request's prefetch: where its prompt's KV came from, and the fetch that moved it. */
+  recordKvFetch(kv: KvTransferRecord): void {
+    const fetchedFrom = kv.source ?? 'none';
+    this.#kvFetches.add(1, {
+      [ATTR_KV_FETCH_OUTCOME]: kv.outcome,
+      [ATTR_KV_FETCH_SOURCE]: fetchedFrom,
+      ...(kv.reason !== undefined ? { [ATTR_KV_FETCH_REASON]: kv.reason } : {}),
+    });
+    if (kv.localTokens > 0) this.#kvPromptTokens.add(kv.localTokens, { [ATTR_KV_SOURCE]: 'local' });
+    if (kv.fetchedTokens > 0 && kv.source !== undefined)
+      this.#kvPromptTokens.add(kv.fetchedTokens, { [ATTR_KV_SOURCE]: kv.source });
+    if (kv.recomputedTokens > 0) this.#kvPromptTokens.add(kv.recomputedTokens, { [ATTR_KV_SOURCE]: 'computed' });
+    if (kv.bytes > 0) {
+      this.recordPageTransfer('fetch', kv.fetchedPages, kv.bytes);
+      this.#kvFetchDuration.record(kv.durationMs / 1000, { [ATTR_KV_FETCH_SOURCE]: fetchedFrom });
+    }
   }
 
   /** One Run round trip to `worker` (its address) for `layer`; `ok` false when it failed. */

@@ -153,6 +153,22 @@ export const ATTR_ROUTE_ENGINE = 'switchyard.route.engine';
 export const ATTR_ROUTE_OVERLAP_BLOCKS = 'switchyard.route.overlap_blocks';
 export const ATTR_ROUTE_PROMPT_BLOCKS = 'switchyard.route.prompt_blocks';
 export const ATTR_ROUTE_SCORE = 'switchyard.route.score';
+/** Where the prompt's KV came from, on the serving engine's request span (NATS mode, docs/architecture.md §6). */
+export const ATTR_KV_LOCAL_TOKENS = 'switchyard.kv.local_tokens';
+export const ATTR_KV_FETCHED_TOKENS = 'switchyard.kv.fetched_tokens';
+export const ATTR_KV_RECOMPUTED_TOKENS = 'switchyard.kv.recomputed_tokens';
+/** `engine` (a peer) or `store` (the page store) for fetched tokens. */
+export const ATTR_KV_FETCH_SOURCE = 'switchyard.kv.fetch.source';
+/** The page fetcher's outcome: no-prefix, local, fetched, partial, recompute, failed. */
+export const ATTR_KV_FETCH_OUTCOME = 'switchyard.kv.fetch.outcome';
+/** Why a fetch stopped or failed: checksum, hash-mismatch, token-mismatch, malformed, unavailable, deadline, refused. */
+export const ATTR_KV_FETCH_REASON = 'switchyard.kv.fetch.reason';
+export const ATTR_KV_FETCH_BYTES = 'switchyard.kv.fetch.bytes';
+export const ATTR_KV_FETCH_DURATION_MS = 'switchyard.kv.fetch.duration_ms';
+/** Prefill FLOPs the request did not spend thanks to pages fetched from a peer or the page store. */
+export const ATTR_KV_REMOTE_FLOPS_SAVED = 'switchyard.kv.remote_flops_saved';
+/** `local`, `engine`, `store` or `computed`: where a prompt token's KV came from (hits by source). */
+export const ATTR_KV_SOURCE = 'switchyard.kv.source';
 
 // ── Switchyard metrics ─────────────────────────────────────────────────────────────────────────────
 export const METRIC_TOKEN_ACTIVE_PARAMS = 'switchyard.token.active_params';
@@ -182,6 +198,13 @@ export const METRIC_KV_INDEX_ENTRIES = 'switchyard.kv.index.entries';
 export const METRIC_KV_EVENT_GAPS = 'switchyard.kv.events.gaps';
 /** Gauge: seconds from an engine taking its latest KV event batch to this frontend applying it. */
 export const METRIC_KV_EVENT_LAG = 'switchyard.kv.events.lag';
+/** Counter: prompt tokens by where their KV came from (`switchyard.kv.source`). */
+export const METRIC_KV_PROMPT_TOKENS = 'switchyard.kv.prompt_tokens';
+/** Counter: page fetch decisions before admission, by outcome, source and reason. */
+export const METRIC_KV_FETCHES = 'switchyard.kv.fetches';
+/** Histogram: seconds spent fetching pages before admission (fetches that moved pages). */
+export const METRIC_KV_FETCH_DURATION = 'switchyard.kv.fetch.duration';
+export const BUCKETS_KV_FETCH_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 
 /** Counter: FLOPs of the computed tokens had every routed expert been active (the MoE sparsity saving). */
 export const METRIC_DENSE_EQUIVALENT_FLOPS = 'switchyard.dense_equivalent_flops';

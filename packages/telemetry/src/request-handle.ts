@@ -1,3 +1,14 @@
+import type { KvTransferRecord } from './metrics.ts';
+import {
+  ATTR_KV_FETCH_BYTES,
+  ATTR_KV_FETCH_DURATION_MS,
+  ATTR_KV_FETCH_OUTCOME,
+  ATTR_KV_FETCH_REASON,
+  ATTR_KV_FETCH_SOURCE,
+  ATTR_KV_FETCHED_TOKENS,
+  ATTR_KV_LOCAL_TOKENS,
+  ATTR_KV_RECOMPUTED_TOKENS,
+} from './names.ts';
 import type { RequestSpan, RequestSpanStart } from './request-tracer.ts';
 
 /** Structurally the engine's `Usage`. */
@@ -26,6 +37,8 @@ export interface RequestHandleSink {
   readonly finish: (handle: RequestHandle, outcome: RequestOutcome, endedAt: number) => void;
   /** Seconds between two consecutive output tokens. */
   readonly interToken?: (handle: RequestHandle, seconds: number) => void;
+  /** Where the request's prompt KV came from (a fetch before admission, NATS mode). */
+  readonly kv?: (kv: KvTransferRecord, handle: RequestHandle) => void;
 }
 
 /**
@@ -98,6 +111,22 @@ export class RequestHandle {
         ...(event.error ? { error: event.error } : {}),
       });
     }
+  }
+
+  /** Where the prompt's KV came from (set before admission): span attributes and the KV metrics. */
+  recordKvTransfer(kv: KvTransferRecord): void {
+    if (this.#ended) return;
+    this.span.setAttributes({
+      [ATTR_KV_FETCH_OUTCOME]: kv.outcome,
+      [ATTR_KV_LOCAL_TOKENS]: kv.localTokens,
+      [ATTR_KV_FETCHED_TOKENS]: kv.fetchedTokens,
+      [ATTR_KV_RECOMPUTED_TOKENS]: kv.recomputedTokens,
+      [ATTR_KV_FETCH_BYTES]: kv.bytes,
+      [ATTR_KV_FETCH_DURATION_MS]: kv.durationMs,
+      ...(kv.source !== undefined ? { [ATTR_KV_FETCH_SOURCE]: kv.source } : {}),
+      ...(kv.reason !== undefined ? { [ATTR_KV_FETCH_REASON]: kv.reason } : {}),
+    });
+    this.#sink.kv?.(kv, this);
   }
 
   /** `sink` with `onEvent` in front of it: `loop.submit(request, handle.wrapSink(sink))`. */

@@ -78,6 +78,8 @@ export interface RequestSpan {
   markFirstToken(): void;
   /** Detail `tokens`: one event for a computed row of this request. */
   addToken(token: TokenCompute): void;
+  /** Adds attributes known before the end (where the prompt's KV came from). */
+  setAttributes(attributes: Attributes): void;
   /** Sets final attributes and ends the span (status error when `error`). */
   end(attributes: Attributes, error?: Error): void;
 }
@@ -93,6 +95,7 @@ const NOOP_REQUEST: RequestSpan = Object.freeze({
   traceparent: undefined,
   markFirstToken() {},
   addToken() {},
+  setAttributes() {},
   end() {},
 });
 const NOOP_CALL: CallSpan = Object.freeze({ traceparent: undefined, end() {} });
@@ -220,6 +223,10 @@ class LiveRequestSpan implements RequestSpan {
 
   markFirstToken(): void {
     if (!this.#ended) this.#span.addEvent(EVENT_FIRST_TOKEN);
+  }
+
+  setAttributes(attributes: Attributes): void {
+    if (!this.#ended) this.#span.setAttributes(attributes);
   }
 
   addToken(token: TokenCompute): void {

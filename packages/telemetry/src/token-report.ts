@@ -21,6 +21,8 @@ import {
   ATTR_GEN_AI_USAGE_INPUT_TOKENS,
   ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
   ATTR_PREFIX_CACHE_FLOPS_SAVED,
+  ATTR_KV_FETCHED_TOKENS,
+  ATTR_KV_REMOTE_FLOPS_SAVED,
   ATTR_REQUEST_ACTIVE_PARAMS,
   ATTR_REQUEST_COMPUTED_TOKENS,
   ATTR_REQUEST_DECODE_FLOPS,
@@ -93,7 +95,16 @@ export interface TokenReport {
       readonly memoryBoundSpeedup: number;
       readonly usd: number;
     };
-    readonly prefixCache: { readonly cachedTokens: number; readonly flopsSaved: number; readonly usd: number };
+    readonly prefixCache: {
+      readonly cachedTokens: number;
+      readonly flopsSaved: number;
+      readonly usd: number;
+      /** Of the cached tokens, those whose pages were fetched from a peer engine or the page store. */
+      readonly remoteTokens: number;
+      /** Of the FLOPs saved, those saved by local hits and by remote (fetched) ones. */
+      readonly localFlopsSaved: number;
+      readonly remoteFlopsSaved: number;
+    };
   };
 }
 
@@ -137,6 +148,7 @@ export function buildTokenReport(spans: readonly SpanRecord[], options: ReportOp
   const speedup = bytesInt8 > 0 ? bytesFp32 / bytesInt8 : 1;
   const applied = expertDtype === 'int8';
   const prefixFlops = sum(requests, ATTR_PREFIX_CACHE_FLOPS_SAVED);
+  const remoteFlops = Math.min(prefixFlops, sum(requests, ATTR_KV_REMOTE_FLOPS_SAVED));
 
   return {
     models: [...new Set(requests.map((s) => stringAttribute(s.attributes, ATTR_GEN_AI_REQUEST_MODEL) ?? ''))]
@@ -193,6 +205,9 @@ export function buildTokenReport(spans: readonly SpanRecord[], options: ReportOp
         cachedTokens: sum(requests, ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
         flopsSaved: prefixFlops,
         usd: prefill > 0 ? (inputUsd * prefixFlops) / prefill : 0,
+        remoteTokens: sum(requests, ATTR_KV_FETCHED_TOKENS),
+        localFlopsSaved: prefixFlops - remoteFlops,
+        remoteFlopsSaved: remoteFlops,
       },
     },
   };

@@ -11,12 +11,23 @@ import * as N from '../src/names.ts';
 import { startTelemetry, type Telemetry } from '../src/sdk.ts';
 import { readTraceFile } from '../src/span-file-exporter.ts';
 import { numberAttribute, type SpanRecord } from '../src/span-record.ts';
-import { isRequestSpan, isStepSpan } from '../src/token-report.ts';
+import { buildTokenReport, isRequestSpan, isStepSpan } from '../src/token-report.ts';
 import { analytic } from './tiny-analytic.ts';
 
 const config = getPreset('tiny', { sharedExpertFfnSize: 32 });
 const model = { config, weights: randomWeights(config, 3), weightsDigest: 'cd'.repeat(32) };
 const prompts = ['Mixture of experts route tokens', 'a', 'Mixture of experts route tokens'];
+
+const KV_TRANSFER = {
+  outcome: 'fetched',
+  source: 'engine',
+  localTokens: 0,
+  fetchedTokens: 4,
+  fetchedPages: 1,
+  recomputedTokens: 27,
+  bytes: 1234,
+  durationMs: 3.5,
+} as const;
 
 interface Run {
   readonly spans: SpanRecord[];
@@ -67,6 +78,8 @@ async function traceRun(dir: string): Promise<Run> {
     for (const i of ids) {
       const requestId = `req-${i}`;
       const handle = et.startRequest({ operation: 'text_completion', model: config.name, requestId, maxTokens: 6 });
+      // As a NATS engine does before admission: say where the prompt's KV came from (here, 4 tokens "fetched").
+      if (i === 2) handle.recordKvTransfer(KV_TRANSFER);
       const params = resolveSamplingParams({ maxTokens: 6, temperature: 0, stopAtEos: false });
       engine.add(
         { id: requestId, promptIds: tokenizer.encode(prompts[i] ?? ''), params },
@@ -164,6 +177,26 @@ describe('engine telemetry on tiny with a shared expert', () => {
     let expected = 0;
     for (let p = 0; p < cached; p++) expected += analytic(p, 4, false).flops;
     expect(span && numberAttribute(span.attributes, N.ATTR_PREFIX_CACHE_FLOPS_SAVED)).toBe(expected);
+  });
+
+  it('records where a prompt’s KV came from on its span and in the metrics, and splits the FLOPs saved', () => {
+    const span = requestSpans().find((s) => s.attributes[N.ATTR_REQUEST_ID] === 'req-2');
+    if (!span) throw new Error('no span for req-2');
+    expect(span.attributes[N.ATTR_KV_FETCH_OUTCOME]).toBe('fetched');
+    expect(span.attributes[N.ATTR_KV_FETCH_SOURCE]).toBe('engine');
+    expect(numberAttribute(span.attributes, N.ATTR_KV_FETCHED_TOKENS)).toBe(4);
+    expect(numberAttribute(span.attributes, N.ATTR_KV_FETCH_BYTES)).toBe(1234);
+    let remote = 0;
+    for (let p = 0; p < 4; p++) remote += analytic(p, 4, false).flops;
+    expect(numberAttribute(span.attributes, N.ATTR_KV_REMOTE_FLOPS_SAVED)).toBe(remote);
+    const report = buildTokenReport(run.spans, { deviceHourUsd: 1 });
+    expect(report.savings.prefixCache.remoteFlopsSaved).toBe(remote);
+    expect(report.savings.prefixCache.remoteTokens).toBe(4);
+    expect(report.savings.prefixCache.localFlopsSaved).toBe(report.savings.prefixCache.flopsSaved - remote);
+    expect(run.prometheus).toMatch(/switchyard_kv_prompt_tokens_total\{[^}]*switchyard_kv_source="engine"[^}]*\} 4\b/);
+    expect(run.prometheus).toMatch(
+      /switchyard_kv_fetches_total\{[^}]*switchyard_kv_fetch_outcome="fetched"[^}]*\} 1\b/,
+    );
   });
 
   it('makes one step span per step whose token and FLOP totals add up to the requests', () => {

@@ -1,12 +1,21 @@
 import type { FastifyInstance } from 'fastify';
-import { EngineLoop, type EngineBundle, type GenerationBackend } from '@switchyard/engine';
+import {
+  createByteTokenizer,
+  EngineLoop,
+  loadHfTokenizer,
+  PrefixHasher,
+  type EngineBundle,
+  type GenerationBackend,
+  type Tokenizer,
+} from '@switchyard/engine';
 import { createEngine, type ExpertDtype } from '@switchyard/onnx';
 import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
 import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
+import type { FetchMode } from '@switchyard/kv-transfer';
 import type { ClusterConnection, ClusterTlsOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
-import { loadModelDir, type ModelConfig } from '@switchyard/model';
+import { loadModelDir, readModelDirInfo, type ModelConfig } from '@switchyard/model';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
 import { loadLiveAssets, registerLivePage } from './live/live-page.ts';
@@ -55,7 +64,30 @@ export interface GatewayConfig {
   readonly rerouteAfterMs: number;
   /** An engine not heard from for this long is taken as gone (no routing to it, its blocks dropped). */
   readonly engineTtlMs: number;
+  /**
+   * What this engine does (NATS mode): `both` takes requests and prefills them; `decode` has a `prefill`
+   * engine compute new prompts, fetches their pages and generates; `prefill` only computes prompts for
+   * decode engines (it takes no requests from the shared queue).
+   */
+  readonly role: GatewayRole;
+  /** Port of this engine's KvPageService (NATS mode with an engine); 0 picks a free one. */
+  readonly kvPort: number;
+  /** Host peers reach the KvPageService at (advertised in the load reports). */
+  readonly kvAdvertiseHost: string;
+  /** Fetch prompt prefixes held by peers or the page store: `auto` (when faster than recompute), `always`, `never`. */
+  readonly kvFetch: FetchMode;
+  /** Time allowed for one page fetch (and one offload push). */
+  readonly kvFetchDeadlineMs: number;
+  /** Push evicted pages to a live page store (write-behind). */
+  readonly kvOffload: boolean;
+  /** A decode engine's wait for a prefill engine to compute a prompt before computing it itself. */
+  readonly prefillDeadlineMs: number;
+  /** KV cache size in blocks of 16 tokens; absent = enough for --max-running full contexts, up to 1 GiB. */
+  readonly numKvBlocks?: number;
 }
+
+export type GatewayRole = 'both' | 'prefill' | 'decode';
+export const GATEWAY_ROLES: readonly GatewayRole[] = ['both', 'prefill', 'decode'];
 
 export interface NatsSettings {
   readonly url: string;
@@ -89,6 +121,13 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   routerMode: 'kv',
   rerouteAfterMs: 5_000,
   engineTtlMs: 2_000,
+  role: 'both',
+  kvPort: 0,
+  kvAdvertiseHost: '127.0.0.1',
+  kvFetch: 'auto',
+  kvFetchDeadlineMs: 2_000,
+  kvOffload: true,
+  prefillDeadlineMs: 30_000,
 });
 
 export class GatewayConfigError extends Error {
@@ -138,8 +177,11 @@ async function discoverExperts(
  */
 export class Gateway {
   readonly config: GatewayConfig;
-  readonly bundle: EngineBundle;
-  readonly loop: EngineLoop;
+  /** The model served: what the HTTP frontend and the router need (a frontend-only gateway has no more). */
+  readonly served: ServedModel;
+  /** The engine and its loop; undefined on a frontend-only gateway (`--no-engine`), which loads no weights. */
+  readonly bundle: EngineBundle | undefined;
+  readonly loop: EngineLoop | undefined;
   readonly backend: ReadyBackend;
   readonly http: FastifyInstance;
   readonly nats: NatsParts | undefined;
@@ -152,8 +194,9 @@ export class Gateway {
 
   private constructor(parts: {
     config: GatewayConfig;
-    bundle: EngineBundle;
-    loop: EngineLoop;
+    served: ServedModel;
+    bundle: EngineBundle | undefined;
+    loop: EngineLoop | undefined;
     backend: ReadyBackend;
     http: FastifyInstance;
     executor: RemoteExpertExecutor | undefined;
@@ -164,6 +207,7 @@ export class Gateway {
     live: { close(): void };
   }) {
     this.config = parts.config;
+    this.served = parts.served;
     this.bundle = parts.bundle;
     this.loop = parts.loop;
     this.backend = parts.backend;
@@ -191,10 +235,10 @@ export class Gateway {
       servesQueue: this.nats ? this.nats.worker !== undefined : true,
       served: this.nats?.worker?.numServed ?? 0,
       serving: this.nats?.worker?.numServing ?? 0,
-      running: this.bundle.engine.numRunning,
-      waiting: this.bundle.engine.numWaiting,
-      kvFreeBlocks: this.bundle.kv.numFreeBlocks,
-      kvCachedBlocks: this.bundle.pool.numCachedBlocks,
+      running: this.bundle?.engine.numRunning ?? 0,
+      waiting: this.bundle?.engine.numWaiting ?? 0,
+      kvFreeBlocks: this.bundle?.kv.numFreeBlocks ?? 0,
+      kvCachedBlocks: this.bundle?.pool.numCachedBlocks ?? 0,
       kvIndexEntries: this.nats?.kvView.index.numEntries ?? 0,
       kvIndexHashes: this.nats?.kvView.index.numHashes ?? 0,
       // Blocks the frontend's index holds per engine (trusted views only).
@@ -215,6 +259,19 @@ export class Gateway {
       routedPromptBlocks: this.nats?.backend.routing.promptBlocks ?? 0,
       takenFromOwnLane: this.nats?.worker?.numRouted ?? 0,
       liveEngines: (this.nats?.loads.live() ?? []).map((e) => e.engineId).join(','),
+      role: this.config.role,
+      kvAddress: this.nats?.kv?.address ?? '',
+      kvPrefetches: this.nats?.kv?.counts.prefetches ?? {},
+      kvFetchedBlocks: this.nats?.kv?.counts.fetchedBlocks ?? 0,
+      kvFetchedBytes: this.nats?.kv?.counts.fetchedBytes ?? 0,
+      kvServedPages: this.nats?.kv?.serving.numPagesServed ?? 0,
+      kvRefusedFetches: this.nats?.kv?.serving.numRefused ?? 0,
+      kvOffloadedPages: this.nats?.kv?.offloader?.counters.numAccepted ?? 0,
+      kvOffloadDropped: this.nats?.kv?.offloader?.counters.numDropped ?? 0,
+      prefillJobs: this.nats?.kv?.counts.prefillJobs ?? 0,
+      prefillJobFailures: this.nats?.kv?.counts.prefillJobFailures ?? 0,
+      kvFetchBandwidthMBps: Math.round((this.nats?.kv?.fetcher.bandwidth.perMs ?? 0) / 1000),
+      kvPrefillTokensPerS: Math.round((this.nats?.kv?.fetcher.prefillRate.perMs ?? 0) * 1000),
     };
   }
 
@@ -222,76 +279,44 @@ export class Gateway {
   static async start(config: GatewayConfig, telemetry?: Telemetry): Promise<Gateway> {
     if (!config.serveQueue && !config.nats)
       throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue (--nats-url)');
+    if (config.role !== 'both' && !config.nats)
+      throw new GatewayConfigError(`--role ${config.role} needs the NATS request queue (--nats-url)`);
+    if (config.role !== 'both' && !config.serveQueue)
+      throw new GatewayConfigError(
+        `--role ${config.role} is an engine role; a frontend-only gateway (--no-engine) has none`,
+      );
     if (config.discoverWorkers > 0 && !config.nats)
       throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
-    const distributed = config.workers.length > 0 || config.discoverWorkers > 0;
-    const model = await loadModelDir(config.modelDir, { routedExperts: !distributed });
     const conn = config.nats ? await openConnection(config.nats, config) : undefined;
-    const discovered =
-      conn && config.workers.length === 0 && config.discoverWorkers > 0
-        ? await discoverExperts(conn, config, model.config, telemetry)
-        : undefined;
-    const cluster =
-      config.workers.length > 0
-        ? await connectExpertCluster({
-            addresses: config.workers,
-            config: model.config,
-            strategy: config.placement,
-            replication: config.replication,
-            deadlineMs: config.dispatchDeadlineMs,
-            connectTimeoutMs: config.workerConnectTimeoutMs,
-            ...(telemetry
-              ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) }
-              : {}),
-          })
-        : undefined;
-    const executor = cluster?.executor ?? discovered?.executor;
-    const engineTelemetry = telemetry
-      ? new EngineTelemetry(telemetry, {
-          config: model.config,
-          expertDtype: config.expertDtype,
-          ...(executor
-            ? {
-                workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1,
-                workerName: (index: number) => executor.placement.workers[index] ?? String(index),
-              }
-            : {}),
-        })
-      : undefined;
-    // The engine's KV events go to the NATS publisher once it exists (NATS mode with an engine only).
-    const kvSink: { add?: (event: BlockPoolEvent) => void } = {};
-    const bundle = await createEngine(
-      model,
-      {
-        onKvEvent: (event) => kvSink.add?.(event),
-        expertDtype: config.expertDtype,
-        denseDtype: config.denseDtype,
-        blockSize: 16,
-        microBatches: config.microBatches,
-        scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
-        ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),
-      },
-      executor,
-    );
-    const loop = new EngineLoop(
-      bundle.engine,
-      undefined,
-      engineTelemetry ? (step) => engineTelemetry.traceStep(step) : undefined,
-    );
+    let engine: OpenedEngine | undefined;
+    let served: ServedModel;
     let nats: NatsParts | undefined;
     try {
+      engine = config.serveQueue ? await openEngine(config, conn, telemetry) : undefined;
+      served = engine ? servedOf(engine.bundle) : await openServedModel(config.modelDir);
       nats =
         conn && config.nats
-          ? await openNats(conn, config.nats, config, bundle, loop, engineTelemetry, kvSink)
+          ? await openNats(
+              conn,
+              config.nats,
+              config,
+              served,
+              engine ? { bundle: engine.bundle, loop: engine.loop } : undefined,
+              engine?.telemetry,
+              engine?.kvSink ?? {},
+            )
           : undefined;
     } catch (error) {
-      await loop.stop(0);
-      await bundle.close();
+      await engine?.loop.stop(0);
+      await engine?.bundle.close();
+      await engine?.controller?.stop();
       await conn?.close(2000);
       throw error;
     }
-    const backend: ReadyBackend =
-      nats?.backend ?? new LocalBackend(bundle, loop, config.maxQueuedRequests, engineTelemetry);
+    const kvParts = nats?.kv;
+    if (kvParts && engine)
+      engine.stepSink.observe = (tokens, sequences, ms) => kvParts.observeStep(tokens, sequences, ms);
+    const backend = nats?.backend ?? localBackendOf(engine, config);
     const natsParts = nats;
     if (natsParts && telemetry) {
       telemetry.metrics.observeRouter({
@@ -304,38 +329,25 @@ export class Gateway {
         },
       });
     }
-    engineTelemetry?.observeEngine({
-      model: bundle.config.name,
-      numRunning: () => bundle.engine.numRunning,
-      numWaiting: () => bundle.engine.numWaiting,
-      kvUsage: () => bundle.kv.usage,
-      ...(natsParts ? { queueDepth: () => natsParts.backlog.numWaiting } : {}),
-    });
+    if (engine) {
+      const { bundle } = engine;
+      engine.telemetry?.observeEngine({
+        model: bundle.config.name,
+        numRunning: () => bundle.engine.numRunning,
+        numWaiting: () => bundle.engine.numWaiting,
+        kvUsage: () => bundle.kv.usage,
+        // vllm:num_requests_waiting counts the model's JetStream backlog too.
+        ...(natsParts ? { queueDepth: () => natsParts.backlog.numWaiting } : {}),
+      });
+    }
     const ref: { gateway?: Gateway } = {};
-    const liveAssets = await loadLiveAssets();
-    const liveSource: LiveSource = {
-      instance: config.instanceName,
-      model: bundle.config.name,
-      queue: nats ? 'nats' : 'in-process',
-      state: () => ref.gateway?.state ?? 'starting',
-      numRunning: () => bundle.engine.numRunning,
-      numWaiting: () => bundle.engine.numWaiting + (natsParts?.backlog.numWaiting ?? 0),
-      kvUsage: () => bundle.kv.usage,
-      workers: () =>
-        executor ? executor.placement.workers.map((address, i) => ({ address, up: executor.isWorkerUp(i) })) : [],
-      placement: () => executor?.placement,
-      totals: () =>
-        telemetry?.metrics.totals() ?? { computedTokens: 0, activeParams: 0, flops: 0, expertTokens: undefined },
-      numLayers: bundle.config.numLayers,
-      numExperts: bundle.config.numExperts,
-    };
-    let live: { close(): void } = { close: () => undefined };
+    const live = await openLivePage(config, served, engine, natsParts, telemetry, () => ref.gateway?.state);
     const http = createHttpServer({
       backend,
       bodyLimitBytes: config.bodyLimitBytes,
       extraRoutes: (app) => {
         app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {});
-        live = registerLivePage(app, liveAssets, liveSource);
+        live.register(app);
         if (telemetry)
           app.get('/metrics', async (_request, reply) =>
             reply.type(PROMETHEUS_CONTENT_TYPE).send(await telemetry.renderPrometheus()),
@@ -345,15 +357,16 @@ export class Gateway {
     const url = await http.listen({ host: config.host, port: config.port });
     ref.gateway = new Gateway({
       config,
-      bundle,
-      loop,
+      served,
+      bundle: engine?.bundle,
+      loop: engine?.loop,
       backend,
       http,
-      executor,
+      executor: engine?.executor,
       url,
       nats,
       telemetry,
-      controller: discovered?.controller,
+      controller: engine?.controller,
       live,
     });
     return ref.gateway;
@@ -373,16 +386,171 @@ export class Gateway {
       const { backend, worker } = this.nats;
       await Promise.all([worker?.drain(deadlineMs), waitUntil(() => backend.numInFlight === 0, deadline)]);
     }
-    await this.loop.stop(Math.max(0, deadline - Date.now()));
+    await this.loop?.stop(Math.max(0, deadline - Date.now()));
     this.#live.close();
     await this.http.close();
     await this.controller?.stop();
     // A leaving engine says so (last load report, an empty KV snapshot), so frontends drop it at once.
     if (this.nats) await closeNats(this.nats);
-    await this.bundle.close();
+    await this.bundle?.close();
     await this.telemetry?.shutdown();
     this.#state = 'stopped';
   }
+}
+
+/** What the frontend and the router need of the model: no weights. */
+export interface ServedModel {
+  readonly config: ModelConfig;
+  readonly tokenizer: Tokenizer;
+  readonly hasher: PrefixHasher;
+}
+
+function servedOf(bundle: EngineBundle): ServedModel {
+  return { config: bundle.config, tokenizer: bundle.tokenizer, hasher: bundle.hasher };
+}
+
+/** A frontend-only gateway's model: config, tokenizer and KV namespace, read without loading any weights. */
+async function openServedModel(modelDir: string): Promise<ServedModel> {
+  const info = await readModelDirInfo(modelDir);
+  const tokenizer = info.tokenizerPath ? await loadHfTokenizer(info.tokenizerPath, info.config) : createByteTokenizer();
+  const hasher = new PrefixHasher({
+    modelId: info.config.name,
+    weightsDigestHex: info.weightsDigest,
+    kvDtype: 'f32',
+    blockSize: KV_BLOCK_SIZE,
+  });
+  return { config: info.config, tokenizer, hasher };
+}
+
+const KV_BLOCK_SIZE = 16;
+
+interface OpenedEngine {
+  readonly bundle: EngineBundle;
+  readonly loop: EngineLoop;
+  readonly executor: RemoteExpertExecutor | undefined;
+  readonly controller: PlacementController | undefined;
+  readonly telemetry: EngineTelemetry | undefined;
+  /** The engine's KV events go to the NATS publisher once it exists (NATS mode only). */
+  readonly kvSink: { add?: (event: BlockPoolEvent) => void };
+  /** Step times feed the page fetcher's prefill-rate estimate once the NATS parts exist. */
+  readonly stepSink: { observe?: (tokens: number, sequences: number, ms: number) => void };
+}
+
+/** The model's weights, the experts (in process, listed workers or discovered ones), the engine and its loop. */
+async function openEngine(
+  config: GatewayConfig,
+  conn: ClusterConnection | undefined,
+  telemetry: Telemetry | undefined,
+): Promise<OpenedEngine> {
+  const distributed = config.workers.length > 0 || config.discoverWorkers > 0;
+  const model = await loadModelDir(config.modelDir, { routedExperts: !distributed });
+  const discovered =
+    conn && config.workers.length === 0 && config.discoverWorkers > 0
+      ? await discoverExperts(conn, config, model.config, telemetry)
+      : undefined;
+  const cluster =
+    config.workers.length > 0
+      ? await connectExpertCluster({
+          addresses: config.workers,
+          config: model.config,
+          strategy: config.placement,
+          replication: config.replication,
+          deadlineMs: config.dispatchDeadlineMs,
+          connectTimeoutMs: config.workerConnectTimeoutMs,
+          ...(telemetry
+            ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) }
+            : {}),
+        })
+      : undefined;
+  const executor = cluster?.executor ?? discovered?.executor;
+  const engineTelemetry = telemetry
+    ? new EngineTelemetry(telemetry, {
+        config: model.config,
+        expertDtype: config.expertDtype,
+        ...(executor
+          ? {
+              workerOf: (layer: number, expert: number) => executor.placement.replicas[layer]?.[expert]?.[0] ?? -1,
+              workerName: (index: number) => executor.placement.workers[index] ?? String(index),
+            }
+          : {}),
+      })
+    : undefined;
+  const kvSink: OpenedEngine['kvSink'] = {};
+  const bundle = await createEngine(
+    model,
+    {
+      onKvEvent: (event) => kvSink.add?.(event),
+      expertDtype: config.expertDtype,
+      denseDtype: config.denseDtype,
+      blockSize: KV_BLOCK_SIZE,
+      ...(config.numKvBlocks !== undefined ? { numKvBlocks: config.numKvBlocks } : {}),
+      microBatches: config.microBatches,
+      scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
+      ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),
+    },
+    executor,
+  );
+  const stepSink: OpenedEngine['stepSink'] = {};
+  const loop = new EngineLoop(bundle.engine, undefined, async (step) => {
+    const started = performance.now();
+    const stats = await (engineTelemetry ? engineTelemetry.traceStep(step) : step());
+    stepSink.observe?.(stats.numBatchedTokens, stats.numSequences, performance.now() - started);
+    return stats;
+  });
+  return {
+    bundle,
+    loop,
+    executor,
+    controller: discovered?.controller,
+    telemetry: engineTelemetry,
+    kvSink,
+    stepSink,
+  };
+}
+
+/**
+ * The live page's view of this gateway (docs/architecture.md §7): its engine, its placement, its
+ * metrics' running totals; a frontend-only gateway shows its queue and no engine.
+ */
+async function openLivePage(
+  config: GatewayConfig,
+  served: ServedModel,
+  engine: OpenedEngine | undefined,
+  nats: NatsParts | undefined,
+  telemetry: Telemetry | undefined,
+  state: () => GatewayState | undefined,
+): Promise<{ register(app: FastifyInstance): void; close(): void }> {
+  const assets = await loadLiveAssets();
+  const bundle = engine?.bundle;
+  const executor = engine?.executor;
+  const source: LiveSource = {
+    instance: config.instanceName,
+    model: served.config.name,
+    queue: nats ? 'nats' : 'in-process',
+    state: () => state() ?? 'starting',
+    numRunning: () => bundle?.engine.numRunning ?? 0,
+    numWaiting: () => (bundle?.engine.numWaiting ?? 0) + (nats?.backlog.numWaiting ?? 0),
+    kvUsage: () => bundle?.kv.usage ?? 0,
+    workers: () =>
+      executor ? executor.placement.workers.map((address, i) => ({ address, up: executor.isWorkerUp(i) })) : [],
+    placement: () => executor?.placement,
+    totals: () =>
+      telemetry?.metrics.totals() ?? { computedTokens: 0, activeParams: 0, flops: 0, expertTokens: undefined },
+    numLayers: served.config.numLayers,
+    numExperts: served.config.numExperts,
+  };
+  let page: { close(): void } | undefined;
+  return {
+    register: (app) => {
+      page = registerLivePage(app, assets, source);
+    },
+    close: () => page?.close(),
+  };
+}
+
+function localBackendOf(engine: OpenedEngine | undefined, config: GatewayConfig): ReadyBackend {
+  if (!engine) throw new GatewayConfigError('a frontend-only gateway (--no-engine) needs the NATS request queue');
+  return new LocalBackend(engine.bundle, engine.loop, config.maxQueuedRequests, engine.telemetry);
 }
 
 async function waitUntil(done: () => boolean, deadline: number): Promise<void> {

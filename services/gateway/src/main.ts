@@ -5,10 +5,12 @@
  *   node services/gateway/src/main.ts --model models/small --port 8000 --workers 127.0.0.1:50051,127.0.0.1:50052
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseServiceFlags } from '@switchyard/flags';
+import { FETCH_MODES } from '@switchyard/kv-transfer';
 import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
-import { DEFAULT_GATEWAY_CONFIG, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
+import { DEFAULT_GATEWAY_CONFIG, GATEWAY_ROLES, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 
 const env = process.env;
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
@@ -38,6 +40,14 @@ const ENV_OF = {
   'router-mode': 'SWITCHYARD_ROUTER_MODE',
   'reroute-after-ms': 'SWITCHYARD_REROUTE_AFTER_MS',
   'engine-ttl-ms': 'SWITCHYARD_ENGINE_TTL_MS',
+  role: 'SWITCHYARD_ROLE',
+  'kv-port': 'SWITCHYARD_KV_PORT',
+  'kv-advertise-host': 'SWITCHYARD_KV_ADVERTISE_HOST',
+  'kv-fetch': 'SWITCHYARD_KV_FETCH',
+  'kv-fetch-deadline-ms': 'SWITCHYARD_KV_FETCH_DEADLINE_MS',
+  'kv-offload': 'SWITCHYARD_KV_OFFLOAD',
+  'prefill-deadline-ms': 'SWITCHYARD_PREFILL_DEADLINE_MS',
+  'kv-blocks': 'SWITCHYARD_KV_BLOCKS',
 } as const;
 /** What each flag takes and does, for `--help` (its variable is added from ENV_OF). */
 const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
@@ -64,6 +74,17 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'router-mode': ['kv|round-robin|random', 'how the frontend picks an engine (default kv)'],
   'reroute-after-ms': ['n', 'a routed request whose engine is silent this long goes to any engine (default 5000)'],
   'engine-ttl-ms': ['n', 'an engine silent this long is gone (default 2000)'],
+  role: ['both|prefill|decode', 'this engine’s part: all of a request, or only prefill / decode (NATS)'],
+  'kv-port': ['n', 'port this engine serves its KV pages to peers on (0: a free port)'],
+  'kv-advertise-host': ['host', 'address peers fetch this engine’s pages at (default: the host, or the host name)'],
+  'kv-fetch': [
+    'auto|always|never',
+    'fetch prompt prefixes peers or a page store hold (auto: when faster than recomputing)',
+  ],
+  'kv-fetch-deadline-ms': ['n', 'deadline of one page fetch before admission'],
+  'kv-offload': ['on|off', 'push evicted pages to the page store'],
+  'prefill-deadline-ms': ['n', 'deadline of a prefill job (decode role)'],
+  'kv-blocks': ['n', 'KV cache blocks (default: enough for a full batch of full contexts, ≤ 1 GiB)'],
 };
 
 const values = parseServiceFlags({
@@ -84,7 +105,9 @@ const values = parseServiceFlags({
   ],
   epilogue: `Flags win over environment variables, which win over the defaults. Without --nats-url the HTTP frontend
 feeds this gateway's own engine; with it, requests go through the JetStream work queue and any gateway's
-engine serves them. NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files
+engine serves them, and each engine serves its KV pages to peers on --kv-port, fetching prompt prefixes
+other engines or a page store hold when that beats recomputing them (--kv-fetch). With --role decode, new
+prompts are computed by a --role prefill engine and their pages fetched. NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files
 from NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY. Telemetry: SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*.`,
   argv: process.argv.slice(2),
   env,
@@ -115,6 +138,17 @@ function oneOf<T extends string>(name: string, value: string | undefined, allowe
   return value as T;
 }
 
+function port(name: string, value: string | undefined, fallback: number): number {
+  const n = int(name, value, fallback, 0);
+  if (n > 65535) fail(`${name} must be a port number (0–65535), got "${value}"`);
+  return n;
+}
+
+/** Peers reach a wildcard-bound gateway by its host name (in a pod: set the pod IP instead). */
+function advertiseHostFor(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? hostname() : host;
+}
+
 if (!values.model) fail('--model (or SWITCHYARD_MODEL_DIR) is required');
 
 const d = DEFAULT_GATEWAY_CONFIG;
@@ -143,6 +177,14 @@ const config: GatewayConfig = Object.freeze({
   routerMode: routerMode(values['router-mode'] ?? d.routerMode),
   rerouteAfterMs: int('--reroute-after-ms', values['reroute-after-ms'], d.rerouteAfterMs, 100),
   engineTtlMs: int('--engine-ttl-ms', values['engine-ttl-ms'], d.engineTtlMs, 500),
+  role: oneOf('--role', values.role, GATEWAY_ROLES, d.role),
+  kvPort: port('--kv-port', values['kv-port'], d.kvPort),
+  kvAdvertiseHost: values['kv-advertise-host'] ?? advertiseHostFor(values.host ?? d.host),
+  kvFetch: oneOf('--kv-fetch', values['kv-fetch'], FETCH_MODES, d.kvFetch),
+  kvFetchDeadlineMs: int('--kv-fetch-deadline-ms', values['kv-fetch-deadline-ms'], d.kvFetchDeadlineMs, 1),
+  kvOffload: oneOf('--kv-offload', values['kv-offload'], ['on', 'off'] as const, d.kvOffload ? 'on' : 'off') === 'on',
+  prefillDeadlineMs: int('--prefill-deadline-ms', values['prefill-deadline-ms'], d.prefillDeadlineMs, 1),
+  ...(values['kv-blocks'] ? { numKvBlocks: int('--kv-blocks', values['kv-blocks'], 0, 1) } : {}),
   ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
 });
 
@@ -198,7 +240,7 @@ const queue = config.nats
   ? `request queue: NATS JetStream at ${redactUrl(config.nats.url)}`
   : 'request queue: in process';
 process.stdout.write(`gateway ${config.instanceName}: ${queue}\n`);
-process.stdout.write(`gateway serving ${gateway.bundle.config.name} at ${gateway.url} with ${mode}\n`);
+process.stdout.write(`gateway serving ${gateway.served.config.name} at ${gateway.url} with ${mode}\n`);
 
 async function shutdown(signal: string): Promise<void> {
   process.stdout.write(`gateway: ${signal}, draining\n`);

@@ -17,7 +17,8 @@ import {
   TokenSubscriber,
   type RouteDecision,
 } from '@switchyard/cluster';
-import type { GatewayConfig, NatsSettings } from './gateway.ts';
+import type { GatewayConfig, NatsSettings, ServedModel } from './gateway.ts';
+import { KvParts } from './kv-parts.ts';
 
 /**
  * The NATS side of a clustered gateway. Frontend: its backend (with the KV-aware router), its view of
@@ -35,6 +36,8 @@ export interface NatsParts {
   readonly worker: QueueWorker | undefined;
   readonly kvEvents: KvEventPublisher | undefined;
   readonly loadReporter: EngineLoadReporter | undefined;
+  /** The engine's KV pages on the network (engines only). */
+  readonly kv: KvParts | undefined;
 }
 
 export function openConnection(settings: NatsSettings, config: GatewayConfig): Promise<ClusterConnection> {
@@ -53,18 +56,18 @@ export async function openNats(
   conn: ClusterConnection,
   settings: NatsSettings,
   config: GatewayConfig,
-  bundle: EngineBundle,
-  loop: EngineLoop,
+  served: ServedModel,
+  engine: { readonly bundle: EngineBundle; readonly loop: EngineLoop } | undefined,
   telemetry: EngineTelemetry | undefined,
   kvSink: { add?: (event: BlockPoolEvent) => void },
 ): Promise<NatsParts> {
   const log = (line: string) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`);
   const queue = await RequestQueue.open(conn, settings.queue);
   const tokens = new TokenSubscriber(conn);
-  const { config: model, tokenizer } = bundle;
+  const { config: model, tokenizer, hasher } = served;
   const engineId = config.instanceName;
   const kvStream = await KvEventStream.open(conn);
-  const namespace = bundle.hasher.namespaceHex();
+  const namespace = hasher.namespaceHex();
   const kvView = await KvView.open(kvStream, {
     namespace,
     maxEntries: config.kvIndexMaxEntries,
@@ -78,10 +81,10 @@ export async function openNats(
   });
   let turn = 0;
   const route = (request: GenerateRequest): RouteDecision => {
-    const hashes = bundle.hasher.hashTokens(request.promptIds, request.cacheSalt ?? '');
+    const hashes = hasher.hashTokens(request.promptIds, request.cacheSalt ?? '');
     return chooseEngine({
       mode: config.routerMode,
-      engines: loads.live(),
+      engines: loads.routable(),
       overlap: kvView.index.overlap(hashes),
       numPromptBlocks: hashes.length,
       ...(hashes[0] !== undefined ? { firstBlockHash: hashes[0] } : {}),
@@ -99,7 +102,7 @@ export async function openNats(
     route,
     rerouteAfterMs: config.rerouteAfterMs,
   });
-  if (!config.serveQueue)
+  if (!engine)
     return {
       conn,
       tokens,
@@ -110,10 +113,21 @@ export async function openNats(
       worker: undefined,
       kvEvents: undefined,
       loadReporter: undefined,
+      kv: undefined,
     };
+  const { bundle, loop } = engine;
+  const kv = await KvParts.open({ config, bundle, kvView, loads, backend, engineId, log });
   const worker = await QueueWorker.start(
     { conn, queue, loop },
-    { model: model.name, maxRunning: config.maxRunningSequences, engineId, ...(telemetry ? { telemetry } : {}) },
+    {
+      model: model.name,
+      maxRunning: config.maxRunningSequences,
+      engineId,
+      prepare: kv.prepare,
+      // A prefill engine takes only the prompts decode engines send it, never new requests.
+      sharedLane: config.role !== 'prefill',
+      ...(telemetry ? { telemetry } : {}),
+    },
   );
   const kvEvents = new KvEventPublisher(kvStream, {
     engineId,
@@ -134,16 +148,19 @@ export async function openNats(
       numWaiting: bundle.engine.numWaiting,
       maxRunning: config.maxRunningSequences,
       kvUsage: bundle.kv.usage,
+      role: config.role,
+      kvAddress: kv.address,
     }),
     250,
   );
-  return { conn, tokens, backend, kvView, loads, backlog, worker, kvEvents, loadReporter };
+  return { conn, tokens, backend, kvView, loads, backlog, worker, kvEvents, loadReporter, kv };
 }
 
 /** Says goodbye (load reporter, an empty KV snapshot) and closes everything NATS; the connection last. */
 export async function closeNats(nats: NatsParts): Promise<void> {
   nats.loadReporter?.stop();
   nats.backlog.stop();
+  await nats.kv?.close();
   await nats.kvEvents?.stop({ cleared: true });
   await nats.kvView.stop();
   nats.loads.stop();

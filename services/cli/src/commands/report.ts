@@ -89,6 +89,14 @@ function formatReport(r: TokenReport, files: readonly string[]): string {
         'saved: prefix cache',
         `${formatUsd(s.prefixCache.usd)} (${s.prefixCache.cachedTokens} tokens, ${formatCount(s.prefixCache.flopsSaved)} FLOPs)`,
       ],
+      [
+        '  of which: local hits',
+        `${formatCount(s.prefixCache.localFlopsSaved)} prefill FLOPs (${s.prefixCache.cachedTokens - s.prefixCache.remoteTokens} tokens)`,
+      ],
+      [
+        '  of which: fetched pages',
+        `${formatCount(s.prefixCache.remoteFlopsSaved)} prefill FLOPs (${s.prefixCache.remoteTokens} tokens from peers or the page store)`,
+      ],
     ],
   );
 }

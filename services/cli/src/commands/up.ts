@@ -19,6 +19,10 @@ interface UpOptions {
   modelsDir: string;
   gateways: number;
   routerMode: RouterMode;
+  kvStore: boolean;
+  kvStoreCapacity?: string;
+  prefillEngines: number;
+  decodeEngines?: number;
 }
 
 export function upCommand(): Command {
@@ -50,6 +54,23 @@ export function upCommand(): Command {
         .choices([...ROUTER_MODES])
         .default('kv'),
     )
+    .option(
+      '--kv-store',
+      'also start a KV page store: engines offload evicted pages to it and fetch them back (NATS)',
+      false,
+    )
+    .option('--kv-store-capacity <size>', 'page store memory, e.g. 512MiB (default 1GiB)')
+    .option(
+      '--prefill-engines <n>',
+      'disaggregated prefill: engines that only compute prompts; the gateways then run as decode engines (NATS)',
+      parseInteger('--prefill-engines'),
+      0,
+    )
+    .option(
+      '--decode-engines <n>',
+      'with --prefill-engines: decode engines (the same as --gateways)',
+      parseInteger('--decode-engines'),
+    )
     .option('--models-dir <dir>', 'where presets are created', 'models')
     .addHelpText(
       'after',
@@ -69,7 +90,12 @@ async function runUp(opts: UpOptions): Promise<void> {
     if (!isPresetName(opts.preset)) throw new UsageError(`unknown preset ${opts.preset}`);
     modelDir = await ensurePresetModel(opts.modelsDir, opts.preset, log);
   }
+  if (opts.decodeEngines !== undefined) {
+    if (opts.prefillEngines < 1) throw new UsageError('--decode-engines needs --prefill-engines ≥ 1');
+    opts.gateways = opts.decodeEngines;
+  }
   if (opts.gateways < 1) throw new UsageError(`--gateways must be ≥ 1, got ${opts.gateways}`);
+  if (opts.prefillEngines < 0) throw new UsageError(`--prefill-engines must be ≥ 0, got ${opts.prefillEngines}`);
   const env = process.env;
   const credentials = {
     ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
@@ -81,7 +107,17 @@ async function runUp(opts: UpOptions): Promise<void> {
   if (broker.kind === 'in-process' && opts.gateways > 1) {
     throw new UsageError(`--gateways ${opts.gateways} needs the NATS request queue: ${broker.reason}`);
   }
-  log(`starting ${opts.workers} expert worker(s) and ${opts.gateways} gateway(s) for ${modelDir}`);
+  if (broker.kind === 'in-process' && (opts.kvStore || opts.prefillEngines > 0)) {
+    throw new UsageError(`--kv-store and --prefill-engines need the NATS request queue: ${broker.reason}`);
+  }
+  const extras = [
+    ...(opts.prefillEngines > 0 ? [`${opts.prefillEngines} prefill engine(s)`] : []),
+    ...(opts.kvStore ? ['a KV page store'] : []),
+  ];
+  log(
+    `starting ${opts.workers} expert worker(s), ${opts.gateways} gateway(s)${opts.prefillEngines > 0 ? ' (decode engines)' : ''}` +
+      `${extras.length > 0 ? `, ${extras.join(' and ')}` : ''} for ${modelDir}`,
+  );
   const cluster = await startLocalCluster({
     gateways: opts.gateways,
     ...(broker.kind === 'nats' ? { natsUrl: broker.url } : {}),
@@ -94,12 +130,16 @@ async function runUp(opts: UpOptions): Promise<void> {
     replication: opts.replication,
     microBatches: opts.microBatches,
     routerMode: opts.routerMode,
+    kvStore: opts.kvStore,
+    ...(opts.kvStoreCapacity !== undefined ? { kvStoreCapacity: opts.kvStoreCapacity } : {}),
+    prefillEngines: opts.prefillEngines,
     startTimeoutMs: 180_000,
     log,
   });
   const models = (await (await fetch(`${cluster.url}/v1/models`)).json()) as { data: { id: string }[] };
   const modelId = models.data[0]?.id ?? 'model';
   log(`ready at ${cluster.gatewayUrls.join(', ')}`);
+  if (cluster.kvStoreAddress !== undefined) log(`KV page store at ${cluster.kvStoreAddress}`);
   process.stdout.write(
     `\nTry it:\n  curl ${cluster.url}/v1/completions -H 'Content-Type: application/json' \\\n` +
       `    -d '{"model": "${modelId}", "prompt": "Hello", "max_tokens": 32, "temperature": 0}'\n\nPress Ctrl-C to stop.\n`,

@@ -1,0 +1,117 @@
+/**
+ * Part (a) of `bench:kv`: KV page transfer rate between two processes (this one and a page store) over
+ * KvPageService, beside raw loopback TCP between two processes measured in the same run.
+ */
+import { connect } from 'node:net';
+import { encodePages, type BlockHash, type KvPage } from '@switchyard/kv-cache';
+import { connectKvPageClient } from '@switchyard/rpc';
+import { decodeExtentPage, pagesToExtents, splitExtent } from '@switchyard/kv-transfer';
+import { startKvStore, startProcess } from '@switchyard/launcher';
+
+export interface TransferResult {
+  readonly bytes: number;
+  readonly pageBytes: number;
+  readonly rounds: number;
+  /** Median over rounds, MB/s (10^6 bytes). */
+  readonly rawTcpMBps: number;
+  readonly fetchMBps: number;
+  readonly fetchAndVerifyMBps: number;
+  readonly fetchOverRawTcp: number;
+  readonly pushMBps: number;
+}
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+/** Synthetic pages of `pageFloats` floats and 16 tokens (the store checks CRC and shape, not the model). */
+function syntheticPages(count: number, pageFloats: number): KvPage[] {
+  return Array.from({ length: count }, (_, i) => ({
+    hash: (i + 1).toString(16).padStart(64, '0') as BlockHash,
+    tokens: Uint32Array.from({ length: 16 }, (_, t) => (i * 16 + t) % 256),
+    data: Float32Array.from({ length: pageFloats }, (_, f) => ((i * 31 + f) % 997) / 997),
+  }));
+}
+
+async function rawTcpMBps(bytes: number): Promise<number> {
+  const source = await startProcess('bench/kv/tcp-source.ts', ['--bytes', String(bytes)], 'listening on', 30_000, {
+    name: 'tcp source',
+  });
+  try {
+    const port = Number(/listening on (\d+)/.exec(source.output())?.[1]);
+    const started = performance.now();
+    const received = await new Promise<number>((resolve, reject) => {
+      let n = 0;
+      const socket = connect(port, '127.0.0.1');
+      socket.on('data', (data: Buffer) => (n += data.length));
+      socket.on('end', () => resolve(n));
+      socket.on('error', reject);
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (received !== bytes) throw new Error(`raw TCP: received ${received} of ${bytes} bytes`);
+    return bytes / seconds / 1e6;
+  } finally {
+    await source.stop(2_000);
+  }
+}
+
+export async function measureTransfer(
+  natsUrl: string,
+  options: { sizeMiB: number; rounds: number; pageFloats: number },
+  log: (line: string) => void,
+): Promise<TransferResult> {
+  const pageBytes = encodePages(syntheticPages(1, options.pageFloats)).byteLength;
+  const count = Math.max(1, Math.floor((options.sizeMiB * 2 ** 20) / pageBytes));
+  const pages = syntheticPages(count, options.pageFloats);
+  const bytes = count * pageBytes;
+  const store = await startKvStore(natsUrl, [
+    '--name',
+    'bench-transfer-store',
+    '--capacity-bytes',
+    `${2 * options.sizeMiB + 64}MiB`,
+  ]);
+  const client = await connectKvPageClient(store.address, { deadlineMs: 120_000 });
+  const namespace = 'bench'.padEnd(64, '0');
+  try {
+    const extents = pagesToExtents(pages, 4 * 2 ** 20);
+    const pushStarted = performance.now();
+    const pushed = await client.pushPages({ namespace, extents });
+    const pushMBps = bytes / ((performance.now() - pushStarted) / 1000) / 1e6;
+    if (pushed.acceptedHashes.length !== count)
+      throw new Error(`the store kept ${pushed.acceptedHashes.length} of ${count} pages`);
+    const hashes = pages.map((p) => p.hash);
+    const tcp: number[] = [];
+    const fetch: number[] = [];
+    const verify: number[] = [];
+    // NOTE: interleaved rounds, so a noisy neighbour slows both sides alike.
+    for (let round = 0; round < options.rounds; round++) {
+      tcp.push(await rawTcpMBps(bytes));
+      let started = performance.now();
+      const fetched = await client.fetchPages({ namespace, blockHashes: hashes });
+      fetch.push(fetched.sizeBytes / ((performance.now() - started) / 1000) / 1e6);
+      if (fetched.sizeBytes !== bytes) throw new Error(`fetched ${fetched.sizeBytes} of ${bytes} bytes`);
+      started = performance.now();
+      const again = await client.fetchPages({ namespace, blockHashes: hashes });
+      for (const extent of again.extents) {
+        splitExtent(extent).forEach((encoded, i) => decodeExtentPage(encoded, extent.blockHashes[i] ?? ''));
+      }
+      verify.push(again.sizeBytes / ((performance.now() - started) / 1000) / 1e6);
+      log(
+        `transfer round ${round + 1}: raw TCP ${tcp.at(-1)?.toFixed(0)} MB/s, fetch ${fetch.at(-1)?.toFixed(0)} MB/s`,
+      );
+    }
+    const rawTcp = median(tcp);
+    const fetchMBps = median(fetch);
+    return {
+      bytes,
+      pageBytes,
+      rounds: options.rounds,
+      rawTcpMBps: rawTcp,
+      fetchMBps,
+      fetchAndVerifyMBps: median(verify),
+      fetchOverRawTcp: fetchMBps / rawTcp,
+      pushMBps,
+    };
+  } finally {
+    client.close();
+    await store.stop(5_000);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The KV page store process. Reads its configuration once (each flag, or else its environment variable,
+ * or else the default), serves, and stops on SIGTERM/SIGINT.
+ *
+ *   node services/kv-store/src/main.ts --nats-url nats://127.0.0.1:4222 --port 50070 --capacity-bytes 4GiB
+ */
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { redactUrl } from '@switchyard/cluster';
+import { KvStoreService, type KvStoreConfig } from './kv-store.ts';
+
+const env = process.env;
+const ENV_OF = {
+  host: 'SWITCHYARD_HOST',
+  port: 'SWITCHYARD_KV_STORE_PORT',
+  'advertise-host': 'SWITCHYARD_KV_ADVERTISE_HOST',
+  'capacity-bytes': 'SWITCHYARD_KV_STORE_CAPACITY_BYTES',
+  name: 'SWITCHYARD_INSTANCE',
+  'nats-url': 'NATS_URL',
+  'stats-interval-ms': 'SWITCHYARD_KV_STORE_STATS_INTERVAL_MS',
+} as const;
+
+const HELP = `usage: kv-store --nats-url nats://host:4222 [--host 127.0.0.1] [--port 50070] [--advertise-host host]
+                [--capacity-bytes 1GiB] [--name kv-store-0] [--stats-interval-ms 0]
+A shared KV page store: engines push the pages they evict and fetch them back (KvPageService), and every
+frontend learns what it holds from its KV events. Pages past --capacity-bytes are dropped, least recently used
+first. Sizes take a KiB, MiB or GiB suffix. Flags win over environment variables, which win over the defaults:
+${Object.entries(ENV_OF)
+  .map(([flag, variable]) => `  --${flag.padEnd(19)}${variable}`)
+  .join('\n')}
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`kv-store: ${message}\n`);
+  process.exit(2);
+}
+
+let values: Record<string, string | boolean | undefined>;
+try {
+  values = parseArgs({
+    options: {
+      ...Object.fromEntries(
+        Object.entries(ENV_OF).map(([flag, variable]) => [flag, { type: 'string' as const, default: env[variable] }]),
+      ),
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+const str = (flag: keyof typeof ENV_OF): string | undefined => {
+  const v = values[flag];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+};
+
+if (values['help'] === true) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+function int(flag: keyof typeof ENV_OF, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = str(flag);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    fail(`--${flag} must be an integer in [${min}, ${max}], got "${value}"`);
+  return n;
+}
+
+/** "4GiB", "512MiB", "1048576" → bytes. */
+function parseBytes(value: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?$/.exec(value.trim());
+  if (!m) return undefined;
+  const scale = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 }[m[2] ?? 'B'] ?? 1;
+  const n = Math.floor(Number(m[1]) * scale);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+const natsUrl = str('nats-url');
+if (natsUrl === undefined) fail('--nats-url (or NATS_URL) is required: the store announces its pages on NATS');
+const host = str('host') ?? '127.0.0.1';
+const capacityText = str('capacity-bytes') ?? '1GiB';
+const capacityBytes = parseBytes(capacityText);
+if (capacityBytes === undefined)
+  fail(`--capacity-bytes must be a size such as 1GiB or 536870912, got "${capacityText}"`);
+const config: KvStoreConfig = Object.freeze({
+  host,
+  port: int('port', 50070, 0, 65535),
+  advertiseHost: str('advertise-host') ?? (host === '0.0.0.0' || host === '::' ? hostname() : host),
+  capacityBytes,
+  name: str('name') ?? `kv-store-${process.pid}`,
+  natsUrl,
+});
+const statsIntervalMs = int('stats-interval-ms', 0, 0);
+
+const log = (line: string) => process.stdout.write(`kv-store ${config.name}: ${line}\n`);
+let service: KvStoreService;
+try {
+  service = await KvStoreService.start(config, log);
+} catch (error) {
+  const e = error as { code?: unknown; message?: string };
+  if (typeof e.code === 'string') fail(`${e.message ?? String(error)} (NATS at ${redactUrl(natsUrl)})`);
+  throw error;
+}
+process.stdout.write(
+  `kv-store serving ${config.name} at ${service.address} (capacity ${capacityBytes} bytes, NATS at ${redactUrl(natsUrl)})\n`,
+);
+if (statsIntervalMs > 0) {
+  setInterval(
+    () => log(JSON.stringify({ ...service.stats(), rssBytes: process.memoryUsage().rss })),
+    statsIntervalMs,
+  ).unref();
+}
+
+async function shutdown(signal: string): Promise<void> {
+  log(`${signal}, stopping`);
+  await service.stop(2_000);
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
