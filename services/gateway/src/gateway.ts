@@ -527,6 +527,7 @@ async function openLivePage(
     instance: config.instanceName,
     model: served.config.name,
     queue: nats ? 'nats' : 'in-process',
+    hasEngine: engine !== undefined,
     state: () => state() ?? 'starting',
     numRunning: () => bundle?.engine.numRunning ?? 0,
     numWaiting: () => (bundle?.engine.numWaiting ?? 0) + (nats?.backlog.numWaiting ?? 0),

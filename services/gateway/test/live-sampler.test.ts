@@ -6,6 +6,7 @@ function sourceWith(totals: () => LiveTotals): LiveSource {
     instance: 'gw-1',
     model: 'tiny',
     queue: 'in-process',
+    hasEngine: true,
     state: () => 'serving',
     numRunning: () => 2,
     numWaiting: () => 1,

@@ -122,7 +122,13 @@ function drawWorkers(s) {
   const body = $('workers').tBodies[0];
   body.replaceChildren();
   const rows =
-    s.workers.length > 0 ? s.workers : [{ address: 'experts in this gateway’s process', up: true, inProcess: true }];
+    s.workers.length > 0
+      ? s.workers
+      : [
+          s.hasEngine
+            ? { address: 'experts in this gateway’s process', up: true, inProcess: true }
+            : { address: 'no engine here: a frontend only (requests go to other gateways)', up: true, inProcess: true },
+        ];
   for (const w of rows) {
     const tr = document.createElement('tr');
     tr.className = 'worker';

@@ -8,6 +8,8 @@ export interface LiveSource {
   readonly instance: string;
   readonly model: string;
   readonly queue: 'in-process' | 'nats';
+  /** False on a frontend-only gateway (`--no-engine`): no engine, no experts here. */
+  readonly hasEngine: boolean;
   readonly state: () => string;
   readonly numRunning: () => number;
   readonly numWaiting: () => number;
@@ -46,6 +48,7 @@ export interface LiveSnapshot {
   readonly instance: string;
   readonly model: string;
   readonly queue: string;
+  readonly hasEngine: boolean;
   readonly state: string;
   readonly running: number;
   readonly waiting: number;
@@ -99,6 +102,7 @@ export class LiveSampler {
       instance: s.instance,
       model: s.model,
       queue: s.queue,
+      hasEngine: s.hasEngine,
       state: s.state(),
       running: s.numRunning(),
       waiting: s.numWaiting(),
