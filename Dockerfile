@@ -13,7 +13,8 @@
 # there is no build step. package.json's devDependency `node` (Node 24 for npm scripts on older systems)
 # is left out with the other devDependencies: the base image is Node 24 already.
 # Sizes of the node_modules trees (npm ci --omit=dev, apparent bytes): 460 MB in every image before
-# this layout; now gateway 105 MB, worker 92 MB, cli 108 MB (worker-cuda adds the CUDA provider).
+# this layout; now gateway 112 MB, worker 92 MB, kv-store 92 MB, cli 115 MB (worker-cuda adds the CUDA
+# provider).
 #
 # NOTE: NODE_VERSION pins the same Node as package.json's `node` devDependency (a test checks it), so
 # the images run what the tests ran.
