@@ -134,7 +134,9 @@ export class KvParts {
           maxQueuedBytes: 256 * 1024 * 1024,
           minBatchBytes: 1024 * 1024,
           flushIntervalMs: 100,
-          deadlineMs: config.kvFetchDeadlineMs,
+          // NOTE: not the fetch deadline: an offload is off every request's path, and a push that times
+          // out under load drops its pages, so it gets longer.
+          deadlineMs: Math.max(10_000, config.kvFetchDeadlineMs),
           onError: (err) => log(`page offload: ${err.message}`),
         })
       : undefined;
