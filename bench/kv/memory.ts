@@ -18,6 +18,8 @@ export interface MemoryResult {
   readonly storePagesEvicted: number;
   readonly offloadedPages: number;
   readonly rssMiB: Record<string, { readonly start: number; readonly end: number }>;
+  /** RSS of every process sampled every minute during the load (to tell a plateau from a leak). */
+  readonly rssSeriesMiB: readonly { readonly atS: number; readonly rssMiB: Record<string, number> }[];
 }
 
 async function rssMiB(pid: number | undefined): Promise<number> {
@@ -68,6 +70,11 @@ export async function measureMemory(
     );
   try {
     const start = await rss();
+    const startedAt = performance.now();
+    const series: { atS: number; rssMiB: Record<string, number> }[] = [{ atS: 0, rssMiB: start }];
+    const sampler = setInterval(() => {
+      void rss().then((now) => series.push({ atS: Math.round((performance.now() - startedAt) / 1000), rssMiB: now }));
+    }, 60_000);
     const dataset: DatasetSpec = {
       kind: 'shared-prefix',
       numPrefixes: 5000,
@@ -101,7 +108,9 @@ export async function measureMemory(
         }),
       },
     )) as RunRecord[];
+    clearInterval(sampler);
     const end = await rss();
+    series.push({ atS: Math.round((performance.now() - startedAt) / 1000), rssMiB: end });
     const frontendStats = (await (await fetch(`${frontend.url}/v1/switchyard/stats`)).json()) as Record<string, number>;
     const engineStats = await Promise.all(
       engines.map(async (e) => (await (await fetch(`${e.url}/v1/switchyard/stats`)).json()) as Record<string, number>),
@@ -124,6 +133,7 @@ export async function measureMemory(
       rssMiB: Object.fromEntries(
         Object.keys(processes).map((k) => [k, { start: start[k] ?? Number.NaN, end: end[k] ?? Number.NaN }]),
       ),
+      rssSeriesMiB: series,
     };
   } finally {
     await Promise.all([frontend, ...engines].map((p) => p.stop(10_000)));
