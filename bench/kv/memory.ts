@@ -17,6 +17,8 @@ export interface MemoryResult {
   readonly storeBytesEnd: number;
   readonly storePagesEvicted: number;
   readonly offloadedPages: number;
+  readonly offloadDroppedPages: number;
+  readonly offloadQueuedBytesEnd: number;
   readonly rssMiB: Record<string, { readonly start: number; readonly end: number }>;
   /** RSS of every process sampled every minute during the load (to tell a plateau from a leak). */
   readonly rssSeriesMiB: readonly { readonly atS: number; readonly rssMiB: Record<string, number> }[];
@@ -130,6 +132,8 @@ export async function measureMemory(
       storeBytesEnd: storeStats['bytes'] ?? Number.NaN,
       storePagesEvicted: storeStats['evicted'] ?? Number.NaN,
       offloadedPages: engineStats.reduce((n, s) => n + (s['kvOffloadedPages'] ?? 0), 0),
+      offloadDroppedPages: engineStats.reduce((n, s) => n + (s['kvOffloadDropped'] ?? 0), 0),
+      offloadQueuedBytesEnd: engineStats.reduce((n, s) => n + (s['kvOffloadQueuedBytes'] ?? 0), 0),
       rssMiB: Object.fromEntries(
         Object.keys(processes).map((k) => [k, { start: start[k] ?? Number.NaN, end: end[k] ?? Number.NaN }]),
       ),
