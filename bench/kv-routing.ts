@@ -231,6 +231,15 @@ if (memory) {
     '|---|--:|--:|',
     ...Object.entries(memory.rssMiB).map(([k, v]) => `| ${k} | ${v.start.toFixed(0)} | ${v.end.toFixed(0)} |`),
     '',
+    `RSS MiB by minute: ${memory.rssSeriesMiB
+      .map(
+        (s) =>
+          `${s.atS}s ${Object.values(s.rssMiB)
+            .map((v) => v.toFixed(0))
+            .join('/')}`,
+      )
+      .join(', ')} (${Object.keys(memory.rssMiB).join('/')})`,
+    '',
   );
 }
 process.stderr.write(`${lines.join('\n')}\n`);

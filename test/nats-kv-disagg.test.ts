@@ -3,17 +3,40 @@
  * each new prompt to a `--role prefill` engine, fetches the pages it computed and generates — the same
  * tokens as the colocated monolithic engine; a prompt whose prefix the decode engine already holds is
  * not sent to prefill again; a prefill engine takes no requests of its own.
+ *
+ * The model is `small` by default. SWITCHYARD_KV_TEST_MODEL (a preset name) with SWITCHYARD_KV_TEST_MODEL_DIR
+ * (an existing model directory of it, e.g. bench/out/models/olmoe-slice) runs the same checks on a bigger
+ * model, and SWITCHYARD_KV_TEST_WORKERS=n puts the experts on n expert worker processes shared by the
+ * engines (so that a model like olmoe-slice fits in memory once).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initModelDir } from '@switchyard/model';
+import { initModelDir, isPresetName, PRESET_NAMES, type PresetName } from '@switchyard/model';
+
+function presetNamed(name: string): PresetName {
+  if (!isPresetName(name)) throw new Error(`SWITCHYARD_KV_TEST_MODEL must be one of ${PRESET_NAMES.join(', ')}`);
+  return name;
+}
 import { createByteTokenizer } from '@switchyard/engine';
-import { startGateway, startNatsServer, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
+import {
+  startExpertWorkers,
+  startGateway,
+  startNatsServer,
+  type ExpertWorkerProcesses,
+  type ManagedProcess,
+  type NatsServer,
+} from '@switchyard/launcher';
 import { monolithicGreedy } from './helpers/oracle.ts';
 
 const MAX_TOKENS = 8;
+const MODEL = presetNamed(process.env['SWITCHYARD_KV_TEST_MODEL'] ?? 'small');
+const GIVEN_MODEL_DIR = process.env['SWITCHYARD_KV_TEST_MODEL_DIR'];
+const NUM_WORKERS = Number(process.env['SWITCHYARD_KV_TEST_WORKERS'] ?? '0');
+let workers: ExpertWorkerProcesses | undefined;
+/** Flags that point a gateway at the shared expert workers, when there are any. */
+const workerArgs = (): string[] => (workers ? ['--workers', workers.addresses.join(',')] : []);
 const tokenizer = createByteTokenizer();
 type Gateway = ManagedProcess & { url: string };
 
@@ -42,7 +65,7 @@ async function complete(prompt: string): Promise<number[]> {
   const res = await fetch(`${decode.url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'small', prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true }),
+    body: JSON.stringify({ model: MODEL, prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true }),
   });
   expect(res.status).toBe(200);
   const body = (await res.json()) as { choices: { text: string }[] };
@@ -51,10 +74,12 @@ async function complete(prompt: string): Promise<number[]> {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-disagg-'));
-  modelDir = join(root, 'small');
-  await initModelDir(modelDir, 'small', 41);
+  modelDir = GIVEN_MODEL_DIR ?? join(root, MODEL);
+  if (GIVEN_MODEL_DIR === undefined) await initModelDir(modelDir, MODEL, 41);
+  if (NUM_WORKERS > 0)
+    workers = await startExpertWorkers(modelDir, NUM_WORKERS, { expertDtype: 'fp32', startTimeoutMs: 300_000 });
   nats = await startNatsServer();
-  const common = ['--nats-url', nats.url];
+  const common = ['--nats-url', nats.url, ...workerArgs()];
   [prefill, decode] = await Promise.all([
     startGateway(modelDir, [...common, '--name', 'prefill-0', '--role', 'prefill']),
     startGateway(modelDir, [...common, '--name', 'decode-0', '--role', 'decode', '--kv-fetch', 'always']),
@@ -68,10 +93,11 @@ beforeAll(async () => {
     if (Date.now() > deadline) throw new Error('the decode engine never saw the prefill engine');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}, 180_000);
+}, 900_000);
 
 afterAll(async () => {
   await Promise.all([prefill, decode].map((p) => p?.stop(5_000)));
+  await workers?.stop(5_000);
   await nats?.stop();
   await rm(root, { recursive: true, force: true });
 });

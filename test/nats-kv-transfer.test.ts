@@ -4,18 +4,30 @@
  * and every fault — a corrupted page, a holder of another weights digest, a holder killed mid-transfer,
  * a frontend that joined after the blocks were stored — still gives the monolithic engine's tokens,
  * with the fault visible in the metrics.
+ *
+ * The model is `small` by default. SWITCHYARD_KV_TEST_MODEL (a preset name) with SWITCHYARD_KV_TEST_MODEL_DIR
+ * (an existing model directory of it, e.g. bench/out/models/olmoe-slice) runs the same checks on a bigger
+ * model, and SWITCHYARD_KV_TEST_WORKERS=n puts the experts on n expert worker processes shared by the
+ * engines (so that a model like olmoe-slice fits in memory once).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initModelDir } from '@switchyard/model';
+import { initModelDir, isPresetName, PRESET_NAMES, type PresetName } from '@switchyard/model';
+
+function presetNamed(name: string): PresetName {
+  if (!isPresetName(name)) throw new Error(`SWITCHYARD_KV_TEST_MODEL must be one of ${PRESET_NAMES.join(', ')}`);
+  return name;
+}
 import { createByteTokenizer } from '@switchyard/engine';
 import {
+  startExpertWorkers,
   startGateway,
   startKvStore,
   startNatsServer,
   startProcess,
+  type ExpertWorkerProcesses,
   type ManagedProcess,
   type NatsServer,
 } from '@switchyard/launcher';
@@ -23,6 +35,12 @@ import { parseExposition } from '@switchyard/loadgen';
 import { monolithicGreedy } from './helpers/oracle.ts';
 
 const MAX_TOKENS = 8;
+const MODEL = presetNamed(process.env['SWITCHYARD_KV_TEST_MODEL'] ?? 'small');
+const GIVEN_MODEL_DIR = process.env['SWITCHYARD_KV_TEST_MODEL_DIR'];
+const NUM_WORKERS = Number(process.env['SWITCHYARD_KV_TEST_WORKERS'] ?? '0');
+let workers: ExpertWorkerProcesses | undefined;
+/** Flags that point a gateway at the shared expert workers, when there are any. */
+const workerArgs = (): string[] => (workers ? ['--workers', workers.addresses.join(',')] : []);
 const tokenizer = createByteTokenizer();
 type Gateway = ManagedProcess & { url: string };
 
@@ -76,7 +94,7 @@ async function complete(via: Gateway, prompt: string, maxTokens = MAX_TOKENS): P
   const res = await fetch(`${via.url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'small', prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true }),
+    body: JSON.stringify({ model: MODEL, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true }),
   });
   expect(res.status).toBe(200);
   const body = (await res.json()) as { choices: { text: string }[] };
@@ -109,10 +127,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 /** Waits until engine A's index shows `holder` holding at least `blocks` blocks. */
 const indexed = (holder: string, blocks: number) =>
-  waitFor(`${holder} to hold ${blocks} blocks`, async () => {
-    const n = (await stats(engineA)).kvIndexBlocks[holder] ?? 0;
-    return n >= blocks ? n : undefined;
-  });
+  waitFor(
+    `${holder} to hold ${blocks} blocks`,
+    async () => {
+      const n = (await stats(engineA)).kvIndexBlocks[holder] ?? 0;
+      return n >= blocks ? n : undefined;
+    },
+    30_000,
+  );
 
 async function startKvPeer(name: string, fault: 'corrupt' | 'refuse' | 'die', prompt: string): Promise<ManagedProcess> {
   const peer = await startProcess(
@@ -129,11 +151,13 @@ async function startKvPeer(name: string, fault: 'corrupt' | 'refuse' | 'die', pr
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-kvxfer-'));
-  modelDir = join(root, 'small');
-  await initModelDir(modelDir, 'small', 31);
+  modelDir = GIVEN_MODEL_DIR ?? join(root, MODEL);
+  if (GIVEN_MODEL_DIR === undefined) await initModelDir(modelDir, MODEL, 31);
+  if (NUM_WORKERS > 0)
+    workers = await startExpertWorkers(modelDir, NUM_WORKERS, { expertDtype: 'fp32', startTimeoutMs: 300_000 });
   nats = await startNatsServer();
   store = await startKvStore(nats.url, ['--name', 'kv-store-0', '--capacity-bytes', '64MiB']);
-  const common = ['--nats-url', nats.url, '--router-mode', 'round-robin', '--kv-fetch', 'always'];
+  const common = ['--nats-url', nats.url, '--router-mode', 'round-robin', '--kv-fetch', 'always', ...workerArgs()];
   [engineA, engineB] = await Promise.all([
     // 48 blocks of 16 tokens: one 760-token request evicts everything engine A held.
     startGateway(modelDir, [...common, '--name', 'engine-a', '--kv-blocks', '48']),
@@ -155,10 +179,11 @@ beforeAll(async () => {
     const live = (await stats(engineA)).liveEngines.split(',');
     return ['engine-a', 'engine-b', 'kv-store-0'].every((n) => live.includes(n)) ? true : undefined;
   });
-}, 240_000);
+}, 900_000);
 
 afterAll(async () => {
   await Promise.all([...extra, engineA, engineB, store].map((p) => p?.stop(5_000)));
+  await workers?.stop(5_000);
   await nats?.stop();
   await rm(root, { recursive: true, force: true });
 });
@@ -195,7 +220,7 @@ describe('KV pages between engines (processes, real NATS)', () => {
   });
 
   it('uses the verified pages before a corrupted one and recomputes the rest, with the same tokens', async () => {
-    await startKvPeer('rogue-corrupt', 'corrupt', prompts.corrupt);
+    const peer = await startKvPeer('rogue-corrupt', 'corrupt', prompts.corrupt);
     const before = await stats(engineB);
     expect(await completeOn('engine-b', prompts.corrupt)).toEqual(oracle.get('corrupt'));
     const after = await stats(engineB);
@@ -207,10 +232,11 @@ describe('KV pages between engines (processes, real NATS)', () => {
         switchyard_kv_fetch_reason: 'checksum',
       }),
     ).toBe(1);
+    await peer.stop(5_000);
   });
 
   it('refuses a holder of another weights digest and recomputes, with the same tokens', async () => {
-    await startKvPeer('rogue-digest', 'refuse', prompts.refuse);
+    const peer = await startKvPeer('rogue-digest', 'refuse', prompts.refuse);
     const before = await stats(engineB);
     expect(await completeOn('engine-b', prompts.refuse)).toEqual(oracle.get('refuse'));
     const after = await stats(engineB);
@@ -221,6 +247,7 @@ describe('KV pages between engines (processes, real NATS)', () => {
         switchyard_kv_fetch_reason: 'refused',
       }),
     ).toBe(1);
+    await peer.stop(5_000);
   });
 
   it('recomputes when the holder is killed mid-transfer, with the same tokens', async () => {

@@ -17,7 +17,11 @@ export interface MemoryResult {
   readonly storeBytesEnd: number;
   readonly storePagesEvicted: number;
   readonly offloadedPages: number;
+  readonly offloadDroppedPages: number;
+  readonly offloadQueuedBytesEnd: number;
   readonly rssMiB: Record<string, { readonly start: number; readonly end: number }>;
+  /** RSS of every process sampled every minute during the load (to tell a plateau from a leak). */
+  readonly rssSeriesMiB: readonly { readonly atS: number; readonly rssMiB: Record<string, number> }[];
 }
 
 async function rssMiB(pid: number | undefined): Promise<number> {
@@ -68,6 +72,11 @@ export async function measureMemory(
     );
   try {
     const start = await rss();
+    const startedAt = performance.now();
+    const series: { atS: number; rssMiB: Record<string, number> }[] = [{ atS: 0, rssMiB: start }];
+    const sampler = setInterval(() => {
+      void rss().then((now) => series.push({ atS: Math.round((performance.now() - startedAt) / 1000), rssMiB: now }));
+    }, 60_000);
     const dataset: DatasetSpec = {
       kind: 'shared-prefix',
       numPrefixes: 5000,
@@ -101,7 +110,9 @@ export async function measureMemory(
         }),
       },
     )) as RunRecord[];
+    clearInterval(sampler);
     const end = await rss();
+    series.push({ atS: Math.round((performance.now() - startedAt) / 1000), rssMiB: end });
     const frontendStats = (await (await fetch(`${frontend.url}/v1/switchyard/stats`)).json()) as Record<string, number>;
     const engineStats = await Promise.all(
       engines.map(async (e) => (await (await fetch(`${e.url}/v1/switchyard/stats`)).json()) as Record<string, number>),
@@ -121,9 +132,12 @@ export async function measureMemory(
       storeBytesEnd: storeStats['bytes'] ?? Number.NaN,
       storePagesEvicted: storeStats['evicted'] ?? Number.NaN,
       offloadedPages: engineStats.reduce((n, s) => n + (s['kvOffloadedPages'] ?? 0), 0),
+      offloadDroppedPages: engineStats.reduce((n, s) => n + (s['kvOffloadDropped'] ?? 0), 0),
+      offloadQueuedBytesEnd: engineStats.reduce((n, s) => n + (s['kvOffloadQueuedBytes'] ?? 0), 0),
       rssMiB: Object.fromEntries(
         Object.keys(processes).map((k) => [k, { start: start[k] ?? Number.NaN, end: end[k] ?? Number.NaN }]),
       ),
+      rssSeriesMiB: series,
     };
   } finally {
     await Promise.all([frontend, ...engines].map((p) => p.stop(10_000)));

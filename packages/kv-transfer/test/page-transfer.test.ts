@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockPool, hashBlocks, kvNamespace, type BlockHash, type KvPage } from '@switchyard/kv-cache';
 import { KvPageAccess, PageStore, PrefixHasher } from '@switchyard/engine';
-import { createKvPageServer, type KvPageServer, type KvPageServiceHandler } from '@switchyard/rpc';
+import {
+  createKvPageServer,
+  partsOf,
+  type KvPageServer,
+  type KvPageServiceHandler,
+  type OutgoingKvExtent,
+} from '@switchyard/rpc';
 import {
   KvClients,
   LruPageStore,
@@ -178,13 +184,11 @@ describe('peer page fetch over KvPageService (loopback gRPC)', () => {
     const address = await serve({
       ...honest,
       fetchPages: (request, context) => {
-        const extents = [
-          ...(honest.fetchPages(request, context) as Iterable<{ blockHashes: readonly string[]; data: Uint8Array }>),
-        ];
+        const extents = [...(honest.fetchPages(request, context) as Iterable<OutgoingKvExtent>)];
         const extent = extents[0];
         if (extent) {
-          const pageBytes = extent.data.byteLength / extent.blockHashes.length;
-          const data = extent.data.slice();
+          const data = Buffer.concat(partsOf(extent));
+          const pageBytes = data.byteLength / extent.blockHashes.length;
           data[3 * pageBytes + 100] = (data[3 * pageBytes + 100] ?? 0) ^ 1;
           return [{ blockHashes: extent.blockHashes, data }];
         }
@@ -239,7 +243,7 @@ describe('page store service', () => {
     const extents = pagesToExtents(pages, 1 << 30);
     const extent = extents[0];
     if (!extent) throw new Error('no extent');
-    const data = extent.data.slice();
+    const data = Buffer.concat(partsOf(extent));
     const pageBytes = data.byteLength / pages.length;
     data[9 * pageBytes + 80] = (data[9 * pageBytes + 80] ?? 0) ^ 4; // the last page
     const pushed = await client.pushPages({ namespace, extents: [{ blockHashes: extent.blockHashes, data }] });

@@ -268,6 +268,7 @@ export class Gateway {
       kvRefusedFetches: this.nats?.kv?.serving.numRefused ?? 0,
       kvOffloadedPages: this.nats?.kv?.offloader?.counters.numAccepted ?? 0,
       kvOffloadDropped: this.nats?.kv?.offloader?.counters.numDropped ?? 0,
+      kvOffloadQueuedBytes: this.nats?.kv?.offloader?.numQueuedBytes ?? 0,
       prefillJobs: this.nats?.kv?.counts.prefillJobs ?? 0,
       prefillJobFailures: this.nats?.kv?.counts.prefillJobFailures ?? 0,
       kvFetchBandwidthMBps: Math.round((this.nats?.kv?.fetcher.bandwidth.perMs ?? 0) / 1000),

@@ -131,10 +131,13 @@ export class KvParts {
             const store = loads.live().find((l) => roleOf(l) === 'store' && l.kvAddress !== undefined);
             return store?.kvAddress === undefined ? undefined : clients.get(store.kvAddress);
           },
-          maxQueuedBytes: 256 * 1024 * 1024,
+          // NOTE: what waits for the store is bounded by bytes, not pages; past it the oldest are dropped.
+          maxQueuedBytes: 64 * 1024 * 1024,
           minBatchBytes: 1024 * 1024,
           flushIntervalMs: 100,
-          deadlineMs: config.kvFetchDeadlineMs,
+          // NOTE: not the fetch deadline: an offload is off every request's path, and a push that times
+          // out under load drops its pages, so it gets longer.
+          deadlineMs: Math.max(10_000, config.kvFetchDeadlineMs),
           onError: (err) => log(`page offload: ${err.message}`),
         })
       : undefined;
