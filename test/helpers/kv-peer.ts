@@ -16,7 +16,7 @@ import { createByteTokenizer, EngineLoop, resolveSamplingParams, PrefixHasher } 
 import { enginePageHandler } from '@switchyard/kv-transfer';
 import { loadModelDir } from '@switchyard/model';
 import { createEngine } from '@switchyard/onnx';
-import { createKvPageServer, partsOf, type KvPageServiceHandler, type OutgoingKvExtent } from '@switchyard/rpc';
+import { createKvPageServer, type KvExtent, type KvPageServiceHandler } from '@switchyard/rpc';
 
 const { values } = parseArgs({
   options: {
@@ -61,7 +61,7 @@ const honest = enginePageHandler(bundle.pages, servedAs, undefined, 1 << 20);
 const extentsOf = (
   request: Parameters<KvPageServiceHandler['fetchPages']>[0],
   context: Parameters<KvPageServiceHandler['fetchPages']>[1],
-) => [...(honest.fetchPages(request, context) as Iterable<OutgoingKvExtent>)];
+) => [...(honest.fetchPages(request, context) as Iterable<KvExtent>)];
 
 const handler: KvPageServiceHandler = {
   ...honest,
@@ -70,7 +70,7 @@ const handler: KvPageServiceHandler = {
       ? (request, context) =>
           extentsOf(request, context).map((extent, i) => {
             if (i !== 0) return extent;
-            const data = Buffer.concat(partsOf(extent));
+            const data = extent.data.slice();
             const pageBytes = data.byteLength / extent.blockHashes.length;
             const at = Math.min(3, extent.blockHashes.length - 1) * pageBytes + pageBytes - 8;
             data[at] = (data[at] ?? 0) ^ 0x10;

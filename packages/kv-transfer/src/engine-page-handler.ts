@@ -2,8 +2,8 @@
  * KvPageService over an engine's KV cache: peers fetch the pages of blocks this engine has computed.
  */
 import type { KvPageAccess } from '@switchyard/engine';
-import { extentBytes, FailedPreconditionError, InvalidArgumentError, MIN_EXTENT_BYTES } from '@switchyard/rpc';
-import type { FetchPagesRequest, KvExtentParts, KvPageServiceHandler } from '@switchyard/rpc';
+import { FailedPreconditionError, InvalidArgumentError, MIN_EXTENT_BYTES } from '@switchyard/rpc';
+import type { FetchPagesRequest, KvExtent, KvPageServiceHandler } from '@switchyard/rpc';
 import { asBlockHashes, pagesToExtents } from './page-extents.ts';
 
 export interface PageServingCounters {
@@ -26,7 +26,7 @@ export function enginePageHandler(
   minExtentBytes = MIN_EXTENT_BYTES,
 ): KvPageServiceHandler {
   return {
-    fetchPages: (request: FetchPagesRequest): KvExtentParts[] => {
+    fetchPages: (request: FetchPagesRequest): KvExtent[] => {
       checkNamespace(request.namespace, namespace, counters);
       let hashes;
       try {
@@ -38,7 +38,7 @@ export function enginePageHandler(
       counters.numFetches++;
       counters.numPagesServed += pages.length;
       const extents = pagesToExtents(pages, minExtentBytes);
-      counters.numBytesServed += extents.reduce((n, e) => n + extentBytes(e), 0);
+      counters.numBytesServed += extents.reduce((n, e) => n + e.data.byteLength, 0);
       return extents;
     },
     pushPages: (request) => {

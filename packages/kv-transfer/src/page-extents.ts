@@ -4,15 +4,12 @@
  * `minExtentBytes` so a transfer moves megabytes per message, not one 16-token block at a time.
  */
 import { decodePages, encodePages, isBlockHash, type BlockHash, type KvPage } from '@switchyard/kv-cache';
-import type { KvExtent, KvExtentParts } from '@switchyard/rpc';
+import type { KvExtent } from '@switchyard/rpc';
 
-/**
- * Groups pages, in order, into extents of at least minExtentBytes (the last may be smaller). Each page is
- * encoded once; an extent lists the encoded pages as parts, so they are sent without being joined.
- */
-export function pagesToExtents(pages: readonly KvPage[], minExtentBytes: number): KvExtentParts[] {
+/** Groups pages, in order, into extents of at least minExtentBytes (the last may be smaller). */
+export function pagesToExtents(pages: readonly KvPage[], minExtentBytes: number): KvExtent[] {
   const encoded = pages.map((page) => encodePages([page]));
-  const extents: KvExtentParts[] = [];
+  const extents: KvExtent[] = [];
   let start = 0;
   while (start < encoded.length) {
     const size = encoded[start]?.byteLength ?? 0;
@@ -29,12 +26,16 @@ export function pagesToExtents(pages: readonly KvPage[], minExtentBytes: number)
   return extents;
 }
 
-/** An extent made of already encoded pages (a page store serves what it keeps without decoding or copying). */
-export function encodedToExtent(
-  pages: readonly { readonly hash: string }[],
-  encoded: readonly Uint8Array[],
-): KvExtentParts {
-  return { blockHashes: pages.map((p) => p.hash), parts: encoded };
+/** An extent made of already encoded pages (a page store serves what it keeps without decoding). */
+export function encodedToExtent(pages: readonly { readonly hash: string }[], encoded: readonly Uint8Array[]): KvExtent {
+  const total = encoded.reduce((n, e) => n + e.byteLength, 0);
+  const data = new Uint8Array(total);
+  let offset = 0;
+  for (const page of encoded) {
+    data.set(page, offset);
+    offset += page.byteLength;
+  }
+  return { blockHashes: pages.map((p) => p.hash), data };
 }
 
 /** The encoded pages of an extent, as views into it (no copy, no decode). */

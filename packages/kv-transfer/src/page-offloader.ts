@@ -5,7 +5,7 @@
  * `maxQueuedBytes` the oldest queued pages are dropped (they are a cache; dropping loses nothing).
  */
 import type { KvPage } from '@switchyard/kv-cache';
-import { extentBytes, type KvPageClient } from '@switchyard/rpc';
+import type { KvPageClient } from '@switchyard/rpc';
 import { pagesToExtents } from './page-extents.ts';
 
 export interface PageOffloaderOptions {
@@ -107,7 +107,7 @@ export class PageOffloader {
       );
       this.counters.numPushed += pages.length;
       this.counters.numAccepted += result.acceptedHashes.length;
-      this.counters.numBytesPushed += extents.reduce((n, e) => n + extentBytes(e), 0);
+      this.counters.numBytesPushed += extents.reduce((n, e) => n + e.data.byteLength, 0);
     } catch (err) {
       this.counters.numFailedPushes++;
       this.counters.numDropped += pages.length;

@@ -2,7 +2,7 @@
  * KvPageService over a page store: engines push pages they evict and fetch them back, like from a peer.
  */
 import { InvalidArgumentError, MIN_EXTENT_BYTES } from '@switchyard/rpc';
-import type { FetchPagesRequest, KvExtentParts, KvPageServiceHandler, PushPagesRequest } from '@switchyard/rpc';
+import type { FetchPagesRequest, KvExtent, KvPageServiceHandler, PushPagesRequest } from '@switchyard/rpc';
 import type { LruPageStore } from './lru-page-store.ts';
 import { asBlockHashes, decodeExtentPage, encodedToExtent, PageRejectedError, splitExtent } from './page-extents.ts';
 
@@ -28,7 +28,7 @@ export function storePageHandler(
   minExtentBytes = MIN_EXTENT_BYTES,
 ): KvPageServiceHandler {
   return {
-    fetchPages: (request: FetchPagesRequest): KvExtentParts[] => {
+    fetchPages: (request: FetchPagesRequest): KvExtent[] => {
       const hashes = parseHashes(request.blockHashes);
       const pages = store.getChain(request.namespace, hashes);
       counters.numFetches++;
@@ -68,11 +68,8 @@ function parseHashes(hashes: readonly string[]) {
   }
 }
 
-function groupEncoded(
-  pages: readonly { hash: string; encoded: Uint8Array }[],
-  minExtentBytes: number,
-): KvExtentParts[] {
-  const extents: KvExtentParts[] = [];
+function groupEncoded(pages: readonly { hash: string; encoded: Uint8Array }[], minExtentBytes: number): KvExtent[] {
+  const extents: KvExtent[] = [];
   let run: { hash: string; encoded: Uint8Array }[] = [];
   let bytes = 0;
   const flush = () => {

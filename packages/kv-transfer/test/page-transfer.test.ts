@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockPool, hashBlocks, kvNamespace, type BlockHash, type KvPage } from '@switchyard/kv-cache';
 import { KvPageAccess, PageStore, PrefixHasher } from '@switchyard/engine';
-import {
-  createKvPageServer,
-  partsOf,
-  type KvPageServer,
-  type KvPageServiceHandler,
-  type OutgoingKvExtent,
-} from '@switchyard/rpc';
+import { createKvPageServer, type KvPageServer, type KvPageServiceHandler } from '@switchyard/rpc';
 import {
   KvClients,
   LruPageStore,
@@ -184,11 +178,13 @@ describe('peer page fetch over KvPageService (loopback gRPC)', () => {
     const address = await serve({
       ...honest,
       fetchPages: (request, context) => {
-        const extents = [...(honest.fetchPages(request, context) as Iterable<OutgoingKvExtent>)];
+        const extents = [
+          ...(honest.fetchPages(request, context) as Iterable<{ blockHashes: readonly string[]; data: Uint8Array }>),
+        ];
         const extent = extents[0];
         if (extent) {
-          const data = Buffer.concat(partsOf(extent));
-          const pageBytes = data.byteLength / extent.blockHashes.length;
+          const pageBytes = extent.data.byteLength / extent.blockHashes.length;
+          const data = extent.data.slice();
           data[3 * pageBytes + 100] = (data[3 * pageBytes + 100] ?? 0) ^ 1;
           return [{ blockHashes: extent.blockHashes, data }];
         }
@@ -243,7 +239,7 @@ describe('page store service', () => {
     const extents = pagesToExtents(pages, 1 << 30);
     const extent = extents[0];
     if (!extent) throw new Error('no extent');
-    const data = Buffer.concat(partsOf(extent));
+    const data = extent.data.slice();
     const pageBytes = data.byteLength / pages.length;
     data[9 * pageBytes + 80] = (data[9 * pageBytes + 80] ?? 0) ^ 4; // the last page
     const pushed = await client.pushPages({ namespace, extents: [{ blockHashes: extent.blockHashes, data }] });

@@ -56,15 +56,8 @@ export { OVERALL_SERVICE, checkHealth } from './health.ts';
 export type { HealthStatus, ServingStatus } from './health.ts';
 
 export { MAX_CHUNK_BYTES, MIN_EXTENT_BYTES } from './kv-extents.ts';
-export type { KvExtent, KvExtentParts, OutgoingKvExtent } from './kv-extents.ts';
-export { extentBytes, partsOf } from './kv-extents.ts';
-export type {
-  FetchPagesRequest,
-  FetchedPages,
-  PushPagesInput,
-  PushPagesRequest,
-  PushPagesResult,
-} from './kv-messages.ts';
+export type { KvExtent } from './kv-extents.ts';
+export type { FetchPagesRequest, FetchedPages, PushPagesRequest, PushPagesResult } from './kv-messages.ts';
 export { createKvPageServer } from './kv-server.ts';
 export type { KvPageServer, KvPageServerOptions, KvPageServiceHandler } from './kv-server.ts';
 export { connectKvPageClient } from './kv-client.ts';

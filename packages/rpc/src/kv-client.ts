@@ -9,7 +9,7 @@ import { CancelledError, DataLossError, InternalError, UnavailableError } from '
 import { ExtentAssembler, MAX_CHUNK_BYTES, MIN_EXTENT_BYTES, chunksOfExtent, coalesceExtents } from './kv-extents.ts';
 import type { KvExtent } from './kv-extents.ts';
 import { validateFetchRequest } from './kv-messages.ts';
-import type { FetchPagesRequest, FetchedPages, PushPagesInput, PushPagesResult } from './kv-messages.ts';
+import type { FetchPagesRequest, FetchedPages, PushPagesRequest, PushPagesResult } from './kv-messages.ts';
 import { switchyardProtos } from './protos.ts';
 import type { KvPageServiceMethods } from './protos.ts';
 import { fromCallError } from './status-map.ts';
@@ -47,7 +47,7 @@ export interface KvPageClient {
    */
   fetchPages(request: FetchPagesRequest, options?: KvCallOptions): Promise<FetchedPages>;
   /** Offers extents to the peer; resolves with the blocks it kept. Extent data is sent without a copy. */
-  pushPages(request: PushPagesInput, options?: KvCallOptions): Promise<PushPagesResult>;
+  pushPages(request: PushPagesRequest, options?: KvCallOptions): Promise<PushPagesResult>;
   close(): void;
 }
 
@@ -115,7 +115,7 @@ class GrpcKvPageClient implements KvPageClient {
     return collectFetch(call, request.blockHashes, this.#config.maxFetchBytes, signal);
   }
 
-  async pushPages(request: PushPagesInput, options: KvCallOptions = {}): Promise<PushPagesResult> {
+  async pushPages(request: PushPagesRequest, options: KvCallOptions = {}): Promise<PushPagesResult> {
     const { signal } = options;
     if (signal?.aborted === true) throw new CancelledError('aborted before the call', { cause: signal.reason });
     const { pushPages } = this.#methods;
@@ -164,7 +164,7 @@ class GrpcKvPageClient implements KvPageClient {
 
   async #writeExtents(
     stream: ClientWritableStream<WireKvPageChunk>,
-    request: PushPagesInput,
+    request: PushPagesRequest,
     outcome: Promise<unknown>,
   ): Promise<void> {
     let extentIndex = 0;

@@ -13,74 +13,52 @@ export interface KvExtent {
   readonly data: Uint8Array;
 }
 
-/**
- * An extent to send given as consecutive parts (pages a store keeps apart): its bytes are the parts
- * joined, but they are sent without joining them — each chunk is a view into one part.
- */
-export interface KvExtentParts {
-  readonly blockHashes: readonly string[];
-  readonly parts: readonly Uint8Array[];
-}
-
-/** What a sender may hand over: an extent in one buffer, or in parts. */
-export type OutgoingKvExtent = KvExtent | KvExtentParts;
-
-/** The buffers of an outgoing extent, in order. */
-export function partsOf(extent: OutgoingKvExtent): readonly Uint8Array[] {
-  return 'parts' in extent ? extent.parts : [extent.data];
-}
-
-/** Total bytes of an outgoing extent. */
-export function extentBytes(extent: OutgoingKvExtent): number {
-  return 'parts' in extent ? extent.parts.reduce((n, p) => n + p.byteLength, 0) : extent.data.byteLength;
-}
-
 export const MIN_EXTENT_BYTES = 1024 * 1024;
 export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Room left in each chunk message for its non-data fields (tags, lengths, indices). */
 const CHUNK_OVERHEAD_BYTES = 64;
 
 /** Throws InvalidArgumentError unless the extent covers ≥ 1 block with equally sized, non-empty pages. */
-export function validateExtent(extent: OutgoingKvExtent): void {
+export function validateExtent(extent: KvExtent): void {
   const numBlocks = extent.blockHashes.length;
   if (numBlocks === 0) throw new InvalidArgumentError('a KV extent must cover at least one block');
   if (extent.blockHashes.some((hash) => hash.length === 0)) throw new InvalidArgumentError('a KV block hash is empty');
-  const bytes = extentBytes(extent);
-  if (bytes === 0 || bytes % numBlocks !== 0) {
-    throw new InvalidArgumentError(`a KV extent of ${bytes} bytes cannot hold ${numBlocks} equal pages`);
+  if (extent.data.byteLength === 0 || extent.data.byteLength % numBlocks !== 0) {
+    throw new InvalidArgumentError(
+      `a KV extent of ${extent.data.byteLength} bytes cannot hold ${numBlocks} equal pages`,
+    );
   }
 }
 
 /** Bytes per page of a (valid) extent. */
-export function pageSizeBytes(extent: OutgoingKvExtent): number {
-  return extentBytes(extent) / extent.blockHashes.length;
+export function pageSizeBytes(extent: KvExtent): number {
+  return extent.data.byteLength / extent.blockHashes.length;
 }
 
 /**
- * Merges runs of adjacent small extents (same page size) until each reaches minExtentBytes. A merged
- * extent lists its runs' buffers as parts: nothing is copied.
- * NOTE: an extent that is already ≥ minExtentBytes is never merged, so a small run just before it goes
- * out undersized; so may the last one.
+ * Merges runs of adjacent small extents (same page size) until each reaches minExtentBytes.
+ * NOTE: an extent that is already ≥ minExtentBytes is never merged (merging copies), so a small run
+ * just before it goes out undersized; so may the last one. Only small extents are ever copied.
  */
 export async function* coalesceExtents(
-  source: Iterable<OutgoingKvExtent> | AsyncIterable<OutgoingKvExtent>,
+  source: Iterable<KvExtent> | AsyncIterable<KvExtent>,
   minExtentBytes: number,
-): AsyncGenerator<OutgoingKvExtent> {
-  let run: OutgoingKvExtent[] = [];
+): AsyncGenerator<KvExtent> {
+  let run: KvExtent[] = [];
   let runBytes = 0;
   for await (const extent of source) {
     validateExtent(extent);
     const first = run[0];
     if (
       first !== undefined &&
-      (extentBytes(extent) >= minExtentBytes || pageSizeBytes(extent) !== pageSizeBytes(first))
+      (extent.data.byteLength >= minExtentBytes || pageSizeBytes(extent) !== pageSizeBytes(first))
     ) {
       yield mergeExtents(run);
       run = [];
       runBytes = 0;
     }
     run.push(extent);
-    runBytes += extentBytes(extent);
+    runBytes += extent.data.byteLength;
     if (runBytes >= minExtentBytes) {
       yield mergeExtents(run);
       run = [];
@@ -90,46 +68,43 @@ export async function* coalesceExtents(
   if (run.length > 0) yield mergeExtents(run);
 }
 
-function mergeExtents(run: readonly OutgoingKvExtent[]): OutgoingKvExtent {
+function mergeExtents(run: readonly KvExtent[]): KvExtent {
   const [only, ...rest] = run;
   if (only !== undefined && rest.length === 0) return only;
-  return { blockHashes: run.flatMap((extent) => extent.blockHashes), parts: run.flatMap(partsOf) };
+  return {
+    blockHashes: run.flatMap((extent) => extent.blockHashes),
+    data: Buffer.concat(run.map((extent) => extent.data)),
+  };
 }
 
 /**
- * The chunk messages of one extent; their data are views into the extent's buffers (no copy), and a
- * chunk never spans two parts. The first chunk names the blocks and the extent size, and `namespace`
- * when given.
+ * The chunk messages of one extent; their data are views into extent.data (no copy). The first
+ * chunk names the blocks and the extent size, and `namespace` when given.
  */
 export function chunksOfExtent(
-  extent: OutgoingKvExtent,
+  extent: KvExtent,
   extentIndex: number,
   maxChunkBytes: number,
   namespace = '',
 ): WireKvPageChunk[] {
-  const sizeBytes = extentBytes(extent);
+  const bytes = Buffer.from(extent.data.buffer, extent.data.byteOffset, extent.data.byteLength);
   const headerBytes = namespace.length + extent.blockHashes.reduce((sum, hash) => sum + hash.length + 4, 0);
   const firstBudget = Math.max(1, maxChunkBytes - CHUNK_OVERHEAD_BYTES - headerBytes);
   const budget = maxChunkBytes - CHUNK_OVERHEAD_BYTES;
   const chunks: WireKvPageChunk[] = [];
   let offset = 0;
-  for (const part of partsOf(extent)) {
-    const bytes = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
-    let at = 0;
-    while (at < bytes.byteLength) {
-      const isFirst = offset === 0;
-      const end = Math.min(bytes.byteLength, at + (isFirst ? firstBudget : budget));
-      chunks.push({
-        namespace: isFirst ? namespace : '',
-        extentIndex,
-        blockHashes: isFirst ? extent.blockHashes : [],
-        extentSizeBytes: isFirst ? sizeBytes : 0,
-        offsetBytes: offset,
-        data: bytes.subarray(at, end),
-      });
-      offset += end - at;
-      at = end;
-    }
+  while (offset < bytes.byteLength) {
+    const isFirst = offset === 0;
+    const end = Math.min(bytes.byteLength, offset + (isFirst ? firstBudget : budget));
+    chunks.push({
+      namespace: isFirst ? namespace : '',
+      extentIndex,
+      blockHashes: isFirst ? extent.blockHashes : [],
+      extentSizeBytes: isFirst ? bytes.byteLength : 0,
+      offsetBytes: offset,
+      data: bytes.subarray(offset, end),
+    });
+    offset = end;
   }
   return chunks;
 }

@@ -2,7 +2,7 @@
  * Plain TypeScript shapes of the KvPageService calls.
  */
 import { InvalidArgumentError } from './errors.ts';
-import type { KvExtent, OutgoingKvExtent } from './kv-extents.ts';
+import type { KvExtent } from './kv-extents.ts';
 
 export interface FetchPagesRequest {
   /** Hash namespace (hex), docs/architecture.md §6. */
@@ -19,16 +19,9 @@ export interface FetchedPages {
   readonly sizeBytes: number;
 }
 
-/** A push as the receiver sees it: each extent in one buffer. */
 export interface PushPagesRequest {
   readonly namespace: string;
   readonly extents: readonly KvExtent[];
-}
-
-/** A push as the sender hands it over: extents in one buffer or in parts. */
-export interface PushPagesInput {
-  readonly namespace: string;
-  readonly extents: readonly OutgoingKvExtent[];
 }
 
 export interface PushPagesResult {

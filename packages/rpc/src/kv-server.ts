@@ -6,7 +6,7 @@ import { checkPositiveInteger } from './channel-options.ts';
 import { CancelledError } from './errors.ts';
 import type { ServingStatus } from './health.ts';
 import { ExtentAssembler, MAX_CHUNK_BYTES, MIN_EXTENT_BYTES, chunksOfExtent, coalesceExtents } from './kv-extents.ts';
-import type { KvExtent, OutgoingKvExtent } from './kv-extents.ts';
+import type { KvExtent } from './kv-extents.ts';
 import { validateFetchRequest } from './kv-messages.ts';
 import type { FetchPagesRequest, PushPagesRequest, PushPagesResult } from './kv-messages.ts';
 import { KV_PAGE_SERVICE_NAME, switchyardProtos } from './protos.ts';
@@ -26,7 +26,7 @@ export interface KvPageServiceHandler {
   readonly fetchPages: (
     request: FetchPagesRequest,
     context: CallContext,
-  ) => Iterable<OutgoingKvExtent> | AsyncIterable<OutgoingKvExtent>;
+  ) => Iterable<KvExtent> | AsyncIterable<KvExtent>;
   /** Pages offered by a peer; answer which blocks were kept. */
   readonly pushPages: (request: PushPagesRequest, context: CallContext) => Promise<PushPagesResult>;
 }
