@@ -276,6 +276,12 @@ describe('KV pages between engines (processes, real NATS)', () => {
       return n >= 32 ? n : undefined;
     });
     expect(blocks).toBeGreaterThanOrEqual(32);
+    // NOTE: the index replays from the stream at once, but engines become routable only with their
+    // next load report (core NATS, every 250 ms): without this wait the request can go to the shared
+    // queue with no engine known yet (seen in the full suite).
+    await waitFor('the late frontend to hear engine B’s load', async () =>
+      (await stats(late)).liveEngines.split(',').includes('engine-b') ? true : undefined,
+    );
     expect(await complete(late, prompts.late)).toEqual(oracle.get('late'));
     expect((await stats(late)).routedOverlapBlocks).toBeGreaterThanOrEqual(32);
   });
