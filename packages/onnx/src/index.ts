@@ -53,4 +53,4 @@ export {
   type KernelOptions,
 } from './kernels.ts';
 export { createEngine, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './create-engine.ts';
-export { measureMatMulFlops, measureReadBandwidth } from './physical-bounds.ts';
+export { measureMatMulFlops, measureReadBandwidth, type BoundOptions, type PhysicalBound } from './physical-bounds.ts';
