@@ -2,12 +2,18 @@
  * The one place in the repository that imports onnxruntime-node. Everything else sees `OnnxSession`:
  * plain typed arrays in, Float32Arrays out.
  */
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
 
 export interface SessionOptions {
-  /** Threads of the intra-op pool; onnxruntime's default (one per core) when omitted. */
+  /**
+   * Threads of the intra-op pool (the caller's thread included). Default: every core the process may use
+   * (`os.availableParallelism()`). NOTE: onnxruntime's own default counts physical cores, which is one on
+   * the 2-vCPU development VM; and `run()` is a synchronous native call on the JavaScript thread, so
+   * concurrent runs never spread over the cores: intra-op threads are the only parallelism a step gets.
+   */
   readonly intraOpThreads?: number;
   /** `cuda` is passed straight through; without a GPU build, session creation fails. */
   readonly executionProvider?: ExecutionProvider;
@@ -78,7 +84,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ort.Inferen
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     logSeverityLevel: options.logSeverityLevel ?? 3,
-    ...(options.intraOpThreads === undefined ? {} : { intraOpNumThreads: options.intraOpThreads }),
+    intraOpNumThreads: options.intraOpThreads ?? availableParallelism(),
     interOpNumThreads: 1,
     extra: {
       session: {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
 import {
   buildSwiGluGraph,
   createSession,
@@ -54,6 +55,11 @@ describe('onnx session wrapper', () => {
         qdq_matmulnbits_accuracy_level: '0',
       },
     });
+  });
+
+  it('gives the intra-op pool every core unless told a thread count', () => {
+    expect(resolveSessionOptions().intraOpNumThreads).toBe(availableParallelism());
+    expect(resolveSessionOptions({ intraOpThreads: 1 }).intraOpNumThreads).toBe(1);
   });
 
   it('turns spinning on only when asked (bench:spinning measures what it costs)', () => {

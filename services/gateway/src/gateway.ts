@@ -22,6 +22,8 @@ export interface GatewayConfig {
   readonly replication: number;
   readonly expertDtype: ExpertDtype;
   readonly denseDtype: 'fp32' | 'int8';
+  /** Threads of each onnxruntime session's intra-op pool; absent = every core (`os.availableParallelism()`). */
+  readonly intraOpThreads?: number;
   readonly microBatches: number;
   readonly maxRunningSequences: number;
   readonly maxBatchedTokens: number;
@@ -258,6 +260,7 @@ export class Gateway {
         onKvEvent: (event) => kvSink.add?.(event),
         expertDtype: config.expertDtype,
         denseDtype: config.denseDtype,
+        ...(config.intraOpThreads === undefined ? {} : { session: { intraOpThreads: config.intraOpThreads } }),
         blockSize: 16,
         microBatches: config.microBatches,
         scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
