@@ -24,14 +24,21 @@ export interface KernelOptions {
   readonly denseFormat?: WeightFormat;
 }
 
-/** Adapts a session with input `x` [N, H] and one float output to a RowKernel. */
+/**
+ * Adapts a session with input `x` [N, H] and one float output to a RowKernel. With `into`, onnxruntime
+ * writes the output there (it must be [N, H], which holds for expert graphs only).
+ */
 export function rowKernel(session: OnnxSession, hiddenSize: number, output: string): RowKernel & ExpertKernel {
   return {
-    async run(x, numRows) {
-      const res = await session.run({ x: { data: x, dims: [numRows, hiddenSize] } });
-      const out = res[output];
-      if (!out) throw new Error(`internal: graph has no output ${output}`);
-      return out.data;
+    async run(x, numRows, into?: Float32Array) {
+      const dims = [numRows, hiddenSize];
+      const res = await session.run(
+        { x: { data: x, dims } },
+        into ? { outputs: { [output]: { data: into, dims } } } : {},
+      );
+      const y = res[output];
+      if (!y) throw new Error(`internal: graph has no output ${output}`);
+      return y.data;
     },
     release: () => session.release(),
   };
