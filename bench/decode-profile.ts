@@ -17,7 +17,7 @@ import {
   type ExpertExecutor,
   type RowKernel,
 } from '@switchyard/engine';
-import { createDenseKernels, createLocalExpertExecutor, type SessionOptions } from '@switchyard/onnx';
+import { createDenseKernels, createLocalExpertExecutor, weightFormatOf, type SessionOptions } from '@switchyard/onnx';
 import { measureDecode } from './decode-measure.ts';
 
 const { values } = parseArgs({
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const rows = [];
   for (const dtype of list(values.dtypes) as ('fp32' | 'int8')[]) {
     const timers = new Timers();
-    const kernelOptions = { session, denseFormat: denseDtype } as const;
+    const kernelOptions = { session, denseFormat: weightFormatOf(denseDtype) } as const;
     const dense = timedDense(await createDenseKernels(config, weights, kernelOptions), timers);
     const experts = timedExperts(await createLocalExpertExecutor(config, weights, dtype, kernelOptions), timers);
     const options = { blockSize: 16, scheduler: { maxBatchedTokens: 2048, maxRunningSequences: Math.max(...batches) } };

@@ -49,6 +49,7 @@ export {
   createLocalExpertExecutor,
   openExpertKernel,
   rowKernel,
+  weightFormatOf,
   type ExpertDtype,
   type KernelOptions,
 } from './kernels.ts';
