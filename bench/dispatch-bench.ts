@@ -27,12 +27,13 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '50' },
     'models-dir': { type: 'string', default: 'bench/out/models' },
     'expert-dtype': { type: 'string', default: 'fp32' },
+    'worker-threads': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8]\n',
+    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8] [--worker-threads n (default: every core)]\n',
   );
   process.exit(0);
 }
@@ -46,6 +47,7 @@ const list = (s: string) =>
 const batches = list(values.batches).map(Number);
 const steps = Number(values['decode-steps']);
 const expertDtype = values['expert-dtype'] === 'int8' ? 'int8' : 'fp32';
+const workerThreads = values['worker-threads'] === undefined ? undefined : Number(values['worker-threads']);
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -123,7 +125,11 @@ async function benchModel(preset: PresetName) {
   await mono.close();
 
   log(`${preset}: starting 2 expert workers`);
-  const workers = await startExpertWorkers(dir, 2, { expertDtype, startTimeoutMs: 600_000 });
+  const workers = await startExpertWorkers(dir, 2, {
+    expertDtype,
+    startTimeoutMs: 600_000,
+    ...(workerThreads === undefined ? {} : { intraOpThreads: workerThreads }),
+  });
   try {
     const dense = await loadModelDir(dir, { routedExperts: false });
     const cluster = await connectExpertCluster({
@@ -164,7 +170,15 @@ async function benchModel(preset: PresetName) {
       await dist.runner.closeDense();
     }
     await cluster.executor.close();
-    return { model: preset, expertDtype, workers: 2, placement: 'contiguous', dispatch, decode };
+    return {
+      model: preset,
+      expertDtype,
+      workers: 2,
+      workerIntraOpThreads: workerThreads ?? 'every core',
+      placement: 'contiguous',
+      dispatch,
+      decode,
+    };
   } finally {
     await workers.stop();
   }
