@@ -26,7 +26,10 @@ export interface PhysicalBound {
 export interface BoundOptions {
   /** Threads of the kernel's intra-op pool (default: every core the process may use). */
   readonly threads?: number;
-  /** Timed runs after one warm-up; the best is kept (default 5). */
+  /**
+   * Timed runs after one warm-up; the best is kept (default 10 for bandwidth, 5 for MatMul). A run is
+   * only ever slowed by other load, so the best of many is the figure nearest the machine's.
+   */
   readonly repeats?: number;
 }
 
@@ -51,11 +54,11 @@ async function bestRunMs(
 
 /**
  * Read bandwidth (bytes/s) of an onnxruntime `ReduceSum` over `sizeBytes` (default 1 GiB) of float32, on
- * `threads` intra-op threads (default all cores); best of `repeats`.
+ * `threads` intra-op threads (default all cores); best of `repeats` (default 10).
  */
 export async function measureReadBandwidth(
   sizeBytes = 1 << 30,
-  { threads = availableParallelism(), repeats = 5 }: BoundOptions = {},
+  { threads = availableParallelism(), repeats = 10 }: BoundOptions = {},
 ): Promise<PhysicalBound> {
   const cols = Math.max(16, Math.floor(sizeBytes / 4 / REDUCE_ROWS / 16) * 16);
   const g = new GraphBuilder('read_bandwidth');
