@@ -1,8 +1,8 @@
 /**
  * `npm run bench:engine`: monolithic engine throughput beside its physical bounds, as one JSON document
  * on stdout (progress on stderr). Decode at several batch sizes is compared with the memory-bandwidth
- * bound (weight bytes read per step ÷ measured read bandwidth); prefill with the FLOP/s of one large
- * onnxruntime MatMul.
+ * bound (weight bytes read per step ÷ measured read bandwidth); prefill with the time its GEMMs would
+ * take at the measured peak of their precision (one large fp32 MatMul, one large int8 MatMulInteger).
  *
  *   npm run bench:engine -- --models small,olmoe-slice --dtypes fp32,int8 --batches 1,8,32,64
  */
@@ -18,7 +18,13 @@ import {
   type PresetName,
 } from '@switchyard/model';
 import { resolveSamplingParams, type EngineBundle } from '@switchyard/engine';
-import { createEngine, measureMatMulFlops, measureReadBandwidth, type PhysicalBound } from '@switchyard/onnx';
+import {
+  createEngine,
+  measureInt8MatMulOps,
+  measureMatMulFlops,
+  measureReadBandwidth,
+  type PhysicalBound,
+} from '@switchyard/onnx';
 import { measureDecode } from './decode-measure.ts';
 
 const { values } = parseArgs({
@@ -142,7 +148,29 @@ async function decodeAgainstBound(
   };
 }
 
-async function measurePrefill(bundle: EngineBundle, peakFlops: number) {
+/**
+ * A prefill token's ops split by the precision of the kernel they run in: int8 experts (and, with
+ * `--dense-dtype int8`, attention projections, shared experts and the LM-head share) run int8 GEMMs.
+ */
+function prefillOpsPerToken(config: ModelConfig, expertDtype: 'fp32' | 'int8', promptTokens: number) {
+  const total = prefillFlopsPerToken(config, promptTokens / 2, promptTokens);
+  const a = countConfigParams(config).activePerToken;
+  const lmHead = config.vocabSize * config.hiddenSize;
+  const experts = expertDtype === 'int8' ? 2 * a.routedExperts : 0;
+  const dense = denseDtype === 'int8' ? 2 * (a.attention + a.sharedExperts) + (2 * lmHead) / promptTokens : 0;
+  return { fp32: total - experts - dense, int8: experts + dense };
+}
+
+/** Tokens/s a prefill could reach if every GEMM ran at its precision's measured peak. */
+function prefillBound(ops: { fp32: number; int8: number }, fp32Peak: number, int8Peak: number): number {
+  return 1 / (ops.fp32 / fp32Peak + ops.int8 / int8Peak);
+}
+
+async function measurePrefill(
+  bundle: EngineBundle,
+  expertDtype: 'fp32' | 'int8',
+  peaks: { fp32: number; int8: number },
+) {
   const { engine, config } = bundle;
   const tokens = Math.min(prefillTokens, config.maxContext - 2);
   const params = resolveSamplingParams({ maxTokens: 1, temperature: 0, stopAtEos: false });
@@ -157,13 +185,18 @@ async function measurePrefill(bundle: EngineBundle, peakFlops: number) {
   }
   const best = Math.min(...times.slice(1));
   const tokensPerSecond = (tokens * 1000) / best;
-  const flops = tokensPerSecond * prefillFlopsPerToken(config, tokens / 2, tokens);
+  const ops = prefillOpsPerToken(config, expertDtype, tokens);
+  const bound = prefillBound(ops, peaks.fp32, peaks.int8);
   return {
     promptTokens: tokens,
     tokensPerSecond: round(tokensPerSecond),
-    achievedFlops: Math.round(flops),
-    matmulPeakFlops: Math.round(peakFlops),
-    fractionOfPeak: round(flops / peakFlops, 3),
+    achievedFlops: Math.round(tokensPerSecond * (ops.fp32 + ops.int8)),
+    int8ShareOfOps: round(ops.int8 / (ops.fp32 + ops.int8), 3),
+    opsPerToken: ops,
+    matmulPeakFlops: Math.round(peaks.fp32),
+    int8MatmulPeakOps: Math.round(peaks.int8),
+    boundTokensPerSecond: round(bound),
+    fractionOfPeak: round(tokensPerSecond / bound, 3),
   };
 }
 
@@ -179,13 +212,20 @@ function describeFraction(fraction: number, bound: string): string {
     : `${(100 * fraction).toFixed(0)}% of ${bound}`;
 }
 
-async function measureBounds(label: string): Promise<{ bandwidth: PhysicalBound; peak: PhysicalBound }> {
+interface Bounds {
+  readonly bandwidth: PhysicalBound;
+  readonly peak: PhysicalBound;
+  readonly int8Peak: PhysicalBound;
+}
+
+async function measureBounds(label: string): Promise<Bounds> {
   const bandwidth = await measureReadBandwidth();
   const peak = await measureMatMulFlops();
+  const int8Peak = await measureInt8MatMulOps();
   log(
-    `${label}: read bandwidth ${(bandwidth.value / 1e9).toFixed(2)} GB/s (${bandwidth.method}); MatMul peak ${(peak.value / 1e9).toFixed(1)} GFLOP/s (${peak.method})`,
+    `${label}: read bandwidth ${(bandwidth.value / 1e9).toFixed(2)} GB/s (${bandwidth.method}); MatMul peak ${(peak.value / 1e9).toFixed(1)} GFLOP/s (${peak.method}); int8 MatMul peak ${(int8Peak.value / 1e9).toFixed(1)} GOP/s (${int8Peak.method})`,
   );
-  return { bandwidth, peak };
+  return { bandwidth, peak, int8Peak };
 }
 
 async function main(): Promise<void> {
@@ -218,9 +258,9 @@ async function main(): Promise<void> {
         );
         decode.push(r);
       }
-      const prefill = await measurePrefill(bundle, start.peak.value);
+      const prefill = await measurePrefill(bundle, dtype, { fp32: start.peak.value, int8: start.int8Peak.value });
       log(
-        `${name} ${dtype} prefill: ${prefill.tokensPerSecond} tok/s (${describeFraction(prefill.fractionOfPeak, 'MatMul peak')})`,
+        `${name} ${dtype} prefill: ${prefill.tokensPerSecond} tok/s (${describeFraction(prefill.fractionOfPeak, `the MatMul-peak bound ${prefill.boundTokensPerSecond}`)})`,
       );
       results.push({ model: name, expertDtype: dtype, denseDtype, expertBytes, decode, prefill });
       await bundle.close();
@@ -231,6 +271,7 @@ async function main(): Promise<void> {
   const end = await measureBounds('bounds at the end');
   const bestBandwidth = Math.max(start.bandwidth.value, end.bandwidth.value);
   const bestPeak = Math.max(start.peak.value, end.peak.value);
+  const bestInt8Peak = Math.max(start.int8Peak.value, end.int8Peak.value);
   const boundsExceeded: string[] = [];
   for (const r of results) {
     for (const d of r.decode) {
@@ -239,11 +280,13 @@ async function main(): Promise<void> {
       if (d.fractionOfBound > 1) boundsExceeded.push(`${r.model} ${r.expertDtype} decode batch ${d.batch}`);
     }
     r.prefill.matmulPeakFlops = Math.round(bestPeak);
-    r.prefill.fractionOfPeak = round(r.prefill.achievedFlops / bestPeak, 3);
+    r.prefill.int8MatmulPeakOps = Math.round(bestInt8Peak);
+    r.prefill.boundTokensPerSecond = round(prefillBound(r.prefill.opsPerToken, bestPeak, bestInt8Peak));
+    r.prefill.fractionOfPeak = round(r.prefill.tokensPerSecond / r.prefill.boundTokensPerSecond, 3);
     if (r.prefill.fractionOfPeak > 1) boundsExceeded.push(`${r.model} ${r.expertDtype} prefill`);
   }
   log(
-    `using the higher of each: ${(bestBandwidth / 1e9).toFixed(2)} GB/s read bandwidth, ${(bestPeak / 1e9).toFixed(1)} GFLOP/s MatMul peak`,
+    `using the higher of each: ${(bestBandwidth / 1e9).toFixed(2)} GB/s read bandwidth, ${(bestPeak / 1e9).toFixed(1)} GFLOP/s MatMul peak, ${(bestInt8Peak / 1e9).toFixed(1)} GOP/s int8 MatMul peak`,
   );
   for (const r of results) {
     log(
@@ -262,11 +305,21 @@ async function main(): Promise<void> {
     bounds: {
       readBandwidthBytesPerSecond: Math.round(bestBandwidth),
       matmulPeakFlops: Math.round(bestPeak),
+      int8MatmulPeakOps: Math.round(bestInt8Peak),
       readBandwidthMethod: start.bandwidth.method,
       matmulPeakMethod: start.peak.method,
+      int8MatmulPeakMethod: start.int8Peak.method,
       measured: {
-        start: { bandwidth: Math.round(start.bandwidth.value), matmul: Math.round(start.peak.value) },
-        end: { bandwidth: Math.round(end.bandwidth.value), matmul: Math.round(end.peak.value) },
+        start: {
+          bandwidth: Math.round(start.bandwidth.value),
+          matmul: Math.round(start.peak.value),
+          int8Matmul: Math.round(start.int8Peak.value),
+        },
+        end: {
+          bandwidth: Math.round(end.bandwidth.value),
+          matmul: Math.round(end.peak.value),
+          int8Matmul: Math.round(end.int8Peak.value),
+        },
       },
       exceededBy: boundsExceeded,
     },

@@ -54,4 +54,10 @@ export {
   type KernelOptions,
 } from './kernels.ts';
 export { createEngine, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './create-engine.ts';
-export { measureMatMulFlops, measureReadBandwidth, type BoundOptions, type PhysicalBound } from './physical-bounds.ts';
+export {
+  measureInt8MatMulOps,
+  measureMatMulFlops,
+  measureReadBandwidth,
+  type BoundOptions,
+  type PhysicalBound,
+} from './physical-bounds.ts';

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { attrInt, GraphBuilder } from './graph-builder.ts';
+import { OnnxDataType } from './onnx-proto.ts';
 import { createSession, type OnnxSession, type TensorFeed } from './session.ts';
 
 /**
@@ -103,6 +104,40 @@ export async function measureMatMulFlops(
       value: (2 * m * k * n) / (ms / 1000),
       threads,
       method: `onnxruntime fp32 MatMul [${m}×${k}]·[${k}×${n}] on ${threads} intra-op threads, best of ${repeats}`,
+    };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * Integer ops/s (2 per multiply-add) of one [m, k] × [k, n] `MatMulInteger` (uint8 × int8, MLAS's
+ * u8s8 QGEMM, VNNI where the CPU has it), the kernel int8 layers run in, on `threads` intra-op
+ * threads; best of `repeats`. The bound for int8 prefill: an int8 GEMM does several times the fp32
+ * FLOP/s, so an int8 prefill held against the fp32 peak reads "above" it.
+ */
+export async function measureInt8MatMulOps(
+  m = 1024,
+  k = 4096,
+  n = 4096,
+  { threads = availableParallelism(), repeats = 5 }: BoundOptions = {},
+): Promise<PhysicalBound> {
+  const g = new GraphBuilder('int8_matmul_peak');
+  const x = g.input('x', 'uint8', [m, k]);
+  const w = new Int8Array(k * n);
+  for (let i = 0; i < w.length; i++) w[i] = ((i * 2654435761) % 255) - 127;
+  const zeroA = g.initializer('a_zero_point', Uint8Array.from([128]), []);
+  const zeroB = g.initializer('b_zero_point', new Int8Array(1), []);
+  const acc = g.op('MatMulInteger', [x, g.initializer('w', w, [k, n]), zeroA, zeroB]);
+  g.output(g.op('Cast', [acc], { to: attrInt(OnnxDataType.float) }), 'y', 'float', [m, n]);
+  const session = await createSession(g.toModelBytes(), { intraOpThreads: threads });
+  const input = new Uint8Array(m * k).fill(131);
+  try {
+    const ms = await bestRunMs(session, { x: { data: input, dims: [m, k] } }, repeats);
+    return {
+      value: (2 * m * k * n) / (ms / 1000),
+      threads,
+      method: `onnxruntime MatMulInteger u8×s8 [${m}×${k}]·[${k}×${n}] on ${threads} intra-op threads, best of ${repeats}`,
     };
   } finally {
     await session.release();

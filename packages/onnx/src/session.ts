@@ -31,7 +31,7 @@ export interface SessionOptions {
   readonly spinning?: boolean;
 }
 
-export type FeedData = Float32Array | BigInt64Array | Int32Array;
+export type FeedData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
 
 /**
  * A tensor handed to onnxruntime. `data` may be a subarray view of a larger buffer: onnxruntime-node
@@ -99,6 +99,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ort.Inferen
 function toOrtTensor(feed: TensorFeed): ort.Tensor {
   if (feed.data instanceof Float32Array) return new ort.Tensor('float32', feed.data, feed.dims);
   if (feed.data instanceof BigInt64Array) return new ort.Tensor('int64', feed.data, feed.dims);
+  if (feed.data instanceof Uint8Array) return new ort.Tensor('uint8', feed.data, feed.dims);
   return new ort.Tensor('int32', feed.data, feed.dims);
 }
 
