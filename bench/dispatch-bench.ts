@@ -52,7 +52,12 @@ const expertDtype = values['expert-dtype'] === 'int8' ? 'int8' : 'fp32';
 const workerThreads = values['worker-threads'] === undefined ? undefined : Number(values['worker-threads']);
 const rounds = Number(values.rounds);
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+/** The middle value; the mean of the two middle values for an even count. */
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
