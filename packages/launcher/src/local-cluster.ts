@@ -44,7 +44,7 @@ export interface ExpertWorkerProcesses {
 
 export interface ExpertWorkerOptions {
   readonly expertDtype: 'fp32' | 'int8';
-  /** `--intra-op-threads` of each worker; absent = the worker's default (every core). */
+  /** `--intra-op-threads` of each worker; absent = the worker's default (onnxruntime's, one per core). */
   readonly intraOpThreads?: number;
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs: number;

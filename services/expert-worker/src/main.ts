@@ -38,7 +38,7 @@ function fail(message: string): never {
 if (values.help) {
   process.stdout.write(
     'usage: expert-worker --model <dir> [--host 127.0.0.1] [--port 50051] [--worker-id id] [--expert-dtype fp32|int8]\n' +
-      '                     [--execution-provider cpu|cuda] [--intra-op-threads n (default: every core)] [--max-tokens-per-run n] [--metrics-port n]\n' +
+      '                     [--execution-provider cpu|cuda] [--intra-op-threads n (default: onnxruntime default)] [--max-tokens-per-run n] [--metrics-port n]\n' +
       'Environment: SWITCHYARD_MODEL_DIR, SWITCHYARD_WORKER_HOST, SWITCHYARD_WORKER_PORT, SWITCHYARD_WORKER_ID,\n' +
       '             SWITCHYARD_EXPERT_DTYPE, SWITCHYARD_EXECUTION_PROVIDER, SWITCHYARD_INTRA_OP_THREADS,\n' +
       '             SWITCHYARD_WORKER_METRICS_PORT (Prometheus /metrics), SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*\n' +

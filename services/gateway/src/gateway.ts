@@ -22,7 +22,7 @@ export interface GatewayConfig {
   readonly replication: number;
   readonly expertDtype: ExpertDtype;
   readonly denseDtype: 'fp32' | 'int8';
-  /** Threads of each onnxruntime session's intra-op pool; absent = every core (`os.availableParallelism()`). */
+  /** Threads of each onnxruntime session's intra-op pool; absent = onnxruntime's default (one per physical core). */
   readonly intraOpThreads?: number;
   readonly microBatches: number;
   readonly maxRunningSequences: number;

@@ -51,7 +51,7 @@ const { values } = parseArgs({
 
 const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--workers host:port,...]
                [--placement contiguous|round-robin] [--replication n] [--expert-dtype fp32|int8] [--dtype fp32|int8]
-               [--intra-op-threads n (default: every core)] [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
+               [--intra-op-threads n (default: onnxruntime default)] [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
                [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--queue-replicas n] [--name instance] [--no-engine]
                [--discover-workers n] [--registry-ttl-ms n] [--kv-index-max-entries n]
                [--router-mode kv|round-robin|random] [--reroute-after-ms n] [--engine-ttl-ms n]
