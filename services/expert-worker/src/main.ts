@@ -38,7 +38,7 @@ function fail(message: string): never {
 if (values.help) {
   process.stdout.write(
     'usage: expert-worker --model <dir> [--host 127.0.0.1] [--port 50051] [--worker-id id] [--expert-dtype fp32|int8]\n' +
-      '                     [--execution-provider cpu|cuda] [--intra-op-threads n] [--max-tokens-per-run n] [--metrics-port n]\n' +
+      '                     [--execution-provider cpu|cuda] [--intra-op-threads n (default: onnxruntime default)] [--max-tokens-per-run n] [--metrics-port n]\n' +
       'Environment: SWITCHYARD_MODEL_DIR, SWITCHYARD_WORKER_HOST, SWITCHYARD_WORKER_PORT, SWITCHYARD_WORKER_ID,\n' +
       '             SWITCHYARD_EXPERT_DTYPE, SWITCHYARD_EXECUTION_PROVIDER, SWITCHYARD_INTRA_OP_THREADS,\n' +
       '             SWITCHYARD_WORKER_METRICS_PORT (Prometheus /metrics), SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*\n' +
@@ -55,6 +55,8 @@ if (dtype !== 'fp32' && dtype !== 'int8') fail(`--expert-dtype must be fp32 or i
 const provider = values['execution-provider'];
 if (provider !== 'cpu' && provider !== 'cuda') fail(`--execution-provider must be cpu or cuda, got ${provider}`);
 const threads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
+if (threads !== undefined && (!Number.isInteger(threads) || threads < 1))
+  fail(`--intra-op-threads must be an integer ≥ 1, got ${values['intra-op-threads']}`);
 const maxTokensPerRun = Number(values['max-tokens-per-run']);
 const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
 if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0))

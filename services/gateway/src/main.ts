@@ -22,6 +22,7 @@ const ENV_OF = {
   replication: 'SWITCHYARD_REPLICATION',
   'expert-dtype': 'SWITCHYARD_EXPERT_DTYPE',
   dtype: 'SWITCHYARD_DENSE_DTYPE',
+  'intra-op-threads': 'SWITCHYARD_INTRA_OP_THREADS',
   'micro-batches': 'SWITCHYARD_MICRO_BATCHES',
   'max-running': 'SWITCHYARD_MAX_RUNNING',
   'max-queue': 'SWITCHYARD_MAX_QUEUE',
@@ -60,7 +61,7 @@ const { values } = parseArgs({
 
 const HELP = `usage: gateway --model <dir> [--host 127.0.0.1] [--port 8000] [--workers host:port,...]
                [--placement contiguous|round-robin] [--replication n] [--expert-dtype fp32|int8] [--dtype fp32|int8]
-               [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
+               [--intra-op-threads n (default: onnxruntime default)] [--micro-batches 1|2] [--max-running n] [--max-queue n] [--dispatch-deadline-ms n]
                [--nats-url nats://host:4222] [--ack-wait-ms n] [--heartbeat-ms n] [--queue-replicas n] [--name instance] [--no-engine]
                [--discover-workers n] [--registry-ttl-ms n] [--kv-index-max-entries n]
                [--router-mode kv|round-robin|random] [--reroute-after-ms n] [--engine-ttl-ms n]
@@ -136,6 +137,9 @@ const config: GatewayConfig = Object.freeze({
   replication: int('--replication', values.replication, d.replication, 1),
   expertDtype: oneOf('--expert-dtype', values['expert-dtype'], ['fp32', 'int8'] as const, d.expertDtype),
   denseDtype: oneOf('--dtype', values.dtype, ['fp32', 'int8'] as const, d.denseDtype),
+  ...(values['intra-op-threads']
+    ? { intraOpThreads: int('--intra-op-threads', values['intra-op-threads'], 1, 1) }
+    : {}),
   microBatches: int('--micro-batches', values['micro-batches'], d.microBatches, 1),
   maxRunningSequences: int('--max-running', values['max-running'], d.maxRunningSequences, 1),
   maxQueuedRequests: int('--max-queue', values['max-queue'], d.maxQueuedRequests, 0),
