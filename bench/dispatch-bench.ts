@@ -3,7 +3,8 @@
  *   1. Per-layer dispatch round trip (p50/p99) by payload size, against a real expert worker process,
  *      with the worker's own compute time so the wire's share can be read off.
  *   2. Distributed (this process as gateway + 2 worker processes) ÷ monolithic decode tokens/s at each
- *      batch size, micro-batch overlap off and on.
+ *      batch size, micro-batch overlap off and on: the engines alternate, and the ratio reported is the
+ *      median over rounds of the ratio within a round.
  *
  *   npm run bench:dispatch -- --models small,olmoe-slice --batches 1,8,32,64
  */
@@ -27,12 +28,14 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '50' },
     'models-dir': { type: 'string', default: 'bench/out/models' },
     'expert-dtype': { type: 'string', default: 'fp32' },
+    'worker-threads': { type: 'string' },
+    rounds: { type: 'string', default: '3' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8]\n',
+    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8] [--worker-threads n (default: onnxruntime default)] [--rounds 3]\n',
   );
   process.exit(0);
 }
@@ -46,7 +49,15 @@ const list = (s: string) =>
 const batches = list(values.batches).map(Number);
 const steps = Number(values['decode-steps']);
 const expertDtype = values['expert-dtype'] === 'int8' ? 'int8' : 'fp32';
+const workerThreads = values['worker-threads'] === undefined ? undefined : Number(values['worker-threads']);
+const rounds = Number(values.rounds);
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
+/** The middle value; the mean of the two middle values for an even count. */
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -116,14 +127,12 @@ async function benchModel(preset: PresetName) {
     scheduler: { maxBatchedTokens: 2048, maxRunningSequences: Math.max(...batches) },
   };
 
-  log(`${preset}: monolithic`);
-  const mono = await createEngine(await loadModelDir(dir), options);
-  const monolithic: Record<number, number> = {};
-  for (const b of batches) monolithic[b] = (await measureDecode(mono, b, steps, 'm')).tokensPerSecond;
-  await mono.close();
-
   log(`${preset}: starting 2 expert workers`);
-  const workers = await startExpertWorkers(dir, 2, { expertDtype, startTimeoutMs: 600_000 });
+  const workers = await startExpertWorkers(dir, 2, {
+    expertDtype,
+    startTimeoutMs: 600_000,
+    ...(workerThreads === undefined ? {} : { intraOpThreads: workerThreads }),
+  });
   try {
     const dense = await loadModelDir(dir, { routedExperts: false });
     const cluster = await connectExpertCluster({
@@ -143,28 +152,55 @@ async function benchModel(preset: PresetName) {
       for (const n of list(values['payload-tokens']).map(Number))
         dispatch.push(await roundTrips(client, dense.config, hosted, n, Number(values.repeats)));
     }
-    const decode = [];
-    for (const microBatches of [1, 2]) {
-      const dist = await createEngine(dense, { ...options, microBatches }, cluster.executor);
+    log(`${preset}: monolithic and distributed engines side by side`);
+    const mono = await createEngine(await loadModelDir(dir), options);
+    const dist = [
+      await createEngine(dense, { ...options, microBatches: 1 }, cluster.executor),
+      await createEngine(dense, { ...options, microBatches: 2 }, cluster.executor),
+    ] as const;
+    // NOTE: monolithic and distributed decode alternate, batch by batch and round by round, and each
+    // ratio is taken within one round: on a shared machine the load shifts between measurements taken
+    // minutes apart, so a ratio of a monolithic figure from one minute and a distributed one from the
+    // next says more about the neighbours than about dispatch.
+    const perRound: { batch: number; overlap: boolean; mono: number; dist: number }[] = [];
+    for (let r = 0; r < rounds; r++) {
       for (const b of batches) {
-        const m = await measureDecode(dist, b, steps, `x${microBatches}-`);
-        const ratio = m.tokensPerSecond / (monolithic[b] ?? 1);
-        log(
-          `${preset} batch ${b} overlap ${microBatches === 2 ? 'on' : 'off'}: ${m.tokensPerSecond.toFixed(1)} tok/s, ${ratio.toFixed(3)} of monolithic`,
-        );
-        decode.push({
-          batch: b,
-          overlap: microBatches === 2,
-          distributedTokensPerSecond: round(m.tokensPerSecond, 2),
-          monolithicTokensPerSecond: round(monolithic[b] ?? 0, 2),
-          ratio: round(ratio),
-        });
+        const m = (await measureDecode(mono, b, steps, `m${r}-`)).tokensPerSecond;
+        for (const [i, engine] of dist.entries()) {
+          const d = (await measureDecode(engine, b, steps, `x${r}-${i}-`)).tokensPerSecond;
+          perRound.push({ batch: b, overlap: i === 1, mono: m, dist: d });
+          log(
+            `${preset} round ${r + 1} batch ${b} overlap ${i === 1 ? 'on' : 'off'}: ${d.toFixed(1)} tok/s distributed, ${m.toFixed(1)} monolithic, ratio ${(d / m).toFixed(3)}`,
+          );
+        }
       }
-      // Keep the executor (shared clients) open for the next engine: close only the dense sessions.
-      await dist.runner.closeDense();
     }
+    const decode = batches.flatMap((batch) =>
+      [false, true].map((overlap) => {
+        const runs = perRound.filter((p) => p.batch === batch && p.overlap === overlap);
+        return {
+          batch,
+          overlap,
+          distributedTokensPerSecond: round(median(runs.map((p) => p.dist)), 2),
+          monolithicTokensPerSecond: round(median(runs.map((p) => p.mono)), 2),
+          ratio: round(median(runs.map((p) => p.dist / p.mono))),
+          ratioPerRound: runs.map((p) => round(p.dist / p.mono)),
+        };
+      }),
+    );
+    await mono.close();
+    // The executor (shared clients) is closed once below: close only the distributed dense sessions.
+    for (const engine of dist) await engine.runner.closeDense();
     await cluster.executor.close();
-    return { model: preset, expertDtype, workers: 2, placement: 'contiguous', dispatch, decode };
+    return {
+      model: preset,
+      expertDtype,
+      workers: 2,
+      workerIntraOpThreads: workerThreads ?? 'onnxruntime default',
+      placement: 'contiguous',
+      dispatch,
+      decode,
+    };
   } finally {
     await workers.stop();
   }

@@ -1,13 +1,14 @@
 /**
  * `npm run bench:engine`: monolithic engine throughput beside its physical bounds, as one JSON document
  * on stdout (progress on stderr). Decode at several batch sizes is compared with the memory-bandwidth
- * bound (weight bytes read per step ÷ measured read bandwidth); prefill with the FLOP/s of one large
- * onnxruntime MatMul.
+ * bound (weight bytes read per step ÷ measured read bandwidth); prefill with the time its GEMMs would
+ * take at the measured peak of their precision (one large fp32 MatMul, one large int8 MatMulInteger).
  *
  *   npm run bench:engine -- --models small,olmoe-slice --dtypes fp32,int8 --batches 1,8,32,64
  */
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import {
   countConfigParams,
   expertSizeBytes,
@@ -17,7 +18,13 @@ import {
   type PresetName,
 } from '@switchyard/model';
 import { resolveSamplingParams, type EngineBundle } from '@switchyard/engine';
-import { createEngine, measureMatMulFlops, measureReadBandwidth } from '@switchyard/onnx';
+import {
+  createEngine,
+  measureInt8MatMulOps,
+  measureMatMulFlops,
+  measureReadBandwidth,
+  type PhysicalBound,
+} from '@switchyard/onnx';
 import { measureDecode } from './decode-measure.ts';
 
 const { values } = parseArgs({
@@ -28,13 +35,14 @@ const { values } = parseArgs({
     'decode-steps': { type: 'string', default: '8' },
     'prefill-tokens': { type: 'string', default: '512' },
     'dense-dtype': { type: 'string', default: 'fp32' },
+    'intra-op-threads': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--out file.json]\n',
+    'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--intra-op-threads n (default: onnxruntime default)] [--out file.json]\n',
   );
   process.exit(0);
 }
@@ -49,6 +57,7 @@ const batches = list(values.batches).map(Number);
 const decodeSteps = Number(values['decode-steps']);
 const prefillTokens = Number(values['prefill-tokens']);
 const denseDtype = values['dense-dtype'] === 'int8' ? 'int8' : 'fp32';
+const intraOpThreads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
 
 /** Distinct (layer, expert) pairs hit per step, from the routing decisions actually made. */
 class DistinctExperts {
@@ -139,7 +148,29 @@ async function decodeAgainstBound(
   };
 }
 
-async function measurePrefill(bundle: EngineBundle, peakFlops: number) {
+/**
+ * A prefill token's ops split by the precision of the kernel they run in: int8 experts (and, with
+ * `--dense-dtype int8`, attention projections, shared experts and the LM-head share) run int8 GEMMs.
+ */
+function prefillOpsPerToken(config: ModelConfig, expertDtype: 'fp32' | 'int8', promptTokens: number) {
+  const total = prefillFlopsPerToken(config, promptTokens / 2, promptTokens);
+  const a = countConfigParams(config).activePerToken;
+  const lmHead = config.vocabSize * config.hiddenSize;
+  const experts = expertDtype === 'int8' ? 2 * a.routedExperts : 0;
+  const dense = denseDtype === 'int8' ? 2 * (a.attention + a.sharedExperts) + (2 * lmHead) / promptTokens : 0;
+  return { fp32: total - experts - dense, int8: experts + dense };
+}
+
+/** Tokens/s a prefill could reach if every GEMM ran at its precision's measured peak. */
+function prefillBound(ops: { fp32: number; int8: number }, fp32Peak: number, int8Peak: number): number {
+  return 1 / (ops.fp32 / fp32Peak + ops.int8 / int8Peak);
+}
+
+async function measurePrefill(
+  bundle: EngineBundle,
+  expertDtype: 'fp32' | 'int8',
+  peaks: { fp32: number; int8: number },
+) {
   const { engine, config } = bundle;
   const tokens = Math.min(prefillTokens, config.maxContext - 2);
   const params = resolveSamplingParams({ maxTokens: 1, temperature: 0, stopAtEos: false });
@@ -154,13 +185,18 @@ async function measurePrefill(bundle: EngineBundle, peakFlops: number) {
   }
   const best = Math.min(...times.slice(1));
   const tokensPerSecond = (tokens * 1000) / best;
-  const flops = tokensPerSecond * prefillFlopsPerToken(config, tokens / 2, tokens);
+  const ops = prefillOpsPerToken(config, expertDtype, tokens);
+  const bound = prefillBound(ops, peaks.fp32, peaks.int8);
   return {
     promptTokens: tokens,
     tokensPerSecond: round(tokensPerSecond),
-    achievedFlops: Math.round(flops),
-    matmulPeakFlops: Math.round(peakFlops),
-    fractionOfPeak: round(flops / peakFlops, 3),
+    achievedFlops: Math.round(tokensPerSecond * (ops.fp32 + ops.int8)),
+    int8ShareOfOps: round(ops.int8 / (ops.fp32 + ops.int8), 3),
+    opsPerToken: ops,
+    matmulPeakFlops: Math.round(peaks.fp32),
+    int8MatmulPeakOps: Math.round(peaks.int8),
+    boundTokensPerSecond: round(bound),
+    fractionOfPeak: round(tokensPerSecond / bound, 3),
   };
 }
 
@@ -169,11 +205,31 @@ function round(n: number, digits = 2): number {
   return Math.round(n * f) / f;
 }
 
-async function main(): Promise<void> {
-  log('measuring read bandwidth and MatMul peak');
+/** A fraction of a bound as a percentage, or the statement that the bound cannot be right. */
+function describeFraction(fraction: number, bound: string): string {
+  return fraction > 1
+    ? `ABOVE the measured ${bound}: the bound is wrong (under-measured), not the figure`
+    : `${(100 * fraction).toFixed(0)}% of ${bound}`;
+}
+
+interface Bounds {
+  readonly bandwidth: PhysicalBound;
+  readonly peak: PhysicalBound;
+  readonly int8Peak: PhysicalBound;
+}
+
+async function measureBounds(label: string): Promise<Bounds> {
   const bandwidth = await measureReadBandwidth();
-  const peakFlops = await measureMatMulFlops();
-  log(`bandwidth ${(bandwidth / 1e9).toFixed(2)} GB/s, MatMul ${(peakFlops / 1e9).toFixed(1)} GFLOP/s`);
+  const peak = await measureMatMulFlops();
+  const int8Peak = await measureInt8MatMulOps();
+  log(
+    `${label}: read bandwidth ${(bandwidth.value / 1e9).toFixed(2)} GB/s (${bandwidth.method}); MatMul peak ${(peak.value / 1e9).toFixed(1)} GFLOP/s (${peak.method}); int8 MatMul peak ${(int8Peak.value / 1e9).toFixed(1)} GOP/s (${int8Peak.method})`,
+  );
+  return { bandwidth, peak, int8Peak };
+}
+
+async function main(): Promise<void> {
+  const start = await measureBounds('bounds at the start');
   const results = [];
   for (const name of list(values.models) as PresetName[]) {
     const config = getPreset(name);
@@ -190,20 +246,21 @@ async function main(): Promise<void> {
           blockSize: 16,
           scheduler: { maxBatchedTokens: Math.max(prefillTokens, 128), maxRunningSequences: Math.max(...batches) },
           onRouted: (layer, _chunks, routes) => distinct.observe(layer, routes.expertIds),
+          ...(intraOpThreads === undefined ? {} : { session: { intraOpThreads } }),
         },
       );
       const expertBytes = expertSizeBytes(config, dtype === 'int8' ? 'int8' : 'f32');
       const decode: DecodeResult[] = [];
       for (const batch of batches) {
-        const r = await decodeAgainstBound(bundle, batch, distinct, bandwidth, expertBytes);
+        const r = await decodeAgainstBound(bundle, batch, distinct, start.bandwidth.value, expertBytes);
         log(
-          `${name} ${dtype} decode batch ${batch}: ${r.tokensPerSecond} tok/s (${(100 * r.fractionOfBound).toFixed(0)}% of bound ${r.boundTokensPerSecond})`,
+          `${name} ${dtype} decode batch ${batch}: ${r.tokensPerSecond} tok/s (${describeFraction(r.fractionOfBound, `bound ${r.boundTokensPerSecond}`)})`,
         );
         decode.push(r);
       }
-      const prefill = await measurePrefill(bundle, peakFlops);
+      const prefill = await measurePrefill(bundle, dtype, { fp32: start.peak.value, int8: start.int8Peak.value });
       log(
-        `${name} ${dtype} prefill: ${prefill.tokensPerSecond} tok/s (${(100 * prefill.fractionOfPeak).toFixed(0)}% of MatMul peak)`,
+        `${name} ${dtype} prefill: ${prefill.tokensPerSecond} tok/s (${describeFraction(prefill.fractionOfPeak, `the MatMul-peak bound ${prefill.boundTokensPerSecond}`)})`,
       );
       results.push({ model: name, expertDtype: dtype, denseDtype, expertBytes, decode, prefill });
       await bundle.close();
@@ -211,37 +268,60 @@ async function main(): Promise<void> {
   }
   // NOTE: the bounds are measured again at the end and the higher figure is kept: a bound measured
   // while something else ran on the machine would flatter every fraction computed against it.
-  const bandwidthEnd = await measureReadBandwidth();
-  const peakEnd = await measureMatMulFlops();
-  const bestBandwidth = Math.max(bandwidth, bandwidthEnd);
-  const bestPeak = Math.max(peakFlops, peakEnd);
+  const end = await measureBounds('bounds at the end');
+  const bestBandwidth = Math.max(start.bandwidth.value, end.bandwidth.value);
+  const bestPeak = Math.max(start.peak.value, end.peak.value);
+  const bestInt8Peak = Math.max(start.int8Peak.value, end.int8Peak.value);
+  const boundsExceeded: string[] = [];
   for (const r of results) {
     for (const d of r.decode) {
       d.boundTokensPerSecond = round((d.batch * bestBandwidth) / d.weightBytesPerStep);
       d.fractionOfBound = round(d.tokensPerSecond / d.boundTokensPerSecond, 3);
+      if (d.fractionOfBound > 1) boundsExceeded.push(`${r.model} ${r.expertDtype} decode batch ${d.batch}`);
     }
     r.prefill.matmulPeakFlops = Math.round(bestPeak);
-    r.prefill.fractionOfPeak = round(r.prefill.achievedFlops / bestPeak, 3);
+    r.prefill.int8MatmulPeakOps = Math.round(bestInt8Peak);
+    r.prefill.boundTokensPerSecond = round(prefillBound(r.prefill.opsPerToken, bestPeak, bestInt8Peak));
+    r.prefill.fractionOfPeak = round(r.prefill.tokensPerSecond / r.prefill.boundTokensPerSecond, 3);
+    if (r.prefill.fractionOfPeak > 1) boundsExceeded.push(`${r.model} ${r.expertDtype} prefill`);
   }
   log(
-    `bounds at the end: ${(bandwidthEnd / 1e9).toFixed(2)} GB/s, ${(peakEnd / 1e9).toFixed(1)} GFLOP/s; using the higher of each`,
+    `using the higher of each: ${(bestBandwidth / 1e9).toFixed(2)} GB/s read bandwidth, ${(bestPeak / 1e9).toFixed(1)} GFLOP/s MatMul peak, ${(bestInt8Peak / 1e9).toFixed(1)} GOP/s int8 MatMul peak`,
   );
   for (const r of results) {
     log(
-      `${r.model} ${r.expertDtype}: decode ${r.decode.map((d) => `b${d.batch} ${d.tokensPerSecond} tok/s = ${(100 * d.fractionOfBound).toFixed(0)}%`).join(', ')}; prefill ${(100 * r.prefill.fractionOfPeak).toFixed(0)}% of peak`,
+      `${r.model} ${r.expertDtype}: decode ${r.decode.map((d) => `b${d.batch} ${d.tokensPerSecond} tok/s = ${describeFraction(d.fractionOfBound, 'bound')}`).join(', ')}; prefill ${r.prefill.tokensPerSecond} tok/s = ${describeFraction(r.prefill.fractionOfPeak, 'peak')}`,
+    );
+  }
+  if (boundsExceeded.length > 0) {
+    log(
+      `WARNING: ${boundsExceeded.join('; ')} exceed a measured bound, so that bound is wrong; do not read fractions.`,
     );
   }
   const doc = {
     bench: 'engine',
     date: new Date().toISOString(),
-    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    machine: { cpus: availableParallelism(), node: process.version },
     bounds: {
       readBandwidthBytesPerSecond: Math.round(bestBandwidth),
       matmulPeakFlops: Math.round(bestPeak),
+      int8MatmulPeakOps: Math.round(bestInt8Peak),
+      readBandwidthMethod: start.bandwidth.method,
+      matmulPeakMethod: start.peak.method,
+      int8MatmulPeakMethod: start.int8Peak.method,
       measured: {
-        start: { bandwidth: Math.round(bandwidth), matmul: Math.round(peakFlops) },
-        end: { bandwidth: Math.round(bandwidthEnd), matmul: Math.round(peakEnd) },
+        start: {
+          bandwidth: Math.round(start.bandwidth.value),
+          matmul: Math.round(start.peak.value),
+          int8Matmul: Math.round(start.int8Peak.value),
+        },
+        end: {
+          bandwidth: Math.round(end.bandwidth.value),
+          matmul: Math.round(end.peak.value),
+          int8Matmul: Math.round(end.int8Peak.value),
+        },
       },
+      exceededBy: boundsExceeded,
     },
     results,
   };

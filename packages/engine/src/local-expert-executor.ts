@@ -3,7 +3,8 @@ import type { ExpertExecutor, LayerResult } from './expert-executor.ts';
 
 /** One expert's SwiGLU on a batch of rows: x [numRows, hidden] → y [numRows, hidden]. */
 export interface ExpertKernel {
-  run(x: Float32Array, numRows: number): Promise<Float32Array>;
+  /** Writes y into `out` (exactly [numRows, hidden]) and returns it when given; otherwise allocates y. */
+  run(x: Float32Array, numRows: number, out?: Float32Array): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
@@ -48,16 +49,25 @@ export class LocalExpertExecutor implements ExpertExecutor {
       if (!kernel) throw new ExpertNotHostedError(layer, rows.expertId);
       return kernel;
     });
-    const outputs = await Promise.all(
-      plan.experts.map(
-        (rows, i) =>
-          kernels[i]?.run(gatherRows(hidden, width, rows.rows), rows.rows.length) ??
-          Promise.resolve(new Float32Array(0)),
-      ),
-    );
+    // NOTE: one buffer holds every expert's gathered input, one every expert's output (each expert a
+    // slice, in plan order), and the kernels write their outputs in place: two allocations per layer
+    // call instead of three per expert.
+    const numPairs = routes.expertIds.length;
+    const inputs = new Float32Array(numPairs * width);
+    const outputs = new Float32Array(numPairs * width);
+    const slices = plan.experts.map((rows) => rows.rows.length * width);
+    let offset = 0;
+    const runs = plan.experts.map((rows, i) => {
+      const size = slices[i] ?? 0;
+      const x = gatherRows(hidden, width, rows.rows, inputs.subarray(offset, offset + size));
+      const y = outputs.subarray(offset, offset + size);
+      offset += size;
+      return kernels[i]?.run(x, rows.rows.length, y) ?? Promise.resolve(y);
+    });
+    const results = await Promise.all(runs);
     const output = new Float32Array(routes.numTokens * width);
     plan.experts.forEach((rows, i) =>
-      scatterAddWeighted(output, width, rows.rows, outputs[i] ?? new Float32Array(0), rows.weights),
+      scatterAddWeighted(output, width, rows.rows, results[i] ?? new Float32Array(0), rows.weights),
     );
     return { output, failedRows: new Int32Array(0) };
   }

@@ -280,7 +280,8 @@ export class MoeModelRunner implements ModelRunner {
     });
     const logits = await this.#opts.dense.lmHead.run(rows, sampling.length);
     const V = logits.length / sampling.length;
-    sampling.forEach(({ c }, k) => result.set(c.seq.id, logits.slice(k * V, (k + 1) * V)));
+    // Views, not copies: the LM head hands back a fresh array per call, so nothing else writes it.
+    sampling.forEach(({ c }, k) => result.set(c.seq.id, logits.subarray(k * V, (k + 1) * V)));
     return result;
   }
 }

@@ -55,6 +55,8 @@ export interface ExpertWorkerProcesses {
 
 export interface ExpertWorkerOptions {
   readonly expertDtype: 'fp32' | 'int8';
+  /** `--intra-op-threads` of each worker; absent = the worker's default (onnxruntime's, one per core). */
+  readonly intraOpThreads?: number;
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs: number;
 }
@@ -72,7 +74,11 @@ async function startAll<T extends ManagedProcess>(starts: readonly Promise<T>[])
 }
 
 async function startWorkers(modelDir: string, count: number, options: ExpertWorkerOptions) {
-  const args = ['--expert-dtype', options.expertDtype];
+  const args = [
+    '--expert-dtype',
+    options.expertDtype,
+    ...(options.intraOpThreads === undefined ? [] : ['--intra-op-threads', String(options.intraOpThreads)]),
+  ];
   return startAll(
     Array.from({ length: count }, (_, i) =>
       startWorker(modelDir, `worker-${i}`, args, options.env ?? {}, options.startTimeoutMs),

@@ -6,7 +6,7 @@ import {
   type ExpertExecutor,
 } from '@switchyard/engine';
 import type { SessionOptions } from './session.ts';
-import { createDenseKernels, createLocalExpertExecutor, type ExpertDtype } from './kernels.ts';
+import { createDenseKernels, createLocalExpertExecutor, weightFormatOf, type ExpertDtype } from './kernels.ts';
 
 export interface EngineOptions extends EngineCoreOptions {
   readonly expertDtype: ExpertDtype;
@@ -32,7 +32,10 @@ export async function createEngine(
   experts?: ExpertExecutor,
 ): Promise<EngineBundle> {
   const { config, weights } = model;
-  const kernelOptions = { ...(options.session ? { session: options.session } : {}), denseFormat: options.denseDtype };
+  const kernelOptions = {
+    ...(options.session ? { session: options.session } : {}),
+    denseFormat: weightFormatOf(options.denseDtype),
+  };
   const dense = await createDenseKernels(config, weights, kernelOptions);
   const executor = experts ?? (await createLocalExpertExecutor(config, weights, options.expertDtype, kernelOptions));
   return assembleEngine(model, options, { dense, experts: executor });

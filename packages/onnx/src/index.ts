@@ -49,8 +49,15 @@ export {
   createLocalExpertExecutor,
   openExpertKernel,
   rowKernel,
+  weightFormatOf,
   type ExpertDtype,
   type KernelOptions,
 } from './kernels.ts';
 export { createEngine, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from './create-engine.ts';
-export { measureMatMulFlops, measureReadBandwidth } from './physical-bounds.ts';
+export {
+  measureInt8MatMulOps,
+  measureMatMulFlops,
+  measureReadBandwidth,
+  type BoundOptions,
+  type PhysicalBound,
+} from './physical-bounds.ts';

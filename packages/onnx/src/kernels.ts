@@ -18,20 +18,36 @@ import { createSession, type OnnxSession, type SessionOptions } from './session.
 
 export type ExpertDtype = 'fp32' | 'int8';
 
+/**
+ * The weight format the engine runs a dtype in, for experts and (`--dtype int8`) attention and LM head.
+ * NOTE: `int8` runs as `int8-rows` (per-row int8 activations, MatMulInteger), not as MatMulNBits: the
+ * same weight codes, and 1.15–2.2× faster at 1–32 rows on the development VM (see layers.ts).
+ */
+export function weightFormatOf(dtype: ExpertDtype): WeightFormat {
+  return dtype === 'int8' ? 'int8-rows' : 'fp32';
+}
+
 export interface KernelOptions {
   readonly session?: SessionOptions;
   /** Format of attention projections and the LM head (`int8` quantises them too; default fp32). */
   readonly denseFormat?: WeightFormat;
 }
 
-/** Adapts a session with input `x` [N, H] and one float output to a RowKernel. */
+/**
+ * Adapts a session with input `x` [N, H] and one float output to a RowKernel. With `into`, onnxruntime
+ * writes the output there (it must be [N, H], which holds for expert graphs only).
+ */
 export function rowKernel(session: OnnxSession, hiddenSize: number, output: string): RowKernel & ExpertKernel {
   return {
-    async run(x, numRows) {
-      const res = await session.run({ x: { data: x, dims: [numRows, hiddenSize] } });
-      const out = res[output];
-      if (!out) throw new Error(`internal: graph has no output ${output}`);
-      return out.data;
+    async run(x, numRows, into?: Float32Array) {
+      const dims = [numRows, hiddenSize];
+      const res = await session.run(
+        { x: { data: x, dims } },
+        into ? { outputs: { [output]: { data: into, dims } } } : {},
+      );
+      const y = res[output];
+      if (!y) throw new Error(`internal: graph has no output ${output}`);
+      return y.data;
     },
     release: () => session.release(),
   };
@@ -202,7 +218,7 @@ export async function openExpertKernel(
   dtype: ExpertDtype,
   session: SessionOptions = {},
 ): Promise<ExpertKernel> {
-  const bytes = buildExpertGraph(config, weights, layer, expert, { format: dtype });
+  const bytes = buildExpertGraph(config, weights, layer, expert, { format: weightFormatOf(dtype) });
   return rowKernel(await createSession(bytes, session), config.hiddenSize, 'y');
 }
 

@@ -4,6 +4,7 @@
  */
 import type { F32Tensor } from '@switchyard/model';
 import { attrInt, attrInts, MS_DOMAIN, type GraphBuilder, type Value } from './graph-builder.ts';
+import { OnnxDataType } from './onnx-proto.ts';
 import { quantizeInt8PerChannel, type Int8PerChannel } from './quantize.ts';
 import { transpose2d } from '@switchyard/model';
 
@@ -14,15 +15,20 @@ import { transpose2d } from '@switchyard/model';
  * - `int8`: `com.microsoft.MatMulNBits` (bits=8, the per-channel scale repeated over K blocks of 128).
  *   With accuracy level 4 (the default) activations are quantised to int8 per K block and the VNNI
  *   int8 kernel runs: ≈ 3× faster than fp32 at N=1 when the weights come from memory.
+ * - `int8-rows`: the activations are quantised too, per row (symmetric, uint8 with zero point 128), and
+ *   `MatMulInteger` multiplies codes by codes (MLAS's u8s8 QGEMM, VNNI on AVX512-VNNI CPUs); the int32
+ *   result is scaled by the row's and the column's scales. Per row, so a row's result does not depend on
+ *   the other rows of the batch. Measured on the 2-core VM against `int8` for one [M×2048]·[2048×2048]
+ *   (alternating, one process): ≈ 1.15× faster at M = 1, ≈ 1.9× at M = 8, ≈ 2.2× at M = 32.
  * - `int8-qdq`: int8 [in, out] + scales → `DequantizeLinear(axis=1)` → MatMul, the portable QDQ form.
  *   NOTE: onnxruntime 1.30 (its DQ → MatMulNBits fusion, optimisation level 'extended' and up) rewrites
  *   this pair into MatMulNBits at session creation, at the accuracy level of the session option
  *   `session.qdq_matmulnbits_accuracy_level` (onnxruntime default 4: int8 activations);
  *   `createSession(…, { exactQdqInt8: true })` sets 0: fp32 activations, exact, slow.
  */
-export type WeightFormat = 'fp32' | 'int8' | 'int8-qdq';
+export type WeightFormat = 'fp32' | 'int8' | 'int8-rows' | 'int8-qdq';
 
-export const WEIGHT_FORMATS: readonly WeightFormat[] = ['fp32', 'int8', 'int8-qdq'];
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['fp32', 'int8', 'int8-rows', 'int8-qdq'];
 
 /**
  * `accuracy_level` of MatMulNBits: 4 quantises activations to int8 per K block (fast); 0 multiplies fp32
@@ -46,15 +52,38 @@ function int8QdqLinear(
   out: number,
   inn: number,
 ): Value {
-  const qT = new Int8Array(out * inn);
-  for (let r = 0; r < out; r++) {
-    for (let c = 0; c < inn; c++) qT[c * out + r] = quantized.q[r * inn + c] ?? 0;
-  }
-  const q = g.initializer(`${name}.q`, qT, [inn, out]);
+  const q = g.initializer(`${name}.q`, transposedCodes(quantized, out, inn), [inn, out]);
   const scale = g.initializer(`${name}.scale`, quantized.scales, [out]);
   const zeroPoint = g.initializer(`${name}.zero_point`, new Int8Array(out), [out]);
   const w = g.op('DequantizeLinear', [q, scale, zeroPoint], { axis: attrInt(1) });
   return g.matmul(x, w);
+}
+
+/** Codes transposed to the [in, out] layout MatMul-style ops take. */
+function transposedCodes(quantized: Int8PerChannel, out: number, inn: number): Int8Array {
+  const qT = new Int8Array(out * inn);
+  for (let r = 0; r < out; r++) {
+    for (let c = 0; c < inn; c++) qT[c * out + r] = quantized.q[r * inn + c] ?? 0;
+  }
+  return qT;
+}
+
+/**
+ * x [M, in] → per-row scale s = max|x_row| / 127, codes round(x / s) + 128 (uint8) → MatMulInteger with
+ * the int8 weight codes → int32 × s_row × s_col. NOTE: the scale is floored at 1e-30 so an all-zero row
+ * (a padding row) gives zeros, not NaN.
+ */
+function int8RowsLinear(g: GraphBuilder, x: Value, name: string, quantized: Int8PerChannel, out: number, inn: number) {
+  const absMax = g.op('ReduceMax', [g.op('Abs', [x])], { axes: attrInts([-1]), keepdims: attrInt(1) });
+  const rowScale = g.div(g.op('Max', [absMax, g.scalarF32(1e-30)]), g.scalarF32(127));
+  const shifted = g.add(g.op('Round', [g.div(x, rowScale)]), g.scalarF32(128));
+  const codes = g.op('Cast', [shifted], { to: attrInt(OnnxDataType.uint8) });
+  const q = g.initializer(`${name}.q`, transposedCodes(quantized, out, inn), [inn, out]);
+  const aZero = g.initializer(`${name}.a_zero_point`, Uint8Array.from([128]), []);
+  const bZero = g.initializer(`${name}.b_zero_point`, new Int8Array(1), []);
+  const acc = g.op('MatMulInteger', [codes, q, aZero, bZero]);
+  const scaled = g.mul(g.op('Cast', [acc], { to: attrInt(OnnxDataType.float) }), rowScale);
+  return g.mul(scaled, g.initializer(`${name}.scale`, quantized.scales, [out]));
 }
 
 function int8NbitsLinear(
@@ -109,6 +138,8 @@ export function linear(g: GraphBuilder, x: Value, weight: F32Tensor, name: strin
     y = g.matmul(x, g.initializer(`${name}.weight_t`, transpose2d(weight), [inn, out]));
   } else if (format === 'int8-qdq') {
     y = int8QdqLinear(g, x, name, quantizeInt8PerChannel(weight), out, inn);
+  } else if (format === 'int8-rows') {
+    y = int8RowsLinear(g, x, name, quantizeInt8PerChannel(weight), out, inn);
   } else {
     const level = options.nbitsAccuracyLevel ?? 4;
     y = int8NbitsLinear(g, x, name, quantizeInt8PerChannel(weight), { out, inn }, level);

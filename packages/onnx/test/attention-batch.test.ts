@@ -8,6 +8,7 @@ import {
   type OnnxSession,
   type TensorFeed,
   type TensorResult,
+  type WeightFormat,
 } from '../src/index.ts';
 import {
   getPreset,
@@ -154,11 +155,14 @@ describe('attention with int8 projections', () => {
     expect(maxAbsDiff(data(got, 'new_k'), want.newK)).toBeLessThanOrEqual(TOLERANCE);
   });
 
-  it('int8 (MatMulNBits) keeps the attention update close to fp32 (cosine > 0.999)', async () => {
-    const session = await open(buildAttentionGraph(config, weights, LAYER, { projectionFormat: 'int8' }));
-    const want = referenceAttention(config, weights, LAYER, x, positions, empty.data, empty.data);
-    const got = data(await session.run(feeds), 'h');
-    const update = (hOut: Float32Array) => hOut.map((v, i) => v - (x[i] ?? 0));
-    expect(cosineSimilarity(update(got), update(want.h))).toBeGreaterThan(0.999);
-  });
+  it.each<WeightFormat>(['int8', 'int8-rows'])(
+    '%s keeps the attention update close to fp32 (cosine > 0.999)',
+    async (format) => {
+      const session = await open(buildAttentionGraph(config, weights, LAYER, { projectionFormat: format }));
+      const want = referenceAttention(config, weights, LAYER, x, positions, empty.data, empty.data);
+      const got = data(await session.run(feeds), 'h');
+      const update = (hOut: Float32Array) => hOut.map((v, i) => v - (x[i] ?? 0));
+      expect(cosineSimilarity(update(got), update(want.h))).toBeGreaterThan(0.999);
+    },
+  );
 });

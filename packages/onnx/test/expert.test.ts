@@ -103,6 +103,7 @@ describe('int8 expert graphs', () => {
 
   it.each<[string, ExpertGraphOptions]>([
     ['int8 (MatMulNBits, int8 activations)', { format: 'int8' }],
+    ['int8-rows (MatMulInteger, per-row int8 activations)', { format: 'int8-rows' }],
     ['int8-qdq under onnxruntime’s default fusion', { format: 'int8-qdq' }],
   ])('%s stays close to fp32 (cosine > 0.999)', async (_name, options) => {
     const s = await session(buildExpertGraph(config, weights, 0, 5, options));
@@ -111,6 +112,24 @@ describe('int8 expert graphs', () => {
     expect(cosineSimilarity(got, fp32)).toBeGreaterThan(0.999);
     const scale = Math.max(...Array.from(fp32, Math.abs));
     expect(maxAbsDiff(got, referenceSwiGlu(dequantised(w), x, 4))).toBeLessThan(0.02 * scale);
+  });
+});
+
+describe('int8-rows expert graph', () => {
+  it('gives each row the same result whatever the other rows of the batch are', async () => {
+    const s = await session(buildExpertGraph(config, weights, 0, 5, { format: 'int8-rows' }));
+    const batch = tokens(4, 2);
+    const loud = batch.slice();
+    loud.fill(40, 0, H); // row 0 with a much larger range than the others
+    const alone = await runExpert(s, batch.slice(H, 2 * H));
+    expect(Array.from((await runExpert(s, batch)).subarray(H, 2 * H))).toEqual(Array.from(alone));
+    expect(Array.from((await runExpert(s, loud)).subarray(H, 2 * H))).toEqual(Array.from(alone));
+  });
+
+  it('gives zeros, not NaN, for an all-zero row', async () => {
+    const s = await session(buildExpertGraph(config, weights, 0, 5, { format: 'int8-rows' }));
+    const y = await runExpert(s, new Float32Array(H));
+    expect(y.every((v) => v === 0)).toBe(true);
   });
 });
 

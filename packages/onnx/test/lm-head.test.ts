@@ -32,8 +32,11 @@ describe('LM head graph', () => {
     expect(maxAbsDiff(got?.data ?? [], want)).toBeLessThanOrEqual(1e-4);
   });
 
-  it('stays close to fp32 with int8 weights (cosine > 0.999)', async () => {
-    const { got, want } = await runLmHead(getPreset('tiny'), 33, 'int8');
-    expect(cosineSimilarity(got?.data ?? [], want)).toBeGreaterThan(0.999);
-  });
+  it.each<WeightFormat>(['int8', 'int8-rows'])(
+    'stays close to fp32 with %s weights (cosine > 0.999)',
+    async (format) => {
+      const { got, want } = await runLmHead(getPreset('tiny'), 33, format);
+      expect(cosineSimilarity(got?.data ?? [], want)).toBeGreaterThan(0.999);
+    },
+  );
 });

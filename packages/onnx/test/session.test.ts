@@ -56,6 +56,11 @@ describe('onnx session wrapper', () => {
     });
   });
 
+  it("leaves the intra-op pool to onnxruntime's default unless told a thread count", () => {
+    expect(resolveSessionOptions().intraOpNumThreads).toBeUndefined();
+    expect(resolveSessionOptions({ intraOpThreads: 1 }).intraOpNumThreads).toBe(1);
+  });
+
   it('turns spinning on only when asked (bench:spinning measures what it costs)', () => {
     expect(resolveSessionOptions({ spinning: true }).extra).toEqual({
       session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } },

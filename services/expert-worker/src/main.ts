@@ -36,7 +36,7 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'worker-id': ['id', 'this worker’s id (default <hostname>-<pid>)'],
   'expert-dtype': ['fp32|int8', 'expert weights (default fp32)'],
   'execution-provider': ['cpu|cuda', 'onnxruntime execution provider (default cpu)'],
-  'intra-op-threads': ['n', 'onnxruntime intra-op threads per session'],
+  'intra-op-threads': ['n', 'onnxruntime intra-op threads per session (default: onnxruntime’s own pool)'],
   'max-tokens-per-run': ['n', 'largest Run message, in tokens (default 65536)'],
   'metrics-port': ['n', 'serve Prometheus GET /metrics on this port'],
   'nats-url': ['url', 'register in the NATS worker registry and heartbeat'],
@@ -75,6 +75,8 @@ if (dtype !== 'fp32' && dtype !== 'int8') fail(`--expert-dtype must be fp32 or i
 const provider = values['execution-provider'] ?? 'cpu';
 if (provider !== 'cpu' && provider !== 'cuda') fail(`--execution-provider must be cpu or cuda, got ${provider}`);
 const threads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
+if (threads !== undefined && (!Number.isInteger(threads) || threads < 1))
+  fail(`--intra-op-threads must be an integer ≥ 1, got ${values['intra-op-threads']}`);
 const maxTokensPerRun = Number(values['max-tokens-per-run'] ?? '65536');
 if (!Number.isInteger(maxTokensPerRun) || maxTokensPerRun < 1)
   fail(`--max-tokens-per-run must be a positive integer, got ${values['max-tokens-per-run']}`);

@@ -33,6 +33,8 @@ export interface GatewayConfig {
   readonly replication: number;
   readonly expertDtype: ExpertDtype;
   readonly denseDtype: 'fp32' | 'int8';
+  /** Threads of each onnxruntime session's intra-op pool; absent = onnxruntime's default (one per physical core). */
+  readonly intraOpThreads?: number;
   readonly microBatches: number;
   readonly maxRunningSequences: number;
   readonly maxBatchedTokens: number;
@@ -483,6 +485,7 @@ async function openEngine(
       onKvEvent: (event) => kvSink.add?.(event),
       expertDtype: config.expertDtype,
       denseDtype: config.denseDtype,
+      ...(config.intraOpThreads === undefined ? {} : { session: { intraOpThreads: config.intraOpThreads } }),
       blockSize: KV_BLOCK_SIZE,
       ...(config.numKvBlocks !== undefined ? { numKvBlocks: config.numKvBlocks } : {}),
       microBatches: config.microBatches,

@@ -108,8 +108,8 @@ async function runPlan(opts: PlanOptions, command: Command): Promise<void> {
   if (opts.local) {
     process.stderr.write('switchyard plan: measuring this machine (MatMul FLOP/s, read bandwidth, loopback TCP) …\n');
     // Short best-of-few measurements, the engine bench's probes.
-    const matMulFlopsPerS = await measureMatMulFlops(256, 1024, 2048, 3);
-    const readBytesPerS = await measureReadBandwidth(256 << 20, 3);
+    const matMulFlopsPerS = (await measureMatMulFlops(512, 2048, 2048, { repeats: 3 })).value;
+    const readBytesPerS = (await measureReadBandwidth(256 << 20, { repeats: 3 })).value;
     const loopbackBytesPerS = await measureLoopbackBandwidth();
     figures = {
       linkGbps: (loopbackBytesPerS * 8) / 1e9,
