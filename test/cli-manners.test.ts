@@ -1,6 +1,6 @@
 /**
- * Command-line manners of the three entry points (the `switchyard` CLI, the gateway and the expert
- * worker), run as real processes: `--version`, one line and exit code 2 for a mistake, and every service
+ * Command-line manners of the entry points (the `switchyard` CLI, the gateway, the expert worker and
+ * the KV page store), run as real processes: `--version`, one line and exit code 2 for a mistake, and every service
  * flag's environment variable listed in `--help`.
  */
 import { spawnSync } from 'node:child_process';
@@ -13,6 +13,7 @@ const ENTRIES = {
   switchyard: 'services/cli/src/main.ts',
   gateway: 'services/gateway/src/main.ts',
   'expert-worker': 'services/expert-worker/src/main.ts',
+  'kv-store': 'services/kv-store/src/main.ts',
 } as const;
 
 function run(entry: keyof typeof ENTRIES, args: readonly string[], env: Record<string, string> = {}) {
@@ -36,6 +37,7 @@ describe('command-line manners', () => {
       status: 0,
       stdout: `${versionOf('services/expert-worker')}\n`,
     });
+    expect(run('kv-store', ['--version'])).toMatchObject({ status: 0, stdout: `${versionOf('services/kv-store')}\n` });
   });
 
   it.each([
@@ -43,6 +45,7 @@ describe('command-line manners', () => {
     ['switchyard', ['up', '--frobnicate']],
     ['gateway', ['--model', 'models/x', '--frobnicate']],
     ['expert-worker', ['--frobnicate', '1']],
+    ['kv-store', ['--frobnicate']],
   ] as const)('%s %j: an unknown flag is one line naming it, exit code 2', (entry, args) => {
     const { status, stdout, stderr } = run(entry, args);
     expect(status).toBe(2);
@@ -60,9 +63,15 @@ describe('command-line manners', () => {
       status: 2,
       stderr: 'expert-worker: --max-tokens-per-run must be a positive integer, got 0\n',
     });
+    expect(
+      run('kv-store', ['--nats-url', 'nats://127.0.0.1:1'], { SWITCHYARD_KV_STORE_CAPACITY_BYTES: '4 bananas' }),
+    ).toMatchObject({
+      status: 2,
+      stderr: 'kv-store: --capacity-bytes must be a size such as 1GiB or 536870912, got "4 bananas"\n',
+    });
   });
 
-  it.each(['gateway', 'expert-worker'] as const)(
+  it.each(['gateway', 'expert-worker', 'kv-store'] as const)(
     '%s --help lists every flag with its SWITCHYARD_* variable',
     (entry) => {
       const { status, stdout } = run(entry, ['--help']);
@@ -72,7 +81,8 @@ describe('command-line manners', () => {
       const text = block.slice(0, block.indexOf('\n\n')).replace(/\s+/g, ' ');
       const options = [...text.matchAll(/ (--[a-z-]+)(?: <[^>]+>)? (.*?)(?= (?:-[a-zA-Z], )?--[a-z-]+|$)/g)];
       const flags = options.map((m) => m[1]).filter((f) => f !== '--help' && f !== '--version');
-      expect(flags.length).toBeGreaterThan(10);
+      // (the parse found the options: each service has more flags than this)
+      expect(flags.length).toBeGreaterThan(entry === 'kv-store' ? 6 : 10);
       for (const option of options) {
         if (option[1] === '--help' || option[1] === '--version') continue;
         expect(option[2], option[1]).toMatch(/\(env: SWITCHYARD_[A-Z0-9_]+(, [A-Z_]+)?\)/);

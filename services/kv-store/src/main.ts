@@ -4,59 +4,59 @@
  *
  *   node services/kv-store/src/main.ts --nats-url nats://127.0.0.1:4222 --port 50070 --capacity-bytes 4GiB
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { redactUrl } from '@switchyard/cluster';
+import { parseServiceFlags } from '@switchyard/flags';
 import { KvStoreService, type KvStoreConfig } from './kv-store.ts';
 
-const env = process.env;
+/** Each flag and the environment variable it falls back to (flags win over variables, variables over defaults). */
 const ENV_OF = {
   host: 'SWITCHYARD_HOST',
   port: 'SWITCHYARD_KV_STORE_PORT',
   'advertise-host': 'SWITCHYARD_KV_ADVERTISE_HOST',
   'capacity-bytes': 'SWITCHYARD_KV_STORE_CAPACITY_BYTES',
   name: 'SWITCHYARD_INSTANCE',
-  'nats-url': 'NATS_URL',
+  'nats-url': 'SWITCHYARD_NATS_URL',
   'stats-interval-ms': 'SWITCHYARD_KV_STORE_STATS_INTERVAL_MS',
 } as const;
+const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
+  host: ['host', 'address to listen on (default 127.0.0.1)'],
+  port: ['n', 'KvPageService port (default 50070; 0 picks a free one)'],
+  'advertise-host': [
+    'host',
+    'host engines reach this store at (default: the listening host, or the host name when that is 0.0.0.0)',
+  ],
+  'capacity-bytes': ['size', 'memory for pages, e.g. 4GiB or 536870912 (default 1GiB); least recently used out first'],
+  name: ['id', 'its id in KV events and load reports (default kv-store-<pid>)'],
+  'nats-url': ['url', 'NATS server (required): the store announces its pages there'],
+  'stats-interval-ms': ['n', 'log a line of counters and RSS this often (default 0: never)'],
+};
 
-const HELP = `usage: kv-store --nats-url nats://host:4222 [--host 127.0.0.1] [--port 50070] [--advertise-host host]
-                [--capacity-bytes 1GiB] [--name kv-store-0] [--stats-interval-ms 0]
-A shared KV page store: engines push the pages they evict and fetch them back (KvPageService), and every
-frontend learns what it holds from its KV events. Pages past --capacity-bytes are dropped, least recently used
-first. Sizes take a KiB, MiB or GiB suffix. Flags win over environment variables, which win over the defaults:
-${Object.entries(ENV_OF)
-  .map(([flag, variable]) => `  --${flag.padEnd(19)}${variable}`)
-  .join('\n')}
-`;
+const values = parseServiceFlags({
+  name: 'kv-store',
+  version: (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+    .version,
+  summary:
+    'A shared KV page store: engines push the pages they evict and fetch them back (KvPageService), and every frontend learns what it holds from its KV events.',
+  flags: Object.entries(ENV_OF).map(([name, variable]) => {
+    const [value, description] = FLAG_HELP[name as keyof typeof ENV_OF];
+    return { name, env: variable, value, description, ...(name === 'nats-url' ? { alsoEnv: 'NATS_URL' } : {}) };
+  }),
+  epilogue: 'Flags win over environment variables, which win over the defaults. Sizes take a KiB, MiB or GiB suffix.',
+  argv: process.argv.slice(2),
+  env: process.env,
+}) as { readonly [F in keyof typeof ENV_OF]?: string };
 
 function fail(message: string): never {
   process.stderr.write(`kv-store: ${message}\n`);
   process.exit(2);
 }
 
-let values: Record<string, string | boolean | undefined>;
-try {
-  values = parseArgs({
-    options: {
-      ...Object.fromEntries(
-        Object.entries(ENV_OF).map(([flag, variable]) => [flag, { type: 'string' as const, default: env[variable] }]),
-      ),
-      help: { type: 'boolean', short: 'h' },
-    },
-  }).values;
-} catch (error) {
-  fail(error instanceof Error ? error.message : String(error));
-}
 const str = (flag: keyof typeof ENV_OF): string | undefined => {
   const v = values[flag];
-  return typeof v === 'string' && v !== '' ? v : undefined;
+  return v !== undefined && v !== '' ? v : undefined;
 };
-
-if (values['help'] === true) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
 
 function int(flag: keyof typeof ENV_OF, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const value = str(flag);
