@@ -4,39 +4,20 @@
  * tokens as the colocated monolithic engine; a prompt whose prefix the decode engine already holds is
  * not sent to prefill again; a prefill engine takes no requests of its own.
  *
- * The model is `small` by default. SWITCHYARD_KV_TEST_MODEL (a preset name) with SWITCHYARD_KV_TEST_MODEL_DIR
- * (an existing model directory of it, e.g. bench/out/models/olmoe-slice) runs the same checks on a bigger
- * model, and SWITCHYARD_KV_TEST_WORKERS=n puts the experts on n expert worker processes shared by the
- * engines (so that a model like olmoe-slice fits in memory once).
+ * The model: test/helpers/kv-test-model.ts (`small` by default; olmoe-slice and others by environment).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initModelDir, isPresetName, PRESET_NAMES, type PresetName } from '@switchyard/model';
-
-function presetNamed(name: string): PresetName {
-  if (!isPresetName(name)) throw new Error(`SWITCHYARD_KV_TEST_MODEL must be one of ${PRESET_NAMES.join(', ')}`);
-  return name;
-}
 import { createByteTokenizer } from '@switchyard/engine';
-import {
-  startExpertWorkers,
-  startGateway,
-  startNatsServer,
-  type ExpertWorkerProcesses,
-  type ManagedProcess,
-  type NatsServer,
-} from '@switchyard/launcher';
+import { startGateway, startNatsServer, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
+import { greedyTokens, openKvTestModel, type KvTestModel } from './helpers/kv-test-model.ts';
 import { monolithicGreedy } from './helpers/oracle.ts';
 
 const MAX_TOKENS = 8;
-const MODEL = presetNamed(process.env['SWITCHYARD_KV_TEST_MODEL'] ?? 'small');
-const GIVEN_MODEL_DIR = process.env['SWITCHYARD_KV_TEST_MODEL_DIR'];
-const NUM_WORKERS = Number(process.env['SWITCHYARD_KV_TEST_WORKERS'] ?? '0');
-let workers: ExpertWorkerProcesses | undefined;
-/** Flags that point a gateway at the shared expert workers, when there are any. */
-const workerArgs = (): string[] => (workers ? ['--workers', workers.addresses.join(',')] : []);
+let testModel: KvTestModel | undefined;
+const workerArgs = (): readonly string[] => testModel?.workerArgs ?? [];
 const tokenizer = createByteTokenizer();
 type Gateway = ManagedProcess & { url: string };
 
@@ -61,23 +42,12 @@ interface Stats {
 }
 const stats = async (g: Gateway) => (await (await fetch(`${g.url}/v1/switchyard/stats`)).json()) as Stats;
 
-async function complete(prompt: string): Promise<number[]> {
-  const res = await fetch(`${decode.url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true }),
-  });
-  expect(res.status).toBe(200);
-  const body = (await res.json()) as { choices: { text: string }[] };
-  return tokenizer.encode(body.choices[0]?.text ?? '');
-}
+const complete = (prompt: string): Promise<number[]> => greedyTokens(decode.url, prompt, MAX_TOKENS);
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-disagg-'));
-  modelDir = GIVEN_MODEL_DIR ?? join(root, MODEL);
-  if (GIVEN_MODEL_DIR === undefined) await initModelDir(modelDir, MODEL, 41);
-  if (NUM_WORKERS > 0)
-    workers = await startExpertWorkers(modelDir, NUM_WORKERS, { expertDtype: 'fp32', startTimeoutMs: 300_000 });
+  testModel = await openKvTestModel(root, 41);
+  modelDir = testModel.modelDir;
   nats = await startNatsServer();
   const common = ['--nats-url', nats.url, ...workerArgs()];
   [prefill, decode] = await Promise.all([
@@ -97,7 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([prefill, decode].map((p) => p?.stop(5_000)));
-  await workers?.stop(5_000);
+  await testModel?.stop();
   await nats?.stop();
   await rm(root, { recursive: true, force: true });
 });

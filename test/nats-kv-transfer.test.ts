@@ -5,42 +5,28 @@
  * a frontend that joined after the blocks were stored — still gives the monolithic engine's tokens,
  * with the fault visible in the metrics.
  *
- * The model is `small` by default. SWITCHYARD_KV_TEST_MODEL (a preset name) with SWITCHYARD_KV_TEST_MODEL_DIR
- * (an existing model directory of it, e.g. bench/out/models/olmoe-slice) runs the same checks on a bigger
- * model, and SWITCHYARD_KV_TEST_WORKERS=n puts the experts on n expert worker processes shared by the
- * engines (so that a model like olmoe-slice fits in memory once).
+ * The model: test/helpers/kv-test-model.ts (`small` by default; olmoe-slice and others by environment).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initModelDir, isPresetName, PRESET_NAMES, type PresetName } from '@switchyard/model';
-
-function presetNamed(name: string): PresetName {
-  if (!isPresetName(name)) throw new Error(`SWITCHYARD_KV_TEST_MODEL must be one of ${PRESET_NAMES.join(', ')}`);
-  return name;
-}
 import { createByteTokenizer } from '@switchyard/engine';
 import {
-  startExpertWorkers,
   startGateway,
   startKvStore,
   startNatsServer,
   startProcess,
-  type ExpertWorkerProcesses,
   type ManagedProcess,
   type NatsServer,
 } from '@switchyard/launcher';
 import { parseExposition } from '@switchyard/loadgen';
+import { greedyTokens, openKvTestModel, type KvTestModel } from './helpers/kv-test-model.ts';
 import { monolithicGreedy } from './helpers/oracle.ts';
 
 const MAX_TOKENS = 8;
-const MODEL = presetNamed(process.env['SWITCHYARD_KV_TEST_MODEL'] ?? 'small');
-const GIVEN_MODEL_DIR = process.env['SWITCHYARD_KV_TEST_MODEL_DIR'];
-const NUM_WORKERS = Number(process.env['SWITCHYARD_KV_TEST_WORKERS'] ?? '0');
-let workers: ExpertWorkerProcesses | undefined;
-/** Flags that point a gateway at the shared expert workers, when there are any. */
-const workerArgs = (): string[] => (workers ? ['--workers', workers.addresses.join(',')] : []);
+let testModel: KvTestModel | undefined;
+const workerArgs = (): readonly string[] => testModel?.workerArgs ?? [];
 const tokenizer = createByteTokenizer();
 type Gateway = ManagedProcess & { url: string };
 
@@ -90,16 +76,8 @@ async function metric(g: Gateway, name: string, labels: Record<string, string>):
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-async function complete(via: Gateway, prompt: string, maxTokens = MAX_TOKENS): Promise<number[]> {
-  const res = await fetch(`${via.url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true }),
-  });
-  expect(res.status).toBe(200);
-  const body = (await res.json()) as { choices: { text: string }[] };
-  return tokenizer.encode(body.choices[0]?.text ?? '');
-}
+const complete = (via: Gateway, prompt: string, maxTokens = MAX_TOKENS): Promise<number[]> =>
+  greedyTokens(via.url, prompt, maxTokens);
 
 /**
  * Sends through engine A's frontend, which routes round-robin over [engine-a, engine-b]: first a
@@ -151,10 +129,8 @@ async function startKvPeer(name: string, fault: 'corrupt' | 'refuse' | 'die', pr
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-kvxfer-'));
-  modelDir = GIVEN_MODEL_DIR ?? join(root, MODEL);
-  if (GIVEN_MODEL_DIR === undefined) await initModelDir(modelDir, MODEL, 31);
-  if (NUM_WORKERS > 0)
-    workers = await startExpertWorkers(modelDir, NUM_WORKERS, { expertDtype: 'fp32', startTimeoutMs: 300_000 });
+  testModel = await openKvTestModel(root, 31);
+  modelDir = testModel.modelDir;
   nats = await startNatsServer();
   store = await startKvStore(nats.url, ['--name', 'kv-store-0', '--capacity-bytes', '64MiB']);
   const common = ['--nats-url', nats.url, '--router-mode', 'round-robin', '--kv-fetch', 'always', ...workerArgs()];
@@ -183,7 +159,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([...extra, engineA, engineB, store].map((p) => p?.stop(5_000)));
-  await workers?.stop(5_000);
+  await testModel?.stop();
   await nats?.stop();
   await rm(root, { recursive: true, force: true });
 });
