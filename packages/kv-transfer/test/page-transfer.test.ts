@@ -130,20 +130,23 @@ describe('peer page fetch over KvPageService (loopback gRPC)', () => {
   });
 
   it('fetches only past the break-even length, where the per-block saving pays back a call’s fixed cost', async () => {
-    const local = node();
     const pageWireBytes = 56 + 4 * (BLOCK + LAYERS * 2 * BLOCK * WIDTH);
-    const fetcher = new PageFetcher({
-      access: local.access,
-      hasher: local.hasher,
-      namespace,
-      sources: () => [{ id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 }],
-      clients,
-      mode: 'auto',
-      deadlineMs: 5_000,
-      overheadMs: 10,
-      bandwidth: new RateEstimator(pageWireBytes), // 1 ms per block
-      prefillRate: new RateEstimator(1), // 4 ms per block of 4 tokens
-    });
+    // The same cost model for both engines: 1 ms per block on the wire, 4 ms per block (4 tokens) of prefill.
+    const modelledFetcher = (engine: ReturnType<typeof node>) =>
+      new PageFetcher({
+        access: engine.access,
+        hasher: engine.hasher,
+        namespace,
+        sources: () => [{ id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 }],
+        clients,
+        mode: 'auto',
+        deadlineMs: 5_000,
+        overheadMs: 10,
+        bandwidth: new RateEstimator(pageWireBytes),
+        prefillRate: new RateEstimator(1),
+      });
+    const local = node();
+    const fetcher = modelledFetcher(local);
     expect(fetcher.breakEvenBlocks()).toBe(4); // 10 ms ÷ 3 ms saved per block, rounded up past equality
     local.access.importPages(pagesOf(prompt, local.hasher).slice(0, 7));
     expect(await fetcher.prefetch(prompt)).toMatchObject({
@@ -152,19 +155,7 @@ describe('peer page fetch over KvPageService (loopback gRPC)', () => {
       estimatedFetchMs: 13,
       estimatedRecomputeMs: 12,
     });
-    const fresh = node();
-    const wide = new PageFetcher({
-      access: fresh.access,
-      hasher: fresh.hasher,
-      namespace,
-      sources: () => [{ id: 'peer', address: peerAddress, kind: 'engine', numBlocks: 10 }],
-      clients,
-      mode: 'auto',
-      deadlineMs: 5_000,
-      overheadMs: 10,
-      bandwidth: new RateEstimator(pageWireBytes),
-      prefillRate: new RateEstimator(1),
-    });
+    const wide = modelledFetcher(node());
     expect(await wide.prefetch(prompt)).toMatchObject({
       outcome: 'fetched',
       estimatedFetchMs: 20,
