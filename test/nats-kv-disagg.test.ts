@@ -48,16 +48,17 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-disagg-'));
   testModel = await openKvTestModel(root, 41);
   modelDir = testModel.modelDir;
+  // The oracle first, in its own process: with a big model, its weights are gone before the engines load.
+  const events = await monolithicGreedy(modelDir, prompts, MAX_TOKENS);
+  oracle = events.map((list) =>
+    tokenizer.encode(tokenizer.decode(list.filter((e) => e.tokenId >= 0).map((e) => e.tokenId))),
+  );
   nats = await startNatsServer();
   const common = ['--nats-url', nats.url, ...workerArgs()];
   [prefill, decode] = await Promise.all([
     startGateway(modelDir, [...common, '--name', 'prefill-0', '--role', 'prefill']),
     startGateway(modelDir, [...common, '--name', 'decode-0', '--role', 'decode', '--kv-fetch', 'always']),
   ]);
-  const events = await monolithicGreedy(modelDir, prompts, MAX_TOKENS);
-  oracle = events.map((list) =>
-    tokenizer.encode(tokenizer.decode(list.filter((e) => e.tokenId >= 0).map((e) => e.tokenId))),
-  );
   const deadline = Date.now() + 15_000;
   while (!(await stats(decode)).liveEngines.includes('prefill-0')) {
     if (Date.now() > deadline) throw new Error('the decode engine never saw the prefill engine');

@@ -131,14 +131,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-kvxfer-'));
   testModel = await openKvTestModel(root, 31);
   modelDir = testModel.modelDir;
-  nats = await startNatsServer();
-  store = await startKvStore(nats.url, ['--name', 'kv-store-0', '--capacity-bytes', '64MiB']);
-  const common = ['--nats-url', nats.url, '--router-mode', 'round-robin', '--kv-fetch', 'always', ...workerArgs()];
-  [engineA, engineB] = await Promise.all([
-    // 48 blocks of 16 tokens: one 760-token request evicts everything engine A held.
-    startGateway(modelDir, [...common, '--name', 'engine-a', '--kv-blocks', '48']),
-    startGateway(modelDir, [...common, '--name', 'engine-b']),
-  ]);
+  // The oracle first, in its own process: with a big model, its weights are gone before the engines load.
   const keys = Object.keys(prompts) as PromptKey[];
   const events = await monolithicGreedy(
     modelDir,
@@ -151,6 +144,14 @@ beforeAll(async () => {
       tokenizer.encode(tokenizer.decode((events[i] ?? []).filter((e) => e.tokenId >= 0).map((e) => e.tokenId))),
     ]),
   );
+  nats = await startNatsServer();
+  store = await startKvStore(nats.url, ['--name', 'kv-store-0', '--capacity-bytes', '64MiB']);
+  const common = ['--nats-url', nats.url, '--router-mode', 'round-robin', '--kv-fetch', 'always', ...workerArgs()];
+  [engineA, engineB] = await Promise.all([
+    // 48 blocks of 16 tokens: one 760-token request evicts everything engine A held.
+    startGateway(modelDir, [...common, '--name', 'engine-a', '--kv-blocks', '48']),
+    startGateway(modelDir, [...common, '--name', 'engine-b']),
+  ]);
   await waitFor('both engines and the store to be live', async () => {
     const live = (await stats(engineA)).liveEngines.split(',');
     return ['engine-a', 'engine-b', 'kv-store-0'].every((n) => live.includes(n)) ? true : undefined;

@@ -1,31 +1,33 @@
-import { loadModelDir } from '@switchyard/model';
-import { createByteTokenizer, EngineLoop, resolveSamplingParams, type TokenEvent } from '@switchyard/engine';
-import { createEngine } from '@switchyard/onnx';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TokenEvent } from '@switchyard/engine';
+
+const ORACLE_MAIN = fileURLToPath(new URL('./oracle-main.ts', import.meta.url));
 
 /**
  * The monolithic engine's greedy answers (EOS ignored) for byte-tokenised prompts: the oracle every
- * distributed or clustered answer must equal. Returns each request's events.
+ * distributed or clustered answer must equal. Returns each request's events. The engine runs in a child
+ * process (test/helpers/oracle-main.ts), so its weights are out of memory once the answers are known —
+ * with olmoe-slice they are gigabytes the processes under test need.
  */
 export async function monolithicGreedy(
   modelDir: string,
   prompts: readonly string[],
   maxTokens: number,
 ): Promise<TokenEvent[][]> {
-  const tokenizer = createByteTokenizer();
-  const bundle = await createEngine(await loadModelDir(modelDir), {
-    expertDtype: 'fp32',
-    denseDtype: 'fp32',
-    blockSize: 16,
-    scheduler: { maxBatchedTokens: 2048, maxRunningSequences: 64 },
+  const child = spawn(process.execPath, [ORACLE_MAIN], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
   });
-  const loop = new EngineLoop(bundle.engine);
-  try {
-    const params = resolveSamplingParams({ maxTokens, temperature: 0, stopAtEos: false });
-    return await Promise.all(
-      prompts.map((p, i) => loop.generate({ id: `oracle-${i}`, promptIds: tokenizer.encode(p), params })),
-    );
-  } finally {
-    await loop.stop();
-    await bundle.close();
+  child.stdin.end(JSON.stringify({ modelDir, prompts, maxTokens }));
+  const code = await exited;
+  if (code !== 0) {
+    throw new Error(`the oracle process exited with ${code}: ${Buffer.concat(err).toString().slice(-2000)}`);
   }
+  return JSON.parse(Buffer.concat(out).toString()) as TokenEvent[][];
 }

@@ -24,6 +24,8 @@ export interface EngineLoad {
   readonly maxRunning: number;
   /** Fraction of KV blocks in use, 0–1. */
   readonly kvUsage: number;
+  /** Prompt tokens waiting for prefill (absent in reports of older releases). */
+  readonly numPrefillTokens?: number;
   /** True in the last report of an engine that is stopping. */
   readonly leaving: boolean;
   /** Absent in reports of older releases: `both`. */
@@ -56,6 +58,9 @@ export function decodeEngineLoad(data: Uint8Array | string): EngineLoad {
     numWaiting: readNumber(o, 'numWaiting', { integer: true, min: 0 }),
     maxRunning: readNumber(o, 'maxRunning', { integer: true, min: 1 }),
     kvUsage: readNumber(o, 'kvUsage', { min: 0 }),
+    ...(o['numPrefillTokens'] !== undefined
+      ? { numPrefillTokens: readNumber(o, 'numPrefillTokens', { integer: true, min: 0 }) }
+      : {}),
     leaving: readBoolean(o, 'leaving'),
     ...roleField(readOptionalString(o, 'role')),
     ...kvAddressField(readOptionalString(o, 'kvAddress')),

@@ -45,11 +45,14 @@ export {
 export {
   chooseEngine,
   DEFAULT_ROUTER_WEIGHTS,
-  kvScore,
+  engineCost,
   rendezvous,
   ROUTER_MODES,
   type RouteDecision,
   type RouteInput,
   type RouterMode,
   type RouterWeights,
+  type EngineCost,
+  type PendingWork,
 } from './kv-router.ts';
+export { RouteLedger, type RouteLedgerOptions } from './route-ledger.ts';

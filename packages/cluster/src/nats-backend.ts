@@ -38,6 +38,11 @@ export interface NatsBackendParts {
    * published again to the shared queue, once; any engine replays it and the stream stays exact.
    */
   readonly rerouteAfterMs?: number;
+  /**
+   * Told of every event a request's sink gets, the synthetic final event of an abort included (the
+   * router's ledger of what each engine still has to do follows requests with it).
+   */
+  readonly onEvent?: (event: TokenEvent) => void;
   readonly now?: () => number;
 }
 
@@ -212,7 +217,15 @@ export class NatsBackend implements GenerationBackend {
     this.#inFlight.delete(requestId);
     this.#parts.tokens.cancel(requestId);
     if (entry.seq !== undefined) void this.#parts.queue.remove(entry.seq);
-    entry.sink({ requestId, index: entry.stream.numForwarded, tokenId: -1, text: '', finishReason: 'abort' });
+    const final: TokenEvent = {
+      requestId,
+      index: entry.stream.numForwarded,
+      tokenId: -1,
+      text: '',
+      finishReason: 'abort',
+    };
+    this.#parts.onEvent?.(final);
+    entry.sink(final);
   }
 
   #onEvent(event: TokenEvent, sink: TokenSink): void {
@@ -228,6 +241,7 @@ export class NatsBackend implements GenerationBackend {
         if (entry?.seq !== undefined) void this.#parts.queue.remove(entry.seq);
       }
     }
+    this.#parts.onEvent?.(event);
     sink(event);
   }
 

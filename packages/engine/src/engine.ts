@@ -86,6 +86,17 @@ export class Engine {
     return this.#scheduler.waiting.length;
   }
 
+  /**
+   * Prompt tokens queued for prefill: whole prompts of waiting sequences (their cached prefix is known
+   * only at admission) and the uncomputed rest of running ones. What a router weighs as this engine's queue.
+   */
+  get numPendingPrefillTokens(): number {
+    let n = 0;
+    for (const seq of this.#scheduler.waiting) n += seq.numPromptTokens;
+    for (const seq of this.#scheduler.running) n += Math.max(0, seq.numPromptTokens - seq.numComputedTokens);
+    return n;
+  }
+
   /** Queues a request; throws RequestRejectedError for one that can never run. */
   add(request: GenerateRequest, sink: TokenSink): void {
     this.#validate(request);

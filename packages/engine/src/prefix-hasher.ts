@@ -21,6 +21,11 @@ export class PrefixHasher {
     this.#config = config;
   }
 
+  /** Tokens per block. */
+  get blockSize(): number {
+    return this.#config.blockSize;
+  }
+
   /** Hashes of every full block of seq.tokens. */
   hashes(seq: Sequence): readonly BlockHash[] {
     let list = this.#hashes.get(seq.id);

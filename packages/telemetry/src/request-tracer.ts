@@ -68,6 +68,7 @@ export interface RouteAttributes {
   readonly engineId?: string;
   readonly overlapBlocks: number;
   readonly promptBlocks: number;
+  /** `kv` mode: the chosen engine's estimated cost in prompt-token equivalents (lower is better); else 0. */
   readonly score: number;
 }
 

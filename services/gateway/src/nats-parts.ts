@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EngineBundle, EngineLoop, GenerateRequest } from '@switchyard/engine';
+import type { EngineBundle, EngineLoop, GenerateRequest, TokenEvent } from '@switchyard/engine';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
 import type { EngineTelemetry } from '@switchyard/telemetry';
 import {
@@ -14,6 +14,7 @@ import {
   NatsBackend,
   QueueWorker,
   RequestQueue,
+  RouteLedger,
   TokenSubscriber,
   type RouteDecision,
 } from '@switchyard/cluster';
@@ -80,16 +81,34 @@ export async function openNats(
     onGone: (id) => kvView.index.removeEngine(id),
   });
   let turn = 0;
+  // What this frontend has sent each engine and not yet seen finish (the load reports lag by up to 250 ms).
+  const ledger = new RouteLedger();
   const route = (request: GenerateRequest): RouteDecision => {
     const hashes = hasher.hashTokens(request.promptIds, request.cacheSalt ?? '');
-    return chooseEngine({
+    const overlap = kvView.index.overlap(hashes);
+    for (const [id, blocks] of ledger.predictedOverlap(hashes)) overlap.set(id, Math.max(blocks, overlap.get(id) ?? 0));
+    const decision = chooseEngine({
       mode: config.routerMode,
       engines: loads.routable(),
-      overlap: kvView.index.overlap(hashes),
+      overlap,
       numPromptBlocks: hashes.length,
+      promptTokens: request.promptIds.length,
+      blockSize: hasher.blockSize,
+      fetch: config.kvFetch !== 'never',
+      pending: ledger.pending(),
       ...(hashes[0] !== undefined ? { firstBlockHash: hashes[0] } : {}),
       pick: config.routerMode === 'random' ? Math.random() : turn++,
     });
+    if (decision.engineId !== undefined) {
+      const computeTokens =
+        decision.computeTokens ?? request.promptIds.length - decision.overlapBlocks * hasher.blockSize;
+      ledger.routed(request.id, decision.engineId, Math.max(0, computeTokens), hashes);
+    }
+    return decision;
+  };
+  const onEvent = (event: TokenEvent): void => {
+    if (event.finishReason !== undefined) ledger.finished(event.requestId);
+    else ledger.prefilled(event.requestId);
   };
   const backlog = new QueueBacklog(queue, model.name, 1_000);
   await backlog.poll();
@@ -100,6 +119,7 @@ export async function openNats(
     model: { modelId: model.name, maxContext: model.maxContext, vocabSize: model.vocabSize, tokenizer },
     maxInFlight: config.maxQueuedRequests,
     route,
+    onEvent,
     rerouteAfterMs: config.rerouteAfterMs,
   });
   if (!engine)
@@ -146,6 +166,7 @@ export async function openNats(
       model: model.name,
       numRunning: bundle.engine.numRunning,
       numWaiting: bundle.engine.numWaiting,
+      numPrefillTokens: bundle.engine.numPendingPrefillTokens,
       maxRunning: config.maxRunningSequences,
       kvUsage: bundle.kv.usage,
       role: config.role,
