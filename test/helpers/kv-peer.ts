@@ -67,15 +67,22 @@ const handler: KvPageServiceHandler = {
   ...honest,
   fetchPages:
     fault === 'corrupt'
-      ? (request, context) =>
-          extentsOf(request, context).map((extent, i) => {
-            if (i !== 0) return extent;
+      ? (request, context) => {
+          // The fourth page of the whole answer, whichever extent holds it (a big model's pages are
+          // large enough that an extent holds only two).
+          let firstPage = 0;
+          return extentsOf(request, context).map((extent) => {
+            const numPages = extent.blockHashes.length;
+            const page = 3 - firstPage;
+            firstPage += numPages;
+            if (page < 0 || page >= numPages) return extent;
             const data = extent.data.slice();
-            const pageBytes = data.byteLength / extent.blockHashes.length;
-            const at = Math.min(3, extent.blockHashes.length - 1) * pageBytes + pageBytes - 8;
+            const pageBytes = data.byteLength / numPages;
+            const at = page * pageBytes + pageBytes - 8;
             data[at] = (data[at] ?? 0) ^ 0x10;
             return { blockHashes: extent.blockHashes, data };
-          })
+          });
+        }
       : fault === 'die'
         ? async function* (request, context) {
             const extents = extentsOf(request, context);
