@@ -21,7 +21,14 @@ export interface MemoryResult {
   readonly offloadQueuedBytesEnd: number;
   readonly rssMiB: Record<string, { readonly start: number; readonly end: number }>;
   /** RSS of every process sampled every minute during the load (to tell a plateau from a leak). */
-  readonly rssSeriesMiB: readonly { readonly atS: number; readonly rssMiB: Record<string, number> }[];
+  readonly rssSeriesMiB: readonly MemorySample[];
+}
+
+export interface MemorySample {
+  readonly atS: number;
+  readonly rssMiB: Record<string, number>;
+  /** Per gateway process: rss, heapUsed, external, arrayBuffers (MiB), from its stats. */
+  readonly gatewayMiB: Record<string, Record<string, number>>;
 }
 
 async function rssMiB(pid: number | undefined): Promise<number> {
@@ -70,12 +77,35 @@ export async function measureMemory(
     Object.fromEntries(
       await Promise.all(Object.entries(processes).map(async ([k, p]) => [k, await rssMiB(p.child.pid)] as const)),
     );
+  // The gateways' own view: JS heap and external memory beside RSS (a flat heap under a growing RSS is native).
+  const heaps = async () =>
+    Object.fromEntries(
+      await Promise.all(
+        (['engine a', 'engine b', 'frontend'] as const).map(async (k) => {
+          const g = processes[k] as Gateway;
+          const stats = (await (await fetch(`${g.url}/v1/switchyard/stats`)).json()) as {
+            memoryMiB?: Record<string, number>;
+          };
+          return [k, stats.memoryMiB ?? {}] as const;
+        }),
+      ),
+    );
   try {
     const start = await rss();
     const startedAt = performance.now();
-    const series: { atS: number; rssMiB: Record<string, number> }[] = [{ atS: 0, rssMiB: start }];
+    const series: MemorySample[] = [{ atS: 0, rssMiB: start, gatewayMiB: await heaps() }];
+    const sample = async (): Promise<MemorySample> => {
+      const [rssNow, gatewayMiB] = await Promise.all([rss(), heaps()]);
+      return { atS: Math.round((performance.now() - startedAt) / 1000), rssMiB: rssNow, gatewayMiB };
+    };
     const sampler = setInterval(() => {
-      void rss().then((now) => series.push({ atS: Math.round((performance.now() - startedAt) / 1000), rssMiB: now }));
+      void sample().then(
+        (s) => {
+          series.push(s);
+          log(`memory at ${s.atS} s: ${JSON.stringify(s.gatewayMiB)}`);
+        },
+        () => undefined,
+      );
     }, 60_000);
     const dataset: DatasetSpec = {
       kind: 'shared-prefix',
@@ -112,7 +142,7 @@ export async function measureMemory(
     )) as RunRecord[];
     clearInterval(sampler);
     const end = await rss();
-    series.push({ atS: Math.round((performance.now() - startedAt) / 1000), rssMiB: end });
+    series.push({ atS: Math.round((performance.now() - startedAt) / 1000), rssMiB: end, gatewayMiB: await heaps() });
     const frontendStats = (await (await fetch(`${frontend.url}/v1/switchyard/stats`)).json()) as Record<string, number>;
     const engineStats = await Promise.all(
       engines.map(async (e) => (await (await fetch(`${e.url}/v1/switchyard/stats`)).json()) as Record<string, number>),

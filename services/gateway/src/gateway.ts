@@ -275,6 +275,7 @@ export class Gateway {
       prefillJobFailures: this.nats?.kv?.counts.prefillJobFailures ?? 0,
       kvFetchBandwidthMBps: Math.round((this.nats?.kv?.fetcher.bandwidth.perMs ?? 0) / 1000),
       kvPrefillTokensPerS: Math.round((this.nats?.kv?.fetcher.prefillRate.perMs ?? 0) * 1000),
+      memoryMiB: processMemoryMiB(),
     };
   }
 
@@ -560,4 +561,15 @@ function localBackendOf(engine: OpenedEngine | undefined, config: GatewayConfig)
 
 async function waitUntil(done: () => boolean, deadline: number): Promise<void> {
   while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/**
+ * This process's memory, MiB: resident set, the JS heap in use, memory of C++ objects bound to JS
+ * (external, array buffers included) and of array buffers alone. RSS growing while the other three stay
+ * flat points at native allocations (onnxruntime arenas, the allocator), not at JS objects.
+ */
+function processMemoryMiB(): { rss: number; heapUsed: number; external: number; arrayBuffers: number } {
+  const m = process.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+  return { rss: mib(m.rss), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) };
 }
