@@ -29,6 +29,13 @@ export interface SessionOptions {
    * busy session: with many, spinning pools fight for the cores (`npm run bench:spinning` measures it).
    */
   readonly spinning?: boolean;
+  /**
+   * onnxruntime's memory pattern (default false): a recorded allocation plan per distinct input shape,
+   * kept for the session's life. A serving engine sees a new shape almost every step (rows = the step's
+   * tokens), so with it on the process grew ≈ 8 MB a minute under `bench:kv --parts memory`, with the JS
+   * heap and array buffers flat. Off, tensors come from the CPU arena, which is kept.
+   */
+  readonly memPattern?: boolean;
 }
 
 export type FeedData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
@@ -83,6 +90,7 @@ export function resolveSessionOptions(options: SessionOptions = {}): ort.Inferen
     executionProviders: [options.executionProvider ?? 'cpu'],
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    enableMemPattern: options.memPattern === true,
     logSeverityLevel: options.logSeverityLevel ?? 3,
     ...(options.intraOpThreads === undefined ? {} : { intraOpNumThreads: options.intraOpThreads }),
     interOpNumThreads: 1,

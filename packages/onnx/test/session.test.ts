@@ -56,6 +56,11 @@ describe('onnx session wrapper', () => {
     });
   });
 
+  it("keeps onnxruntime's per-shape memory pattern off unless asked (a serving engine's shapes change every step)", () => {
+    expect(resolveSessionOptions().enableMemPattern).toBe(false);
+    expect(resolveSessionOptions({ memPattern: true }).enableMemPattern).toBe(true);
+  });
+
   it("leaves the intra-op pool to onnxruntime's default unless told a thread count", () => {
     expect(resolveSessionOptions().intraOpNumThreads).toBeUndefined();
     expect(resolveSessionOptions({ intraOpThreads: 1 }).intraOpNumThreads).toBe(1);
