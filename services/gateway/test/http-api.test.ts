@@ -141,7 +141,20 @@ describe('OpenAI HTTP API', () => {
     ],
     ['a negative temperature', { model: 'tiny', prompt: 'x', temperature: -1 }, 400, 'invalid_value'],
     ['a missing prompt', { model: 'tiny' }, 400, 'invalid_value'],
-    ['a token id outside the vocabulary', { model: 'tiny', prompt: [1, 99999] }, 422, 'invalid_token_id'],
+    ['a token id outside the vocabulary', { model: 'tiny', prompt: [1, 99999] }, 400, 'invalid_token_id'],
+    ['a prompt of booleans', { model: 'tiny', prompt: [true] }, 400, 'invalid_value'],
+    ['a boolean prompt', { model: 'tiny', prompt: true }, 400, 'invalid_value'],
+    ['a fractional token id', { model: 'tiny', prompt: [1.5] }, 400, 'invalid_value'],
+    ['a negative token id', { model: 'tiny', prompt: [-1] }, 400, 'invalid_value'],
+    ['a nested list of strings', { model: 'tiny', prompt: [['a']] }, 400, 'invalid_value'],
+    ['a batch of two prompts', { model: 'tiny', prompt: [[65], [66]] }, 400, 'batch_not_supported'],
+    ['a stop string over the limit', { model: 'tiny', prompt: 'x', stop: 's'.repeat(1025) }, 400, 'invalid_value'],
+    [
+      'a numeric temperature sent as a string',
+      { model: 'tiny', prompt: 'x', temperature: '0.5' },
+      400,
+      'invalid_value',
+    ],
     ['an oversized body', { model: 'tiny', prompt: 'x'.repeat(100_000) }, 413, 'request_too_large'],
   ])('rejects %s with an OpenAI error body', async (_what, body, status, code) => {
     const res = await post('/v1/completions', body);
@@ -150,6 +163,29 @@ describe('OpenAI HTTP API', () => {
     expect(json.error.code).toBe(code);
     expect(json.error.message.length).toBeGreaterThan(0);
     expect(typeof json.error.type).toBe('string');
+  });
+
+  it('takes a prompt as what it is: [65] is one token id, [[65]] a batch of one, with no conversion', async () => {
+    const usage = async (prompt: unknown) => {
+      const res = await post('/v1/completions', { model: 'tiny', prompt, max_tokens: 1, temperature: 0 });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens;
+    };
+    expect(await usage([65])).toBe(1);
+    expect(await usage([[65, 66]])).toBe(2);
+    expect(await usage(['65'])).toBe(2);
+    const res = await post('/v1/completions', { model: 'tiny', prompt: [config.vocabSize], max_tokens: 1 });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(String(config.vocabSize));
+  });
+
+  it('lets a client read the 413 for an over-limit body of megabytes (the body is drained, not reset)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await post('/v1/completions', { model: 'tiny', prompt: 'x'.repeat(8 * 2 ** 20) });
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('request_too_large');
+    }
+    expect((await post('/v1/completions', { model: 'tiny', prompt: 'ok', max_tokens: 1 })).status).toBe(200);
   });
 
   it('still answers a valid request after 1,000 malformed ones in a row', async () => {

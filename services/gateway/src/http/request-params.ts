@@ -1,6 +1,6 @@
 import { InvalidSamplingError, resolveSamplingParams, type SamplingParams, type Tokenizer } from '@switchyard/engine';
 import type { GenerationBackend } from '@switchyard/engine';
-import { badRequest, notFound, unprocessable } from './openai-error.ts';
+import { badRequest, notFound } from './openai-error.ts';
 import type { ChatMessage, SamplingBody } from './schemas.ts';
 
 /** Default completion length when the client sends no max_tokens (vLLM: the rest of the context). */
@@ -19,11 +19,7 @@ export function checkModel(body: SamplingBody, backend: GenerationBackend): void
 export function checkPromptIds(ids: readonly number[], backend: GenerationBackend): void {
   const bad = ids.find((id) => id >= backend.vocabSize);
   if (bad !== undefined)
-    throw unprocessable(
-      `token id ${bad} is outside the vocabulary of ${backend.vocabSize}`,
-      'prompt',
-      'invalid_token_id',
-    );
+    throw badRequest(`token id ${bad} is outside the vocabulary of ${backend.vocabSize}`, 'prompt', 'invalid_token_id');
   if (ids.length === 0) throw badRequest('the prompt is empty', 'prompt');
 }
 

@@ -1,9 +1,14 @@
 /**
- * JSON schemas of the OpenAI request bodies we accept (validated by Fastify's ajv). Unknown fields
- * are allowed and ignored, as OpenAI-compatible servers do.
+ * JSON schemas of the OpenAI request bodies we accept (validated by Fastify's ajv, with type coercion
+ * off: a value is taken as what it is, never converted). Unknown fields are allowed and ignored, as
+ * OpenAI-compatible servers do. Every string has a length limit.
  */
+
+/** Longest stop string, in characters. */
+export const MAX_STOP_CHARS = 1024;
+
 const samplingProperties = {
-  model: { type: 'string', minLength: 1 },
+  model: { type: 'string', minLength: 1, maxLength: 256 },
   max_tokens: { type: 'integer', minimum: 1 },
   max_completion_tokens: { type: 'integer', minimum: 1 },
   temperature: { type: 'number', minimum: 0, maximum: 2 },
@@ -11,25 +16,36 @@ const samplingProperties = {
   top_k: { type: 'integer', minimum: -1 },
   seed: { type: 'integer' },
   n: { type: 'integer', minimum: 1, maximum: 1 },
-  stop: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, maxItems: 4 }, { type: 'null' }] },
+  stop: {
+    anyOf: [
+      { type: 'string', maxLength: MAX_STOP_CHARS },
+      { type: 'array', items: { type: 'string', maxLength: MAX_STOP_CHARS }, maxItems: 4 },
+      { type: 'null' },
+    ],
+  },
   stream: { type: 'boolean' },
   stream_options: {
     anyOf: [{ type: 'object', properties: { include_usage: { type: 'boolean' } } }, { type: 'null' }],
   },
   ignore_eos: { type: 'boolean' },
-  user: { type: 'string' },
+  user: { type: 'string', maxLength: 256 },
 } as const;
+
+const tokenIds = { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 } as const;
 
 export const completionSchema = {
   type: 'object',
   required: ['model', 'prompt'],
   properties: {
     ...samplingProperties,
+    // A string, a list of strings, a list of token ids, or a list of token-id lists (the lists are
+    // batches: one prompt each).
     prompt: {
       anyOf: [
         { type: 'string' },
-        { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 },
-        { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 },
+        tokenIds,
+        { type: 'array', items: { type: 'string' }, minItems: 1 },
+        { type: 'array', items: tokenIds, minItems: 1 },
       ],
     },
     echo: { type: 'boolean' },
@@ -83,7 +99,7 @@ export interface SamplingBody {
 }
 
 export interface CompletionBody extends SamplingBody {
-  readonly prompt: string | number[] | string[];
+  readonly prompt: string | number[] | string[] | number[][];
 }
 
 export interface ChatMessage {

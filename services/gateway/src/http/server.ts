@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { GenerationBackend } from '@switchyard/engine';
 import { serveGeneration } from './generation.ts';
@@ -22,16 +23,24 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes,
     logger: false,
-    ajv: { customOptions: { allErrors: false } },
+    // NOTE: Fastify's ajv coerces types by default (`[65]` would pass as the string "65"); here a value
+    // is what it is.
+    ajv: { customOptions: { allErrors: false, coerceTypes: false } },
   });
 
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const http = toHttpError(error);
     if (reply.raw.headersSent) {
       reply.raw.end();
       return;
     }
-    void reply.status(http.status).send(http.body);
+    if (http.status === 413) {
+      // The body was refused unread: read (and drop) what the client is still sending, up to a cap,
+      // so it gets to read the 413 instead of a connection reset; then close the connection.
+      await drain(request.raw, DRAIN_CAP_BYTES, DRAIN_DEADLINE_MS);
+      void reply.header('connection', 'close');
+    }
+    return reply.status(http.status).send(http.body);
   });
   app.setNotFoundHandler((request, reply) => {
     const http = notFound(`no route for ${request.method} ${request.url}`, null, 'route_not_found');
@@ -82,10 +91,18 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   return app;
 }
 
-function promptIdsOf(prompt: number[] | string[], backend: GenerationBackend): number[] {
+/** The one prompt of a completion body; a batch of several is refused by name (one prompt per request). */
+function promptIdsOf(prompt: number[] | string[] | number[][], backend: GenerationBackend): number[] {
   const [first] = prompt;
-  if (typeof first === 'string') return backend.tokenizer.encode(first);
-  return prompt as number[];
+  if (typeof first === 'number') return prompt as number[];
+  if (prompt.length > 1) {
+    throw badRequest(
+      `prompt is a batch of ${prompt.length} prompts; this server takes one prompt per request`,
+      'prompt',
+      'batch_not_supported',
+    );
+  }
+  return typeof first === 'string' ? backend.tokenizer.encode(first) : (first ?? []);
 }
 
 function jobOf(
@@ -107,9 +124,47 @@ function jobOf(
 }
 
 /** Maps anything thrown in a route to the HTTP error the client sees. */
+/** Most bytes of a refused body read before answering 413 (a client sending more is cut off). */
+const DRAIN_CAP_BYTES = 64 * 2 ** 20;
+const DRAIN_DEADLINE_MS = 5_000;
+
+/** Reads and drops the rest of a request's body: until its end, `capBytes` or `deadlineMs`, whichever first. */
+function drain(raw: IncomingMessage, capBytes: number, deadlineMs: number): Promise<void> {
+  if (raw.readableEnded || raw.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const timer = setTimeout(done, deadlineMs);
+    function done(): void {
+      clearTimeout(timer);
+      raw.off('data', onData);
+      raw.off('end', done);
+      raw.off('error', done);
+      raw.off('close', done);
+      raw.pause();
+      resolve();
+    }
+    function onData(chunk: Buffer): void {
+      bytes += chunk.length;
+      if (bytes > capBytes) done();
+    }
+    raw.on('data', onData);
+    raw.on('end', done);
+    raw.on('error', done);
+    raw.on('close', done);
+    raw.resume();
+  });
+}
+
 function toHttpError(error: FastifyError | HttpError): HttpError {
   if (error instanceof HttpError) return error;
   if (error.validation) {
+    if (error.validation.some((e) => e.instancePath === '/prompt' || e.instancePath.startsWith('/prompt/'))) {
+      return badRequest(
+        'prompt must be a string, a list of strings, a list of token ids (integers ≥ 0) or a list of such lists',
+        'prompt',
+        'invalid_value',
+      );
+    }
     const first = error.validation[0];
     const param = first?.instancePath
       ? first.instancePath.replace(/^\//, '').replaceAll('/', '.')
