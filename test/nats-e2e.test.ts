@@ -148,6 +148,34 @@ describe('NatsBackend → work queue → QueueWorker → EngineLoop, on a real n
     expect(backend.numInFlight).toBe(0);
   });
 
+  it('answers a queued request with a token id outside the vocabulary with an error naming it, not tokens', async () => {
+    engines.push(await openEngine(server.url, 'engine-vocab'));
+    // Published straight to the queue, as a client past the HTTP layer would: only the engine checks it.
+    const queue = await RequestQueue.open(frontendConn, queueOptions);
+    const events: TokenEvent[] = [];
+    const done = new Promise<void>((resolve) =>
+      subscriber.open('vocab-999999', (event) => {
+        events.push(event);
+        if (event.finishReason) resolve();
+      }),
+    );
+    await queue.publish(
+      {
+        id: 'vocab-999999',
+        promptIds: [65, 999_999],
+        params: resolveSamplingParams({ maxTokens: 8, temperature: 0, stopAtEos: false }),
+        model: config.name,
+        createdAtMs: Date.now(),
+      },
+      undefined,
+      {},
+    );
+    await done;
+    expect(ids(events)).toEqual([]);
+    expect(events.at(-1)?.finishReason).toBe('error');
+    expect(events.at(-1)?.error?.message).toContain('token id 999999 is outside the vocabulary');
+  });
+
   it('completes a request whose engine dies mid-generation on another engine, with no gap and no duplicate', async () => {
     const doomed = await openEngine(server.url, 'engine-doomed', 15);
     const req = request(3, 48, oracle.bundle.tokenizer);

@@ -110,6 +110,7 @@ export async function assembleEngine(
     tokenizer,
     scheduler: options.scheduler,
     maxContext: config.maxContext,
+    vocabSize: config.vocabSize,
     blockSize: options.blockSize,
     numKvBlocks: pool.numBlocks,
     eosTokenId: config.eosTokenId,

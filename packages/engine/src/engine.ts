@@ -25,6 +25,8 @@ export interface EngineParts {
   readonly tokenizer: Tokenizer;
   readonly scheduler: SchedulerConfig;
   readonly maxContext: number;
+  /** Token ids are below it: a prompt with any other id is rejected (it would index past the embedding). */
+  readonly vocabSize?: number;
   readonly blockSize: number;
   /** Size of the KV block pool: a request that could outgrow it alone is rejected up front. */
   readonly numKvBlocks: number;
@@ -38,7 +40,8 @@ export interface StepStats {
   readonly numPreempted: number;
 }
 
-export type RejectCode = 'prompt_too_long' | 'empty_prompt' | 'duplicate_id' | 'exceeds_kv_capacity';
+export type RejectCode =
+  'prompt_too_long' | 'empty_prompt' | 'duplicate_id' | 'exceeds_kv_capacity' | 'invalid_token_id';
 
 export class RequestRejectedError extends Error {
   override readonly name = 'RequestRejectedError';
@@ -215,6 +218,13 @@ export class Engine {
     }
     const numPrompt = request.promptIds.length;
     if (numPrompt === 0) throw new RequestRejectedError('empty_prompt', 'the prompt has no tokens');
+    const { vocabSize } = this.#parts;
+    if (vocabSize !== undefined) {
+      const bad = request.promptIds.find((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
+      if (bad !== undefined) {
+        throw new RequestRejectedError('invalid_token_id', `token id ${bad} is outside the vocabulary of ${vocabSize}`);
+      }
+    }
     const { maxContext } = this.#parts;
     if (numPrompt + 1 > maxContext) {
       throw new RequestRejectedError(

@@ -191,6 +191,14 @@ describe('monolithic engine on tiny', () => {
     );
   });
 
+  it('rejects a prompt with a token id outside the vocabulary, naming the id (whoever queued it)', () => {
+    for (const bad of [config.vocabSize, 999_999, -1, 1.5]) {
+      expect(() => engine.loop.submit({ id: `bad-${bad}`, promptIds: [65, bad], params: greedy(1) }, () => {})).toThrow(
+        `token id ${bad} is outside the vocabulary of ${config.vocabSize}`,
+      );
+    }
+  });
+
   it('aborting a request ends it with finish reason abort and frees its blocks', async () => {
     const free = engine.bundle.kv.numFreeBlocks;
     const done = new Promise<TokenEvent>((resolve) => {
