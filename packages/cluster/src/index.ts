@@ -1,4 +1,4 @@
-export { NatsConnectError, TokenStreamTimeoutError } from './errors.ts';
+export { NatsConnectError, RemoteGenerationError, TokenStreamTimeoutError } from './errors.ts';
 export { requestSubject, tokenSubject } from './subjects.ts';
 export { redactUrl } from './redact-url.ts';
 export { probeNats, type ClusterTlsOptions, type ConnectionState, ClusterConnection } from './connect.ts';

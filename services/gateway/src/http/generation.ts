@@ -73,8 +73,7 @@ export async function serveGeneration(
   const last = await done;
   const usage = usageOf(last);
   if (job.stream) return endStream(reply, job, head, last, usage);
-  if (last.error)
-    throw new HttpError(500, 'server_error', `generation failed: ${last.error.message}`, null, 'generation_failed');
+  if (last.error) throw generationError(last.error);
   const text = events.map((e) => e.text).join('');
   await reply.send(job.kind === 'chat' ? chatBody(head, text, last, usage) : completionBody(head, text, last, usage));
 }
@@ -160,14 +159,7 @@ function writeChunk(reply: FastifyReply, job: GenerationJob, head: object, event
 
 function endStream(reply: FastifyReply, job: GenerationJob, head: object, last: TokenEvent, usage: Usage): void {
   if (last.error) {
-    sse(reply, {
-      error: {
-        message: `generation failed: ${last.error.message}`,
-        type: 'server_error',
-        param: null,
-        code: 'generation_failed',
-      },
-    });
+    sse(reply, generationError(last.error).body);
   } else if (job.includeUsage) {
     sse(reply, {
       ...head,
@@ -178,4 +170,27 @@ function endStream(reply: FastifyReply, job: GenerationJob, head: object, last: 
   }
   sse(reply, '[DONE]');
   reply.raw.end();
+}
+
+/** Engine reject codes a queued request can come back with: the client's fault, so 400. */
+const REJECT_CODES = new Set(['prompt_too_long', 'empty_prompt', 'exceeds_kv_capacity', 'invalid_token_id']);
+
+/**
+ * The HTTP error for a generation that ended in an error: 400 for a request an engine refused (in NATS
+ * mode the refusal comes back as a remote error with the engine's code), 500 otherwise. The message
+ * never carries an address (a broker or worker URL, host:port): they are replaced by `<address>`.
+ */
+export function generationError(error: Error): HttpError {
+  const remoteCode = 'remoteCode' in error && typeof error.remoteCode === 'string' ? error.remoteCode : undefined;
+  const message = withoutAddresses(error.message);
+  if (remoteCode !== undefined && REJECT_CODES.has(remoteCode)) return badRequest(message, 'prompt', remoteCode);
+  return new HttpError(500, 'server_error', `generation failed: ${message}`, null, 'generation_failed');
+}
+
+/** Replaces URLs, and host:port pairs, in a message shown to clients. */
+export function withoutAddresses(message: string): string {
+  return message
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'",)]+/gi, '<address>')
+    .replace(/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b/g, '<address>')
+    .replace(/\b(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+):\d{1,5}\b/gi, '<address>');
 }
