@@ -54,6 +54,33 @@ function message(
   };
 }
 
+/** The message with one activation (token 0, feature 3) replaced. */
+function withHidden(m: WireRunRequest, value: number): WireRunRequest {
+  if (m.hidden === null) throw new Error('no hidden');
+  const data = Buffer.from(m.hidden.data);
+  data.writeFloatLE(value, 3 * 4);
+  return { ...m, hidden: { ...m.hidden, data } };
+}
+
+/** The message with its route weights replaced. */
+function withWeights(m: WireRunRequest, weights: readonly number[]): WireRunRequest {
+  if (m.routes === null) throw new Error('no routes');
+  return { ...m, routes: { ...m.routes, weights: f32(weights) } };
+}
+
+/** One token routed to `numPairs` experts (all hosted ones, repeated). */
+function manyPairs(correlationId: number, numPairs: number): WireRunRequest {
+  const m = message(correlationId, { numTokens: 1 });
+  return {
+    ...m,
+    routes: {
+      offsets: i32([0, numPairs]),
+      expertIds: i32(Array.from({ length: numPairs }, (_, i) => i % 4)),
+      weights: f32(new Array<number>(numPairs).fill(0.1)),
+    },
+  };
+}
+
 describe('expert worker validation', () => {
   it('answers each malformed Run message with INVALID_ARGUMENT and keeps serving the same stream', async () => {
     const { run } = switchyardProtos().expert;
@@ -69,13 +96,17 @@ describe('expert worker validation', () => {
         message(7, { expert: 99 }), // no such expert in the model
         message(4, { dtype: 'DTYPE_I8', dataBytes: 2 * H }), // wrong dtype
         message(5, { numTokens: MAX_TOKENS + 1 }), // oversized
+        withHidden(message(8), Number.NaN), // a NaN activation
+        withHidden(message(9), Number.POSITIVE_INFINITY), // an infinite activation
+        withWeights(message(10), [0.5, Number.NEGATIVE_INFINITY]), // an infinite gate weight
+        manyPairs(11, config.numExpertsPerToken + 1), // more pairs for one token than the model's top-k
         message(6), // valid
       ];
       for (const m of cases) stream.write(m);
       stream.end();
       await once(stream, 'end');
       const byId = new Map(responses.map((r) => [Number(r.correlationId), r]));
-      for (const id of [1, 2, 4, 5]) {
+      for (const id of [1, 2, 4, 5, 8, 9, 10, 11]) {
         expect(byId.get(id)?.error?.code, `message ${id}`).toBe(status.INVALID_ARGUMENT);
         expect(byId.get(id)?.error?.message.length).toBeGreaterThan(0);
       }
@@ -86,7 +117,40 @@ describe('expert worker validation', () => {
       expect(byId.get(5)?.error?.message).toMatch(/exceed the limit of 8/);
       expect(byId.get(7)?.error?.code).toBe(status.INVALID_ARGUMENT);
       expect(byId.get(7)?.error?.message).toMatch(/expert 99 does not exist/);
+      expect(byId.get(8)?.error?.message).toMatch(/hidden\[0, 3\] is not finite/);
+      expect(byId.get(10)?.error?.message).toMatch(/weights\[1\] is not finite/);
+      expect(byId.get(11)?.error?.message).toMatch(/the model routes a token to/);
       expect(byId.get(6)?.result).toBe('output');
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('answers an undecodable Run frame with INVALID_ARGUMENT under its correlation id and keeps the stream', async () => {
+    const { run } = switchyardProtos().expert;
+    const raw = new Client(worker.address, credentials.createInsecure());
+    try {
+      const stream = raw.makeBidiStreamRequest(
+        run.path,
+        (bytes: Buffer) => bytes,
+        run.responseDeserialize,
+        new Metadata(),
+      );
+      const responses: WireRunResponse[] = [];
+      stream.on('data', (r: WireRunResponse) => responses.push(r));
+      // correlation_id 21, then field 3 (hidden) claiming 1,000 bytes that never come.
+      stream.write(Buffer.from([0x08, 21, 0x1a, 0xe8, 0x07, 0x01, 0x02]));
+      stream.write(run.requestSerialize(message(22)));
+      stream.write(Buffer.from([0xff, 0xff, 0xff]));
+      stream.write(run.requestSerialize(message(23)));
+      stream.end();
+      await once(stream, 'end');
+      const byId = new Map(responses.map((r) => [Number(r.correlationId), r]));
+      expect(byId.get(21)?.error?.code).toBe(status.INVALID_ARGUMENT);
+      expect(byId.get(21)?.error?.message).toMatch(/not a valid message/);
+      expect(byId.get(0)?.error?.code).toBe(status.INVALID_ARGUMENT);
+      expect(byId.get(22)?.result).toBe('output');
+      expect(byId.get(23)?.result).toBe('output');
     } finally {
       raw.close();
     }

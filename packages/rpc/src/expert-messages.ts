@@ -137,6 +137,9 @@ export function encodeRunRequest(correlationId: number, request: RunRequest, for
 
 /** A received request, validated, as plain arrays (views into the message where aligned). */
 export function decodeRunRequest(message: WireRunRequest): RunRequest {
+  if (message.undecodable !== undefined) {
+    throw new InvalidArgumentError(`the Run frame is not a valid message: ${message.undecodable}`);
+  }
   if (message.hidden === null) throw new InvalidArgumentError('request has no hidden tensor');
   if (message.routes === null) throw new InvalidArgumentError('request has no routes');
   validateTensor(message.hidden);

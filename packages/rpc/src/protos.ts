@@ -87,9 +87,42 @@ function withRunCodec(service: ServiceDefinition): ServiceDefinition {
   const aligned: MethodDefinition<WireRunRequest, WireRunResponse> = {
     ...run,
     requestSerialize: serializeRunRequest,
+    // NOTE: a frame that fails to decode must not end a long-lived stream: it becomes a message that
+    // is answered with INVALID_ARGUMENT (RunStreamSession), and the next frames are served.
+    requestDeserialize: (bytes: Buffer): WireRunRequest => {
+      try {
+        return run.requestDeserialize(bytes);
+      } catch (err) {
+        return undecodableRunRequest(bytes, err);
+      }
+    },
     responseSerialize: serializeRunResponse,
   };
   return { ...service, Run: aligned };
+}
+
+/** A stand-in for a Run frame that did not decode: its correlation id if the frame starts with one. */
+function undecodableRunRequest(bytes: Buffer, err: unknown): WireRunRequest {
+  let correlationId = 0;
+  // Field 1 (correlation_id), wire type 0 (varint): tag byte 0x08.
+  if (bytes[0] === 0x08) {
+    let shift = 0;
+    for (let i = 1; i < Math.min(bytes.length, 9); i++) {
+      const b = bytes[i] ?? 0;
+      correlationId += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if ((b & 0x80) === 0) break;
+    }
+  }
+  return {
+    correlationId,
+    layer: 0,
+    hidden: null,
+    routes: null,
+    outputDtype: 'DTYPE_F32',
+    traceparent: '',
+    undecodable: err instanceof Error ? err.message : String(err),
+  };
 }
 
 function serviceOf(definition: PackageDefinition, name: string): ServiceDefinition {

@@ -32,6 +32,12 @@ export interface WireRunRequest {
   readonly routes: WireTokenRoutes | null;
   readonly outputDtype: DType;
   readonly traceparent: string;
+  /**
+   * Set (by the server's deserializer) on a frame that is not a valid message: why. The frame is
+   * answered with INVALID_ARGUMENT under the correlation id read from its first field, if any, and the
+   * stream goes on.
+   */
+  readonly undecodable?: string;
 }
 
 export interface WireErrorStatus {

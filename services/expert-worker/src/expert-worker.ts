@@ -192,6 +192,24 @@ export class ExpertWorker implements ExpertServiceHandler {
         `hidden holds ${request.hidden.length} floats, expected ${request.routes.numTokens} × ${config.hiddenSize}`,
       );
     }
+    const { offsets, numTokens, weights } = request.routes;
+    for (let t = 0; t < numTokens; t++) {
+      const numPairs = (offsets[t + 1] ?? 0) - (offsets[t] ?? 0);
+      if (numPairs > config.numExpertsPerToken) {
+        // A small message must not buy more compute than the model's routing can ask for.
+        throw new InvalidArgumentError(
+          `token ${t} has ${numPairs} (expert, weight) pairs; the model routes a token to ${config.numExpertsPerToken}`,
+        );
+      }
+    }
+    const badWeight = weights.findIndex((w) => !Number.isFinite(w));
+    if (badWeight >= 0) throw new InvalidArgumentError(`routes.weights[${badWeight}] is not finite`);
+    const badHidden = request.hidden.findIndex((v) => !Number.isFinite(v));
+    if (badHidden >= 0) {
+      throw new InvalidArgumentError(
+        `hidden[${Math.floor(badHidden / config.hiddenSize)}, ${badHidden % config.hiddenSize}] is not finite`,
+      );
+    }
     for (const expertId of request.routes.expertIds) {
       if (!Number.isInteger(expertId) || expertId < 0 || expertId >= config.numExperts) {
         throw new InvalidArgumentError(
