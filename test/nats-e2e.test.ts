@@ -8,7 +8,14 @@ import {
   type TokenEvent,
 } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
-import { ClusterConnection, RequestQueue, TokenSubscriber, NatsBackend, QueueWorker } from '@switchyard/cluster';
+import {
+  ClusterConnection,
+  RequestQueue,
+  TokenSubscriber,
+  NatsBackend,
+  QueueWorker,
+  requestSubject,
+} from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { waitFor } from './helpers/wait.ts';
 
@@ -174,6 +181,30 @@ describe('NatsBackend → work queue → QueueWorker → EngineLoop, on a real n
     expect(ids(events)).toEqual([]);
     expect(events.at(-1)?.finishReason).toBe('error');
     expect(events.at(-1)?.error?.message).toContain('token id 999999 is outside the vocabulary');
+  });
+
+  it('answers a queued message that is not a valid request with an error event to its sender, never silence', async () => {
+    engines.push(await openEngine(server.url, 'engine-invalid'));
+    const events: TokenEvent[] = [];
+    const done = new Promise<void>((resolve) =>
+      subscriber.open('nested-1', (event) => {
+        events.push(event);
+        if (event.finishReason) resolve();
+      }),
+    );
+    // Nested token lists: the shape check fails before any engine could run it.
+    const bad = {
+      id: 'nested-1',
+      promptIds: [[65]],
+      params: { maxTokens: 8, temperature: 0 },
+      model: config.name,
+      createdAtMs: Date.now(),
+    };
+    await frontendConn.js.publish(requestSubject(config.name), JSON.stringify(bad));
+    await done;
+    expect(ids(events)).toEqual([]);
+    expect(events.at(-1)?.finishReason).toBe('error');
+    expect(events.at(-1)?.error?.message).toMatch(/not valid.*promptIds/);
   });
 
   it('completes a request whose engine dies mid-generation on another engine, with no gap and no duplicate', async () => {

@@ -1,6 +1,6 @@
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { Delivery, type QueueDelivery } from './queue-delivery.ts';
-import { decodeRequestMessage } from './request-message.ts';
+import { decodeRequestMessage, requestIdOfInvalid } from './request-message.ts';
 import type { RequestQueueOptions } from './request-queue-options.ts';
 import { getTraceContext } from './trace-context.ts';
 
@@ -9,8 +9,11 @@ export interface ConsumeHandlers {
   numFreeSlots(): number;
   /** A valid request for this engine. Settle the delivery (ack / nak / term) when done with it. */
   onRequest(delivery: QueueDelivery): void;
-  /** A message that is not a valid request; it has been terminated already. */
-  onInvalid?(reason: string): void;
+  /**
+   * A message that is not a valid request; it has been terminated already. `requestId` is its id when
+   * one could be read, so its sender can be told why.
+   */
+  onInvalid?(reason: string, requestId: string | undefined): void;
   /** A pull failed (broker away, consumer missing); the consumer retries with a bounded backoff. */
   onError?(error: Error): void;
 }
@@ -127,7 +130,7 @@ export class QueueConsumer {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       msg.term(reason);
-      this.#handlers.onInvalid?.(reason);
+      this.#handlers.onInvalid?.(reason, requestIdOfInvalid(msg.data));
       return;
     }
     if (this.#state !== 'running') {

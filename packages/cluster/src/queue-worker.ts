@@ -1,3 +1,4 @@
+import { InvalidMessageError } from './errors.ts';
 import type { ClusterConnection } from './connect.ts';
 import type { QueueConsumer } from './queue-consumer.ts';
 import type { QueueDelivery } from './queue-delivery.ts';
@@ -96,7 +97,7 @@ export class QueueWorker {
     const worker = new QueueWorker(parts.conn, parts.loop, options);
     const handlers = {
       onRequest: (delivery: QueueDelivery) => worker.#serve(delivery),
-      onInvalid: (reason: string) => worker.#report(new Error(`terminated an invalid request message: ${reason}`)),
+      onInvalid: (reason: string, requestId: string | undefined) => worker.#invalid(reason, requestId),
       onError: (error: Error) => worker.#report(error),
     };
     if (options.sharedLane !== false) {
@@ -252,6 +253,18 @@ export class QueueWorker {
     if (serving === undefined) return;
     serving.cancelled = true;
     this.#loop.abort(requestId);
+  }
+
+  /**
+   * A message that is not a valid request (already terminated): its sender, when it named itself with an
+   * id, gets an error event saying why instead of waiting for an answer that never comes.
+   */
+  #invalid(reason: string, requestId: string | undefined): void {
+    this.#report(new Error(`terminated an invalid request message: ${reason}`));
+    if (requestId === undefined) return;
+    const error = new InvalidMessageError(`the queued request is not valid: ${reason}`);
+    this.#publisher.begin(requestId);
+    this.#publisher.publish({ requestId, index: 0, tokenId: -1, text: '', finishReason: 'error', error });
   }
 
   /** A request that can never run: tell its frontend why and drop the message for good. */

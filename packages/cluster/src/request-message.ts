@@ -95,3 +95,18 @@ function decodeSamplingParams(p: JsonObject): SamplingParams {
     stopAtEos: readBoolean(p, 'stopAtEos'),
   });
 }
+
+/**
+ * The request id of a message that failed `decodeRequestMessage`, when it has a usable one (a non-empty
+ * string of at most 256 characters), so its sender can be told why; undefined otherwise.
+ */
+export function requestIdOfInvalid(data: Uint8Array | string): string | undefined {
+  try {
+    const o: unknown = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data));
+    if (typeof o !== 'object' || o === null || !('id' in o)) return undefined;
+    const id = o.id;
+    return typeof id === 'string' && id.length > 0 && id.length <= 256 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
