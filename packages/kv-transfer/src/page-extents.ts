@@ -26,7 +26,7 @@ export function pagesToExtents(pages: readonly KvPage[], minExtentBytes: number)
   return extents;
 }
 
-/** An extent made of already encoded pages (a page store serves what it keeps without decoding). */
+/** An extent made of already encoded pages, copied into one buffer. */
 export function encodedToExtent(pages: readonly { readonly hash: string }[], encoded: readonly Uint8Array[]): KvExtent {
   const total = encoded.reduce((n, e) => n + e.byteLength, 0);
   const data = new Uint8Array(total);
