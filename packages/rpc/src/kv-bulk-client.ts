@@ -21,6 +21,7 @@ import {
   FRAME_EXTENT,
   FRAME_HEADER_BYTES,
   HASH_BYTES,
+  KEEPALIVE_MS,
   decodeHashes,
   encodeRequest,
   parseFrameHeader,
@@ -216,6 +217,8 @@ class BulkConnection {
         host,
         port,
         noDelay: true,
+        keepAlive: true,
+        keepAliveInitialDelay: KEEPALIVE_MS,
         onread: {
           buffer: () => late.connection?.nextBuffer() ?? Buffer.allocUnsafe(FRAME_HEADER_BYTES),
           callback: (numBytes, buffer) => late.connection?.onRead(numBytes, buffer) ?? false,

@@ -31,6 +31,9 @@ export const MAX_ERROR_MESSAGE_BYTES = 4096;
 /** Largest single EXTENT frame (its data length is a u32). */
 export const MAX_FRAME_DATA_BYTES = 0xffff_ffff;
 
+/** TCP keepalive probes start after this much silence (both ends), so a vanished peer is noticed. */
+export const KEEPALIVE_MS = 10_000;
+
 export const FRAME_EXTENT = 1;
 export const FRAME_END = 2;
 export const FRAME_ERROR = 3;

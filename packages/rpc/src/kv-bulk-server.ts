@@ -7,6 +7,7 @@ import type { Server, Socket } from 'node:net';
 import { checkPositiveInteger } from './channel-options.ts';
 import { CancelledError, InternalError } from './errors.ts';
 import {
+  KEEPALIVE_MS,
   MAX_FRAME_DATA_BYTES,
   REQUEST_HEADER_BYTES,
   encodeEndFrame,
@@ -34,6 +35,8 @@ export interface KvBulkServerOptions {
    * until it holds this many bytes. Default 4 MiB.
    */
   readonly frameBytes?: number;
+  /** Connections served at once; more are refused. Default 256. */
+  readonly maxConnections?: number;
   /** Called with failures that were answered with a generic INTERNAL. Default: console.error. */
   readonly logError?: (message: string, err: unknown) => void;
 }
@@ -63,12 +66,13 @@ export async function createKvBulkServer(options: KvBulkServerOptions): Promise<
   });
   const connections = new Set<BulkServerConnection>();
   let numAccepted = 0;
-  const server = createServer({ noDelay: true }, (socket) => {
+  const server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_MS }, (socket) => {
     numAccepted++;
     const connection = new BulkServerConnection(socket, config);
     connections.add(connection);
     socket.on('close', () => connections.delete(connection));
   });
+  server.maxConnections = checkPositiveInteger(options.maxConnections ?? 256, 'maxConnections');
   const port = await listen(server, options.host, options.port);
   return {
     port,
@@ -191,7 +195,8 @@ class BulkServerConnection {
         validateExtent(extent);
         const first = run[0];
         if (first !== undefined && pageSizeBytes(first) !== pageSizeBytes(extent)) {
-          numFrames += await this.#sendFrame(run, runBytes);
+          await this.#sendFrame(run, runBytes);
+          numFrames++;
           run = [];
           runBytes = 0;
         }
@@ -200,12 +205,16 @@ class BulkServerConnection {
         run.push(extent);
         runBytes += extent.data.byteLength;
         if (runBytes >= this.#config.frameBytes) {
-          numFrames += await this.#sendFrame(run, runBytes);
+          await this.#sendFrame(run, runBytes);
+          numFrames++;
           run = [];
           runBytes = 0;
         }
       }
-      if (run.length > 0) numFrames += await this.#sendFrame(run, runBytes);
+      if (run.length > 0) {
+        await this.#sendFrame(run, runBytes);
+        numFrames++;
+      }
       this.#socket.write(encodeEndFrame(numFrames));
     } catch (err) {
       if (this.#abort.signal.aborted) return;
@@ -215,7 +224,7 @@ class BulkServerConnection {
   }
 
   /** One EXTENT frame from a run of equally paged extents, written as one writev; waits for the socket to drain. */
-  async #sendFrame(run: readonly KvExtent[], runBytes: number): Promise<number> {
+  async #sendFrame(run: readonly KvExtent[], runBytes: number): Promise<void> {
     if (this.#abort.signal.aborted) throw new CancelledError('the client closed the connection');
     const socket = this.#socket;
     socket.cork();
@@ -228,7 +237,6 @@ class BulkServerConnection {
     for (const extent of run) socket.write(extent.data);
     socket.uncork();
     if (socket.writableNeedDrain) await waitForDrain(socket, this.#closed);
-    return 1;
   }
 }
 
