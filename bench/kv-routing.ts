@@ -189,6 +189,7 @@ if (transfer) {
     '| transfer | MB/s |',
     '|---|--:|',
     `| raw loopback TCP (2 processes) | ${transfer.rawTcpMBps.toFixed(0)} |`,
+    `| raw loopback TCP read in place, as the bulk client reads | ${transfer.rawTcpInPlaceMBps.toFixed(0)} (bulk: ${transfer.fetchOverRawTcpInPlace.toFixed(2)}×) |`,
     `| KV bulk data plane fetch (2 processes) | ${transfer.fetchMBps.toFixed(0)} (${transfer.fetchOverRawTcp.toFixed(2)}× raw TCP) |`,
     `| KvPageService (gRPC) fetch (2 processes) | ${transfer.grpcFetchMBps.toFixed(0)} (${transfer.grpcFetchOverRawTcp.toFixed(2)}× raw TCP) |`,
     `| bulk fetch + CRC-32 check of every page | ${transfer.fetchAndVerifyMBps.toFixed(0)} |`,

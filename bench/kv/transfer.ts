@@ -17,8 +17,10 @@ export interface TransferResult {
   readonly bytes: number;
   readonly pageBytes: number;
   readonly rounds: number;
-  /** Median over rounds, MB/s (10^6 bytes). */
+  /** Median over rounds, MB/s (10^6 bytes). Raw TCP read as 'data' events (the reference). */
   readonly rawTcpMBps: number;
+  /** Raw TCP read in place into one buffer, as the bulk client reads (for comparison). */
+  readonly rawTcpInPlaceMBps: number;
   /** Over the KV bulk data plane (what engines use by default). */
   readonly fetchMBps: number;
   /** Over KvPageService FetchPages (gRPC, the fallback). */
@@ -27,9 +29,15 @@ export interface TransferResult {
   readonly fetchAndVerifyMBps: number;
   readonly fetchOverRawTcp: number;
   readonly grpcFetchOverRawTcp: number;
+  readonly fetchOverRawTcpInPlace: number;
   readonly pushMBps: number;
   /** Every round's figures, MB/s, in order. */
-  readonly perRound: { readonly rawTcp: number[]; readonly fetch: number[]; readonly grpcFetch: number[] };
+  readonly perRound: {
+    readonly rawTcp: number[];
+    readonly rawTcpInPlace: number[];
+    readonly fetch: number[];
+    readonly grpcFetch: number[];
+  };
 }
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
@@ -43,26 +51,61 @@ function syntheticPages(count: number, pageFloats: number): KvPage[] {
   }));
 }
 
-async function rawTcpMBps(bytes: number): Promise<number> {
+/**
+ * Raw loopback TCP from a source process, twice on fresh connections: read as Node's 'data' events
+ * (64 KiB reads into fresh buffers: the reference of issue 10), and read in place into one preallocated
+ * buffer (`onread`, as the bulk client reads; the ceiling of a Node reader). MB/s of each.
+ */
+async function rawTcpMBps(bytes: number, into: Buffer): Promise<{ events: number; inPlace: number }> {
   const source = await startProcess('bench/kv/tcp-source.ts', ['--bytes', String(bytes)], 'listening on', 30_000, {
     name: 'tcp source',
   });
   try {
     const port = Number(/listening on (\d+)/.exec(source.output())?.[1]);
-    const started = performance.now();
-    const received = await new Promise<number>((resolve, reject) => {
-      let n = 0;
-      const socket = connect(port, '127.0.0.1');
-      socket.on('data', (data: Buffer) => (n += data.length));
-      socket.on('end', () => resolve(n));
-      socket.on('error', reject);
-    });
-    const seconds = (performance.now() - started) / 1000;
-    if (received !== bytes) throw new Error(`raw TCP: received ${received} of ${bytes} bytes`);
-    return bytes / seconds / 1e6;
+    const events = await timedMBps(bytes, () => receiveAsEvents(port));
+    const inPlace = await timedMBps(bytes, () => receiveInPlace(port, into));
+    return { events, inPlace };
   } finally {
     await source.stop(2_000);
   }
+}
+
+async function timedMBps(bytes: number, receive: () => Promise<number>): Promise<number> {
+  const started = performance.now();
+  const received = await receive();
+  const seconds = (performance.now() - started) / 1000;
+  if (received !== bytes) throw new Error(`raw TCP: received ${received} of ${bytes} bytes`);
+  return bytes / seconds / 1e6;
+}
+
+function receiveAsEvents(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const socket = connect(port, '127.0.0.1');
+    socket.on('data', (data: Buffer) => (n += data.length));
+    socket.on('end', () => resolve(n));
+    socket.on('error', reject);
+  });
+}
+
+function receiveInPlace(port: number, into: Buffer): Promise<number> {
+  const spare = Buffer.allocUnsafe(64);
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const socket = connect({
+      port,
+      host: '127.0.0.1',
+      onread: {
+        buffer: () => (n < into.byteLength ? into.subarray(n) : spare),
+        callback: (numBytes) => {
+          n += numBytes;
+          return true;
+        },
+      },
+    });
+    socket.on('end', () => resolve(n));
+    socket.on('error', reject);
+  });
 }
 
 /** One fetch over the bulk data plane on a fresh connection, timed from connecting; optionally verifies every page. */
@@ -129,17 +172,21 @@ export async function measureTransfer(
       throw new Error(`the store kept ${pushed.acceptedHashes.length} of ${count} pages`);
     const request: FetchPagesRequest = { namespace, blockHashes: pages.map((p) => p.hash) };
     const tcp: number[] = [];
+    const tcpInPlace: number[] = [];
     const fetch: number[] = [];
     const grpcFetch: number[] = [];
     const verify: number[] = [];
     // NOTE: interleaved rounds, so a noisy neighbour slows all three alike.
     for (let round = 0; round < options.rounds; round++) {
-      tcp.push(await rawTcpMBps(bytes));
+      // NOTE: fresh memory each round, as each fetch reads into fresh buffers (a reused one is already paged in).
+      const raw = await rawTcpMBps(bytes, Buffer.allocUnsafe(bytes));
+      tcp.push(raw.events);
+      tcpInPlace.push(raw.inPlace);
       fetch.push(await bulkFetchMBps(store.dataAddress, request, bytes, false));
       grpcFetch.push(await grpcFetchMBps(store.address, request, bytes));
       verify.push(await bulkFetchMBps(store.dataAddress, request, bytes, true));
       log(
-        `transfer round ${round + 1}: raw TCP ${tcp.at(-1)?.toFixed(0)} MB/s, bulk fetch ${fetch.at(-1)?.toFixed(0)} MB/s, ` +
+        `transfer round ${round + 1}: raw TCP ${tcp.at(-1)?.toFixed(0)} MB/s (in place ${tcpInPlace.at(-1)?.toFixed(0)}), bulk fetch ${fetch.at(-1)?.toFixed(0)} MB/s, ` +
           `gRPC fetch ${grpcFetch.at(-1)?.toFixed(0)} MB/s`,
       );
     }
@@ -151,13 +198,15 @@ export async function measureTransfer(
       pageBytes,
       rounds: options.rounds,
       rawTcpMBps: rawTcp,
+      rawTcpInPlaceMBps: median(tcpInPlace),
       fetchMBps,
       grpcFetchMBps: grpcMBps,
       fetchAndVerifyMBps: median(verify),
       fetchOverRawTcp: fetchMBps / rawTcp,
       grpcFetchOverRawTcp: grpcMBps / rawTcp,
+      fetchOverRawTcpInPlace: fetchMBps / median(tcpInPlace),
       pushMBps,
-      perRound: { rawTcp: tcp, fetch, grpcFetch },
+      perRound: { rawTcp: tcp, rawTcpInPlace: tcpInPlace, fetch, grpcFetch },
     };
   } finally {
     client.close();
