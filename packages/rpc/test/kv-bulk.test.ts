@@ -22,7 +22,15 @@ import type {
   KvPageServer,
   KvPageServiceHandler,
 } from '../src/index.ts';
-import { FRAME_HEADER_BYTES, encodeRequest, parseFrameHeader } from '../src/kv-bulk-protocol.ts';
+import {
+  FRAME_HEADER_BYTES,
+  MAX_REQUEST_HASHES,
+  encodeEndFrame,
+  encodeRequest,
+  parseFrameHeader,
+  parseRequestBody,
+  parseRequestHeader,
+} from '../src/kv-bulk-protocol.ts';
 
 const KIB = 1024;
 const PAGE_BYTES = 96 * KIB;
@@ -161,6 +169,28 @@ describe('KV bulk data plane', () => {
     for (let i = 0; i < 5; i++) expect((await client.fetchPages(request)).sizeBytes).toBe(2 * PAGE_BYTES);
 
     expect(server.numAccepted).toBe(1);
+  });
+
+  it('retries once on a fresh connection when the pooled one was closed before it answered', async () => {
+    let numConnections = 0;
+    // Answers the first request of each connection (nothing held), then drops the connection on the next.
+    const address = await rawServer((socket) => {
+      numConnections++;
+      let numRequests = 0;
+      socket.on('data', () => {
+        numRequests++;
+        if (numRequests === 1) socket.write(encodeEndFrame(0));
+        else socket.destroy();
+      });
+    });
+    const client = bulkClient(address);
+    const request = { namespace: NAMESPACE, blockHashes: [hashOf(1)] };
+
+    await client.fetchPages(request);
+    const second = await client.fetchPages(request);
+
+    expect(second).toEqual({ extents: [], missingHashes: [hashOf(1)], sizeBytes: 0 });
+    expect(numConnections).toBe(2);
   });
 
   it('opens a second connection for a concurrent fetch, one request per connection', async () => {
@@ -347,5 +377,45 @@ describe('KV bulk data plane', () => {
     setTimeout(() => abort.abort(), 50);
 
     await expect(fetch).rejects.toBeInstanceOf(CancelledError);
+  });
+});
+
+describe('KV bulk request validation', () => {
+  const body = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+  it('takes exactly a 64-hex namespace and at most MAX_REQUEST_HASHES 64-hex block hashes', () => {
+    const request = { namespace: NAMESPACE, blockHashes: [hashOf(1), hashOf(2)] };
+    const frame = encodeRequest(request);
+
+    expect(parseRequestHeader(frame.subarray(0, 12))).toBe(frame.byteLength - 12);
+    expect(parseRequestBody(frame.subarray(12))).toEqual(request);
+  });
+
+  it.each([
+    ['an extra key', { namespace: NAMESPACE, blockHashes: [], salt: 'x' }],
+    ['a missing key', { namespace: NAMESPACE }],
+    ['an upper-case hash', { namespace: NAMESPACE, blockHashes: [hashOf(10).toUpperCase()] }],
+    ['a short namespace', { namespace: 'ns', blockHashes: [] }],
+    ['a number for a hash', { namespace: NAMESPACE, blockHashes: [7] }],
+    ['an array body', [NAMESPACE, []]],
+    [
+      'too many hashes',
+      { namespace: NAMESPACE, blockHashes: Array.from({ length: MAX_REQUEST_HASHES + 1 }, () => hashOf(1)) },
+    ],
+  ])('refuses %s with INVALID_ARGUMENT', (_what, value) => {
+    expect(() => parseRequestBody(body(value))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('refuses a header of another magic, version, or an oversized body', () => {
+    const header = encodeRequest({ namespace: NAMESPACE, blockHashes: [] }).subarray(0, 12);
+    const variant = (write: (b: Buffer) => void) => {
+      const copy = Buffer.from(header);
+      write(copy);
+      return () => parseRequestHeader(copy);
+    };
+
+    expect(variant((b) => b.write('HTTP', 0, 'latin1'))).toThrow('not a KV bulk request');
+    expect(variant((b) => b.writeUInt8(2, 4))).toThrow('KV bulk protocol version 2 is not supported');
+    expect(variant((b) => b.writeUInt32LE(64 * 1024 * 1024, 8))).toThrow(/request body of 67108864 bytes/);
   });
 });
