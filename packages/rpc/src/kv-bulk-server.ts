@@ -74,6 +74,8 @@ export async function createKvBulkServer(options: KvBulkServerOptions): Promise<
   });
   server.maxConnections = checkPositiveInteger(options.maxConnections ?? 256, 'maxConnections');
   const port = await listen(server, options.host, options.port);
+  // Past listening, a failure to accept (e.g. out of file descriptors) is logged, not thrown.
+  server.on('error', (err) => config.logError('KV bulk server', err));
   return {
     port,
     get numAccepted() {
