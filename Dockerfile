@@ -139,8 +139,9 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SWITCHYARD_PORT ?? '8000') + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "services/gateway/src/main.ts"]
 
-# The KV page store: KvPageService and grpc.health.v1 on 50070; pages engines evict, served back to any
-# engine (docs/architecture.md §6).
+# The KV page store: KvPageService and grpc.health.v1 on 50070, the KV bulk data plane (page fetches over
+# plain TCP) on 50071 (the KvPageService port + 1); pages engines evict, served back to any engine
+# (docs/architecture.md §6).
 FROM node-base AS kv-store
 LABEL org.opencontainers.image.title="switchyard-kv-store" \
       org.opencontainers.image.description="Switchyard KV page store: pages engines evict, served back to any engine"
@@ -151,7 +152,7 @@ COPY --from=sources /app ./
 USER 1000:1000
 ENV SWITCHYARD_HOST=0.0.0.0 \
     SWITCHYARD_KV_STORE_PORT=50070
-EXPOSE 50070
+EXPOSE 50070 50071
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "--input-type=module", "-e", "import { checkHealth } from '@switchyard/rpc'; const status = await checkHealth('127.0.0.1:' + (process.env.SWITCHYARD_KV_STORE_PORT ?? '50070'), '', 3000).catch(() => 'UNREACHABLE'); process.exit(status === 'SERVING' ? 0 : 1);"]
 ENTRYPOINT ["node", "services/kv-store/src/main.ts"]

@@ -1,8 +1,9 @@
 /**
  * `npm run bench:kv`: KV pages between nodes, in four parts (docs/architecture.md §6).
  *
- *   transfer  page transfer MB/s between two processes over KvPageService, beside raw loopback TCP
- *             between two processes measured in the same run (and with every page's CRC-32 checked)
+ *   transfer  page transfer MB/s between two processes over the KV bulk data plane and over KvPageService
+ *             (gRPC), beside raw loopback TCP between two processes, in the same interleaved rounds (and
+ *             with every page's CRC-32 checked)
  *   fetch     by prefix length: fetch-and-import time from a page store against recomputing the prefill,
  *             the measured break-even, and the break-even the engine's estimate uses
  *   load      the shared-prefix load (4 prefixes × 512 tokens, 64-token suffixes, 64 output tokens by
@@ -188,8 +189,10 @@ if (transfer) {
     '| transfer | MB/s |',
     '|---|--:|',
     `| raw loopback TCP (2 processes) | ${transfer.rawTcpMBps.toFixed(0)} |`,
-    `| KvPageService fetch (2 processes) | ${transfer.fetchMBps.toFixed(0)} (${transfer.fetchOverRawTcp.toFixed(2)}× raw TCP) |`,
-    `| fetch + CRC-32 check of every page | ${transfer.fetchAndVerifyMBps.toFixed(0)} |`,
+    `| raw loopback TCP read in place, as the bulk client reads | ${transfer.rawTcpInPlaceMBps.toFixed(0)} (bulk: ${transfer.fetchOverRawTcpInPlace.toFixed(2)}×) |`,
+    `| KV bulk data plane fetch (2 processes) | ${transfer.fetchMBps.toFixed(0)} (${transfer.fetchOverRawTcp.toFixed(2)}× raw TCP) |`,
+    `| KvPageService (gRPC) fetch (2 processes) | ${transfer.grpcFetchMBps.toFixed(0)} (${transfer.grpcFetchOverRawTcp.toFixed(2)}× raw TCP) |`,
+    `| bulk fetch + CRC-32 check of every page | ${transfer.fetchAndVerifyMBps.toFixed(0)} |`,
     `| push to the page store | ${transfer.pushMBps.toFixed(0)} |`,
     '',
   );

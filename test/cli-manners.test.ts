@@ -58,6 +58,15 @@ describe('command-line manners', () => {
       status: 2,
       stderr: "gateway: option '--port <n>' argument missing\n",
     });
+    // The KV bulk data plane's flags, from their variables.
+    expect(run('gateway', ['--model', 'models/x'], { SWITCHYARD_KV_TRANSPORT: 'udp' })).toMatchObject({
+      status: 2,
+      stderr: 'gateway: --kv-transport must be one of tcp, grpc, got "udp"\n',
+    });
+    expect(run('kv-store', ['--nats-url', 'nats://127.0.0.1:1'], { SWITCHYARD_KV_DATA_PORT: '70000' })).toMatchObject({
+      status: 2,
+      stderr: 'kv-store: --kv-data-port must be an integer in [0, 65535], got "70000"\n',
+    });
     // The worker's message-size bound has its own variable now.
     expect(run('expert-worker', ['--model', 'models/x'], { SWITCHYARD_WORKER_MAX_TOKENS_PER_RUN: '0' })).toMatchObject({
       status: 2,

@@ -771,10 +771,11 @@ describe('network policies', () => {
     }
   });
 
-  it('opens the gateways on 8000 to their namespace and the ingress controller, and on the KV port to gateways only', () => {
+  it('opens the gateways on 8000 to their namespace and the ingress controller, and on the KV ports to gateways only', () => {
     const all = ingress(GATEWAY);
-    expect(all.flatMap((r) => r.ports)).toEqual([8000, 50061]);
+    expect(all.flatMap((r) => r.ports)).toEqual([8000, 50061, 50062]);
     const kv = all.filter((r) => r.ports.includes(50061));
+    expect(kv.flatMap((r) => r.ports)).toEqual([50061, 50062]);
     expect(kv.flatMap((r) => r.from)).toEqual([
       {
         podSelector: {

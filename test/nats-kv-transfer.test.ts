@@ -62,6 +62,8 @@ interface Stats {
   kvIndexBlocks: Record<string, number>;
   kvPrefetches: Record<string, number>;
   kvFetchedBlocks: number;
+  kvBulkFetches: number;
+  kvGrpcFetches: number;
   kvServedPages: number;
   kvOffloadedPages: number;
   liveEngines: string;
@@ -177,6 +179,8 @@ describe('KV pages between engines (processes, real NATS)', () => {
     expect(after.kvFetchedBlocks - before.kvFetchedBlocks).toBe(32);
     expect(after.kvPrefetches['fetched'] ?? 0).toBe((before.kvPrefetches['fetched'] ?? 0) + 1);
     expect((await stats(engineA)).kvServedPages - servedBefore).toBe(32);
+    // over engine A's bulk data plane, not gRPC
+    expect([after.kvBulkFetches - before.kvBulkFetches, after.kvGrpcFetches - before.kvGrpcFetches]).toEqual([1, 0]);
     expect(
       await metric(engineB, 'switchyard_kv_prompt_tokens_total', { switchyard_kv_source: 'engine' }),
     ).toBeGreaterThanOrEqual(512);
@@ -191,6 +195,7 @@ describe('KV pages between engines (processes, real NATS)', () => {
     expect(await completeOn('engine-b', prompts.q1)).toEqual(oracle.get('q1'));
     const after = await stats(engineB);
     expect(after.kvFetchedBlocks - before.kvFetchedBlocks).toBe(32);
+    expect([after.kvBulkFetches - before.kvBulkFetches, after.kvGrpcFetches - before.kvGrpcFetches]).toEqual([1, 0]);
     expect(
       await metric(engineB, 'switchyard_kv_prompt_tokens_total', { switchyard_kv_source: 'store' }),
     ).toBeGreaterThanOrEqual(512);
@@ -202,6 +207,7 @@ describe('KV pages between engines (processes, real NATS)', () => {
     expect(await completeOn('engine-b', prompts.corrupt)).toEqual(oracle.get('corrupt'));
     const after = await stats(engineB);
     expect(after.kvFetchedBlocks - before.kvFetchedBlocks).toBe(3);
+    expect(after.kvBulkFetches - before.kvBulkFetches).toBe(1);
     expect(after.kvPrefetches['partial'] ?? 0).toBe((before.kvPrefetches['partial'] ?? 0) + 1);
     expect(
       await metric(engineB, 'switchyard_kv_fetches_total', {
@@ -237,6 +243,7 @@ describe('KV pages between engines (processes, real NATS)', () => {
     const after = await stats(engineB);
     expect(after.kvFetchedBlocks).toBe(before.kvFetchedBlocks);
     expect(after.kvPrefetches['failed'] ?? 0).toBe((before.kvPrefetches['failed'] ?? 0) + 1);
+    expect(after.kvGrpcFetches).toBe(before.kvGrpcFetches); // it died on the bulk plane: no gRPC retry
     expect(
       await metric(engineB, 'switchyard_kv_fetches_total', {
         switchyard_kv_fetch_outcome: 'failed',

@@ -1,7 +1,7 @@
 /**
  * A misbehaving KV page holder, run as its own process by the KV transfer tests: it computes a prompt's
  * KV with the real engine, announces those blocks on NATS like a page store (KV events, a load report
- * with its KvPageService address), and then serves them with one fault:
+ * with its KvPageService and KV bulk data plane addresses), and then serves them on both with one fault:
  *
  *   corrupt  one bit flipped in the K/V data of the fourth page (its CRC-32 no longer matches)
  *   refuse   it answers as a node of another weights digest (the namespace handshake refuses it)
@@ -16,7 +16,7 @@ import { createByteTokenizer, EngineLoop, resolveSamplingParams, PrefixHasher } 
 import { enginePageHandler } from '@switchyard/kv-transfer';
 import { loadModelDir } from '@switchyard/model';
 import { createEngine } from '@switchyard/onnx';
-import { createKvPageServer, type KvExtent, type KvPageServiceHandler } from '@switchyard/rpc';
+import { createKvBulkServer, createKvPageServer, type KvExtent, type KvPageServiceHandler } from '@switchyard/rpc';
 
 const { values } = parseArgs({
   options: {
@@ -95,6 +95,15 @@ const handler: KvPageServiceHandler = {
 };
 const server = await createKvPageServer({ host: '127.0.0.1', port: 0, handler, logError: () => {} });
 const address = `127.0.0.1:${server.port}`;
+// NOTE: 1 MiB frames, so the bulk plane too sends the first extent before the handler hangs (`die`).
+const bulkServer = await createKvBulkServer({
+  host: '127.0.0.1',
+  port: 0,
+  handler,
+  frameBytes: 1 << 20,
+  logError: () => {},
+});
+const dataAddress = `127.0.0.1:${bulkServer.port}`;
 const conn = await ClusterConnection.open({ url: natsUrl, name });
 const stream = await KvEventStream.open(conn);
 new KvEventPublisher(stream, {
@@ -116,6 +125,7 @@ new EngineLoadReporter(
     kvUsage: 0,
     role: 'store' as const,
     kvAddress: address,
+    kvDataAddress: dataAddress,
   }),
   250,
 );

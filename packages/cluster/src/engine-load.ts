@@ -32,6 +32,8 @@ export interface EngineLoad {
   readonly role?: EngineRole;
   /** host:port of its KvPageService, when it serves pages to peers. */
   readonly kvAddress?: string;
+  /** host:port of its KV bulk data plane (page fetches over plain TCP), when it serves one. */
+  readonly kvDataAddress?: string;
 }
 
 /** The role of a report (`both` when it says none). */
@@ -63,7 +65,8 @@ export function decodeEngineLoad(data: Uint8Array | string): EngineLoad {
       : {}),
     leaving: readBoolean(o, 'leaving'),
     ...roleField(readOptionalString(o, 'role')),
-    ...kvAddressField(readOptionalString(o, 'kvAddress')),
+    ...addressField('kvAddress', readOptionalString(o, 'kvAddress')),
+    ...addressField('kvDataAddress', readOptionalString(o, 'kvDataAddress')),
   };
 }
 
@@ -74,11 +77,15 @@ function roleField(role: string | undefined): { role?: EngineRole } {
   return { role: known };
 }
 
-function kvAddressField(address: string | undefined): { kvAddress?: string } {
+/** An optional host:port field (absent when empty). */
+function addressField<K extends 'kvAddress' | 'kvDataAddress'>(
+  key: K,
+  address: string | undefined,
+): { [P in K]?: string } {
   if (address === undefined || address === '') return {};
   if (!/^[\w.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(address))
-    throw new InvalidMessageError('kvAddress must be host:port');
-  return { kvAddress: address };
+    throw new InvalidMessageError(`${key} must be host:port`);
+  return { [key]: address } as { [P in K]?: string };
 }
 
 /** Publishes an engine's load every `intervalMs` on a core subject (not kept: a report is stale in a second). */

@@ -2,7 +2,7 @@
  * KvPageService over an engine's KV cache: peers fetch the pages of blocks this engine has computed.
  */
 import type { KvPageAccess } from '@switchyard/engine';
-import { FailedPreconditionError, InvalidArgumentError, MIN_EXTENT_BYTES } from '@switchyard/rpc';
+import { FailedPreconditionError, InvalidArgumentError } from '@switchyard/rpc';
 import type { FetchPagesRequest, KvExtent, KvPageServiceHandler } from '@switchyard/rpc';
 import { asBlockHashes, pagesToExtents } from './page-extents.ts';
 
@@ -18,12 +18,16 @@ export interface PageServingCounters {
  * KV dtype and block size). A peer of another namespace is refused with FAILED_PRECONDITION: its hashes
  * could never match, and a page of another model would be wrong attention state. Engines take no
  * pushed pages (that is a page store's job): PushPages keeps nothing.
+ *
+ * `minExtentBytes` groups the encoded pages into extents of at least that size (a copy). By default each
+ * page is its own extent (its encoding, no further copy) and each transport groups them its own way: the
+ * gRPC KvPageService coalesces them into ≥ 1 MiB messages, the bulk data plane writes them back to back.
  */
 export function enginePageHandler(
   access: KvPageAccess,
   namespace: string,
   counters: PageServingCounters = newServingCounters(),
-  minExtentBytes = MIN_EXTENT_BYTES,
+  minExtentBytes = 1,
 ): KvPageServiceHandler {
   return {
     fetchPages: (request: FetchPagesRequest): KvExtent[] => {

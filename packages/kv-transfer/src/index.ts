@@ -4,7 +4,14 @@
  * evicted pages, and the page store's LRU memory and service handler.
  */
 export { enginePageHandler, newServingCounters, type PageServingCounters } from './engine-page-handler.ts';
-export { KvClients } from './kv-clients.ts';
+export {
+  KV_TRANSPORTS,
+  KvClients,
+  type KvClientsOptions,
+  type KvFetchCounters,
+  type KvPeer,
+  type KvTransport,
+} from './kv-clients.ts';
 export { LruPageStore, type LruPageStoreOptions, type StoreEvent } from './lru-page-store.ts';
 export {
   decodeExtentPage,

@@ -26,8 +26,10 @@ export function pagesToExtents(pages: readonly KvPage[], minExtentBytes: number)
   return extents;
 }
 
-/** An extent made of already encoded pages (a page store serves what it keeps without decoding). */
+/** An extent made of already encoded pages, copied into one buffer (a single page is used as it is). */
 export function encodedToExtent(pages: readonly { readonly hash: string }[], encoded: readonly Uint8Array[]): KvExtent {
+  const [only, ...rest] = encoded;
+  if (only !== undefined && rest.length === 0) return { blockHashes: pages.map((p) => p.hash), data: only };
   const total = encoded.reduce((n, e) => n + e.byteLength, 0);
   const data = new Uint8Array(total);
   let offset = 0;

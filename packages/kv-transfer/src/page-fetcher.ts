@@ -17,6 +17,8 @@ export interface PageSource {
   readonly id: string;
   /** host:port of its KvPageService. */
   readonly address: string;
+  /** host:port of its KV bulk data plane, when it serves one (fetches go there first, see KvClients). */
+  readonly dataAddress?: string;
   readonly kind: 'engine' | 'store';
   /** End (exclusive block index) of the run of the prompt's blocks it holds from the block asked about. */
   readonly numBlocks: number;
@@ -236,15 +238,14 @@ export class PageFetcher {
     const started = performance.now();
     let fetched: FetchedPages;
     try {
-      const client = await this.#opts.clients.get(source.address);
-      fetched = await client.fetchPages(
+      fetched = await this.#opts.clients.fetchPages(
+        source,
         { namespace: this.#opts.namespace, blockHashes: hashes },
         { deadlineMs: this.#opts.deadlineMs },
       );
     } catch (err) {
       const code = err instanceof Error && 'code' in err ? String(err.code) : '';
-      if (code === 'UNAVAILABLE' || code === 'DATA_LOSS' || code === 'CANCELLED')
-        this.#opts.clients.forget(source.address);
+      if (code === 'UNAVAILABLE' || code === 'DATA_LOSS' || code === 'CANCELLED') this.#opts.clients.forget(source);
       return { numFetched: 0, bytes: 0, reason: failureReason(code) };
     }
     this.observeTransfer(fetched.sizeBytes, performance.now() - started);

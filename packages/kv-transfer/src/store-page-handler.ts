@@ -1,10 +1,10 @@
 /**
  * KvPageService over a page store: engines push pages they evict and fetch them back, like from a peer.
  */
-import { InvalidArgumentError, MIN_EXTENT_BYTES } from '@switchyard/rpc';
+import { InvalidArgumentError } from '@switchyard/rpc';
 import type { FetchPagesRequest, KvExtent, KvPageServiceHandler, PushPagesRequest } from '@switchyard/rpc';
 import type { LruPageStore } from './lru-page-store.ts';
-import { asBlockHashes, decodeExtentPage, encodedToExtent, PageRejectedError, splitExtent } from './page-extents.ts';
+import { asBlockHashes, decodeExtentPage, PageRejectedError, splitExtent } from './page-extents.ts';
 
 export interface StoreCounters {
   numFetches: number;
@@ -19,13 +19,14 @@ export function newStoreCounters(): StoreCounters {
 
 /**
  * Fetch: the leading run of requested blocks the store holds under the caller's namespace (pages of
- * another namespace are absent to it). Push: every page is checked (CRC-32, the hash the extent names)
- * before it is kept; a bad page is refused, the rest are kept.
+ * another namespace are absent to it), one extent per page, each a view of the page as stored: no copy
+ * here. The gRPC KvPageService coalesces them into ≥ 1 MiB messages (one copy); the bulk data plane
+ * writes them back to back from these very buffers (none). Push: every page is checked (CRC-32, the
+ * hash the extent names) before it is kept; a bad page is refused, the rest are kept.
  */
 export function storePageHandler(
   store: LruPageStore,
   counters: StoreCounters = newStoreCounters(),
-  minExtentBytes = MIN_EXTENT_BYTES,
 ): KvPageServiceHandler {
   return {
     fetchPages: (request: FetchPagesRequest): KvExtent[] => {
@@ -33,7 +34,8 @@ export function storePageHandler(
       const pages = store.getChain(request.namespace, hashes);
       counters.numFetches++;
       counters.numPagesServed += pages.length;
-      return groupEncoded(pages, minExtentBytes);
+      // NOTE: views of stored pages stay valid: a stored page is never written, eviction only drops it.
+      return pages.map((page) => ({ blockHashes: [page.hash], data: page.encoded }));
     },
     pushPages: (request: PushPagesRequest) => {
       const acceptedHashes: string[] = [];
@@ -66,30 +68,4 @@ function parseHashes(hashes: readonly string[]) {
   } catch (err) {
     throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
   }
-}
-
-function groupEncoded(pages: readonly { hash: string; encoded: Uint8Array }[], minExtentBytes: number): KvExtent[] {
-  const extents: KvExtent[] = [];
-  let run: { hash: string; encoded: Uint8Array }[] = [];
-  let bytes = 0;
-  const flush = () => {
-    if (run.length === 0) return;
-    extents.push(
-      encodedToExtent(
-        run,
-        run.map((p) => p.encoded),
-      ),
-    );
-    run = [];
-    bytes = 0;
-  };
-  for (const page of pages) {
-    const first = run[0];
-    if (first !== undefined && (bytes >= minExtentBytes || first.encoded.byteLength !== page.encoded.byteLength))
-      flush();
-    run.push(page);
-    bytes += page.encoded.byteLength;
-  }
-  flush();
-  return extents;
 }

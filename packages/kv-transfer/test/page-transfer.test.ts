@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockPool, hashBlocks, kvNamespace, type BlockHash, type KvPage } from '@switchyard/kv-cache';
 import { KvPageAccess, PageStore, PrefixHasher } from '@switchyard/engine';
-import { createKvPageServer, type KvPageServer, type KvPageServiceHandler } from '@switchyard/rpc';
+import {
+  createKvBulkServer,
+  createKvPageServer,
+  type KvBulkServer,
+  type KvPageServer,
+  type KvPageServiceHandler,
+} from '@switchyard/rpc';
 import {
   KvClients,
   LruPageStore,
@@ -49,9 +55,20 @@ async function serve(handler: KvPageServiceHandler): Promise<string> {
   return `127.0.0.1:${server.port}`;
 }
 
+const bulkServers: KvBulkServer[] = [];
+
+/** The handler on KvPageService and on the KV bulk data plane, as engines and the page store serve it. */
+async function serveBoth(handler: KvPageServiceHandler): Promise<{ address: string; dataAddress: string }> {
+  const address = await serve(handler);
+  const bulk = await createKvBulkServer({ host: '127.0.0.1', port: 0, handler, logError: () => {} });
+  bulkServers.push(bulk);
+  return { address, dataAddress: `127.0.0.1:${bulk.port}` };
+}
+
 afterAll(async () => {
   clients.close();
   await Promise.all(servers.map((s) => s.close(0)));
+  await Promise.all(bulkServers.map((s) => s.close(0)));
 });
 
 describe('LRU page store', () => {
@@ -318,4 +335,145 @@ it('uses the KV hashing spec for the toy namespace', () => {
   const ns = kvNamespace({ ...hasherConfig, salt: '' });
   expect(Buffer.from(ns).toString('hex')).toBe(namespace);
   expect(hashBlocks(ns, prompt, BLOCK, 0, undefined)).toEqual(new PrefixHasher(hasherConfig).hashTokens(prompt));
+});
+
+describe('peer page fetch over the KV bulk data plane', () => {
+  const fetcherOver = (kvClients: KvClients, local: ReturnType<typeof node>, sources: (from: number) => PageSource[]) =>
+    new PageFetcher({
+      access: local.access,
+      hasher: local.hasher,
+      namespace,
+      sources: (_hashes, from) => sources(from),
+      clients: kvClients,
+      mode: 'always',
+      deadlineMs: 5_000,
+    });
+
+  it('fetches a peer’s head and the store’s tail over TCP, verified, the same pages as gRPC would bring', async () => {
+    const head = node();
+    const pages = pagesOf(prompt, head.hasher);
+    head.access.importPages(pages.slice(0, 4));
+    const headPeer = await serveBoth(enginePageHandler(head.access, namespace));
+    const store = new LruPageStore({ capacityBytes: 1 << 20 });
+    const storePeer = await serveBoth(storePageHandler(store));
+    await (
+      await clients.get(storePeer.address)
+    ).pushPages({ namespace, extents: pagesToExtents(pages.slice(4), 1 << 20) });
+    const kvClients = new KvClients(5_000);
+    const local = node();
+
+    const result = await fetcherOver(kvClients, local, (from) =>
+      from < 4
+        ? [{ id: 'head', ...headPeer, kind: 'engine', numBlocks: 4 }]
+        : [{ id: 'store', ...storePeer, kind: 'store', numBlocks: 10 }],
+    ).prefetch(prompt);
+    kvClients.close();
+
+    expect(result).toMatchObject({ outcome: 'fetched', numFetchedBlocks: 10, sourceId: 'head' });
+    expect(local.access.exportPages(local.hasher.hashTokens(prompt))).toEqual(pages);
+    expect(kvClients.counters).toEqual({ numBulkFetches: 2, numGrpcFetches: 0, numBulkFallbacks: 0 });
+  });
+
+  it('keeps the verified pages before a corrupted one, as over gRPC', async () => {
+    const peer = node();
+    peer.access.importPages(pagesOf(prompt, peer.hasher));
+    const honest = enginePageHandler(peer.access, namespace, undefined, 1 << 30);
+    const hostile = await serveBoth({
+      ...honest,
+      fetchPages: (request, context) =>
+        [
+          ...(honest.fetchPages(request, context) as Iterable<{ blockHashes: readonly string[]; data: Uint8Array }>),
+        ].map((extent) => {
+          const pageBytes = extent.data.byteLength / extent.blockHashes.length;
+          const data = extent.data.slice();
+          data[3 * pageBytes + 100] = (data[3 * pageBytes + 100] ?? 0) ^ 1;
+          return { blockHashes: extent.blockHashes, data };
+        }),
+    });
+    const kvClients = new KvClients(5_000);
+    const local = node();
+
+    const result = await fetcherOver(kvClients, local, () => [
+      { id: 'bad', ...hostile, kind: 'store', numBlocks: 10 },
+    ]).prefetch(prompt);
+    kvClients.close();
+
+    expect(result).toMatchObject({ outcome: 'partial', numFetchedBlocks: 3, reason: 'checksum' });
+    expect(kvClients.counters.numBulkFetches).toBe(1);
+  });
+
+  it('is refused by a peer of another KV namespace, as over gRPC', async () => {
+    const peer = node();
+    peer.access.importPages(pagesOf(prompt, peer.hasher));
+    const foreign = new PrefixHasher({ ...hasherConfig, weightsDigestHex: 'cd'.repeat(32) }).namespaceHex();
+    const foreignPeer = await serveBoth(enginePageHandler(peer.access, foreign));
+    const kvClients = new KvClients(5_000);
+
+    const result = await fetcherOver(kvClients, node(), () => [
+      { id: 'foreign', ...foreignPeer, kind: 'engine', numBlocks: 10 },
+    ]).prefetch(prompt);
+    kvClients.close();
+
+    expect(result).toMatchObject({ outcome: 'failed', reason: 'refused', numFetchedBlocks: 0 });
+    expect(kvClients.counters).toEqual({ numBulkFetches: 0, numGrpcFetches: 0, numBulkFallbacks: 0 });
+  });
+
+  it('falls back to gRPC FetchPages when the bulk data plane cannot be reached', async () => {
+    const peer = node();
+    peer.access.importPages(pagesOf(prompt, peer.hasher));
+    const address = await serve(enginePageHandler(peer.access, namespace));
+    const kvClients = new KvClients(5_000);
+
+    const result = await fetcherOver(kvClients, node(), () => [
+      { id: 'peer', address, dataAddress: '127.0.0.1:1', kind: 'engine', numBlocks: 10 },
+    ]).prefetch(prompt);
+    kvClients.close();
+
+    expect(result).toMatchObject({ outcome: 'fetched', numFetchedBlocks: 10 });
+    expect(kvClients.counters).toEqual({ numBulkFetches: 0, numGrpcFetches: 1, numBulkFallbacks: 1 });
+  });
+
+  it('fetches over gRPC only when the transport is grpc', async () => {
+    const peer = node();
+    peer.access.importPages(pagesOf(prompt, peer.hasher));
+    const both = await serveBoth(enginePageHandler(peer.access, namespace));
+    const kvClients = new KvClients(5_000, { transport: 'grpc' });
+
+    const result = await fetcherOver(kvClients, node(), () => [
+      { id: 'peer', ...both, kind: 'engine', numBlocks: 10 },
+    ]).prefetch(prompt);
+    kvClients.close();
+
+    expect(result).toMatchObject({ outcome: 'fetched', numFetchedBlocks: 10 });
+    expect(kvClients.counters).toEqual({ numBulkFetches: 0, numGrpcFetches: 1, numBulkFallbacks: 0 });
+  });
+
+  it('gives up on a peer that dies mid-answer (no gRPC retry) and recomputes', async () => {
+    const peer = node();
+    peer.access.importPages(pagesOf(prompt, peer.hasher));
+    const honest = enginePageHandler(peer.access, namespace, undefined, 1);
+    const dying = await serveBoth({
+      ...honest,
+      async *fetchPages(request, context) {
+        yield* [
+          ...(honest.fetchPages(request, context) as Iterable<{ blockHashes: readonly string[]; data: Uint8Array }>),
+        ].slice(0, 2);
+        await new Promise(() => undefined);
+      },
+    });
+    const kvClients = new KvClients(5_000);
+    const fetching = fetcherOver(kvClients, node(), () => [
+      { id: 'dying', ...dying, kind: 'engine', numBlocks: 10 },
+    ]).prefetch(prompt);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = performance.now();
+
+    await bulkServers.at(-1)?.close(0);
+    const result = await fetching;
+    kvClients.close();
+
+    expect(result).toMatchObject({ outcome: 'failed', reason: 'unavailable', numFetchedBlocks: 0 });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(kvClients.counters.numGrpcFetches).toBe(0);
+  });
 });

@@ -64,14 +64,20 @@ export async function startKvStore(
   extraArgs: readonly string[] = [],
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 30_000,
-): Promise<ServiceProcess & { readonly address: string }> {
+): Promise<ServiceProcess & { readonly address: string; readonly dataAddress: string }> {
   const port = await freePort();
+  // NOTE: the data port is a free one too (port + 1, the store's default, may be taken).
   const proc = await startProcess(
     KV_STORE_MAIN,
-    ['--nats-url', natsUrl, '--host', '127.0.0.1', '--port', String(port), ...extraArgs],
+    ['--nats-url', natsUrl, '--host', '127.0.0.1', '--port', String(port), '--kv-data-port', '0', ...extraArgs],
     KV_STORE_READY,
     timeoutMs,
     { name: 'kv-store', env },
   );
-  return Object.assign(proc, { port, address: `127.0.0.1:${port}` });
+  const dataAddress = /pages over TCP at (\S+) /.exec(proc.output())?.[1];
+  if (dataAddress === undefined) {
+    await proc.stop(2_000);
+    throw new Error('the KV page store did not say where it serves pages over TCP');
+  }
+  return Object.assign(proc, { port, address: `127.0.0.1:${port}`, dataAddress });
 }

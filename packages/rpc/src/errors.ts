@@ -41,11 +41,19 @@ export class FailedPreconditionError extends Error {
 
 /** The peer cannot be reached, the stream broke, or the server is shutting down. Retry elsewhere. */
 export class UnavailableError extends Error {
-  override readonly name = 'UnavailableError';
+  override readonly name: string = 'UnavailableError';
   readonly code = 'UNAVAILABLE' as const;
   constructor(message: string, options?: ErrorOptionsWithCause) {
     super(message, options);
   }
+}
+
+/**
+ * The peer could not be reached at all (connection refused or not made in time): nothing was sent, so
+ * the same call may be tried over another transport or on another peer. A kind of unavailable.
+ */
+export class ConnectFailedError extends UnavailableError {
+  override readonly name: string = 'ConnectFailedError';
 }
 
 /** The call's deadline passed before an answer arrived. */

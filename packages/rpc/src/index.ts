@@ -1,9 +1,11 @@
 /**
  * @switchyard/rpc — the only package that talks gRPC: the switchyard.v1 wire contract as typed
- * clients and servers, the tensor codec, deadlines, error ↔ status mapping and health.
+ * clients and servers, the tensor codec, deadlines, error ↔ status mapping and health; and beside
+ * KvPageService, the KV bulk data plane (page fetches over plain TCP, kv-bulk-protocol.ts).
  */
 export {
   CancelledError,
+  ConnectFailedError,
   DataLossError,
   DeadlineExceededError,
   FailedPreconditionError,
@@ -65,3 +67,9 @@ export type { KvCallOptions, KvPageClient, KvPageClientOptions } from './kv-clie
 
 export { DEFAULT_MAX_MESSAGE_BYTES } from './channel-options.ts';
 export { EXPERT_SERVICE_NAME, KV_PAGE_SERVICE_NAME } from './protos.ts';
+
+export { createKvBulkServer } from './kv-bulk-server.ts';
+export type { KvBulkServer, KvBulkServerOptions } from './kv-bulk-server.ts';
+export { createKvBulkClient } from './kv-bulk-client.ts';
+export type { KvBulkClient, KvBulkClientOptions } from './kv-bulk-client.ts';
+export { MAX_REQUEST_HASHES as MAX_BULK_REQUEST_HASHES } from './kv-bulk-protocol.ts';

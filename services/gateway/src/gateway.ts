@@ -13,7 +13,7 @@ import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switc
 import type { PlacementStrategy } from '@switchyard/routing';
 import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
-import type { FetchMode } from '@switchyard/kv-transfer';
+import type { FetchMode, KvTransport } from '@switchyard/kv-transfer';
 import type { ClusterConnection, ClusterTlsOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
 import { loadModelDir, readModelDirInfo, type ModelConfig } from '@switchyard/model';
 import { createHttpServer } from './http/server.ts';
@@ -74,12 +74,16 @@ export interface GatewayConfig {
   readonly role: GatewayRole;
   /** Port of this engine's KvPageService (NATS mode with an engine); 0 picks a free one. */
   readonly kvPort: number;
-  /** Host peers reach the KvPageService at (advertised in the load reports). */
+  /** Port of this engine's KV bulk data plane (page fetches over plain TCP); 0 picks a free one. */
+  readonly kvDataPort: number;
+  /** Host peers reach the KvPageService and the bulk data plane at (advertised in the load reports). */
   readonly kvAdvertiseHost: string;
   /** Fetch prompt prefixes held by peers or the page store: `auto` (when faster than recompute), `always`, `never`. */
   readonly kvFetch: FetchMode;
   /** Time allowed for one page fetch (and one offload push). */
   readonly kvFetchDeadlineMs: number;
+  /** Fetch pages over peers' bulk data planes (`tcp`, gRPC when a peer has none) or always over gRPC. */
+  readonly kvTransport: KvTransport;
   /** Push evicted pages to a live page store (write-behind). */
   readonly kvOffload: boolean;
   /** A decode engine's wait for a prefill engine to compute a prompt before computing it itself. */
@@ -125,9 +129,11 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   engineTtlMs: 2_000,
   role: 'both',
   kvPort: 0,
+  kvDataPort: 0,
   kvAdvertiseHost: '127.0.0.1',
   kvFetch: 'auto',
   kvFetchDeadlineMs: 2_000,
+  kvTransport: 'tcp',
   kvOffload: true,
   prefillDeadlineMs: 30_000,
 });
@@ -263,6 +269,10 @@ export class Gateway {
       liveEngines: (this.nats?.loads.live() ?? []).map((e) => e.engineId).join(','),
       role: this.config.role,
       kvAddress: this.nats?.kv?.address ?? '',
+      kvDataAddress: this.nats?.kv?.dataAddress ?? '',
+      kvBulkFetches: this.nats?.kv?.fetchCounters.numBulkFetches ?? 0,
+      kvGrpcFetches: this.nats?.kv?.fetchCounters.numGrpcFetches ?? 0,
+      kvBulkFallbacks: this.nats?.kv?.fetchCounters.numBulkFallbacks ?? 0,
       kvPrefetches: this.nats?.kv?.counts.prefetches ?? {},
       kvFetchedBlocks: this.nats?.kv?.counts.fetchedBlocks ?? 0,
       kvFetchedBytes: this.nats?.kv?.counts.fetchedBytes ?? 0,

@@ -7,11 +7,12 @@ import {
   newServingCounters,
   PageFetcher,
   PageOffloader,
+  type KvFetchCounters,
   type PageServingCounters,
   type PageSource,
   type PrefetchResult,
 } from '@switchyard/kv-transfer';
-import { createKvPageServer, type KvPageServer } from '@switchyard/rpc';
+import { createKvBulkServer, createKvPageServer, type KvBulkServer, type KvPageServer } from '@switchyard/rpc';
 import type { KvTransferRecord } from '@switchyard/telemetry';
 import type { GatewayConfig } from './gateway.ts';
 
@@ -34,6 +35,9 @@ export interface KvTrafficCounts {
 export class KvParts {
   readonly server: KvPageServer;
   readonly address: string;
+  /** The KV bulk data plane beside `server`, on the same handler. */
+  readonly bulkServer: KvBulkServer;
+  readonly dataAddress: string;
   readonly fetcher: PageFetcher;
   readonly offloader: PageOffloader | undefined;
   readonly serving: PageServingCounters;
@@ -48,6 +52,8 @@ export class KvParts {
   private constructor(parts: {
     server: KvPageServer;
     address: string;
+    bulkServer: KvBulkServer;
+    dataAddress: string;
     fetcher: PageFetcher;
     offloader: PageOffloader | undefined;
     serving: PageServingCounters;
@@ -61,6 +67,8 @@ export class KvParts {
   }) {
     this.server = parts.server;
     this.address = parts.address;
+    this.bulkServer = parts.bulkServer;
+    this.dataAddress = parts.dataAddress;
     this.fetcher = parts.fetcher;
     this.offloader = parts.offloader;
     this.serving = parts.serving;
@@ -85,13 +93,20 @@ export class KvParts {
     const { config, bundle, kvView, loads, engineId, log } = parts;
     const namespace = bundle.hasher.namespaceHex();
     const serving = newServingCounters();
-    const server = await createKvPageServer({
+    const handler = enginePageHandler(bundle.pages, namespace, serving);
+    const logError = (message: string, err: unknown): void =>
+      log(`${message}: ${err instanceof Error ? err.message : String(err)}`);
+    const server = await createKvPageServer({ host: config.host, port: config.kvPort, handler, logError });
+    const bulkServer = await createKvBulkServer({
       host: config.host,
-      port: config.kvPort,
-      handler: enginePageHandler(bundle.pages, namespace, serving),
-      logError: (message, err) => log(`${message}: ${err instanceof Error ? err.message : String(err)}`),
+      port: config.kvDataPort,
+      handler,
+      logError,
+    }).catch(async (error: unknown) => {
+      await server.close(0);
+      throw error;
     });
-    const clients = new KvClients(config.kvFetchDeadlineMs);
+    const clients = new KvClients(config.kvFetchDeadlineMs, { transport: config.kvTransport });
     const counts: KvTrafficCounts = {
       prefetches: {},
       fetchedBlocks: 0,
@@ -105,7 +120,9 @@ export class KvParts {
         if (id === engineId) continue;
         const load = loads.get(id);
         if (load?.kvAddress === undefined) continue;
-        out.push({ id, address: load.kvAddress, kind: roleOf(load) === 'store' ? 'store' : 'engine', numBlocks });
+        const kind = roleOf(load) === 'store' ? 'store' : 'engine';
+        const data = load.kvDataAddress === undefined ? {} : { dataAddress: load.kvDataAddress };
+        out.push({ id, address: load.kvAddress, ...data, kind, numBlocks });
       }
       return out;
     };
@@ -142,10 +159,12 @@ export class KvParts {
         })
       : undefined;
     if (offloader) bundle.pages.onEvicted(offloader.offer);
-    const host = config.kvAdvertiseHost;
+    const host = config.kvAdvertiseHost.includes(':') ? `[${config.kvAdvertiseHost}]` : config.kvAdvertiseHost;
     return new KvParts({
       server,
-      address: `${host.includes(':') ? `[${host}]` : host}:${server.port}`,
+      address: `${host}:${server.port}`,
+      bulkServer,
+      dataAddress: `${host}:${bulkServer.port}`,
       fetcher,
       offloader,
       serving,
@@ -157,6 +176,11 @@ export class KvParts {
       backend: parts.backend,
       log,
     });
+  }
+
+  /** Page fetches by transport (bulk data plane, gRPC, fallbacks from one to the other). */
+  get fetchCounters(): KvFetchCounters {
+    return this.#clients.counters;
   }
 
   /** Feeds the prefill-rate estimate from a step (steps that were mostly prefill). */
@@ -183,7 +207,7 @@ export class KvParts {
   async close(): Promise<void> {
     this.#bundle.pages.onEvicted(undefined);
     await this.offloader?.stop();
-    await this.server.close(1_000);
+    await Promise.all([this.server.close(1_000), this.bulkServer.close(1_000)]);
     this.#clients.close();
   }
 

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseServiceFlags } from '@switchyard/flags';
-import { FETCH_MODES } from '@switchyard/kv-transfer';
+import { FETCH_MODES, KV_TRANSPORTS } from '@switchyard/kv-transfer';
 import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, GATEWAY_ROLES, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
@@ -43,9 +43,11 @@ const ENV_OF = {
   'engine-ttl-ms': 'SWITCHYARD_ENGINE_TTL_MS',
   role: 'SWITCHYARD_ROLE',
   'kv-port': 'SWITCHYARD_KV_PORT',
+  'kv-data-port': 'SWITCHYARD_KV_DATA_PORT',
   'kv-advertise-host': 'SWITCHYARD_KV_ADVERTISE_HOST',
   'kv-fetch': 'SWITCHYARD_KV_FETCH',
   'kv-fetch-deadline-ms': 'SWITCHYARD_KV_FETCH_DEADLINE_MS',
+  'kv-transport': 'SWITCHYARD_KV_TRANSPORT',
   'kv-offload': 'SWITCHYARD_KV_OFFLOAD',
   'prefill-deadline-ms': 'SWITCHYARD_PREFILL_DEADLINE_MS',
   'kv-blocks': 'SWITCHYARD_KV_BLOCKS',
@@ -78,12 +80,20 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'engine-ttl-ms': ['n', 'an engine silent this long is gone (default 2000)'],
   role: ['both|prefill|decode', 'this engine’s part: all of a request, or only prefill / decode (NATS)'],
   'kv-port': ['n', 'port this engine serves its KV pages to peers on (0: a free port)'],
+  'kv-data-port': [
+    'n',
+    'port of this engine’s KV bulk data plane, page fetches over plain TCP (default: the KV port + 1; a free one when that is 0)',
+  ],
   'kv-advertise-host': ['host', 'address peers fetch this engine’s pages at (default: the host, or the host name)'],
   'kv-fetch': [
     'auto|always|never',
     'fetch prompt prefixes peers or a page store hold (auto: when faster than recomputing)',
   ],
   'kv-fetch-deadline-ms': ['n', 'deadline of one page fetch before admission'],
+  'kv-transport': [
+    'tcp|grpc',
+    'fetch pages over peers’ bulk data planes, gRPC when a peer has none (tcp), or always over gRPC (default tcp)',
+  ],
   'kv-offload': ['on|off', 'push evicted pages to the page store'],
   'prefill-deadline-ms': ['n', 'deadline of a prefill job (decode role)'],
   'kv-blocks': ['n', 'KV cache blocks (default: enough for a full batch of full contexts, ≤ 1 GiB)'],
@@ -107,7 +117,7 @@ const values = parseServiceFlags({
   ],
   epilogue: `Flags win over environment variables, which win over the defaults. Without --nats-url the HTTP frontend
 feeds this gateway's own engine; with it, requests go through the JetStream work queue and any gateway's
-engine serves them, and each engine serves its KV pages to peers on --kv-port, fetching prompt prefixes
+engine serves them, and each engine serves its KV pages to peers on --kv-port (gRPC) and --kv-data-port (plain TCP), fetching prompt prefixes
 other engines or a page store hold when that beats recomputing them (--kv-fetch). With --role decode, new
 prompts are computed by a --role prefill engine and their pages fetched. NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files
 from NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY. Telemetry: SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*.`,
@@ -154,6 +164,8 @@ function advertiseHostFor(host: string): string {
 if (!values.model) fail('--model (or SWITCHYARD_MODEL_DIR) is required');
 
 const d = DEFAULT_GATEWAY_CONFIG;
+const kvPort = port('--kv-port', values['kv-port'], d.kvPort);
+if (kvPort === 65535 && !values['kv-data-port']) fail('--kv-data-port is required when --kv-port is 65535');
 const config: GatewayConfig = Object.freeze({
   ...d,
   modelDir: values.model,
@@ -183,10 +195,12 @@ const config: GatewayConfig = Object.freeze({
   rerouteAfterMs: int('--reroute-after-ms', values['reroute-after-ms'], d.rerouteAfterMs, 100),
   engineTtlMs: int('--engine-ttl-ms', values['engine-ttl-ms'], d.engineTtlMs, 500),
   role: oneOf('--role', values.role, GATEWAY_ROLES, d.role),
-  kvPort: port('--kv-port', values['kv-port'], d.kvPort),
+  kvPort,
+  kvDataPort: port('--kv-data-port', values['kv-data-port'], kvPort === 0 ? 0 : kvPort + 1),
   kvAdvertiseHost: values['kv-advertise-host'] ?? advertiseHostFor(values.host ?? d.host),
   kvFetch: oneOf('--kv-fetch', values['kv-fetch'], FETCH_MODES, d.kvFetch),
   kvFetchDeadlineMs: int('--kv-fetch-deadline-ms', values['kv-fetch-deadline-ms'], d.kvFetchDeadlineMs, 1),
+  kvTransport: oneOf('--kv-transport', values['kv-transport'], KV_TRANSPORTS, d.kvTransport),
   kvOffload: oneOf('--kv-offload', values['kv-offload'], ['on', 'off'] as const, d.kvOffload ? 'on' : 'off') === 'on',
   prefillDeadlineMs: int('--prefill-deadline-ms', values['prefill-deadline-ms'], d.prefillDeadlineMs, 1),
   ...(values['kv-blocks'] ? { numKvBlocks: int('--kv-blocks', values['kv-blocks'], 0, 1) } : {}),

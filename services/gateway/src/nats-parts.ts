@@ -171,6 +171,7 @@ export async function openNats(
       kvUsage: bundle.kv.usage,
       role: config.role,
       kvAddress: kv.address,
+      kvDataAddress: kv.dataAddress,
     }),
     250,
   );

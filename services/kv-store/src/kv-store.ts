@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { ANY_MODEL, ClusterConnection, EngineLoadReporter, KvEventPublisher, KvEventStream } from '@switchyard/cluster';
 import { LruPageStore, newStoreCounters, storePageHandler, type StoreCounters } from '@switchyard/kv-transfer';
-import { createKvPageServer, type KvPageServer } from '@switchyard/rpc';
+import { createKvBulkServer, createKvPageServer, type KvBulkServer, type KvPageServer } from '@switchyard/rpc';
 
 /** The page store's resolved configuration (main.ts builds it once from flags and environment). */
 export interface KvStoreConfig {
   readonly host: string;
   readonly port: number;
+  /** Port of its KV bulk data plane (page fetches over plain TCP); 0 picks a free one. */
+  readonly dataPort: number;
   /** Host engines reach this store at (advertised in its load reports). */
   readonly advertiseHost: string;
   readonly capacityBytes: number;
@@ -27,7 +29,10 @@ export class KvStoreService {
   readonly store: LruPageStore;
   readonly counters: StoreCounters;
   readonly address: string;
+  /** host:port of its KV bulk data plane. */
+  readonly dataAddress: string;
   readonly #server: KvPageServer;
+  readonly #bulkServer: KvBulkServer;
   readonly #conn: ClusterConnection;
   readonly #publishers: Map<string, KvEventPublisher>;
   readonly #reporter: EngineLoadReporter;
@@ -37,6 +42,7 @@ export class KvStoreService {
     store: LruPageStore;
     counters: StoreCounters;
     server: KvPageServer;
+    bulkServer: KvBulkServer;
     conn: ClusterConnection;
     publishers: Map<string, KvEventPublisher>;
     reporter: EngineLoadReporter;
@@ -45,10 +51,12 @@ export class KvStoreService {
     this.store = parts.store;
     this.counters = parts.counters;
     this.#server = parts.server;
+    this.#bulkServer = parts.bulkServer;
     this.#conn = parts.conn;
     this.#publishers = parts.publishers;
     this.#reporter = parts.reporter;
     this.address = `${parts.config.advertiseHost}:${parts.server.port}`;
+    this.dataAddress = `${parts.config.advertiseHost}:${parts.bulkServer.port}`;
   }
 
   get port(): number {
@@ -85,13 +93,22 @@ export class KvStoreService {
       });
       late.store = store;
       const counters = newStoreCounters();
-      const server = await createKvPageServer({
+      const handler = storePageHandler(store, counters);
+      const logError = (message: string, err: unknown): void =>
+        log(`${message}: ${err instanceof Error ? err.message : String(err)}`);
+      const server = await createKvPageServer({ host: config.host, port: config.port, handler, logError });
+      // NOTE: the same handler: a page fetched over gRPC or over the bulk data plane is the same page.
+      const bulkServer = await createKvBulkServer({
         host: config.host,
-        port: config.port,
-        handler: storePageHandler(store, counters),
-        logError: (message, err) => log(`${message}: ${err instanceof Error ? err.message : String(err)}`),
+        port: config.dataPort,
+        handler,
+        logError,
+      }).catch(async (error: unknown) => {
+        await server.close(0);
+        throw error;
       });
       const address = `${config.advertiseHost}:${server.port}`;
+      const dataAddress = `${config.advertiseHost}:${bulkServer.port}`;
       const reporter = new EngineLoadReporter(
         conn,
         () => ({
@@ -103,10 +120,11 @@ export class KvStoreService {
           kvUsage: store.numBytes / store.capacityBytes,
           role: 'store',
           kvAddress: address,
+          kvDataAddress: dataAddress,
         }),
         250,
       );
-      return new KvStoreService({ config, store, counters, server, conn, publishers, reporter });
+      return new KvStoreService({ config, store, counters, server, bulkServer, conn, publishers, reporter });
     } catch (error) {
       await conn.close(2_000);
       throw error;
@@ -131,7 +149,7 @@ export class KvStoreService {
   async stop(graceMs = 2_000): Promise<void> {
     this.#reporter.stop();
     await Promise.all([...this.#publishers.values()].map((p) => p.stop({ cleared: true })));
-    await this.#server.close(graceMs);
+    await Promise.all([this.#server.close(graceMs), this.#bulkServer.close(graceMs)]);
     await this.#conn.close(2_000);
   }
 }

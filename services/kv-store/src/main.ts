@@ -14,6 +14,7 @@ import { KvStoreService, type KvStoreConfig } from './kv-store.ts';
 const ENV_OF = {
   host: 'SWITCHYARD_HOST',
   port: 'SWITCHYARD_KV_STORE_PORT',
+  'kv-data-port': 'SWITCHYARD_KV_DATA_PORT',
   'advertise-host': 'SWITCHYARD_KV_ADVERTISE_HOST',
   'capacity-bytes': 'SWITCHYARD_KV_STORE_CAPACITY_BYTES',
   name: 'SWITCHYARD_INSTANCE',
@@ -23,6 +24,10 @@ const ENV_OF = {
 const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
   host: ['host', 'address to listen on (default 127.0.0.1)'],
   port: ['n', 'KvPageService port (default 50070; 0 picks a free one)'],
+  'kv-data-port': [
+    'n',
+    'port of the KV bulk data plane, page fetches over plain TCP (default: the KvPageService port + 1; a free one when that is 0)',
+  ],
   'advertise-host': [
     'host',
     'host engines reach this store at (default: the listening host, or the host name when that is 0.0.0.0)',
@@ -83,9 +88,12 @@ const capacityText = str('capacity-bytes') ?? '1GiB';
 const capacityBytes = parseBytes(capacityText);
 if (capacityBytes === undefined)
   fail(`--capacity-bytes must be a size such as 1GiB or 536870912, got "${capacityText}"`);
+const port = int('port', 50070, 0, 65535);
+if (port === 65535 && str('kv-data-port') === undefined) fail('--kv-data-port is required when --port is 65535');
 const config: KvStoreConfig = Object.freeze({
   host,
-  port: int('port', 50070, 0, 65535),
+  port,
+  dataPort: int('kv-data-port', port === 0 ? 0 : port + 1, 0, 65535),
   advertiseHost: str('advertise-host') ?? (host === '0.0.0.0' || host === '::' ? hostname() : host),
   capacityBytes,
   name: str('name') ?? `kv-store-${process.pid}`,
@@ -103,7 +111,7 @@ try {
   throw error;
 }
 process.stdout.write(
-  `kv-store serving ${config.name} at ${service.address} (capacity ${capacityBytes} bytes, NATS at ${redactUrl(natsUrl)})\n`,
+  `kv-store serving ${config.name} at ${service.address}, pages over TCP at ${service.dataAddress} (capacity ${capacityBytes} bytes, NATS at ${redactUrl(natsUrl)})\n`,
 );
 if (statsIntervalMs > 0) {
   setInterval(
