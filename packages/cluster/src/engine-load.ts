@@ -171,6 +171,11 @@ export class EngineLoads {
     return this.#seen.get(engineId)?.load;
   }
 
+  /** When (this process's clock, ms) the last report of a live holder arrived. */
+  reportedAtMs(engineId: string): number | undefined {
+    return this.#seen.get(engineId)?.atMs;
+  }
+
   /** Every holder alive now (engines of any role, and page stores), with their last reports, in id order. */
   live(): EngineLoad[] {
     this.#expire();

@@ -35,6 +35,8 @@ export class RouteLedger {
   readonly #now: () => number;
   readonly #requests = new Map<string, Entry>();
   readonly #engines = new Map<string, EngineTotals>();
+  /** Engine id → when this frontend last sent it a request or saw one of them prefill or end. */
+  readonly #changedAt = new Map<string, number>();
 
   constructor(options: RouteLedgerOptions = {}) {
     this.#maxAgeMs = options.maxAgeMs ?? 600_000;
@@ -50,6 +52,7 @@ export class RouteLedger {
     this.finished(requestId);
     const entry: Entry = { engineId, prefillTokens, hashes, atMs: this.#now() };
     this.#requests.set(requestId, entry);
+    this.#changedAt.set(engineId, this.#now());
     const totals = this.#totals(engineId);
     totals.prefillTokens += prefillTokens;
     totals.sequences++;
@@ -60,6 +63,7 @@ export class RouteLedger {
   prefilled(requestId: string): void {
     const entry = this.#requests.get(requestId);
     if (!entry || entry.prefillTokens === 0) return;
+    this.#changedAt.set(entry.engineId, this.#now());
     this.#totals(entry.engineId).prefillTokens -= entry.prefillTokens;
     entry.prefillTokens = 0;
   }
@@ -69,6 +73,7 @@ export class RouteLedger {
     const entry = this.#requests.get(requestId);
     if (!entry) return;
     this.#requests.delete(requestId);
+    this.#changedAt.set(entry.engineId, this.#now());
     const totals = this.#totals(entry.engineId);
     totals.prefillTokens -= entry.prefillTokens;
     totals.sequences--;
@@ -86,6 +91,14 @@ export class RouteLedger {
     return new Map(
       [...this.#engines].map(([id, t]) => [id, { prefillTokens: t.prefillTokens, sequences: t.sequences }]),
     );
+  }
+
+  /**
+   * When this frontend's view of `engineId`'s work last changed (a request sent, prefilled or ended). A
+   * load report that arrived before that is stale about this frontend's requests: the ledger knows better.
+   */
+  changedAtMs(engineId: string): number | undefined {
+    return this.#changedAt.get(engineId);
   }
 
   /**
@@ -114,5 +127,6 @@ export class RouteLedger {
   #expire(): void {
     const oldest = this.#now() - this.#maxAgeMs;
     for (const [id, entry] of this.#requests) if (entry.atMs < oldest) this.finished(id);
+    for (const [id, at] of this.#changedAt) if (at < oldest && !this.#engines.has(id)) this.#changedAt.delete(id);
   }
 }

@@ -47,4 +47,19 @@ describe('RouteLedger', () => {
     expect(ledger.pending().size).toBe(0);
     expect(ledger.size).toBe(0);
   });
+
+  it('says when its view of an engine last changed, so a load report older than that can be set aside', () => {
+    let now = 100;
+    const ledger = new RouteLedger({ now: () => now });
+    expect(ledger.changedAtMs('a')).toBeUndefined();
+    ledger.routed('r1', 'a', 10, []);
+    expect(ledger.changedAtMs('a')).toBe(100);
+    now = 150;
+    ledger.prefilled('r1');
+    expect(ledger.changedAtMs('a')).toBe(150);
+    now = 180;
+    ledger.finished('r1');
+    expect(ledger.changedAtMs('a')).toBe(180);
+    expect(ledger.changedAtMs('b')).toBeUndefined();
+  });
 });

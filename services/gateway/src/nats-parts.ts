@@ -87,15 +87,25 @@ export async function openNats(
     const hashes = hasher.hashTokens(request.promptIds, request.cacheSalt ?? '');
     const overlap = kvView.index.overlap(hashes);
     for (const [id, blocks] of ledger.predictedOverlap(hashes)) overlap.set(id, Math.max(blocks, overlap.get(id) ?? 0));
+    const pending = ledger.pending();
+    // A load report older than this frontend's last news of an engine (a request it sent there ended
+    // since) still counts that request: for such an engine the ledger's own figures are the better view.
+    const engines = loads.routable().map((e) => {
+      const changed = ledger.changedAtMs(e.engineId);
+      const reported = loads.reportedAtMs(e.engineId);
+      if (changed === undefined || reported === undefined || changed <= reported) return e;
+      const p = pending.get(e.engineId);
+      return { ...e, numRunning: p?.sequences ?? 0, numWaiting: 0, numPrefillTokens: p?.prefillTokens ?? 0 };
+    });
     const decision = chooseEngine({
       mode: config.routerMode,
-      engines: loads.routable(),
+      engines,
       overlap,
       numPromptBlocks: hashes.length,
       promptTokens: request.promptIds.length,
       blockSize: hasher.blockSize,
       fetch: config.kvFetch !== 'never',
-      pending: ledger.pending(),
+      pending,
       ...(hashes[0] !== undefined ? { firstBlockHash: hashes[0] } : {}),
       pick: config.routerMode === 'random' ? Math.random() : turn++,
     });
