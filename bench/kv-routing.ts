@@ -17,7 +17,7 @@
  *
  *   npm run bench:kv -- [--parts transfer,fetch,load] [--model small] [--modes random,kv] [--num-prompts 48]
  *                       [--concurrency 8] [--prefixes 4] [--prefix-len 512] [--suffix-len 64] [--output-len 64]
- *                       [--transfer-mib 256] [--rounds 3] [--memory-s 600] [--out file.json]
+ *                       [--transfer-mib 256] [--rounds 3] [--memory-s 600] [--engine-kv-blocks N] [--out file.json]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -54,6 +54,7 @@ const { values } = parseArgs({
     'transfer-mib': { type: 'string', default: '256' },
     rounds: { type: 'string', default: '3' },
     'memory-s': { type: 'string', default: '600' },
+    'engine-kv-blocks': { type: 'string' },
     'models-dir': { type: 'string', default: 'bench/out/models' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -64,6 +65,7 @@ if (values.help) {
     'usage: npm run bench:kv -- [--parts transfer,fetch,load,memory] [--model small] [--modes random,kv]\n' +
       '                          [--num-prompts 48] [--concurrency 8] [--prefixes 4] [--prefix-len 512] [--suffix-len 64]\n' +
       '                          [--output-len 64] [--transfer-mib 256] [--rounds 3] [--memory-s 600]\n' +
+      "                          [--engine-kv-blocks N (load: each engine's KV blocks; the single gateway gets 2N)]\n" +
       '                          [--models-dir bench/out/models] [--out file.json]\n',
   );
   process.exit(0);
@@ -94,6 +96,12 @@ for (const m of modes)
 const numPrompts = positive('num-prompts', values['num-prompts']);
 const concurrency = positive('concurrency', values.concurrency);
 const rounds = positive('rounds', values.rounds);
+// A KV cache smaller than the prefixes' working set: where routing by prefix pays (the single gateway,
+// the hit-rate reference, gets the cluster's total).
+const engineKvBlocks =
+  values['engine-kv-blocks'] === undefined ? undefined : positive('engine-kv-blocks', values['engine-kv-blocks']);
+const kvBlocksArgs = (factor: number) =>
+  engineKvBlocks === undefined ? [] : ['--kv-blocks', String(factor * engineKvBlocks)];
 const dataset: DatasetSpec = {
   kind: 'shared-prefix',
   numPrefixes: positive('prefixes', values.prefixes),
@@ -135,7 +143,7 @@ try {
   if (has('load')) {
     const opts = { dataset, numPrompts, concurrency, log };
     log(`load: single gateway (the reference), ${numPrompts} requests, concurrency ${concurrency}`);
-    const single = (await startGateway(modelDir, ['--name', 'single'])) as Gateway;
+    const single = (await startGateway(modelDir, ['--name', 'single', ...kvBlocksArgs(2)])) as Gateway;
     started.push(single);
     results.push(await measureLoad('single gateway', single, [single], opts));
     await single.stop(10_000);
@@ -154,8 +162,8 @@ try {
       const kvStore = store ? await startKvStore(nats.url, ['--name', 'bench-load-store']) : undefined;
       if (kvStore) started.push(kvStore);
       const engines = (await Promise.all([
-        startGateway(modelDir, [...common, '--name', `${mode}-engine-a`]),
-        startGateway(modelDir, [...common, '--name', `${mode}-engine-b`]),
+        startGateway(modelDir, [...common, '--name', `${mode}-engine-a`, ...kvBlocksArgs(1)]),
+        startGateway(modelDir, [...common, '--name', `${mode}-engine-b`, ...kvBlocksArgs(1)]),
       ])) as Gateway[];
       const frontend = (await startGateway(modelDir, [
         ...common,
@@ -253,7 +261,7 @@ const document = {
   parts: [...parts],
   transfer,
   fetchVsRecompute,
-  load: results.length > 0 ? { dataset, numPrompts, concurrency, results } : undefined,
+  load: results.length > 0 ? { dataset, numPrompts, concurrency, engineKvBlocks, results } : undefined,
   memory,
 };
 const json = `${JSON.stringify(document, null, 2)}\n`;

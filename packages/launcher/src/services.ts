@@ -13,6 +13,21 @@ export const KV_STORE_READY = 'kv-store serving';
 
 export type ServiceProcess = ManagedProcess & { readonly port: number };
 
+/**
+ * Starts a process on a free port, again on another one (up to 3 tries) when it could not listen: a
+ * port found free can be taken by someone else's ephemeral listener before the child binds it.
+ */
+export async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await start(port);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
 /** Starts an expert worker process for a model directory on a free loopback port. */
 export async function startWorker(
   modelDir: string,
@@ -21,23 +36,24 @@ export async function startWorker(
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 60_000,
 ): Promise<ServiceProcess & { readonly address: string }> {
-  const port = await freePort();
-  const args = [
-    '--model',
-    modelDir,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--worker-id',
-    workerId,
-    ...extraArgs,
-  ];
-  const proc = await startProcess(WORKER_MAIN, args, WORKER_READY, timeoutMs, {
-    name: `expert worker ${workerId}`,
-    env,
+  return onFreePort(async (port) => {
+    const args = [
+      '--model',
+      modelDir,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--worker-id',
+      workerId,
+      ...extraArgs,
+    ];
+    const proc = await startProcess(WORKER_MAIN, args, WORKER_READY, timeoutMs, {
+      name: `expert worker ${workerId}`,
+      env,
+    });
+    return Object.assign(proc, { port, address: `127.0.0.1:${port}` });
   });
-  return Object.assign(proc, { port, address: `127.0.0.1:${port}` });
 }
 
 /** Starts a gateway process on a free loopback port; resolves with its base URL once it serves. */
@@ -47,15 +63,16 @@ export async function startGateway(
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 120_000,
 ): Promise<ServiceProcess & { readonly url: string }> {
-  const port = await freePort();
-  const proc = await startProcess(
-    GATEWAY_MAIN,
-    ['--model', modelDir, '--port', String(port), ...extraArgs],
-    GATEWAY_READY,
-    timeoutMs,
-    { name: 'gateway', env },
-  );
-  return Object.assign(proc, { port, url: `http://127.0.0.1:${port}` });
+  return onFreePort(async (port) => {
+    const proc = await startProcess(
+      GATEWAY_MAIN,
+      ['--model', modelDir, '--port', String(port), ...extraArgs],
+      GATEWAY_READY,
+      timeoutMs,
+      { name: 'gateway', env },
+    );
+    return Object.assign(proc, { port, url: `http://127.0.0.1:${port}` });
+  });
 }
 
 /** Starts a KV page store process on a free loopback port; resolves once it serves. */
@@ -65,15 +82,17 @@ export async function startKvStore(
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 30_000,
 ): Promise<ServiceProcess & { readonly address: string; readonly dataAddress: string }> {
-  const port = await freePort();
   // NOTE: the data port is a free one too (port + 1, the store's default, may be taken).
-  const proc = await startProcess(
-    KV_STORE_MAIN,
-    ['--nats-url', natsUrl, '--host', '127.0.0.1', '--port', String(port), '--kv-data-port', '0', ...extraArgs],
-    KV_STORE_READY,
-    timeoutMs,
-    { name: 'kv-store', env },
-  );
+  const { proc, port } = await onFreePort(async (port) => ({
+    port,
+    proc: await startProcess(
+      KV_STORE_MAIN,
+      ['--nats-url', natsUrl, '--host', '127.0.0.1', '--port', String(port), '--kv-data-port', '0', ...extraArgs],
+      KV_STORE_READY,
+      timeoutMs,
+      { name: 'kv-store', env },
+    ),
+  }));
   const dataAddress = /pages over TCP at (\S+) /.exec(proc.output())?.[1];
   if (dataAddress === undefined) {
     await proc.stop(2_000);
