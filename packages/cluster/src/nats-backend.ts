@@ -75,6 +75,8 @@ interface InFlight {
   aborted: boolean;
   /** For a routed request: the message and trace to publish again, and when its engine last spoke. */
   readonly routed?: {
+    /** The engine it was sent to. */
+    readonly engineId: string;
     readonly message: RequestMessage;
     readonly trace: TraceContext | undefined;
     lastHeardMs: number;
@@ -194,7 +196,9 @@ export class NatsBackend implements GenerationBackend {
       sink,
       seq: undefined,
       aborted: false,
-      ...(engineId !== undefined ? { routed: { message, trace, lastHeardMs: this.#now(), rerouted: false } } : {}),
+      ...(engineId !== undefined
+        ? { routed: { engineId, message, trace, lastHeardMs: this.#now(), rerouted: false } }
+        : {}),
     };
     this.#inFlight.set(request.id, entry);
     queue.publish(message, trace, engineId !== undefined ? { engineId } : {}).then(
@@ -256,23 +260,45 @@ export class NatsBackend implements GenerationBackend {
     for (const [id, entry] of this.#inFlight) {
       const routed = entry.routed;
       if (!routed || routed.rerouted || entry.aborted || now - routed.lastHeardMs < afterMs) continue;
-      routed.rerouted = true;
-      this.#counts.rerouted++;
-      const { queue } = this.#parts;
-      if (entry.seq !== undefined) void queue.remove(entry.seq);
-      const message: RequestMessage = routed.message.route
-        ? { ...routed.message, route: { ...routed.message.route, target: 'rerouted' } }
-        : routed.message;
-      queue.publish(message, routed.trace, { attempt: 1 }).then(
-        (receipt) => {
-          entry.seq = receipt.seq;
-          if (entry.aborted) void queue.remove(receipt.seq);
-        },
-        (error: unknown) => {
-          if (this.#inFlight.has(id)) entry.stream.fail(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
+      this.#reroute(id, entry);
     }
+  }
+
+  /**
+   * The engine `engineId` is gone (its load reports stopped, or it said it is leaving): every request
+   * routed to it and not rerouted yet is published again on the shared subject now, instead of waiting
+   * for the queue's ack wait (30 s) or `rerouteAfterMs` of silence. Returns how many were.
+   */
+  rerouteFrom(engineId: string): number {
+    let n = 0;
+    for (const [id, entry] of this.#inFlight) {
+      const routed = entry.routed;
+      if (!routed || routed.rerouted || entry.aborted || routed.engineId !== engineId) continue;
+      this.#reroute(id, entry);
+      n++;
+    }
+    return n;
+  }
+
+  #reroute(id: string, entry: InFlight): void {
+    const routed = entry.routed;
+    if (!routed) return;
+    routed.rerouted = true;
+    this.#counts.rerouted++;
+    const { queue } = this.#parts;
+    if (entry.seq !== undefined) void queue.remove(entry.seq);
+    const message: RequestMessage = routed.message.route
+      ? { ...routed.message, route: { ...routed.message.route, target: 'rerouted' } }
+      : routed.message;
+    queue.publish(message, routed.trace, { attempt: 1 }).then(
+      (receipt) => {
+        entry.seq = receipt.seq;
+        if (entry.aborted) void queue.remove(receipt.seq);
+      },
+      (error: unknown) => {
+        if (this.#inFlight.has(id)) entry.stream.fail(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
   }
 
   #now(): number {

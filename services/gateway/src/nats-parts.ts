@@ -75,10 +75,16 @@ export async function openNats(
     snapshotRequestIntervalMs: 1_000,
   });
   // An engine that leaves (said so, or silent past the TTL) has its blocks dropped from the index.
+  // Set once the backend exists: an engine that leaves hands its routed requests to the others at once.
+  const late: { rerouteFrom?: (engineId: string) => number } = {};
   const loads = new EngineLoads(conn, {
     model: model.name,
     ttlMs: config.engineTtlMs,
-    onGone: (id) => kvView.index.removeEngine(id),
+    onGone: (id) => {
+      kvView.index.removeEngine(id);
+      const n = late.rerouteFrom?.(id) ?? 0;
+      if (n > 0) log(`engine ${id} is gone: ${n} request(s) routed to it published again for any engine`);
+    },
   });
   let turn = 0;
   // What this frontend has sent each engine and not yet seen finish (the load reports lag by up to 250 ms).
@@ -132,6 +138,7 @@ export async function openNats(
     onEvent,
     rerouteAfterMs: config.rerouteAfterMs,
   });
+  late.rerouteFrom = (id) => backend.rerouteFrom(id);
   if (!engine)
     return {
       conn,
