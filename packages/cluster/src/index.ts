@@ -56,3 +56,4 @@ export {
   type PendingWork,
 } from './kv-router.ts';
 export { RouteLedger, type RouteLedgerOptions } from './route-ledger.ts';
+export { FrontendHeartbeat, FrontendWatch } from './frontend-liveness.ts';

@@ -43,6 +43,11 @@ export interface NatsBackendParts {
    * router's ledger of what each engine still has to do follows requests with it).
    */
   readonly onEvent?: (event: TokenEvent) => void;
+  /**
+   * This frontend's id, put on every request it queues; with a `FrontendHeartbeat` under the same id,
+   * engines stop its requests when it is gone.
+   */
+  readonly frontendId?: string;
   readonly now?: () => number;
 }
 
@@ -182,6 +187,7 @@ export class NatsBackend implements GenerationBackend {
       createdAtMs: Date.now(),
       ...(meta ? { operation: meta.operation } : {}),
       ...(decision ? { route: routeAttributes(decision, engineId === undefined ? 'shared' : 'engine') } : {}),
+      ...(this.#parts.frontendId !== undefined ? { frontendId: this.#parts.frontendId } : {}),
     };
     const trace = meta?.traceparent ? { traceparent: meta.traceparent } : undefined;
     if (decision) {

@@ -4,6 +4,7 @@ import type { QueueConsumer } from './queue-consumer.ts';
 import type { QueueDelivery } from './queue-delivery.ts';
 import type { RequestQueue } from './request-queue.ts';
 import { TokenPublisher } from './token-publisher.ts';
+import { FrontendWatch } from './frontend-liveness.ts';
 import {
   InvalidSamplingError,
   RequestRejectedError,
@@ -39,6 +40,11 @@ export interface QueueWorkerOptions {
   readonly prepare?: (request: GenerateRequest, trace: RequestTrace | undefined) => Promise<void>;
   /** False: take only routed requests (a prefill engine), not the model's shared queue. Default true. */
   readonly sharedLane?: boolean;
+  /**
+   * A request whose frontend (`frontendId` on the message) has sent no heartbeat for this long is
+   * stopped here and its message acked: nobody reads its tokens. Default 2000 ms; 0 turns it off.
+   */
+  readonly frontendTtlMs?: number;
 }
 
 type RequestTrace = ReturnType<EngineTelemetry['startRequest']>;
@@ -52,6 +58,8 @@ interface Serving {
   handedBack: boolean;
   /** Its frontend cancelled it before it reached the loop (while being prepared). */
   cancelled: boolean;
+  /** When this engine took it (ms, the watch's clock). */
+  readonly takenAtMs: number;
 }
 
 /**
@@ -67,6 +75,9 @@ interface Serving {
  */
 export class QueueWorker {
   readonly #loop: EngineLoop;
+  readonly #watch: FrontendWatch;
+  readonly #orphanSweep: NodeJS.Timeout | undefined;
+  #numOrphansStopped = 0;
   readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare'>> &
     Pick<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare'>;
   readonly #publisher: TokenPublisher;
@@ -81,7 +92,13 @@ export class QueueWorker {
 
   private constructor(conn: ClusterConnection, loop: EngineLoop, options: QueueWorkerOptions) {
     this.#loop = loop;
-    this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, sharedLane: true, ...options };
+    this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, sharedLane: true, frontendTtlMs: 2_000, ...options };
+    this.#watch = new FrontendWatch(conn);
+    const ttl = this.#options.frontendTtlMs;
+    if (ttl > 0) {
+      this.#orphanSweep = setInterval(() => this.#stopOrphans(ttl), Math.max(100, Math.floor(ttl / 4)));
+      this.#orphanSweep.unref();
+    }
     this.#publisher = new TokenPublisher(conn, {
       lingerMs: this.#options.lingerMs,
       onCancel: (id) => this.#cancel(id),
@@ -157,6 +174,8 @@ export class QueueWorker {
     while (this.#serving.size > 0 && Date.now() < deadline) await sleep(10);
     this.#handBackAll();
     this.#publisher.close();
+    clearInterval(this.#orphanSweep);
+    this.#watch.stop();
     this.#state = 'stopped';
   }
 
@@ -179,7 +198,7 @@ export class QueueWorker {
     } catch (error) {
       return this.#reject(delivery, error);
     }
-    const serving: Serving = { deliveries: [delivery], handedBack: false, cancelled: false };
+    const serving: Serving = { deliveries: [delivery], handedBack: false, cancelled: false, takenAtMs: Date.now() };
     const generate: GenerateRequest = {
       id: request.id,
       promptIds: request.promptIds,
@@ -253,6 +272,26 @@ export class QueueWorker {
     if (serving === undefined) return;
     serving.cancelled = true;
     this.#loop.abort(requestId);
+  }
+
+  /** Requests stopped because their frontend was gone. */
+  get numOrphansStopped(): number {
+    return this.#numOrphansStopped;
+  }
+
+  /**
+   * Stops the requests whose frontend has been silent for `ttlMs` (killed, or cut off): their abort event
+   * acks the message, so it is neither generated on nor replayed elsewhere for nobody.
+   */
+  #stopOrphans(ttlMs: number): void {
+    for (const [id, serving] of this.#serving) {
+      const frontendId = serving.deliveries[0]?.request.frontendId;
+      if (frontendId === undefined || serving.cancelled || serving.handedBack) continue;
+      if (!this.#watch.isGone(frontendId, serving.takenAtMs, ttlMs)) continue;
+      this.#numOrphansStopped++;
+      this.#report(new Error(`stopped request ${id}: its frontend ${frontendId} is gone`));
+      this.#cancel(id);
+    }
   }
 
   /**

@@ -25,10 +25,12 @@ export interface RequestMessage extends GenerateRequest {
   readonly operation?: 'chat' | 'text_completion';
   /** The frontend's routing decision, for the serving engine's request span. */
   readonly route?: RouteAttributes;
+  /** The frontend that reads its tokens (its heartbeats tell engines it is still there). */
+  readonly frontendId?: string;
 }
 
 export function encodeRequestMessage(message: RequestMessage): Uint8Array {
-  const { id, promptIds, params, cacheSalt, model, createdAtMs, operation, route } = message;
+  const { id, promptIds, params, cacheSalt, model, createdAtMs, operation, route, frontendId } = message;
   return new TextEncoder().encode(
     JSON.stringify({
       id,
@@ -39,6 +41,7 @@ export function encodeRequestMessage(message: RequestMessage): Uint8Array {
       createdAtMs,
       ...(operation ? { operation } : {}),
       ...(route ? { route } : {}),
+      ...(frontendId !== undefined ? { frontendId } : {}),
     }),
   );
 }
@@ -48,6 +51,7 @@ export function decodeRequestMessage(data: Uint8Array | string): RequestMessage 
   const o = parseJsonObject(data, 'the request message');
   const cacheSalt = readOptionalString(o, 'cacheSalt');
   const operation = readOptionalString(o, 'operation');
+  const frontendId = readOptionalString(o, 'frontendId');
   if (operation !== undefined && operation !== 'chat' && operation !== 'text_completion') {
     throw new InvalidMessageError(
       `the request message's operation must be chat or text_completion, got ${JSON.stringify(operation)}`,
@@ -62,6 +66,7 @@ export function decodeRequestMessage(data: Uint8Array | string): RequestMessage 
     createdAtMs: readNumber(o, 'createdAtMs', { min: 0 }),
     ...(operation !== undefined ? { operation } : {}),
     ...(o['route'] !== undefined ? { route: decodeRoute(asObject(o['route'], 'route')) } : {}),
+    ...(frontendId !== undefined && frontendId !== '' ? { frontendId } : {}),
   });
 }
 

@@ -43,6 +43,13 @@ export function unescapeToken(token: string): string {
 }
 
 export const REQUEST_SUBJECTS = `${ROOT}.requests.>`;
+/** Core subjects on which every frontend says it is alive, twice a second (`frontend-liveness.ts`). */
+export const FRONTEND_SUBJECTS = `${ROOT}.frontends.*`;
+
+/** Where frontend `frontendId` says it is alive. */
+export function frontendSubject(frontendId: string): string {
+  return `${ROOT}.frontends.${escapeToken(frontendId)}`;
+}
 export const CANCEL_SUBJECTS = `${ROOT}.cancel.*`;
 export const RESEND_SUBJECTS = `${ROOT}.resend.*`;
 

@@ -37,6 +37,11 @@ describe('request messages', () => {
     ).toThrow(/route.target/);
   });
 
+  it('carry the id of the frontend that reads the tokens', () => {
+    const withFrontend = { ...request, frontendId: 'gateway-1' };
+    expect(decodeRequestMessage(encodeRequestMessage(withFrontend))).toEqual(withFrontend);
+  });
+
   it('name the first bad field of an invalid message', () => {
     expect(() => decodeRequestMessage('{not json')).toThrow(InvalidMessageError);
     expect(() => decodeRequestMessage(JSON.stringify({ ...request, promptIds: [1, -2] }))).toThrow(/promptIds/);

@@ -266,6 +266,7 @@ export class Gateway {
       routedOverlapBlocks: this.nats?.backend.routing.overlapBlocks ?? 0,
       routedPromptBlocks: this.nats?.backend.routing.promptBlocks ?? 0,
       takenFromOwnLane: this.nats?.worker?.numRouted ?? 0,
+      orphansStopped: this.nats?.worker?.numOrphansStopped ?? 0,
       liveEngines: (this.nats?.loads.live() ?? []).map((e) => e.engineId).join(','),
       role: this.config.role,
       kvAddress: this.nats?.kv?.address ?? '',

@@ -15,6 +15,7 @@ import {
   QueueWorker,
   RequestQueue,
   RouteLedger,
+  FrontendHeartbeat,
   TokenSubscriber,
   type RouteDecision,
 } from '@switchyard/cluster';
@@ -34,6 +35,8 @@ export interface NatsParts {
   readonly loads: EngineLoads;
   /** The model's shared-queue backlog (added to `vllm:num_requests_waiting`). */
   readonly backlog: QueueBacklog;
+  /** This frontend's heartbeat, by which engines know its requests still have a reader. */
+  readonly heartbeat: FrontendHeartbeat;
   readonly worker: QueueWorker | undefined;
   readonly kvEvents: KvEventPublisher | undefined;
   readonly loadReporter: EngineLoadReporter | undefined;
@@ -137,7 +140,10 @@ export async function openNats(
     route,
     onEvent,
     rerouteAfterMs: config.rerouteAfterMs,
+    frontendId: config.instanceName,
   });
+  // Engines stop this frontend's requests when these heartbeats stop (it died: nobody reads the tokens).
+  const heartbeat = new FrontendHeartbeat(conn, config.instanceName);
   late.rerouteFrom = (id) => backend.rerouteFrom(id);
   if (!engine)
     return {
@@ -147,6 +153,7 @@ export async function openNats(
       kvView,
       loads,
       backlog,
+      heartbeat,
       worker: undefined,
       kvEvents: undefined,
       loadReporter: undefined,
@@ -192,12 +199,13 @@ export async function openNats(
     }),
     250,
   );
-  return { conn, tokens, backend, kvView, loads, backlog, worker, kvEvents, loadReporter, kv };
+  return { conn, tokens, backend, kvView, loads, backlog, heartbeat, worker, kvEvents, loadReporter, kv };
 }
 
 /** Says goodbye (load reporter, an empty KV snapshot) and closes everything NATS; the connection last. */
 export async function closeNats(nats: NatsParts): Promise<void> {
   nats.loadReporter?.stop();
+  nats.heartbeat.stop();
   nats.backlog.stop();
   await nats.kv?.close();
   await nats.kvEvents?.stop({ cleared: true });
