@@ -4,3 +4,4 @@
  * `--version`, and a mistake (an unknown flag, a missing value) reported in one line with exit code 2.
  */
 export { parseServiceFlags, type FlagSpec, type ParsedFlags, type ServiceFlagsOptions } from './service-flags.ts';
+export { stopWithParent } from './parent-watch.ts';

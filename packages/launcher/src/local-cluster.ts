@@ -1,5 +1,6 @@
 import { startProcess, stopProcesses, type ManagedProcess } from './process.ts';
-import { GATEWAY_MAIN, GATEWAY_READY, startKvStore, startWorker } from './services.ts';
+import { GATEWAY_MAIN, GATEWAY_READY, startKvStore, startKvStoreOn, startWorker, startWorkerOn } from './services.ts';
+import { Supervisor } from './supervisor.ts';
 
 export interface LocalClusterOptions {
   readonly modelDir: string;
@@ -43,8 +44,13 @@ export interface LocalCluster {
   readonly workerAddresses: readonly string[];
   /** The page store's KvPageService address, when one was started. */
   readonly kvStoreAddress: string | undefined;
-  /** Resolves when any process exits on its own (the cluster is then broken). */
+  /**
+   * Resolves when a process could not be kept running: every child that exits on its own is restarted
+   * (with a backoff, within a budget), and only one past its budget breaks the cluster.
+   */
   readonly unexpectedExit: Promise<string>;
+  /** One line per process: name, pid, up for how long (or restarting), restarts so far. */
+  describe(): string;
   stop(deadlineMs?: number): Promise<void>;
 }
 
@@ -112,6 +118,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const numPrefill = opts.prefillEngines ?? 0;
   if ((opts.kvStore === true || numPrefill > 0) && !opts.natsUrl)
     throw new ClusterStartError('a KV page store and prefill engines need NATS (set NATS_URL or run nats-server)');
+  const workerArgs = ['--expert-dtype', opts.expertDtype];
   const workers = await startWorkers(opts.modelDir, opts.workers, {
     expertDtype: opts.expertDtype,
     env,
@@ -136,57 +143,49 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     ...(addresses.length > 0 ? ['--workers', addresses.join(',')] : []),
   ];
   const natsArgs = opts.natsUrl ? ['--nats-url', opts.natsUrl] : [];
-  let store: ManagedProcess | undefined;
+  let store: (ManagedProcess & { readonly port: number }) | undefined;
   let kvStoreAddress: string | undefined;
   let gateways: ManagedProcess[];
+  const storeArgs = [
+    '--name',
+    'kv-store-0',
+    ...(opts.kvStoreCapacity !== undefined ? ['--capacity-bytes', opts.kvStoreCapacity] : []),
+  ];
+  const roleArgs = numPrefill > 0 ? ['--role', 'decode'] : [];
+  const gatewaySpecs = [
+    ...Array.from({ length: numGateways }, (_, g) => ({
+      id: `gateway-${g}`,
+      name: `gateway ${g}`,
+      args: [...gatewayArgs, '--port', String(opts.port + g), '--name', `gateway-${g}`, ...natsArgs, ...roleArgs],
+    })),
+    // A prefill engine's HTTP port is not advertised: requests reach it only through decode engines.
+    ...Array.from({ length: numPrefill }, (_, p) => ({
+      id: `prefill-${p}`,
+      name: `prefill engine ${p}`,
+      args: [
+        ...gatewayArgs,
+        '--port',
+        String(opts.port + numGateways + p),
+        '--name',
+        `prefill-${p}`,
+        ...natsArgs,
+        '--role',
+        'prefill',
+      ],
+    })),
+  ];
   try {
     if (opts.kvStore === true && opts.natsUrl) {
-      const started = await startKvStore(
-        opts.natsUrl,
-        [
-          '--name',
-          'kv-store-0',
-          ...(opts.kvStoreCapacity !== undefined ? ['--capacity-bytes', opts.kvStoreCapacity] : []),
-        ],
-        env,
-        opts.startTimeoutMs,
-      );
+      const started = await startKvStore(opts.natsUrl, storeArgs, env, opts.startTimeoutMs);
       store = started;
       kvStoreAddress = started.address;
       opts.log(`KV page store serving at ${started.address}`);
     }
-    const roleArgs = numPrefill > 0 ? ['--role', 'decode'] : [];
-    gateways = await startAll([
-      ...Array.from({ length: numGateways }, (_, g) => {
-        const args = [
-          ...gatewayArgs,
-          '--port',
-          String(opts.port + g),
-          '--name',
-          `gateway-${g}`,
-          ...natsArgs,
-          ...roleArgs,
-        ];
-        return startProcess(GATEWAY_MAIN, args, GATEWAY_READY, opts.startTimeoutMs, { name: `gateway ${g}`, env });
-      }),
-      ...Array.from({ length: numPrefill }, (_, p) => {
-        // A prefill engine's HTTP port is not advertised: requests reach it only through decode engines.
-        const args = [
-          ...gatewayArgs,
-          '--port',
-          String(opts.port + numGateways + p),
-          '--name',
-          `prefill-${p}`,
-          ...natsArgs,
-          '--role',
-          'prefill',
-        ];
-        return startProcess(GATEWAY_MAIN, args, GATEWAY_READY, opts.startTimeoutMs, {
-          name: `prefill engine ${p}`,
-          env,
-        });
-      }),
-    ]);
+    gateways = await startAll(
+      gatewaySpecs.map((spec) =>
+        startProcess(GATEWAY_MAIN, spec.args, GATEWAY_READY, opts.startTimeoutMs, { name: spec.name, env }),
+      ),
+    );
   } catch (error) {
     await stopProcesses([...workers, ...(store ? [store] : [])], 5000);
     throw error;
@@ -194,24 +193,42 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const gatewayUrls = gateways
     .slice(0, numGateways)
     .map((gw, g) => /serving \S+ at (http:\/\/\S+)/.exec(gw.output())?.[1] ?? `http://${opts.host}:${opts.port + g}`);
-  let stopping = false;
-  const unexpectedExit = new Promise<string>((resolve) => {
-    for (const p of [...gateways, ...workers, ...(store ? [store] : [])]) {
-      void p.exited.then((code) => {
-        if (!stopping) resolve(`${p.name} exited (code ${code}). Its output:\n${p.output().slice(-8192)}`);
-      });
-    }
+  // Every child is restarted when it exits on its own: with the same arguments, port and name, so
+  // gateways find a restarted worker at its address, and clients a restarted gateway at its URL.
+  const supervisor = new Supervisor({ log: opts.log });
+  workers.forEach((w, i) =>
+    supervisor.add(`worker-${i}`, w, () =>
+      startWorkerOn(w.port, opts.modelDir, `worker-${i}`, workerArgs, env, opts.startTimeoutMs),
+    ),
+  );
+  if (store && opts.natsUrl) {
+    const { natsUrl } = opts;
+    const port = store.port;
+    supervisor.add('kv-store-0', store, () => startKvStoreOn(port, natsUrl, storeArgs, env, opts.startTimeoutMs));
+  }
+  gateways.forEach((gw, i) => {
+    const spec = gatewaySpecs[i];
+    if (spec)
+      supervisor.add(spec.id, gw, () =>
+        startProcess(GATEWAY_MAIN, spec.args, GATEWAY_READY, opts.startTimeoutMs, { name: spec.name, env }),
+      );
   });
   return {
     url: gatewayUrls[0] ?? `http://${opts.host}:${opts.port}`,
     gatewayUrls,
     workerAddresses: addresses,
     kvStoreAddress,
-    unexpectedExit,
+    unexpectedExit: supervisor.broken,
+    describe: () => supervisor.describe(),
     async stop(deadlineMs = 15_000) {
-      stopping = true;
-      await stopProcesses(gateways, deadlineMs);
-      await stopProcesses([...workers, ...(store ? [store] : [])], deadlineMs);
+      supervisor.stop();
+      const running = supervisor.processes();
+      const isGateway = (p: ManagedProcess) => p.name.startsWith('gateway') || p.name.startsWith('prefill');
+      await stopProcesses(running.filter(isGateway), deadlineMs);
+      await stopProcesses(
+        running.filter((p) => !isGateway(p)),
+        deadlineMs,
+      );
     },
   };
 }

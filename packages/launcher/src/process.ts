@@ -50,7 +50,8 @@ export function startProcess(
   const child = spawn(process.execPath, [script, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
+    // The child stops by itself if this process dies without stopping it (services call stopWithParent).
+    env: { ...process.env, SWITCHYARD_PARENT_PID: String(process.pid), ...options.env },
   });
   let out = '';
   const keep = (d: Buffer): void => {

@@ -36,24 +36,34 @@ export async function startWorker(
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 60_000,
 ): Promise<ServiceProcess & { readonly address: string }> {
-  return onFreePort(async (port) => {
-    const args = [
-      '--model',
-      modelDir,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--worker-id',
-      workerId,
-      ...extraArgs,
-    ];
-    const proc = await startProcess(WORKER_MAIN, args, WORKER_READY, timeoutMs, {
-      name: `expert worker ${workerId}`,
-      env,
-    });
-    return Object.assign(proc, { port, address: `127.0.0.1:${port}` });
+  return onFreePort((port) => startWorkerOn(port, modelDir, workerId, extraArgs, env, timeoutMs));
+}
+
+/** Starts an expert worker process on a given loopback port (a supervised restart keeps its address). */
+export async function startWorkerOn(
+  port: number,
+  modelDir: string,
+  workerId: string,
+  extraArgs: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+  timeoutMs = 60_000,
+): Promise<ServiceProcess & { readonly address: string }> {
+  const args = [
+    '--model',
+    modelDir,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--worker-id',
+    workerId,
+    ...extraArgs,
+  ];
+  const proc = await startProcess(WORKER_MAIN, args, WORKER_READY, timeoutMs, {
+    name: `expert worker ${workerId}`,
+    env,
   });
+  return Object.assign(proc, { port, address: `127.0.0.1:${port}` });
 }
 
 /** Starts a gateway process on a free loopback port; resolves with its base URL once it serves. */
@@ -82,17 +92,25 @@ export async function startKvStore(
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 30_000,
 ): Promise<ServiceProcess & { readonly address: string; readonly dataAddress: string }> {
+  return onFreePort((port) => startKvStoreOn(port, natsUrl, extraArgs, env, timeoutMs));
+}
+
+/** Starts a KV page store process on a given loopback port (its data port is a free one). */
+export async function startKvStoreOn(
+  port: number,
+  natsUrl: string,
+  extraArgs: readonly string[] = [],
+  env: Readonly<Record<string, string>> = {},
+  timeoutMs = 30_000,
+): Promise<ServiceProcess & { readonly address: string; readonly dataAddress: string }> {
   // NOTE: the data port is a free one too (port + 1, the store's default, may be taken).
-  const { proc, port } = await onFreePort(async (port) => ({
-    port,
-    proc: await startProcess(
-      KV_STORE_MAIN,
-      ['--nats-url', natsUrl, '--host', '127.0.0.1', '--port', String(port), '--kv-data-port', '0', ...extraArgs],
-      KV_STORE_READY,
-      timeoutMs,
-      { name: 'kv-store', env },
-    ),
-  }));
+  const proc = await startProcess(
+    KV_STORE_MAIN,
+    ['--nats-url', natsUrl, '--host', '127.0.0.1', '--port', String(port), '--kv-data-port', '0', ...extraArgs],
+    KV_STORE_READY,
+    timeoutMs,
+    { name: 'kv-store', env },
+  );
   const dataAddress = /pages over TCP at (\S+) /.exec(proc.output())?.[1];
   if (dataAddress === undefined) {
     await proc.stop(2_000);

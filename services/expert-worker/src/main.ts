@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { parseServiceFlags } from '@switchyard/flags';
+import { parseServiceFlags, stopWithParent } from '@switchyard/flags';
 import { createExpertServer } from '@switchyard/rpc';
 import { ExpertWorker } from './expert-worker.ts';
 import { modelDirExpertSource } from './expert-source.ts';
@@ -159,4 +159,5 @@ async function shutdown(signal: string): Promise<void> {
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+stopWithParent();
 process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseServiceFlags } from '@switchyard/flags';
+import { parseServiceFlags, stopWithParent } from '@switchyard/flags';
 import { FETCH_MODES, KV_TRANSPORTS } from '@switchyard/kv-transfer';
 import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
@@ -267,4 +267,5 @@ async function shutdown(signal: string): Promise<void> {
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+stopWithParent();
 process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { redactUrl } from '@switchyard/cluster';
-import { parseServiceFlags } from '@switchyard/flags';
+import { parseServiceFlags, stopWithParent } from '@switchyard/flags';
 import { KvStoreService, type KvStoreConfig } from './kv-store.ts';
 
 /** Each flag and the environment variable it falls back to (flags win over variables, variables over defaults). */
@@ -126,4 +126,5 @@ async function shutdown(signal: string): Promise<void> {
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+stopWithParent();
 process.on('SIGINT', () => void shutdown('SIGINT'));

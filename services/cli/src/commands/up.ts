@@ -144,18 +144,28 @@ async function runUp(opts: UpOptions): Promise<void> {
     `\nTry it:\n  curl ${cluster.url}/v1/completions -H 'Content-Type: application/json' \\\n` +
       `    -d '{"model": "${modelId}", "prompt": "Hello", "max_tokens": 32, "temperature": 0}'\n\nPress Ctrl-C to stop.\n`,
   );
+  // The cluster's state on demand: `kill -USR2 <pid of up>`, or Enter in a terminal.
+  const printState = () => process.stdout.write(`switchyard: cluster state\n${cluster.describe()}\n`);
+  process.on('SIGUSR2', printState);
+  if (process.stdin.isTTY) {
+    process.stdin.on('data', printState);
+    process.stdin.unref();
+  }
+  log(`children that exit are restarted; state: Enter, or kill -USR2 ${process.pid}`);
   const stopped = new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => resolve(signal));
   });
   const reason = await Promise.race([stopped, cluster.unexpectedExit]);
-  if (reason === 'SIGINT' || reason === 'SIGTERM') {
+  process.off('SIGUSR2', printState);
+  if (reason === 'SIGINT' || reason === 'SIGTERM' || reason === 'SIGHUP') {
     log('stopping (draining the gateway, then the workers)');
     await cluster.stop();
     log('stopped');
-    return;
+    // NOTE: everything is stopped; exit now rather than wait on whatever handle a library keeps open
+    // (before, `up` stayed alive after a SIGTERM).
+    process.exit(0);
   }
   process.stderr.write(`switchyard: ${reason}\n`);
   await cluster.stop();
-  process.exitCode = 1;
+  process.exit(1);
 }
