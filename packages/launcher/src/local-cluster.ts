@@ -222,6 +222,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     describe: () => supervisor.describe(),
     async stop(deadlineMs = 15_000) {
       supervisor.stop();
+      // Stopping one that has exited already returns at once.
       const running = supervisor.processes();
       const isGateway = (p: ManagedProcess) => p.name.startsWith('gateway') || p.name.startsWith('prefill');
       await stopProcesses(running.filter(isGateway), deadlineMs);

@@ -56,9 +56,9 @@ export class Supervisor {
     this.#watch(child, process);
   }
 
-  /** The processes running now. */
+  /** The latest process of every child (running, or exited and not restarted yet). */
   processes(): ManagedProcess[] {
-    return this.#children.flatMap((c) => (c.process && c.state === 'running' ? [c.process] : []));
+    return this.#children.flatMap((c) => (c.process ? [c.process] : []));
   }
 
   states(): ChildState[] {
