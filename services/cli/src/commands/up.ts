@@ -154,6 +154,13 @@ async function runUp(opts: UpOptions): Promise<void> {
   log(`children that exit are restarted; state: Enter, or kill -USR2 ${process.pid}`);
   const stopped = new Promise<string>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => resolve(signal));
+    // Started through npm or npx, `up` sits under a shell that dies of a SIGTERM without passing it on:
+    // a parent that is gone (this process re-parented) stops the cluster too.
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid !== parent) resolve('SIGTERM');
+    }, 1_000);
+    watch.unref();
   });
   const reason = await Promise.race([stopped, cluster.unexpectedExit]);
   process.off('SIGUSR2', printState);
