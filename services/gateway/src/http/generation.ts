@@ -172,18 +172,28 @@ function endStream(reply: FastifyReply, job: GenerationJob, head: object, last: 
   reply.raw.end();
 }
 
+/** Failures a retry can cure (a worker down, no live replica yet): 503 with `Retry-After`. */
+const RETRYABLE_CODES = new Set(['no_replica', 'UNAVAILABLE']);
+
 /** Engine reject codes a queued request can come back with: the client's fault, so 400. */
 const REJECT_CODES = new Set(['prompt_too_long', 'empty_prompt', 'exceeds_kv_capacity', 'invalid_token_id']);
 
 /**
  * The HTTP error for a generation that ended in an error: 400 for a request an engine refused (in NATS
- * mode the refusal comes back as a remote error with the engine's code), 500 otherwise. The message
+ * mode the refusal comes back as a remote error with the engine's code), 503 with `Retry-After` for one
+ * a retry can cure (no live worker for its experts), 500 otherwise. The message
  * never carries an address (a broker or worker URL, host:port): they are replaced by `<address>`.
  */
 export function generationError(error: Error): HttpError {
   const remoteCode = 'remoteCode' in error && typeof error.remoteCode === 'string' ? error.remoteCode : undefined;
+  const ownCode = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
   const message = withoutAddresses(error.message);
   if (remoteCode !== undefined && REJECT_CODES.has(remoteCode)) return badRequest(message, 'prompt', remoteCode);
+  const code = remoteCode ?? ownCode;
+  if (code !== undefined && RETRYABLE_CODES.has(code)) {
+    // The experts (or a worker) are away for now: a retry in a moment may well succeed.
+    return new HttpError(503, 'service_unavailable', `generation failed: ${message}`, null, code, 1);
+  }
   return new HttpError(500, 'server_error', `generation failed: ${message}`, null, 'generation_failed');
 }
 

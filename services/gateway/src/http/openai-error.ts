@@ -20,6 +20,8 @@ export class HttpError extends Error {
   readonly type: OpenAiErrorType;
   readonly param: string | null;
   readonly code: string | null;
+  /** Sent as `Retry-After` (seconds) with the response, for an error a retry can cure. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     status: number,
@@ -27,12 +29,14 @@ export class HttpError extends Error {
     message: string,
     param: string | null = null,
     code: string | null = null,
+    retryAfterSeconds?: number,
   ) {
     super(message);
     this.status = status;
     this.type = type;
     this.param = param;
     this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
   get body(): OpenAiErrorBody {

@@ -40,6 +40,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       await drain(request.raw, DRAIN_CAP_BYTES, DRAIN_DEADLINE_MS);
       void reply.header('connection', 'close');
     }
+    if (http.retryAfterSeconds !== undefined) void reply.header('retry-after', String(http.retryAfterSeconds));
     return reply.status(http.status).send(http.body);
   });
   app.setNotFoundHandler((request, reply) => {
