@@ -126,6 +126,13 @@ describe('OpenAI HTTP API', () => {
   it('lists the model with its root', async () => {
     const body = (await (await fetch(`${baseUrl}/v1/models`)).json()) as { data: { id: string; root: string }[] };
     expect(body.data).toEqual([expect.objectContaining({ id: 'tiny', root: 'tiny', object: 'model' })]);
+    const one = await fetch(`${baseUrl}/v1/models/tiny`);
+    expect(await one.json()).toEqual(
+      expect.objectContaining({ id: 'tiny', object: 'model', max_model_len: config.maxContext }),
+    );
+    const missing = await fetch(`${baseUrl}/v1/models/gpt-9`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('model_not_found');
     expect((await fetch(`${baseUrl}/health`)).status).toBe(200);
     expect((await fetch(`${baseUrl}/ready`)).status).toBe(200);
   });

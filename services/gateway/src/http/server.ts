@@ -53,19 +53,20 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     if (backend.isReady()) return { status: 'ready' };
     return reply.status(503).send({ status: 'not_ready' });
   });
-  app.get('/v1/models', async () => ({
-    object: 'list',
-    data: [
-      {
-        id: backend.modelId,
-        object: 'model',
-        created: 0,
-        owned_by: 'switchyard',
-        root: backend.modelId,
-        max_model_len: backend.maxContext,
-      },
-    ],
-  }));
+  const modelCard = () => ({
+    id: backend.modelId,
+    object: 'model',
+    created: 0,
+    owned_by: 'switchyard',
+    root: backend.modelId,
+    max_model_len: backend.maxContext,
+  });
+  app.get('/v1/models', async () => ({ object: 'list', data: [modelCard()] }));
+  app.get<{ Params: { id: string } }>('/v1/models/:id', async (request, reply) => {
+    if (request.params.id === backend.modelId) return modelCard();
+    const http = notFound(`The model '${request.params.id.slice(0, 200)}' does not exist`, 'model', 'model_not_found');
+    return reply.status(404).send(http.body);
+  });
 
   app.post<{ Body: CompletionBody }>(
     '/v1/completions',
