@@ -13,6 +13,11 @@ export interface Tokenizer {
   createStreamDecoder(): StreamDecoder;
   /** The model's own chat template (imported models), rendered with a generation prompt; absent = none. */
   readonly applyChatTemplate?: (messages: readonly ChatTurn[]) => string;
+  /**
+   * The most UTF-16 code units one token can stand for, when known: a text of n code units has at least
+   * n ÷ this many tokens, so a text too long for a context can be refused without tokenizing it.
+   */
+  readonly maxCharsPerToken?: number;
 }
 
 export interface ChatTurn {
@@ -37,6 +42,8 @@ export function createByteTokenizer(): Tokenizer {
   return {
     bosTokenId: BOS,
     eosTokenId: EOS,
+    // One token per UTF-8 byte, and every UTF-16 code unit is at least one byte.
+    maxCharsPerToken: 1,
     encode: (text) => Array.from(encoder.encode(text)),
     decode(ids) {
       const decoder = createByteStreamDecoder();

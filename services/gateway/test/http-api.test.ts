@@ -186,6 +186,19 @@ describe('OpenAI HTTP API', () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain(String(config.vocabSize));
   });
 
+  it('refuses a prompt too long for the context in characters before tokenizing it', async () => {
+    const res = await post('/v1/completions', { model: 'tiny', prompt: 'x'.repeat(40_000), max_tokens: 1 });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('context_length_exceeded');
+    expect(body.error.message).toContain('at least 40000 tokens (40000 characters)');
+    const chat = await post('/v1/chat/completions', {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'y'.repeat(40_000) }],
+    });
+    expect(chat.status).toBe(400);
+  });
+
   it('lets a client read the 413 for an over-limit body of megabytes (the body is drained, not reset)', async () => {
     for (let i = 0; i < 3; i++) {
       const res = await post('/v1/completions', { model: 'tiny', prompt: 'x'.repeat(8 * 2 ** 20) });

@@ -16,6 +16,22 @@ export function checkModel(body: SamplingBody, backend: GenerationBackend): void
   }
 }
 
+/**
+ * Refuses, before tokenizing it, a text that cannot fit the context whatever its tokens: tokenizing a
+ * multi-megabyte prompt would hold the event loop for a tenth of a second or more. Needs the tokenizer's
+ * `maxCharsPerToken`; without it the token count decides after tokenizing, as before.
+ */
+export function checkPromptLength(text: string, backend: GenerationBackend): void {
+  const perToken = backend.tokenizer.maxCharsPerToken;
+  if (perToken === undefined || text.length <= backend.maxContext * perToken) return;
+  const atLeast = Math.ceil(text.length / perToken);
+  throw badRequest(
+    `This model's maximum context length is ${backend.maxContext} tokens. However, your prompt has at least ${atLeast} tokens (${text.length} characters).`,
+    'prompt',
+    'context_length_exceeded',
+  );
+}
+
 export function checkPromptIds(ids: readonly number[], backend: GenerationBackend): void {
   const bad = ids.find((id) => id >= backend.vocabSize);
   if (bad !== undefined)

@@ -3,7 +3,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { GenerationBackend } from '@switchyard/engine';
 import { serveGeneration } from './generation.ts';
 import { HttpError, badRequest, notFound } from './openai-error.ts';
-import { checkModel, checkPromptIds, renderChat, samplingParamsOf } from './request-params.ts';
+import { checkModel, checkPromptIds, checkPromptLength, renderChat, samplingParamsOf } from './request-params.ts';
 import { chatSchema, completionSchema, type ChatBody, type CompletionBody } from './schemas.ts';
 
 export interface HttpServerOptions {
@@ -75,7 +75,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       const body = request.body;
       checkModel(body, backend);
       const promptIds =
-        typeof body.prompt === 'string' ? backend.tokenizer.encode(body.prompt) : promptIdsOf(body.prompt, backend);
+        typeof body.prompt === 'string' ? encodeChecked(body.prompt, backend) : promptIdsOf(body.prompt, backend);
       checkPromptIds(promptIds, backend);
       await serveGeneration(backend, jobOf('completion', body, promptIds, backend, request.headers.traceparent), reply);
     },
@@ -84,7 +84,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatSchema } }, async (request, reply) => {
     const body = request.body;
     checkModel(body, backend);
-    const promptIds = backend.tokenizer.encode(renderChat(body.messages, backend.tokenizer));
+    const promptIds = encodeChecked(renderChat(body.messages, backend.tokenizer), backend);
     checkPromptIds(promptIds, backend);
     await serveGeneration(backend, jobOf('chat', body, promptIds, backend, request.headers.traceparent), reply);
   });
@@ -104,7 +104,13 @@ function promptIdsOf(prompt: number[] | string[] | number[][], backend: Generati
       'batch_not_supported',
     );
   }
-  return typeof first === 'string' ? backend.tokenizer.encode(first) : (first ?? []);
+  return typeof first === 'string' ? encodeChecked(first, backend) : (first ?? []);
+}
+
+/** Tokenizes a prompt text, unless it is certainly too long for the context (then 400 without tokenizing). */
+function encodeChecked(text: string, backend: GenerationBackend): number[] {
+  checkPromptLength(text, backend);
+  return backend.tokenizer.encode(text);
 }
 
 function jobOf(
