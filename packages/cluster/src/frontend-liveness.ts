@@ -26,11 +26,20 @@ export class FrontendHeartbeat {
   }
 }
 
-/** An engine's view of which frontends are alive: when each was last heard from. */
+/**
+ * An engine's view of which frontends are alive: when each was last heard from. The engine's own gateway
+ * heartbeats too, so heartbeats arrive twice a second whenever this engine's path through the broker
+ * works; when none has arrived for a second, the silence is the broker's (or this connection's), not the
+ * frontends', and nobody counts as gone — and once heartbeats flow again every frontend gets a whole TTL
+ * to be heard from anew.
+ */
 export class FrontendWatch {
   readonly #lastSeen = new Map<string, number>();
   readonly #subscription: Subscription;
   readonly #now: () => number;
+  /** When any heartbeat last arrived, and when they started arriving again after a silence. */
+  #lastAnyMs = Number.NEGATIVE_INFINITY;
+  #resumedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(conn: ClusterConnection, now: () => number = Date.now) {
     this.#now = now;
@@ -49,19 +58,28 @@ export class FrontendWatch {
 
   /** Records a heartbeat (the subscription calls this; tests may too). */
   observe(frontendId: string): void {
-    this.#lastSeen.set(frontendId, this.#now());
+    const now = this.#now();
+    if (now - this.#lastAnyMs > SILENCE_MS) this.#resumedAtMs = now;
+    this.#lastAnyMs = now;
+    this.#lastSeen.set(frontendId, now);
   }
 
   /**
    * True when `frontendId` has said nothing for `ttlMs`, counting from `sinceMs` at the earliest (when
-   * the engine took the request: a frontend it never heard from gets that long too).
+   * the engine took the request: a frontend it never heard from gets that long too) and from when
+   * heartbeats last resumed after a silence; never while no heartbeat at all is arriving.
    */
   isGone(frontendId: string, sinceMs: number, ttlMs: number): boolean {
-    const last = Math.max(this.#lastSeen.get(frontendId) ?? 0, sinceMs);
-    return this.#now() - last > ttlMs;
+    const now = this.#now();
+    if (now - this.#lastAnyMs > SILENCE_MS) return false;
+    const last = Math.max(this.#lastSeen.get(frontendId) ?? 0, sinceMs, this.#resumedAtMs);
+    return now - last > ttlMs;
   }
 
   stop(): void {
     this.#subscription.unsubscribe();
   }
 }
+
+/** No heartbeat from anyone for this long: the silence is the broker's, not the frontends'. */
+const SILENCE_MS = 1_000;

@@ -9,17 +9,47 @@ describe('FrontendWatch', () => {
   it('takes a frontend as gone once it has been silent for the TTL, counting from when the request was taken', () => {
     let now = 10_000;
     const watch = new FrontendWatch(quiet, () => now);
+    // Another frontend (the engine's own gateway) keeps heartbeating: the broker path works.
+    const tick = (until: number) => {
+      while (now < until) {
+        now += 500;
+        watch.observe('self');
+      }
+    };
     watch.observe('f1');
-    now = 11_000;
+    tick(11_000);
     expect(watch.isGone('f1', 9_000, 2_000)).toBe(false);
-    now = 12_001;
+    tick(12_500);
     expect(watch.isGone('f1', 9_000, 2_000)).toBe(true);
     // A heartbeat brings it back.
     watch.observe('f1');
     expect(watch.isGone('f1', 9_000, 2_000)).toBe(false);
     // A frontend never heard from gets the TTL from when the engine took its request.
-    expect(watch.isGone('f2', 11_000, 2_000)).toBe(false);
+    expect(watch.isGone('f2', 11_500, 2_000)).toBe(false);
     expect(watch.isGone('f2', 10_000, 2_000)).toBe(true);
+    watch.stop();
+  });
+
+  it('takes nobody as gone while no heartbeat arrives at all, and gives everyone a TTL after a silence', () => {
+    let now = 10_000;
+    const watch = new FrontendWatch(quiet, () => now);
+    watch.observe('self');
+    watch.observe('f1');
+    // The broker restarts: 5 s without any heartbeat.
+    now = 15_000;
+    expect(watch.isGone('f1', 0, 2_000)).toBe(false);
+    // Heartbeats resume (the engine's own first); f1 reconnects a second later, within its fresh TTL.
+    watch.observe('self');
+    now = 15_500;
+    watch.observe('self');
+    expect(watch.isGone('f1', 0, 2_000)).toBe(false);
+    now = 16_000;
+    watch.observe('self');
+    now = 16_500;
+    watch.observe('self');
+    now = 17_100;
+    watch.observe('self');
+    expect(watch.isGone('f1', 0, 2_000)).toBe(true);
     watch.stop();
   });
 });
