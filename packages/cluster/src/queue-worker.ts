@@ -75,7 +75,7 @@ interface Serving {
  */
 export class QueueWorker {
   readonly #loop: EngineLoop;
-  readonly #watch: FrontendWatch;
+  readonly #watch: FrontendWatch | undefined;
   readonly #orphanSweep: NodeJS.Timeout | undefined;
   #numOrphansStopped = 0;
   readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare'>> &
@@ -93,10 +93,11 @@ export class QueueWorker {
   private constructor(conn: ClusterConnection, loop: EngineLoop, options: QueueWorkerOptions) {
     this.#loop = loop;
     this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, sharedLane: true, frontendTtlMs: 2_000, ...options };
-    this.#watch = new FrontendWatch(conn);
     const ttl = this.#options.frontendTtlMs;
     if (ttl > 0) {
-      this.#orphanSweep = setInterval(() => this.#stopOrphans(ttl), Math.max(100, Math.floor(ttl / 4)));
+      const watch = new FrontendWatch(conn);
+      this.#watch = watch;
+      this.#orphanSweep = setInterval(() => this.#stopOrphans(watch, ttl), Math.max(100, Math.floor(ttl / 4)));
       this.#orphanSweep.unref();
     }
     this.#publisher = new TokenPublisher(conn, {
@@ -175,7 +176,7 @@ export class QueueWorker {
     this.#handBackAll();
     this.#publisher.close();
     clearInterval(this.#orphanSweep);
-    this.#watch.stop();
+    this.#watch?.stop();
     this.#state = 'stopped';
   }
 
@@ -283,11 +284,11 @@ export class QueueWorker {
    * Stops the requests whose frontend has been silent for `ttlMs` (killed, or cut off): their abort event
    * acks the message, so it is neither generated on nor replayed elsewhere for nobody.
    */
-  #stopOrphans(ttlMs: number): void {
+  #stopOrphans(watch: FrontendWatch, ttlMs: number): void {
     for (const [id, serving] of this.#serving) {
       const frontendId = serving.deliveries[0]?.request.frontendId;
       if (frontendId === undefined || serving.cancelled || serving.handedBack) continue;
-      if (!this.#watch.isGone(frontendId, serving.takenAtMs, ttlMs)) continue;
+      if (!watch.isGone(frontendId, serving.takenAtMs, ttlMs)) continue;
       this.#numOrphansStopped++;
       this.#report(new Error(`stopped request ${id}: its frontend ${frontendId} is gone`));
       this.#cancel(id);
