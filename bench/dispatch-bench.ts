@@ -35,7 +35,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8] [--worker-threads n (default: onnxruntime default)] [--rounds 3]\n',
+    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8] [--worker-threads n (default: every core)] [--rounds 3]\n',
   );
   process.exit(0);
 }
@@ -196,7 +196,7 @@ async function benchModel(preset: PresetName) {
       model: preset,
       expertDtype,
       workers: 2,
-      workerIntraOpThreads: workerThreads ?? 'onnxruntime default',
+      workerIntraOpThreads: workerThreads ?? 'every core',
       placement: 'contiguous',
       dispatch,
       decode,

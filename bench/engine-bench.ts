@@ -42,7 +42,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--intra-op-threads n (default: onnxruntime default)] [--out file.json]\n',
+    'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--intra-op-threads n (default: every core)] [--out file.json]\n',
   );
   process.exit(0);
 }

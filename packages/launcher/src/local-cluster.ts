@@ -61,7 +61,7 @@ export interface ExpertWorkerProcesses {
 
 export interface ExpertWorkerOptions {
   readonly expertDtype: 'fp32' | 'int8';
-  /** `--intra-op-threads` of each worker; absent = the worker's default (onnxruntime's, one per core). */
+  /** `--intra-op-threads` of each worker; absent = the worker's default (every core). */
   readonly intraOpThreads?: number;
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs: number;

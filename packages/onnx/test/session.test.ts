@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
 import {
   buildSwiGluGraph,
   createSession,
@@ -61,8 +62,8 @@ describe('onnx session wrapper', () => {
     expect(resolveSessionOptions({ memPattern: true }).enableMemPattern).toBe(true);
   });
 
-  it("leaves the intra-op pool to onnxruntime's default unless told a thread count", () => {
-    expect(resolveSessionOptions().intraOpNumThreads).toBeUndefined();
+  it('gives the intra-op pool every core unless told a thread count', () => {
+    expect(resolveSessionOptions().intraOpNumThreads).toBe(availableParallelism());
     expect(resolveSessionOptions({ intraOpThreads: 1 }).intraOpNumThreads).toBe(1);
   });
 
