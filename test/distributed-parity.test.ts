@@ -61,6 +61,7 @@ describe.each(['tiny', 'small'] as PresetName[])('gateway + two expert worker pr
     const cluster = await connectExpertCluster({
       addresses: workers.map((w) => w.address),
       config: dense.config,
+      weightsDigest: dense.weightsDigest,
       strategy: 'contiguous',
       replication: 1,
       deadlineMs: 10_000,
@@ -68,6 +69,21 @@ describe.each(['tiny', 'small'] as PresetName[])('gateway + two expert worker pr
     });
     dist = await createEngine(dense, engineOptions, cluster.executor);
   }, 180_000);
+
+  it('refuses workers that serve the same model name with other weights', async () => {
+    const other = 'f'.repeat(64);
+    const refused = await connectExpertCluster({
+      addresses: workers.map((w) => w.address),
+      config: mono.config,
+      weightsDigest: other,
+      strategy: 'contiguous',
+      replication: 1,
+      deadlineMs: 10_000,
+      connectTimeoutMs: 30_000,
+    }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toMatch(/serves \S+ with other weights/);
+  });
 
   afterAll(async () => {
     await dist?.close();

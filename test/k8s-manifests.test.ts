@@ -12,6 +12,7 @@ import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { ClusterNames, DEFAULT_NAMESPACE } from '@switchyard/cluster';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const K8S = join(ROOT, 'k8s');
@@ -796,7 +797,10 @@ describe('network policies', () => {
 
 describe('autoscaling and NATS', () => {
   const cluster = read('packages/cluster/src/request-queue.ts');
-  const stream = /REQUEST_STREAM\s*=\s*'([^']+)'/.exec(cluster)?.[1];
+  // The stream of the namespace the base gives every process (SWITCHYARD_NAMESPACE in switchyard-shared).
+  const stream = new ClusterNames(
+    buildOf('base').settings.get('switchyard-shared')?.get('SWITCHYARD_NAMESPACE') ?? DEFAULT_NAMESPACE,
+  ).requestStream;
   const consumerPrefix = /function consumerName[\s\S]*?`([^`$]*)\$\{escapeToken\(model\)\}`/.exec(cluster)?.[1];
   // The model the Job writes by default (MODEL_SOURCE=preset:<name>), which names the consumer.
   const preset =

@@ -8,14 +8,7 @@ import {
   type TokenEvent,
 } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
-import {
-  ClusterConnection,
-  RequestQueue,
-  TokenSubscriber,
-  NatsBackend,
-  QueueWorker,
-  requestSubject,
-} from '@switchyard/cluster';
+import { ClusterConnection, RequestQueue, TokenSubscriber, NatsBackend, QueueWorker } from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { waitFor } from './helpers/wait.ts';
 
@@ -200,7 +193,7 @@ describe('NatsBackend → work queue → QueueWorker → EngineLoop, on a real n
       model: config.name,
       createdAtMs: Date.now(),
     };
-    await frontendConn.js.publish(requestSubject(config.name), JSON.stringify(bad));
+    await frontendConn.js.publish(frontendConn.names.requestSubject(config.name), JSON.stringify(bad));
     await done;
     expect(ids(events)).toEqual([]);
     expect(events.at(-1)?.finishReason).toBe('error');

@@ -1,13 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asBlockHash, type BlockHash } from '@switchyard/kv-cache';
-import {
-  ClusterConnection,
-  KV_EVENT_STREAM,
-  KvEventPublisher,
-  KvEventStream,
-  KvView,
-  decodeKvEventBatch,
-} from '@switchyard/cluster';
+import { ClusterConnection, KvEventPublisher, KvEventStream, KvView, decodeKvEventBatch } from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { waitFor } from './helpers/wait.ts';
 
@@ -89,7 +82,7 @@ describe('KV events through JetStream (real nats-server)', () => {
     await b.publisher.flush(); // batch 3
     // Lose batch 2 (11, 12) from the stream, as a reader would that never saw it.
     const lost = await findBatch('engine-b', 2);
-    expect(await conn.jsm.streams.deleteMessage(KV_EVENT_STREAM, lost)).toBe(true);
+    expect(await conn.jsm.streams.deleteMessage(conn.names.kvEventStream, lost)).toBe(true);
     const view = await openView();
     try {
       await waitFor(
@@ -109,9 +102,9 @@ describe('KV events through JetStream (real nats-server)', () => {
 
 /** The stream sequence of `engineId`'s batch number `seq`. */
 async function findBatch(engineId: string, seq: number): Promise<number> {
-  const info = await conn.jsm.streams.info(KV_EVENT_STREAM);
+  const info = await conn.jsm.streams.info(conn.names.kvEventStream);
   for (let s = info.state.first_seq; s <= info.state.last_seq; s++) {
-    const m = await conn.jsm.streams.getMessage(KV_EVENT_STREAM, { seq: s }).catch(() => undefined);
+    const m = await conn.jsm.streams.getMessage(conn.names.kvEventStream, { seq: s }).catch(() => undefined);
     if (!m) continue;
     const batch = decodeKvEventBatch(m.data);
     if (batch.engineId === engineId && batch.seq === seq) return s;

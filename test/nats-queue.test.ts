@@ -1,11 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ClusterConnection,
-  RequestQueue,
-  requestSubject,
-  type QueueDelivery,
-  type RequestMessage,
-} from '@switchyard/cluster';
+import { ClusterConnection, RequestQueue, type QueueDelivery, type RequestMessage } from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { sleep, waitFor } from './helpers/wait.ts';
 
@@ -121,7 +115,7 @@ describe('request work queue on a real nats-server', () => {
       onRequest: (d) => got.push({ d, atMs: Date.now() }),
       onInvalid: (reason) => invalid.push(reason),
     });
-    await conn.js.publish(requestSubject('nak'), 'not json', { msgID: 'garbage-1' });
+    await conn.js.publish(conn.names.requestSubject('nak'), 'not json', { msgID: 'garbage-1' });
     await waitFor(() => invalid.length === 1, 5_000, 'the invalid message');
     expect(invalid[0]).toMatch(/not JSON/);
     await queue.publish(requestFor('nak', 'nak-1'));

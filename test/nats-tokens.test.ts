@@ -4,7 +4,6 @@ import {
   TokenPublisher,
   TokenStreamTimeoutError,
   TokenSubscriber,
-  tokenSubject,
   encodeTokenEvent,
 } from '@switchyard/cluster';
 import type { TokenEvent } from '@switchyard/engine';
@@ -75,7 +74,7 @@ describe('token streams on a real nats-server', () => {
     await engine.nc.flush();
     publisher.begin('gappy');
     publisher.publish(token('gappy', 0));
-    dropNextPublish(engine, tokenSubject('gappy')); // index 1 is retained by the engine but lost on the way
+    dropNextPublish(engine, engine.names.tokenSubject('gappy')); // index 1 is retained by the engine but lost on the way
     for (const i of [1, 2, 3]) publisher.publish(token('gappy', i, i === 3));
     await waitFor(() => got.at(-1)?.finishReason !== undefined, 5_000, 'the final event after a resend');
     publisher.close();
@@ -86,7 +85,7 @@ describe('token streams on a real nats-server', () => {
     const got: TokenEvent[] = [];
     subscriber.open('orphan', (e) => got.push(e));
     await frontend.nc.flush();
-    engine.nc.publish(tokenSubject('orphan'), encodeTokenEvent(token('orphan', 0)));
+    engine.nc.publish(engine.names.tokenSubject('orphan'), encodeTokenEvent(token('orphan', 0)));
     await waitFor(() => got.length === 2, 5_000, 'the timeout event');
     expect(got[0]?.index).toBe(0);
     expect(got[1]).toMatchObject({ index: 1, finishReason: 'error' });

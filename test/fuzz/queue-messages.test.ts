@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { getPreset, randomWeights } from '@switchyard/model';
 import { EngineLoop, type EngineBundle, type TokenEvent } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
-import { ClusterConnection, QueueWorker, RequestQueue, TokenSubscriber, requestSubject } from '@switchyard/cluster';
+import { ClusterConnection, QueueWorker, RequestQueue, TokenSubscriber } from '@switchyard/cluster';
 import { startNatsServer, type NatsServer } from '@switchyard/launcher';
 import { FUZZ_RUNS, FUZZ_TIMEOUT_MS } from './runs.ts';
 
@@ -134,7 +134,7 @@ describe(`fuzz: queued request messages (${FUZZ_RUNS} cases)`, () => {
         fc.asyncProperty(message, async (body) => {
           const id = `fz-${++counter}`;
           const done = finalEvent(id);
-          await clientConn.js.publish(requestSubject(config.name), JSON.stringify({ id, ...body }));
+          await clientConn.js.publish(clientConn.names.requestSubject(config.name), JSON.stringify({ id, ...body }));
           const last = await done;
           const outcome = last.finishReason === 'error' ? `error` : `finish:${last.finishReason}`;
           outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
@@ -151,7 +151,7 @@ describe(`fuzz: queued request messages (${FUZZ_RUNS} cases)`, () => {
       const last = await (async () => {
         const done = finalEvent('fz-after');
         await clientConn.js.publish(
-          requestSubject(config.name),
+          clientConn.names.requestSubject(config.name),
           JSON.stringify({
             id: 'fz-after',
             promptIds: [72, 105],

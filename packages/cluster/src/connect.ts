@@ -3,6 +3,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Kvm } from '@nats-io/kv';
 import { ClusterConfigError, NatsConnectError, type NatsConnectFailure } from './errors.ts';
 import { redactSecrets, redactUrl, splitUrlCredentials } from './redact-url.ts';
+import { ClusterNames } from './subjects.ts';
 
 export interface ClusterTlsOptions {
   readonly caFile?: string;
@@ -13,8 +14,13 @@ export interface ClusterTlsOptions {
 export interface ClusterConnectOptions {
   /** One server URL or a comma-separated list; may carry `user:pass@` (never printed). */
   readonly url: string;
-  /** Client name shown by the server (`gateway-1`, `worker-3`). */
+  /** Client name shown by the server (`gateway-1`, `worker-3`); the namespace is prefixed to it. */
   readonly name: string;
+  /**
+   * The cluster's namespace (default `default`): every subject, stream and bucket this connection uses
+   * carries it, so clusters with different namespaces on one broker never see each other's messages.
+   */
+  readonly namespace?: string;
   readonly user?: string;
   readonly pass?: string;
   readonly token?: string;
@@ -43,6 +49,8 @@ export class ClusterConnection {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly kvm: Kvm;
+  /** Subject, stream and bucket names of this connection's namespace. */
+  readonly names: ClusterNames;
   /** The server URL without credentials. */
   readonly url: string;
   readonly requestTimeoutMs: number;
@@ -50,8 +58,15 @@ export class ClusterConnection {
   readonly #listeners = new Set<(state: ConnectionState) => void>();
   readonly #closed: Promise<Error | undefined>;
 
-  private constructor(nc: NatsConnection, jsm: JetStreamManager, url: string, requestTimeoutMs: number) {
+  private constructor(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    url: string,
+    requestTimeoutMs: number,
+    names: ClusterNames,
+  ) {
     this.nc = nc;
+    this.names = names;
     this.jsm = jsm;
     this.js = jetstream(nc, { timeout: requestTimeoutMs });
     this.kvm = new Kvm(this.js);
@@ -66,6 +81,12 @@ export class ClusterConnection {
 
   static async open(options: ClusterConnectOptions): Promise<ClusterConnection> {
     const url = redactUrl(options.url);
+    let names: ClusterNames;
+    try {
+      names = new ClusterNames(options.namespace);
+    } catch (error) {
+      throw new ClusterConfigError(error instanceof Error ? error.message : String(error));
+    }
     const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     const reconnect = options.reconnect ?? { maxAttempts: 120, waitMs: 1_000 };
     if (!Number.isInteger(reconnect.maxAttempts) || reconnect.maxAttempts < 0) {
@@ -79,7 +100,7 @@ export class ClusterConnection {
     const token = options.token ?? fromUrl.token;
     const natsOptions: NodeConnectionOptions = {
       servers: [...fromUrl.servers],
-      name: options.name,
+      name: `${names.namespace}/${options.name}`,
       timeout: options.connectTimeoutMs ?? 5_000,
       reconnect: reconnect.maxAttempts > 0,
       maxReconnectAttempts: reconnect.maxAttempts,
@@ -98,7 +119,7 @@ export class ClusterConnection {
     }
     try {
       const jsm = await jetstreamManager(nc, { timeout: requestTimeoutMs });
-      return new ClusterConnection(nc, jsm, url, requestTimeoutMs);
+      return new ClusterConnection(nc, jsm, url, requestTimeoutMs, names);
     } catch (error) {
       await nc.close();
       const detail = redactSecrets(error instanceof Error ? error.message : String(error), secrets);

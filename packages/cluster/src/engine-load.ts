@@ -2,7 +2,6 @@ import type { Subscription } from '@nats-io/transport-node';
 import type { ClusterConnection } from './connect.ts';
 import { InvalidMessageError } from './errors.ts';
 import { parseJsonObject, readBoolean, readNumber, readOptionalString, readString } from './json-shape.ts';
-import { ENGINE_LOAD_SUBJECTS, engineLoadSubject } from './subjects.ts';
 
 /**
  * What a KV holder does: `both` (the default) takes requests and prefills them; `decode` takes requests
@@ -110,7 +109,7 @@ export class EngineLoadReporter {
   #publish(leaving: boolean): void {
     const load = this.#load();
     if (!this.#conn.isConnected) return;
-    this.#conn.nc.publish(engineLoadSubject(load.engineId), encodeEngineLoad({ ...load, leaving }));
+    this.#conn.nc.publish(this.#conn.names.engineLoadSubject(load.engineId), encodeEngineLoad({ ...load, leaving }));
   }
 }
 
@@ -136,7 +135,7 @@ export class EngineLoads {
 
   constructor(conn: ClusterConnection, options: EngineLoadsOptions) {
     this.#opts = options;
-    this.#subscription = conn.nc.subscribe(ENGINE_LOAD_SUBJECTS, {
+    this.#subscription = conn.nc.subscribe(conn.names.engineLoadSubjects, {
       callback: (error, msg) => {
         if (error) return;
         try {

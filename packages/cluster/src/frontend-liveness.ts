@@ -5,14 +5,13 @@
  */
 import type { Subscription } from '@nats-io/transport-node';
 import type { ClusterConnection } from './connect.ts';
-import { FRONTEND_SUBJECTS, frontendSubject, unescapeToken } from './subjects.ts';
 
 /** A frontend's heartbeat: an empty message on its subject every `intervalMs` while it runs. */
 export class FrontendHeartbeat {
   readonly #timer: NodeJS.Timeout;
 
   constructor(conn: ClusterConnection, frontendId: string, intervalMs = 500) {
-    const subject = frontendSubject(frontendId);
+    const subject = conn.names.frontendSubject(frontendId);
     const beat = () => {
       if (conn.isConnected) conn.nc.publish(subject);
     };
@@ -43,15 +42,12 @@ export class FrontendWatch {
 
   constructor(conn: ClusterConnection, now: () => number = Date.now) {
     this.#now = now;
-    this.#subscription = conn.nc.subscribe(FRONTEND_SUBJECTS, {
+    this.#subscription = conn.nc.subscribe(conn.names.frontendSubjects, {
       callback: (error, msg) => {
         if (error) return;
-        const token = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
-        try {
-          this.observe(unescapeToken(token));
-        } catch {
-          // Not a subject a frontend could have used: ignored.
-        }
+        // A subject no frontend could have used is ignored.
+        const frontendId = conn.names.frontendIdOf(msg.subject);
+        if (frontendId !== undefined) this.observe(frontendId);
       },
     });
   }

@@ -1,5 +1,5 @@
 export { NatsConnectError, RemoteGenerationError, TokenStreamTimeoutError } from './errors.ts';
-export { requestSubject, tokenSubject } from './subjects.ts';
+export { ClusterNames, DEFAULT_NAMESPACE, freshNamespace, validateNamespace } from './subjects.ts';
 export { redactUrl } from './redact-url.ts';
 export { probeNats, type ClusterTlsOptions, type ConnectionState, ClusterConnection } from './connect.ts';
 export { chooseBroker, describeBrokerChoice } from './broker-choice.ts';
@@ -20,7 +20,6 @@ export { NatsBackend } from './nats-backend.ts';
 export { QueueWorker } from './queue-worker.ts';
 export {
   DEFAULT_KV_EVENT_STREAM_OPTIONS,
-  KV_EVENT_STREAM,
   KvEventPublisher,
   KvEventStream,
   type KvEventFollower,

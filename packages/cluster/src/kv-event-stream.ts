@@ -4,9 +4,6 @@ import { KvEventBatcher, type BlockHash, type BlockPoolEvent, type KvEventBatch 
 import type { ClusterConnection } from './connect.ts';
 import { decodeKvEventBatch, encodeKvEventBatch } from './kv-event-message.ts';
 import { ensureStream, storeError } from './streams.ts';
-import { KV_EVENT_SUBJECTS, kvEventSubject, kvSnapshotSubject } from './subjects.ts';
-
-export const KV_EVENT_STREAM = 'SWITCHYARD_KV_EVENTS';
 
 export interface KvEventStreamOptions {
   /** How long batches are kept for late readers (they start from the oldest kept, then a snapshot). */
@@ -46,8 +43,8 @@ export class KvEventStream {
   static async open(conn: ClusterConnection, options: Partial<KvEventStreamOptions> = {}): Promise<KvEventStream> {
     const o = { ...DEFAULT_KV_EVENT_STREAM_OPTIONS, ...options };
     const config = {
-      name: KV_EVENT_STREAM,
-      subjects: [KV_EVENT_SUBJECTS],
+      name: conn.names.kvEventStream,
+      subjects: [conn.names.kvEventSubjects],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
@@ -62,11 +59,15 @@ export class KvEventStream {
   /** Stores a batch; resolves with its stream sequence number. */
   async publish(batch: KvEventBatch): Promise<number> {
     try {
-      const ack = await this.#conn.js.publish(kvEventSubject(batch.engineId), encodeKvEventBatch(batch), {
-        // Engine id, epoch and number identify a batch: a retried publish is stored once.
-        msgID: `${batch.engineId}:${batch.epoch}:${batch.seq}`,
-        timeout: this.#conn.requestTimeoutMs,
-      });
+      const ack = await this.#conn.js.publish(
+        this.#conn.names.kvEventSubject(batch.engineId),
+        encodeKvEventBatch(batch),
+        {
+          // Engine id, epoch and number identify a batch: a retried publish is stored once.
+          msgID: `${batch.engineId}:${batch.epoch}:${batch.seq}`,
+          timeout: this.#conn.requestTimeoutMs,
+        },
+      );
       return ack.seq;
     } catch (error) {
       throw storeError(`publish KV events of ${batch.engineId}`, this.#conn, error);
@@ -78,8 +79,8 @@ export class KvEventStream {
    * `onBatch` in stream order. Malformed messages are counted and skipped.
    */
   async follow(onBatch: (batch: KvEventBatch) => void): Promise<KvEventFollower> {
-    const consumer = await this.#conn.js.consumers.get(KV_EVENT_STREAM, {
-      filter_subjects: KV_EVENT_SUBJECTS,
+    const consumer = await this.#conn.js.consumers.get(this.#conn.names.kvEventStream, {
+      filter_subjects: this.#conn.names.kvEventSubjects,
       deliver_policy: DeliverPolicy.All,
     });
     const messages = await consumer.consume();
@@ -114,12 +115,12 @@ export class KvEventStream {
 
   /** Asks an engine to publish a snapshot of its blocks (fire and forget: the snapshot arrives on the stream). */
   requestSnapshot(engineId: string): void {
-    this.#conn.nc.publish(kvSnapshotSubject(engineId));
+    this.#conn.nc.publish(this.#conn.names.kvSnapshotSubject(engineId));
   }
 
   /** Engine side: calls `onRequest` whenever a frontend asks this engine for a snapshot. */
   onSnapshotRequest(engineId: string, onRequest: () => void): Subscription {
-    return this.#conn.nc.subscribe(kvSnapshotSubject(engineId), {
+    return this.#conn.nc.subscribe(this.#conn.names.kvSnapshotSubject(engineId), {
       callback: (error) => {
         if (!error) onRequest();
       },

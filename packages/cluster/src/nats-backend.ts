@@ -22,6 +22,8 @@ export interface ServedModel {
   readonly maxContext: number;
   readonly vocabSize: number;
   readonly tokenizer: Tokenizer;
+  /** SHA-256 (hex) of the weights: put on every queued request, so no engine with other weights serves it. */
+  readonly weightsDigest?: string;
 }
 
 export interface NatsBackendParts {
@@ -188,6 +190,7 @@ export class NatsBackend implements GenerationBackend {
       ...(meta ? { operation: meta.operation } : {}),
       ...(decision ? { route: routeAttributes(decision, engineId === undefined ? 'shared' : 'engine') } : {}),
       ...(this.#parts.frontendId !== undefined ? { frontendId: this.#parts.frontendId } : {}),
+      ...(this.#parts.model.weightsDigest !== undefined ? { weightsDigest: this.#parts.model.weightsDigest } : {}),
     };
     const trace = meta?.traceparent ? { traceparent: meta.traceparent } : undefined;
     if (decision) {

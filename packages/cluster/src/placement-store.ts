@@ -7,8 +7,6 @@ import { parseJsonObject, readNumber, readStringArray } from './json-shape.ts';
 import { Snapshots, type Watch } from './snapshots.ts';
 import { escapeToken } from './subjects.ts';
 
-export const PLACEMENT_BUCKET = 'switchyard_placement';
-
 /** A placement as stored: the KV revision is the compare-and-set token for the next update. */
 export interface StoredPlacement {
   readonly model: string;
@@ -21,7 +19,7 @@ export type PlacementWrite =
   | { readonly ok: false; readonly reason: 'conflict'; readonly current: StoredPlacement | undefined };
 
 /**
- * The current expert placement per model, in the KV bucket `switchyard_placement` (key = escaped model
+ * The current expert placement per model, in the KV bucket `switchyard_placement_<namespace>` (key = escaped model
  * name, value = Placement JSON). Writes are compare-and-set: `proposeInitial` creates the key only if it
  * is absent, `update` replaces it only if it is still at the revision the caller read — so when several
  * gateways compute a placement at once, exactly one wins and the others get `{ ok: false }` with the
@@ -36,10 +34,10 @@ export class PlacementStore {
 
   static async open(conn: ClusterConnection, options: { history?: number } = {}): Promise<PlacementStore> {
     try {
-      return new PlacementStore(await conn.kvm.create(PLACEMENT_BUCKET, { history: options.history ?? 5 }));
+      return new PlacementStore(await conn.kvm.create(conn.names.placementBucket, { history: options.history ?? 5 }));
     } catch (error) {
       throw new ClusterStoreError(
-        `could not open KV bucket ${PLACEMENT_BUCKET} on NATS at ${conn.url}: ${String(error)}`,
+        `could not open KV bucket ${conn.names.placementBucket} on NATS at ${conn.url}: ${String(error)}`,
         { cause: error },
       );
     }

@@ -45,6 +45,11 @@ export interface QueueWorkerOptions {
    * stopped here and its message acked: nobody reads its tokens. Default 2000 ms; 0 turns it off.
    */
   readonly frontendTtlMs?: number;
+  /**
+   * SHA-256 (hex) of this engine's weights: a request that names other weights is refused with a
+   * `weights_mismatch` error event, never generated (two clusters with different weights share a namespace).
+   */
+  readonly weightsDigest?: string;
 }
 
 type RequestTrace = ReturnType<EngineTelemetry['startRequest']>;
@@ -78,8 +83,10 @@ export class QueueWorker {
   readonly #watch: FrontendWatch | undefined;
   readonly #orphanSweep: NodeJS.Timeout | undefined;
   #numOrphansStopped = 0;
-  readonly #options: Required<Omit<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare'>> &
-    Pick<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare'>;
+  readonly #options: Required<
+    Omit<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare' | 'weightsDigest'>
+  > &
+    Pick<QueueWorkerOptions, 'onError' | 'telemetry' | 'engineId' | 'prepare' | 'weightsDigest'>;
   readonly #publisher: TokenPublisher;
   readonly #serving = new Map<string, Serving>();
   #consumer: QueueConsumer | undefined;
@@ -192,6 +199,17 @@ export class QueueWorker {
       // Redelivered while it generates here (heartbeats lost in a broker outage): keep both alive, settle both.
       already.deliveries.push(delivery);
       return;
+    }
+    const own = this.#options.weightsDigest;
+    if (own !== undefined && request.weightsDigest !== undefined && request.weightsDigest !== own) {
+      return this.#reject(
+        delivery,
+        new RequestRejectedError(
+          'weights_mismatch',
+          `this engine serves ${request.model} with weights ${own.slice(0, 12)}…, the request is for weights ` +
+            `${request.weightsDigest.slice(0, 12)}…: clusters with different weights need different namespaces`,
+        ),
+      );
     }
     let params: SamplingParams;
     try {

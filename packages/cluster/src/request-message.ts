@@ -27,10 +27,12 @@ export interface RequestMessage extends GenerateRequest {
   readonly route?: RouteAttributes;
   /** The frontend that reads its tokens (its heartbeats tell engines it is still there). */
   readonly frontendId?: string;
+  /** SHA-256 (hex) of the weights the frontend serves: an engine with other weights refuses the request. */
+  readonly weightsDigest?: string;
 }
 
 export function encodeRequestMessage(message: RequestMessage): Uint8Array {
-  const { id, promptIds, params, cacheSalt, model, createdAtMs, operation, route, frontendId } = message;
+  const { id, promptIds, params, cacheSalt, model, createdAtMs, operation, route, frontendId, weightsDigest } = message;
   return new TextEncoder().encode(
     JSON.stringify({
       id,
@@ -42,6 +44,7 @@ export function encodeRequestMessage(message: RequestMessage): Uint8Array {
       ...(operation ? { operation } : {}),
       ...(route ? { route } : {}),
       ...(frontendId !== undefined ? { frontendId } : {}),
+      ...(weightsDigest !== undefined ? { weightsDigest } : {}),
     }),
   );
 }
@@ -52,6 +55,10 @@ export function decodeRequestMessage(data: Uint8Array | string): RequestMessage 
   const cacheSalt = readOptionalString(o, 'cacheSalt');
   const operation = readOptionalString(o, 'operation');
   const frontendId = readOptionalString(o, 'frontendId');
+  const weightsDigest = readOptionalString(o, 'weightsDigest');
+  if (weightsDigest !== undefined && !/^[0-9a-f]{64}$/.test(weightsDigest)) {
+    throw new InvalidMessageError("the request message's weightsDigest must be 64 lowercase hex digits");
+  }
   if (operation !== undefined && operation !== 'chat' && operation !== 'text_completion') {
     throw new InvalidMessageError(
       `the request message's operation must be chat or text_completion, got ${JSON.stringify(operation)}`,
@@ -67,6 +74,7 @@ export function decodeRequestMessage(data: Uint8Array | string): RequestMessage 
     ...(operation !== undefined ? { operation } : {}),
     ...(o['route'] !== undefined ? { route: decodeRoute(asObject(o['route'], 'route')) } : {}),
     ...(frontendId !== undefined && frontendId !== '' ? { frontendId } : {}),
+    ...(weightsDigest !== undefined ? { weightsDigest } : {}),
   });
 }
 

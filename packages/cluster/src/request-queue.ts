@@ -15,10 +15,8 @@ import { ensureStream, storeError } from './streams.ts';
 import { QueueConsumer, type ConsumeHandlers } from './queue-consumer.ts';
 import { resolveRequestQueueOptions, type RequestQueueOptions } from './request-queue-options.ts';
 import { encodeRequestMessage, type RequestMessage } from './request-message.ts';
-import { escapeToken, REQUEST_SUBJECTS, requestSubject, routedRequestSubject } from './subjects.ts';
+import { escapeToken } from './subjects.ts';
 import { setTraceContext, type TraceContext } from './trace-context.ts';
-
-export const REQUEST_STREAM = 'SWITCHYARD_REQUESTS';
 
 export interface PublishReceipt {
   /** Stream sequence of the stored request (used to remove it if the client goes away first). */
@@ -28,7 +26,7 @@ export interface PublishReceipt {
 }
 
 /**
- * The request work queue: stream SWITCHYARD_REQUESTS (WorkQueue retention, so a request leaves the
+ * The request work queue: stream SWITCHYARD_REQUESTS_<namespace> (WorkQueue retention, so a request leaves the
  * stream once an engine acks it), one shared durable pull consumer per model for all engines, and the
  * request id as `Nats-Msg-Id` so a request published twice is stored once. Frontends `publish`;
  * engines `consume`. Built by `open`, which creates or updates the stream.
@@ -44,7 +42,7 @@ export class RequestQueue {
 
   static async open(conn: ClusterConnection, options: Partial<RequestQueueOptions> = {}): Promise<RequestQueue> {
     const resolved = resolveRequestQueueOptions(options);
-    await ensureStream(conn, streamConfig(resolved));
+    await ensureStream(conn, streamConfig(conn, resolved));
     return new RequestQueue(conn, resolved);
   }
 
@@ -60,7 +58,9 @@ export class RequestQueue {
     to: { readonly engineId?: string; readonly attempt?: number } = {},
   ): Promise<PublishReceipt> {
     const subject =
-      to.engineId === undefined ? requestSubject(request.model) : routedRequestSubject(request.model, to.engineId);
+      to.engineId === undefined
+        ? this.#conn.names.requestSubject(request.model)
+        : this.#conn.names.routedRequestSubject(request.model, to.engineId);
     try {
       const ack = await this.#conn.js.publish(subject, encodeRequestMessage(request), {
         msgID: to.attempt ? `${request.id}#${to.attempt}` : request.id,
@@ -84,7 +84,7 @@ export class RequestQueue {
    */
   async remove(seq: number): Promise<boolean> {
     try {
-      return await this.#conn.jsm.streams.deleteMessage(REQUEST_STREAM, seq, false);
+      return await this.#conn.jsm.streams.deleteMessage(this.#conn.names.requestStream, seq, false);
     } catch {
       return false;
     }
@@ -92,15 +92,15 @@ export class RequestQueue {
 
   /** Requests of `model` waiting for an engine (not yet delivered), for autoscaling and metrics. */
   async numWaiting(model: string): Promise<number> {
-    const info = await this.#conn.jsm.consumers.info(REQUEST_STREAM, consumerName(model));
+    const info = await this.#conn.jsm.consumers.info(this.#conn.names.requestStream, consumerName(model));
     return info.num_pending;
   }
 
   /** Starts pulling requests of `model` for this engine (creating or updating the shared consumer). */
   async consume(model: string, handlers: ConsumeHandlers): Promise<QueueConsumer> {
     const name = consumerName(model);
-    await ensureConsumer(this.#conn, name, consumerConfig(name, requestSubject(model), this.options));
-    const consumer = await this.#conn.js.consumers.get(REQUEST_STREAM, name);
+    await ensureConsumer(this.#conn, name, consumerConfig(name, this.#conn.names.requestSubject(model), this.options));
+    const consumer = await this.#conn.js.consumers.get(this.#conn.names.requestStream, name);
     return new QueueConsumer(consumer, this.options, handlers, this.#conn.closed());
   }
 
@@ -111,11 +111,11 @@ export class RequestQueue {
   async consumeRouted(model: string, engineId: string, handlers: ConsumeHandlers): Promise<QueueConsumer> {
     const name = routedConsumerName(model, engineId);
     const config = {
-      ...consumerConfig(name, routedRequestSubject(model, engineId), this.options),
+      ...consumerConfig(name, this.#conn.names.routedRequestSubject(model, engineId), this.options),
       inactive_threshold: nanos(3_600_000),
     };
     await ensureConsumer(this.#conn, name, config);
-    const consumer = await this.#conn.js.consumers.get(REQUEST_STREAM, name);
+    const consumer = await this.#conn.js.consumers.get(this.#conn.names.requestStream, name);
     return new QueueConsumer(consumer, this.options, handlers, this.#conn.closed());
   }
 }
@@ -130,10 +130,10 @@ export function routedConsumerName(model: string, engineId: string): string {
   return `engine-${escapeToken(model)}-${escapeToken(engineId)}`;
 }
 
-function streamConfig(o: RequestQueueOptions): StreamConfig {
+function streamConfig(conn: ClusterConnection, o: RequestQueueOptions): StreamConfig {
   return {
-    name: REQUEST_STREAM,
-    subjects: [REQUEST_SUBJECTS],
+    name: conn.names.requestStream,
+    subjects: [conn.names.requestSubjects],
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     discard: DiscardPolicy.New,
@@ -165,12 +165,12 @@ function consumerConfig(name: string, subject: string, o: RequestQueueOptions): 
 /** Creates the shared consumer, or brings its timing and limits to this configuration. */
 async function ensureConsumer(conn: ClusterConnection, name: string, config: SharedConsumerConfig): Promise<void> {
   try {
-    await conn.jsm.consumers.add(REQUEST_STREAM, config);
+    await conn.jsm.consumers.add(conn.names.requestStream, config);
   } catch (error) {
     if (!(error instanceof JetStreamApiError)) throw storeError(`create consumer ${name}`, conn, error);
     try {
       const { ack_wait, max_deliver, max_ack_pending } = config;
-      await conn.jsm.consumers.update(REQUEST_STREAM, name, { ack_wait, max_deliver, max_ack_pending });
+      await conn.jsm.consumers.update(conn.names.requestStream, name, { ack_wait, max_deliver, max_ack_pending });
     } catch (updateError) {
       throw storeError(`update consumer ${name}`, conn, updateError);
     }

@@ -42,68 +42,140 @@ export function unescapeToken(token: string): string {
   return new TextDecoder().decode(new Uint8Array(bytes));
 }
 
-export const REQUEST_SUBJECTS = `${ROOT}.requests.>`;
-/** Core subjects on which every frontend says it is alive, twice a second (`frontend-liveness.ts`). */
-export const FRONTEND_SUBJECTS = `${ROOT}.frontends.*`;
+/** The namespace of a cluster that names none: `default`. */
+export const DEFAULT_NAMESPACE = 'default';
 
-/** Where frontend `frontendId` says it is alive. */
-export function frontendSubject(frontendId: string): string {
-  return `${ROOT}.frontends.${escapeToken(frontendId)}`;
-}
-export const CANCEL_SUBJECTS = `${ROOT}.cancel.*`;
-export const RESEND_SUBJECTS = `${ROOT}.resend.*`;
+/** A namespace: 1–32 of a-z, 0-9 and '-', starting with a letter or digit (it becomes part of stream and bucket names). */
+const NAMESPACE = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
-/** Where a request for `model` is published for any engine (the work queue stream captures it). */
-export function requestSubject(model: string): string {
-  return `${ROOT}.requests.${escapeToken(model)}`;
-}
-
-/** Where a request for `model` is published for one engine (KV-aware routing chose it). */
-export function routedRequestSubject(model: string, engineId: string): string {
-  return `${ROOT}.requests.${escapeToken(model)}.${escapeToken(engineId)}`;
-}
-
-/** Core subject on which each engine reports its load (and that it is alive), a few times a second. */
-export function engineLoadSubject(engineId: string): string {
-  return `${ROOT}.engines.load.${escapeToken(engineId)}`;
-}
-
-export const ENGINE_LOAD_SUBJECTS = `${ROOT}.engines.load.*`;
-
-/** Core subject carrying one request's token events. */
-export function tokenSubject(requestId: string): string {
-  return `${ROOT}.tokens.${escapeToken(requestId)}`;
-}
-
-/** Core subject on which a frontend asks the serving engine to stop a request. */
-export function cancelSubject(requestId: string): string {
-  return `${ROOT}.cancel.${escapeToken(requestId)}`;
-}
-
-/** Core subject on which a frontend asks the serving engine to send a request's events again from an index. */
-export function resendSubject(requestId: string): string {
-  return `${ROOT}.resend.${escapeToken(requestId)}`;
-}
-
-/** The request id a cancel or resend subject names, or undefined for a subject of another shape. */
-export function requestIdOfControl(subject: string): string | undefined {
-  const prefix = [`${ROOT}.cancel.`, `${ROOT}.resend.`].find((p) => subject.startsWith(p));
-  if (prefix === undefined) return undefined;
-  try {
-    return unescapeToken(subject.slice(prefix.length));
-  } catch {
-    return undefined;
+/** Checks a namespace; throws InvalidSubjectTokenError naming the rule. */
+export function validateNamespace(namespace: string): string {
+  if (!NAMESPACE.test(namespace)) {
+    throw new InvalidSubjectTokenError(
+      `namespace ${JSON.stringify(namespace)} must be 1–32 characters of a-z, 0-9 and '-', starting with a letter or digit`,
+    );
   }
+  return namespace;
 }
 
-/** KV cache events (stored / removed blocks, snapshots) of one engine, kept in stream SWITCHYARD_KV_EVENTS. */
-export function kvEventSubject(engineId: string): string {
-  return `${ROOT}.kv.events.${escapeToken(engineId)}`;
+/** A fresh namespace for one run of a local cluster (`up`): `run-` and 8 hex digits. */
+export function freshNamespace(): string {
+  return `run-${Math.floor(Math.random() * 2 ** 32)
+    .toString(16)
+    .padStart(8, '0')}`;
 }
 
-export const KV_EVENT_SUBJECTS = `${ROOT}.kv.events.>`;
+/**
+ * Every subject, stream, bucket and consumer name of one cluster namespace. Two clusters on one broker
+ * with different namespaces share nothing: their subjects are `switchyard.v1.<namespace>.…`, their streams
+ * `SWITCHYARD_REQUESTS_<namespace>` and `SWITCHYARD_KV_EVENTS_<namespace>`, their buckets
+ * `switchyard_workers_<namespace>` and `switchyard_placement_<namespace>`. Consumers live inside the
+ * namespace's stream, so their names (`engines-<model>`) need no namespace.
+ */
+export class ClusterNames {
+  readonly namespace: string;
+  readonly #root: string;
+  readonly requestStream: string;
+  readonly kvEventStream: string;
+  readonly workersBucket: string;
+  readonly placementBucket: string;
 
-/** Core subject on which a frontend asks an engine for a snapshot of its KV blocks (after a gap). */
-export function kvSnapshotSubject(engineId: string): string {
-  return `${ROOT}.kv.snapshot.${escapeToken(engineId)}`;
+  constructor(namespace: string = DEFAULT_NAMESPACE) {
+    this.namespace = validateNamespace(namespace);
+    this.#root = `${ROOT}.${namespace}`;
+    this.requestStream = `SWITCHYARD_REQUESTS_${namespace}`;
+    this.kvEventStream = `SWITCHYARD_KV_EVENTS_${namespace}`;
+    this.workersBucket = `switchyard_workers_${namespace}`;
+    this.placementBucket = `switchyard_placement_${namespace}`;
+  }
+
+  /** Every request subject (what the request stream captures). */
+  get requestSubjects(): string {
+    return `${this.#root}.requests.>`;
+  }
+
+  /** Core subjects on which every frontend says it is alive, twice a second (`frontend-liveness.ts`). */
+  get frontendSubjects(): string {
+    return `${this.#root}.frontends.*`;
+  }
+
+  /** Where frontend `frontendId` says it is alive. */
+  frontendSubject(frontendId: string): string {
+    return `${this.#root}.frontends.${escapeToken(frontendId)}`;
+  }
+
+  /** The frontend id of a heartbeat subject, or undefined for a subject of another shape. */
+  frontendIdOf(subject: string): string | undefined {
+    return this.#tail(subject, `${this.#root}.frontends.`);
+  }
+
+  get cancelSubjects(): string {
+    return `${this.#root}.cancel.*`;
+  }
+
+  get resendSubjects(): string {
+    return `${this.#root}.resend.*`;
+  }
+
+  /** Where a request for `model` is published for any engine (the work queue stream captures it). */
+  requestSubject(model: string): string {
+    return `${this.#root}.requests.${escapeToken(model)}`;
+  }
+
+  /** Where a request for `model` is published for one engine (KV-aware routing chose it). */
+  routedRequestSubject(model: string, engineId: string): string {
+    return `${this.#root}.requests.${escapeToken(model)}.${escapeToken(engineId)}`;
+  }
+
+  /** Core subject on which each engine reports its load (and that it is alive), a few times a second. */
+  engineLoadSubject(engineId: string): string {
+    return `${this.#root}.engines.load.${escapeToken(engineId)}`;
+  }
+
+  get engineLoadSubjects(): string {
+    return `${this.#root}.engines.load.*`;
+  }
+
+  /** Core subject carrying one request's token events. */
+  tokenSubject(requestId: string): string {
+    return `${this.#root}.tokens.${escapeToken(requestId)}`;
+  }
+
+  /** Core subject on which a frontend asks the serving engine to stop a request. */
+  cancelSubject(requestId: string): string {
+    return `${this.#root}.cancel.${escapeToken(requestId)}`;
+  }
+
+  /** Core subject on which a frontend asks the serving engine to send a request's events again from an index. */
+  resendSubject(requestId: string): string {
+    return `${this.#root}.resend.${escapeToken(requestId)}`;
+  }
+
+  /** The request id a cancel or resend subject names, or undefined for a subject of another shape. */
+  requestIdOfControl(subject: string): string | undefined {
+    return this.#tail(subject, `${this.#root}.cancel.`) ?? this.#tail(subject, `${this.#root}.resend.`);
+  }
+
+  /** KV cache events (stored / removed blocks, snapshots) of one engine, kept in the KV event stream. */
+  kvEventSubject(engineId: string): string {
+    return `${this.#root}.kv.events.${escapeToken(engineId)}`;
+  }
+
+  get kvEventSubjects(): string {
+    return `${this.#root}.kv.events.>`;
+  }
+
+  /** Core subject on which a frontend asks an engine for a snapshot of its KV blocks (after a gap). */
+  kvSnapshotSubject(engineId: string): string {
+    return `${this.#root}.kv.snapshot.${escapeToken(engineId)}`;
+  }
+
+  #tail(subject: string, prefix: string): string | undefined {
+    if (!subject.startsWith(prefix)) return undefined;
+    try {
+      return unescapeToken(subject.slice(prefix.length));
+    } catch {
+      return undefined;
+    }
+  }
 }

@@ -2,7 +2,6 @@ import type { Subscription } from '@nats-io/transport-node';
 import type { TokenEvent } from '@switchyard/engine';
 import type { ClusterConnection } from './connect.ts';
 import { ClusterConfigError } from './errors.ts';
-import { CANCEL_SUBJECTS, RESEND_SUBJECTS, requestIdOfControl, tokenSubject } from './subjects.ts';
 import { encodeTokenEvent } from './token-message.ts';
 
 export interface TokenPublisherOptions {
@@ -54,8 +53,10 @@ export class TokenPublisher {
     this.#conn = conn;
     this.#options = resolved;
     this.#subs = [
-      conn.nc.subscribe(CANCEL_SUBJECTS, { callback: (_error, msg) => this.#onCancel(msg.subject) }),
-      conn.nc.subscribe(RESEND_SUBJECTS, { callback: (_error, msg) => this.#onResend(msg.subject, msg.data) }),
+      conn.nc.subscribe(conn.names.cancelSubjects, { callback: (_error, msg) => this.#onCancel(msg.subject) }),
+      conn.nc.subscribe(conn.names.resendSubjects, {
+        callback: (_error, msg) => this.#onResend(msg.subject, msg.data),
+      }),
     ];
     this.#sweep = setInterval(
       () => this.#dropLingering(Date.now()),
@@ -87,7 +88,7 @@ export class TokenPublisher {
       retained.events.push(data);
       if (event.finishReason !== undefined) this.#linger(event.requestId, retained);
     }
-    this.#send(tokenSubject(event.requestId), data);
+    this.#send(this.#conn.names.tokenSubject(event.requestId), data);
   }
 
   /** Drops a request's events without publishing anything (its attempt here was handed to another engine). */
@@ -121,12 +122,12 @@ export class TokenPublisher {
   }
 
   #onCancel(subject: string): void {
-    const requestId = requestIdOfControl(subject);
+    const requestId = this.#conn.names.requestIdOfControl(subject);
     if (requestId !== undefined) this.#options.onCancel(requestId);
   }
 
   #onResend(subject: string, data: Uint8Array): void {
-    const requestId = requestIdOfControl(subject);
+    const requestId = this.#conn.names.requestIdOfControl(subject);
     const retained = requestId === undefined ? undefined : this.#retained.get(requestId);
     if (requestId === undefined || !retained) return;
     let fromIndex = 0;
@@ -137,7 +138,7 @@ export class TokenPublisher {
     } catch {
       // A malformed resend asks for everything: duplicates are harmless to the frontend.
     }
-    const tokens = tokenSubject(requestId);
+    const tokens = this.#conn.names.tokenSubject(requestId);
     for (const event of retained.events.slice(fromIndex)) this.#send(tokens, event);
   }
 

@@ -3,7 +3,6 @@ import type { TokenEvent, TokenSink } from '@switchyard/engine';
 import type { ClusterConnection } from './connect.ts';
 import { TokenStreamClosedError, TokenStreamGapError, TokenStreamTimeoutError } from './errors.ts';
 import { IndexDedup } from './index-dedup.ts';
-import { cancelSubject, resendSubject, tokenSubject } from './subjects.ts';
 import { decodeTokenEvent } from './token-message.ts';
 import { resolveTokenStreamOptions, type TokenStreamOptions } from './token-stream-options.ts';
 
@@ -19,7 +18,7 @@ export interface TokenStream {
 
 /**
  * The frontend's side of the token streams: one core subscription per request on
- * `switchyard.v1.tokens.<requestId>`, opened BEFORE the request is published so no event can precede it.
+ * `switchyard.v1.<namespace>.tokens.<requestId>`, opened BEFORE the request is published so no event can precede it.
  * Each index reaches the sink once and in order (IndexDedup); the last event the sink sees is always a
  * final one — the engine's, or a synthetic error when the deadlines pass. Lost events (a gap, or silence
  * after a broker reconnect) are asked for again on `switchyard.v1.resend.<requestId>`; the serving engine
@@ -64,7 +63,7 @@ export class TokenSubscriber {
   cancel(requestId: string): void {
     this.#open.get(requestId)?.close();
     try {
-      this.#conn.nc.publish(cancelSubject(requestId));
+      this.#conn.nc.publish(this.#conn.names.cancelSubject(requestId));
     } catch {
       // Closed connection: the engine finishes the request unheard, which costs compute, not correctness.
     }
@@ -111,7 +110,7 @@ class OpenStream implements TokenStream {
     this.#options = options;
     this.#onClosed = onClosed;
     this.#resendDelayMs = options.resendAfterMs;
-    this.#sub = conn.nc.subscribe(tokenSubject(requestId), {
+    this.#sub = conn.nc.subscribe(conn.names.tokenSubject(requestId), {
       callback: (error, msg) => {
         if (error) return this.fail(error);
         let event: TokenEvent;
@@ -194,7 +193,10 @@ class OpenStream implements TokenStream {
     this.#lastResendMs = nowMs;
     if (!this.#conn.isConnected) return;
     try {
-      this.#conn.nc.publish(resendSubject(this.requestId), JSON.stringify({ fromIndex: this.#dedup.nextIndex }));
+      this.#conn.nc.publish(
+        this.#conn.names.resendSubject(this.requestId),
+        JSON.stringify({ fromIndex: this.#dedup.nextIndex }),
+      );
     } catch {
       // Closing: the deadline ends the stream.
     }

@@ -1,11 +1,9 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { ClusterConnection } from './connect.ts';
 import { ClusterStoreError, InvalidMessageError } from './errors.ts';
-import { asObject, parseJsonObject, readNumber, readString } from './json-shape.ts';
+import { asObject, parseJsonObject, readNumber, readOptionalString, readString } from './json-shape.ts';
 import { Snapshots, type Watch } from './snapshots.ts';
 import { escapeToken } from './subjects.ts';
-
-export const WORKERS_BUCKET = 'switchyard_workers';
 
 export interface WorkerLoad {
   /** Expert batches (or requests) in progress on the worker. */
@@ -20,6 +18,8 @@ export interface WorkerRecord {
   /** host:port of its gRPC ExpertService. */
   readonly address: string;
   readonly model: string;
+  /** SHA-256 (hex) of its model's weights, when it knows it. */
+  readonly weightsDigest?: string;
   /** (layer, expert) pairs it has loaded. */
   readonly experts: readonly (readonly [number, number])[];
   /** onnxruntime execution provider, e.g. `cpu` or `cuda`. */
@@ -30,7 +30,7 @@ export interface WorkerRecord {
 export type LiveWorkers = ReadonlyMap<string, WorkerRecord>;
 
 /**
- * Registered expert workers in the KV bucket `switchyard_workers`. The bucket has a TTL (max age): a
+ * Registered expert workers in the KV bucket `switchyard_workers_<namespace>`. The bucket has a TTL (max age): a
  * worker that stops heartbeating is gone from the bucket within the TTL. nats-server 2.9 writes no
  * delete marker when a value ages out, so `watch` also expires entries itself, `ttlMs` after it last
  * heard from each worker.
@@ -47,12 +47,12 @@ export class WorkerRegistry {
 
   static async open(conn: ClusterConnection, options: { ttlMs?: number } = {}): Promise<WorkerRegistry> {
     try {
-      const kv = await conn.kvm.create(WORKERS_BUCKET, { ttl: options.ttlMs ?? 15_000, history: 1 });
+      const kv = await conn.kvm.create(conn.names.workersBucket, { ttl: options.ttlMs ?? 15_000, history: 1 });
       const status = await kv.status();
       return new WorkerRegistry(kv, status.ttl);
     } catch (error) {
       throw new ClusterStoreError(
-        `could not open KV bucket ${WORKERS_BUCKET} on NATS at ${conn.url}: ${String(error)}`,
+        `could not open KV bucket ${conn.names.workersBucket} on NATS at ${conn.url}: ${String(error)}`,
         { cause: error },
       );
     }
@@ -183,12 +183,14 @@ export function decodeWorker(data: Uint8Array | string): WorkerRecord {
     throw new InvalidMessageError('experts must be an array of [layer, expert] integer pairs');
   }
   const load = asObject(o['load'], 'load');
+  const weightsDigest = readOptionalString(o, 'weightsDigest');
   const tokensPerSecond =
     load['tokensPerSecond'] === undefined ? undefined : readNumber(load, 'tokensPerSecond', { min: 0 });
   return Object.freeze({
     id: readString(o, 'id', { nonEmpty: true }),
     address: readString(o, 'address', { nonEmpty: true }),
     model: readString(o, 'model', { nonEmpty: true }),
+    ...(weightsDigest !== undefined ? { weightsDigest } : {}),
     experts: Object.freeze(experts.map((p) => Object.freeze([p[0], p[1]] as const))),
     executionProvider: readString(o, 'executionProvider', { nonEmpty: true }),
     load: Object.freeze({

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { FrontendWatch } from '../src/frontend-liveness.ts';
 import type { ClusterConnection } from '../src/connect.ts';
+import { ClusterNames } from '../src/subjects.ts';
 
 /** A connection whose subscription does nothing: the watch is fed through `observe`. */
-const quiet = { nc: { subscribe: () => ({ unsubscribe: () => undefined }) } } as unknown as ClusterConnection;
+const quiet = {
+  nc: { subscribe: () => ({ unsubscribe: () => undefined }) },
+  names: new ClusterNames(),
+} as unknown as ClusterConnection;
 
 describe('FrontendWatch', () => {
   it('takes a frontend as gone once it has been silent for the TTL, counting from when the request was taken', () => {

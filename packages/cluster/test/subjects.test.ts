@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import {
-  cancelSubject,
-  escapeToken,
-  requestIdOfControl,
-  requestSubject,
-  resendSubject,
-  tokenSubject,
-  unescapeToken,
-} from '../src/subjects.ts';
+import { ClusterNames, escapeToken, freshNamespace, unescapeToken, validateNamespace } from '../src/subjects.ts';
 import { redactSecrets, redactUrl, splitUrlCredentials } from '../src/redact-url.ts';
 import { InvalidSubjectTokenError } from '../src/errors.ts';
 
+const names = new ClusterNames();
+
 describe('subjects', () => {
   it('escapes a model name with dots, slashes and wildcards into one safe token', () => {
-    expect(requestSubject('org/model.v2')).toBe('switchyard.v1.requests.org_2Fmodel_2Ev2');
+    expect(names.requestSubject('org/model.v2')).toBe('switchyard.v1.default.requests.org_2Fmodel_2Ev2');
     expect(escapeToken('a*b>c d_e')).toBe('a_2Ab_3Ec_20d_5Fe');
     expect(escapeToken('tiny')).toBe('tiny');
   });
@@ -31,10 +25,51 @@ describe('subjects', () => {
   });
 
   it('names token, cancel and resend subjects by request id and reads the id back', () => {
-    expect(tokenSubject('cmpl-1')).toBe('switchyard.v1.tokens.cmpl-1');
-    expect(requestIdOfControl(cancelSubject('r.1'))).toBe('r.1');
-    expect(requestIdOfControl(resendSubject('r.1'))).toBe('r.1');
-    expect(requestIdOfControl('switchyard.v1.tokens.r1')).toBeUndefined();
+    expect(names.tokenSubject('cmpl-1')).toBe('switchyard.v1.default.tokens.cmpl-1');
+    expect(names.requestIdOfControl(names.cancelSubject('r.1'))).toBe('r.1');
+    expect(names.requestIdOfControl(names.resendSubject('r.1'))).toBe('r.1');
+    expect(names.requestIdOfControl('switchyard.v1.default.tokens.r1')).toBeUndefined();
+    expect(names.frontendIdOf(names.frontendSubject('gw.1'))).toBe('gw.1');
+  });
+
+  it('puts the namespace in every subject, stream and bucket, and no two namespaces share one', () => {
+    const a = new ClusterNames('team-a');
+    const b = new ClusterNames('team-b');
+    expect(a.requestSubject('tiny')).toBe('switchyard.v1.team-a.requests.tiny');
+    expect(a.requestSubjects).toBe('switchyard.v1.team-a.requests.>');
+    expect(a.requestStream).toBe('SWITCHYARD_REQUESTS_team-a');
+    expect(a.kvEventStream).toBe('SWITCHYARD_KV_EVENTS_team-a');
+    expect(a.workersBucket).toBe('switchyard_workers_team-a');
+    expect(a.placementBucket).toBe('switchyard_placement_team-a');
+    const all = (n: ClusterNames) => [
+      n.requestSubject('tiny'),
+      n.routedRequestSubject('tiny', 'e'),
+      n.tokenSubject('r'),
+      n.cancelSubject('r'),
+      n.resendSubject('r'),
+      n.engineLoadSubject('e'),
+      n.kvEventSubject('e'),
+      n.kvSnapshotSubject('e'),
+      n.frontendSubject('f'),
+      n.requestStream,
+      n.kvEventStream,
+      n.workersBucket,
+      n.placementBucket,
+    ];
+    const fromA = new Set(all(a));
+    for (const name of all(b)) expect(fromA.has(name)).toBe(false);
+    // A control subject of another namespace names no request here.
+    expect(a.requestIdOfControl(b.cancelSubject('r'))).toBeUndefined();
+    expect(a.frontendIdOf(b.frontendSubject('f'))).toBeUndefined();
+  });
+
+  it('refuses a namespace that is not a safe stream and subject token; fresh ones are valid and differ', () => {
+    for (const bad of ['', 'A', 'a.b', 'a b', 'a*', 'a>', '-a', 'a_b', 'x'.repeat(33)])
+      expect(() => validateNamespace(bad), bad).toThrow(InvalidSubjectTokenError);
+    expect(validateNamespace('run-0f3a')).toBe('run-0f3a');
+    const fresh = new Set(Array.from({ length: 20 }, () => freshNamespace()));
+    expect(fresh.size).toBe(20);
+    for (const ns of fresh) expect(validateNamespace(ns)).toBe(ns);
   });
 });
 

@@ -17,6 +17,13 @@ export interface ExpertClusterOptions {
   readonly placement?: Placement;
   readonly tracer?: SwitchyardTracer;
   readonly onDispatch?: (layer: number, worker: string, seconds: number, ok: boolean) => void;
+  /** SHA-256 (hex) of the gateway's weights: a worker that reports other weights is refused. */
+  readonly weightsDigest?: string;
+}
+
+/** Same weights, or one side does not know its digest (weights given in memory). */
+export function sameWeights(a: string | undefined, b: string | undefined): boolean {
+  return a === undefined || b === undefined || a === '' || b === '' || a === b;
 }
 
 export class WorkerStartupError extends Error {
@@ -55,6 +62,12 @@ export async function connectExpertCluster(
         if (described.modelName !== config.name || described.hiddenSize !== config.hiddenSize) {
           throw new WorkerStartupError(
             `expert worker ${address} serves ${described.modelName} (hidden ${described.hiddenSize}), not ${config.name}`,
+          );
+        }
+        if (!sameWeights(options.weightsDigest, described.weightsDigest)) {
+          throw new WorkerStartupError(
+            `expert worker ${address} serves ${config.name} with other weights (${described.weightsDigest.slice(0, 12)}…, ` +
+              `this gateway has ${options.weightsDigest?.slice(0, 12) ?? ''}…)`,
           );
         }
       }),

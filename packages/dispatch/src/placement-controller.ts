@@ -8,6 +8,7 @@ import {
 import type { ModelConfig } from '@switchyard/model';
 import { computePlacement, expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
 import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
+import { sameWeights } from './expert-cluster.ts';
 
 export interface PlacementControllerOptions {
   readonly conn: ClusterConnection;
@@ -19,6 +20,8 @@ export interface PlacementControllerOptions {
   readonly log: (line: string) => void;
   /** TTL of the worker registry bucket when this gateway creates it. */
   readonly registryTtlMs?: number;
+  /** SHA-256 (hex) of the gateway's weights: registered workers with other weights are left out. */
+  readonly weightsDigest?: string;
 }
 
 export interface PlacedWorkers {
@@ -106,7 +109,7 @@ export class PlacementController {
 
   #liveWorkers(snapshot: LiveWorkers | undefined): { id: string; address: string }[] {
     return [...(snapshot?.values() ?? [])]
-      .filter((w) => w.model === this.#opts.config.name)
+      .filter((w) => w.model === this.#opts.config.name && sameWeights(this.#opts.weightsDigest, w.weightsDigest))
       .map((w) => ({ id: w.id, address: w.address }))
       .sort((a, b) => a.id.localeCompare(b.id));
   }

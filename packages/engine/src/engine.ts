@@ -41,7 +41,13 @@ export interface StepStats {
 }
 
 export type RejectCode =
-  'prompt_too_long' | 'empty_prompt' | 'duplicate_id' | 'exceeds_kv_capacity' | 'invalid_token_id';
+  | 'prompt_too_long'
+  | 'empty_prompt'
+  | 'duplicate_id'
+  | 'exceeds_kv_capacity'
+  | 'invalid_token_id'
+  /** A queued request for other weights than this engine's (two clusters share a namespace). */
+  | 'weights_mismatch';
 
 export class RequestRejectedError extends Error {
   override readonly name = 'RequestRejectedError';

@@ -21,6 +21,11 @@ export class PrefixHasher {
     this.#config = config;
   }
 
+  /** SHA-256 (hex) of the weights these hashes are for. */
+  get weightsDigestHex(): string {
+    return this.#config.weightsDigestHex;
+  }
+
   /** Tokens per block. */
   get blockSize(): number {
     return this.#config.blockSize;

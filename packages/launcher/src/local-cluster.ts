@@ -17,6 +17,8 @@ export interface LocalClusterOptions {
   readonly gateways?: number;
   /** The NATS server of the request queue; absent = each gateway's in-process queue. */
   readonly natsUrl?: string;
+  /** The cluster's namespace on NATS, given to every child as SWITCHYARD_NAMESPACE (default: theirs, `default`). */
+  readonly namespace?: string;
   /** Start a KV page store the engines offload evicted pages to and fetch from (needs NATS). */
   readonly kvStore?: boolean;
   /** --capacity-bytes of the page store (default: the store's own). */
@@ -111,7 +113,7 @@ export async function startExpertWorkers(
  * workers).
  */
 export async function startLocalCluster(opts: LocalClusterOptions): Promise<LocalCluster> {
-  const env = opts.env ?? {};
+  const env = { ...opts.env, ...(opts.namespace !== undefined ? { SWITCHYARD_NAMESPACE: opts.namespace } : {}) };
   const numGateways = opts.gateways ?? 1;
   if (numGateways > 1 && !opts.natsUrl)
     throw new ClusterStartError('more than one gateway needs the NATS request queue (set NATS_URL or run nats-server)');

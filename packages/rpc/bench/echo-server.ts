@@ -17,6 +17,7 @@ const handler: ExpertServiceHandler = {
     modelName: 'echo',
     hiddenSize: 0,
     placementRevision: 0,
+    weightsDigest: '',
   }),
 };
 

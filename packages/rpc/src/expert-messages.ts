@@ -73,6 +73,8 @@ export interface WorkerDescription {
   readonly modelName: string;
   readonly hiddenSize: number;
   readonly placementRevision: number;
+  /** SHA-256 (hex) of the model's weights; '' when the worker does not know it. */
+  readonly weightsDigest: string;
 }
 
 /** Throws InvalidArgumentError unless the CSR arrays are consistent with each other. */
@@ -198,5 +200,6 @@ export function toWorkerDescription(message: WireDescribeResponse): WorkerDescri
     modelName: message.modelName,
     hiddenSize: message.hiddenSize,
     placementRevision: message.placementRevision,
+    weightsDigest: message.weightsDigest ?? '',
   };
 }

@@ -80,6 +80,7 @@ export interface WireDescribeResponse {
   readonly modelName: string;
   readonly hiddenSize: number;
   readonly placementRevision: number;
+  readonly weightsDigest?: string;
 }
 
 export interface WireFetchPagesRequest {

@@ -54,6 +54,7 @@ export const DESCRIPTION: WorkerDescription = {
   modelName: 'tiny',
   hiddenSize: 8,
   placementRevision: 4,
+  weightsDigest: 'ab'.repeat(32),
 };
 
 export function fakeHandler(run: ExpertServiceHandler['run']): ExpertServiceHandler {

@@ -11,6 +11,8 @@ import {
 export interface ExpertSource {
   readonly config: ModelConfig;
   readonly modelName: string;
+  /** SHA-256 (hex) of the model's weights, when known (a model directory records it). */
+  readonly weightsDigest?: string;
   /** The three SwiGLU tensors of one expert, under their canonical names. */
   readExpert(layer: number, expertId: number): Promise<WeightMap>;
   close(): Promise<void>;
@@ -24,6 +26,7 @@ export async function modelDirExpertSource(dir: string): Promise<ExpertSource> {
   return {
     config: model.config,
     modelName: model.config.name,
+    weightsDigest: model.weightsDigest,
     async readExpert(layer, expertId) {
       const map = new Map<string, F32Tensor>();
       for (const proj of PROJECTIONS) {

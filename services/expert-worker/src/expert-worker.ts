@@ -154,6 +154,7 @@ export class ExpertWorker implements ExpertServiceHandler {
     modelName: this.#opts.source.modelName,
     hiddenSize: this.#opts.source.config.hiddenSize,
     placementRevision: this.#revision,
+    weightsDigest: this.#opts.source.weightsDigest ?? '',
   });
 
   /** Unhosts everything; kernels of runs in flight are released when the last run ends. */

@@ -25,6 +25,7 @@ const ENV_OF = {
   'max-tokens-per-run': 'SWITCHYARD_WORKER_MAX_TOKENS_PER_RUN',
   'metrics-port': 'SWITCHYARD_WORKER_METRICS_PORT',
   'nats-url': 'SWITCHYARD_NATS_URL',
+  namespace: 'SWITCHYARD_NAMESPACE',
   advertise: 'SWITCHYARD_WORKER_ADVERTISE',
   'registry-ttl-ms': 'SWITCHYARD_REGISTRY_TTL_MS',
 } as const;
@@ -40,6 +41,10 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'max-tokens-per-run': ['n', 'largest Run message, in tokens (default 65536)'],
   'metrics-port': ['n', 'serve Prometheus GET /metrics on this port'],
   'nats-url': ['url', 'register in the NATS worker registry and heartbeat'],
+  namespace: [
+    'name',
+    'the cluster’s namespace on NATS: its subjects, streams and buckets (a-z, 0-9, -; default default)',
+  ],
   advertise: ['host:port', 'address gateways reach this worker at (default host:port)'],
   'registry-ttl-ms': ['n', 'worker registry TTL (default 15000)'],
 };
@@ -116,6 +121,7 @@ if (values['nats-url']) {
     conn = await ClusterConnection.open({
       url: values['nats-url'],
       name: `worker-${workerId}`,
+      ...(values.namespace ? { namespace: values.namespace } : {}),
       ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
       ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
       ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
@@ -129,6 +135,7 @@ if (values['nats-url']) {
       id: workerId,
       address: advertised,
       model: source.modelName,
+      ...(source.weightsDigest !== undefined ? { weightsDigest: source.weightsDigest } : {}),
       experts: worker.hosted().map((r) => [r.layer, r.expertId] as const),
       executionProvider: provider,
       load: { numInFlight: 0 },

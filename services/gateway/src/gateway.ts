@@ -97,6 +97,8 @@ export const GATEWAY_ROLES: readonly GatewayRole[] = ['both', 'prefill', 'decode
 
 export interface NatsSettings {
   readonly url: string;
+  /** The cluster's namespace (default `default`). */
+  readonly namespace?: string;
   readonly user?: string;
   readonly pass?: string;
   readonly token?: string;
@@ -151,12 +153,14 @@ type ReadyBackend = GenerationBackend & { setReady(ready: boolean): void };
 async function discoverExperts(
   conn: ClusterConnection,
   config: GatewayConfig,
-  model: ModelConfig,
+  loaded: { readonly config: ModelConfig; readonly weightsDigest: string },
   telemetry: Telemetry | undefined,
 ) {
+  const model = loaded.config;
   const controller = await PlacementController.open({
     conn,
     config: model,
+    weightsDigest: loaded.weightsDigest,
     strategy: config.placement,
     replication: config.replication,
     deadlineMs: config.dispatchDeadlineMs,
@@ -461,13 +465,14 @@ async function openEngine(
   const model = await loadModelDir(config.modelDir, { routedExperts: !distributed });
   const discovered =
     conn && config.workers.length === 0 && config.discoverWorkers > 0
-      ? await discoverExperts(conn, config, model.config, telemetry)
+      ? await discoverExperts(conn, config, model, telemetry)
       : undefined;
   const cluster =
     config.workers.length > 0
       ? await connectExpertCluster({
           addresses: config.workers,
           config: model.config,
+          weightsDigest: model.weightsDigest,
           strategy: config.placement,
           replication: config.replication,
           deadlineMs: config.dispatchDeadlineMs,

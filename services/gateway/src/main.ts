@@ -31,6 +31,7 @@ const ENV_OF = {
   'max-queue': 'SWITCHYARD_MAX_QUEUE',
   'dispatch-deadline-ms': 'SWITCHYARD_DISPATCH_DEADLINE_MS',
   'nats-url': 'SWITCHYARD_NATS_URL',
+  namespace: 'SWITCHYARD_NAMESPACE',
   'ack-wait-ms': 'SWITCHYARD_ACK_WAIT_MS',
   'heartbeat-ms': 'SWITCHYARD_HEARTBEAT_MS',
   'queue-replicas': 'SWITCHYARD_QUEUE_REPLICAS',
@@ -68,6 +69,10 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'max-queue': ['n', 'requests queued in process before 429 (default 256)'],
   'dispatch-deadline-ms': ['n', 'deadline of one expert call (default 10000)'],
   'nats-url': ['url', 'NATS with JetStream: requests go through its work queue'],
+  namespace: [
+    'name',
+    'the cluster’s namespace on NATS: its subjects, streams and buckets (a-z, 0-9, -; default default)',
+  ],
   'ack-wait-ms': ['n', 'queue ack wait (default 30000)'],
   'heartbeat-ms': ['n', 'in-progress heartbeat (default ack wait ÷ 3)'],
   'queue-replicas': ['n', 'replicas of the request stream (default 1)'],
@@ -222,6 +227,7 @@ function natsSettings(url: string): NatsSettings {
       : {};
   return {
     url,
+    ...(values.namespace ? { namespace: values.namespace } : {}),
     ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
     ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
     ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),

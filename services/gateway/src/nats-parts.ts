@@ -45,9 +45,10 @@ export interface NatsParts {
 }
 
 export function openConnection(settings: NatsSettings, config: GatewayConfig): Promise<ClusterConnection> {
-  const { url, user, pass, token, tls } = settings;
+  const { url, namespace, user, pass, token, tls } = settings;
   return ClusterConnection.open({
     url,
+    ...(namespace !== undefined ? { namespace } : {}),
     name: config.instanceName,
     ...(user !== undefined ? { user } : {}),
     ...(pass !== undefined ? { pass } : {}),
@@ -135,7 +136,13 @@ export async function openNats(
     conn,
     queue,
     tokens,
-    model: { modelId: model.name, maxContext: model.maxContext, vocabSize: model.vocabSize, tokenizer },
+    model: {
+      modelId: model.name,
+      maxContext: model.maxContext,
+      vocabSize: model.vocabSize,
+      tokenizer,
+      weightsDigest: hasher.weightsDigestHex,
+    },
     maxInFlight: config.maxQueuedRequests,
     route,
     onEvent,
@@ -165,6 +172,7 @@ export async function openNats(
     { conn, queue, loop },
     {
       model: model.name,
+      weightsDigest: hasher.weightsDigestHex,
       maxRunning: config.maxRunningSequences,
       engineId,
       prepare: kv.prepare,

@@ -15,6 +15,8 @@ export interface KvStoreConfig {
   /** Its id in KV events and load reports. */
   readonly name: string;
   readonly natsUrl: string;
+  /** The cluster's namespace on NATS (default `default`). */
+  readonly namespace?: string;
 }
 
 /**
@@ -64,7 +66,11 @@ export class KvStoreService {
   }
 
   static async start(config: KvStoreConfig, log: (line: string) => void): Promise<KvStoreService> {
-    const conn = await ClusterConnection.open({ url: config.natsUrl, name: config.name });
+    const conn = await ClusterConnection.open({
+      url: config.natsUrl,
+      name: config.name,
+      ...(config.namespace !== undefined ? { namespace: config.namespace } : {}),
+    });
     try {
       const stream = await KvEventStream.open(conn);
       const epoch = randomUUID();

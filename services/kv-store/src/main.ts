@@ -19,6 +19,7 @@ const ENV_OF = {
   'capacity-bytes': 'SWITCHYARD_KV_STORE_CAPACITY_BYTES',
   name: 'SWITCHYARD_INSTANCE',
   'nats-url': 'SWITCHYARD_NATS_URL',
+  namespace: 'SWITCHYARD_NAMESPACE',
   'stats-interval-ms': 'SWITCHYARD_KV_STORE_STATS_INTERVAL_MS',
 } as const;
 const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
@@ -35,6 +36,10 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'capacity-bytes': ['size', 'memory for pages, e.g. 4GiB or 536870912 (default 1GiB); least recently used out first'],
   name: ['id', 'its id in KV events and load reports (default kv-store-<pid>)'],
   'nats-url': ['url', 'NATS server (required): the store announces its pages there'],
+  namespace: [
+    'name',
+    'the cluster’s namespace on NATS: its subjects, streams and buckets (a-z, 0-9, -; default default)',
+  ],
   'stats-interval-ms': ['n', 'log a line of counters and RSS this often (default 0: never)'],
 };
 
@@ -98,7 +103,12 @@ const config: KvStoreConfig = Object.freeze({
   capacityBytes,
   name: str('name') ?? `kv-store-${process.pid}`,
   natsUrl,
+  ...namespaceOption(str('namespace')),
 });
+
+function namespaceOption(namespace: string | undefined): { namespace?: string } {
+  return namespace === undefined ? {} : { namespace };
+}
 const statsIntervalMs = int('stats-interval-ms', 0, 0);
 
 const log = (line: string) => process.stdout.write(`kv-store ${config.name}: ${line}\n`);

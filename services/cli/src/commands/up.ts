@@ -1,5 +1,12 @@
 import { Command, Option } from 'commander';
-import { chooseBroker, describeBrokerChoice, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
+import {
+  chooseBroker,
+  describeBrokerChoice,
+  freshNamespace,
+  ROUTER_MODES,
+  validateNamespace,
+  type RouterMode,
+} from '@switchyard/cluster';
 import { isPresetName, PRESET_NAMES } from '@switchyard/model';
 import { startLocalCluster } from '@switchyard/launcher';
 import { ensurePresetModel } from '../preset-model.ts';
@@ -23,6 +30,7 @@ interface UpOptions {
   kvStoreCapacity?: string;
   prefillEngines: number;
   decodeEngines?: number;
+  namespace?: string;
 }
 
 export function upCommand(): Command {
@@ -72,6 +80,10 @@ export function upCommand(): Command {
       parseInteger('--decode-engines'),
     )
     .option('--models-dir <dir>', 'where presets are created', 'models')
+    .option(
+      '--namespace <name>',
+      'the cluster’s namespace on NATS (a-z, 0-9, -); default SWITCHYARD_NAMESPACE, else a fresh run-<hex> per run, so two clusters on one broker never serve each other’s requests',
+    )
     .addHelpText(
       'after',
       '\nRequest queue: NATS_URL when set (credentials from NATS_USER/NATS_PASSWORD or NATS_TOKEN), else a NATS server\nwith JetStream at 127.0.0.1:4222 if one answers, else the in-process queue (one gateway only).',
@@ -104,6 +116,13 @@ async function runUp(opts: UpOptions): Promise<void> {
   };
   const broker = await chooseBroker(env['NATS_URL'], { credentials });
   log(describeBrokerChoice(broker));
+  const namespace = opts.namespace ?? (env['SWITCHYARD_NAMESPACE'] || freshNamespace());
+  try {
+    validateNamespace(namespace);
+  } catch (error) {
+    throw new UsageError(`--namespace: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (broker.kind === 'nats') log(`namespace ${namespace} on NATS`);
   if (broker.kind === 'in-process' && opts.gateways > 1) {
     throw new UsageError(`--gateways ${opts.gateways} needs the NATS request queue: ${broker.reason}`);
   }
@@ -120,7 +139,7 @@ async function runUp(opts: UpOptions): Promise<void> {
   );
   const cluster = await startLocalCluster({
     gateways: opts.gateways,
-    ...(broker.kind === 'nats' ? { natsUrl: broker.url } : {}),
+    ...(broker.kind === 'nats' ? { natsUrl: broker.url, namespace } : {}),
     modelDir,
     workers: opts.workers,
     host: opts.host,
