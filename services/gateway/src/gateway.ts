@@ -1,3 +1,4 @@
+import type { AuthOptions } from './http/auth.ts';
 import type { FastifyInstance } from 'fastify';
 import {
   createByteTokenizer,
@@ -42,6 +43,8 @@ export interface GatewayConfig {
   readonly dispatchDeadlineMs: number;
   readonly workerConnectTimeoutMs: number;
   readonly bodyLimitBytes: number;
+  /** API keys on the HTTP API (and per-key rate limits); absent: the API is open. */
+  readonly auth?: AuthOptions;
   /** The NATS request queue; absent = the in-process path (this gateway's HTTP feeds its own engine). */
   readonly nats?: NatsSettings;
   /** Name shown to NATS and in logs. */
@@ -364,6 +367,7 @@ export class Gateway {
     const http = createHttpServer({
       backend,
       bodyLimitBytes: config.bodyLimitBytes,
+      ...(config.auth ? { auth: config.auth } : {}),
       extraRoutes: (app) => {
         app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {});
         live.register(app);

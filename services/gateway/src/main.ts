@@ -11,6 +11,7 @@ import { FETCH_MODES, KV_TRANSPORTS } from '@switchyard/kv-transfer';
 import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, GATEWAY_ROLES, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
+import { loadApiKeys } from './http/auth.ts';
 
 const env = process.env;
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
@@ -52,6 +53,9 @@ const ENV_OF = {
   'kv-offload': 'SWITCHYARD_KV_OFFLOAD',
   'prefill-deadline-ms': 'SWITCHYARD_PREFILL_DEADLINE_MS',
   'kv-blocks': 'SWITCHYARD_KV_BLOCKS',
+  'api-key': 'SWITCHYARD_API_KEY',
+  'api-keys-file': 'SWITCHYARD_API_KEYS_FILE',
+  'rate-limit': 'SWITCHYARD_RATE_LIMIT',
 } as const;
 /** What each flag takes and does, for `--help` (its variable is added from ENV_OF). */
 const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
@@ -102,6 +106,15 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'kv-offload': ['on|off', 'push evicted pages to the page store'],
   'prefill-deadline-ms': ['n', 'deadline of a prefill job (decode role)'],
   'kv-blocks': ['n', 'KV cache blocks (default: enough for a full batch of full contexts, ≤ 1 GiB)'],
+  'api-key': [
+    'key',
+    'require "Authorization: Bearer <key>" on every route but /health and /ready (tenant default; prefer the variable: flags show in ps)',
+  ],
+  'api-keys-file': [
+    'file',
+    'API keys, one "<key> <tenant>" per line (# comments); a tenant’s requests share prefix-cache blocks only with its own',
+  ],
+  'rate-limit': ['n', 'requests per minute per API key (429 with Retry-After above it; default: none)'],
 };
 
 const values = parseServiceFlags({
@@ -119,6 +132,11 @@ const values = parseServiceFlags({
       env: 'SWITCHYARD_NO_ENGINE',
       description: 'a frontend only: queue requests for other gateways',
     },
+    {
+      name: 'public-metrics',
+      env: 'SWITCHYARD_PUBLIC_METRICS',
+      description: 'with API keys: serve /metrics, /v1/switchyard/stats and the live page without a key',
+    },
   ],
   epilogue: `Flags win over environment variables, which win over the defaults. Without --nats-url the HTTP frontend
 feeds this gateway's own engine; with it, requests go through the JetStream work queue and any gateway's
@@ -128,7 +146,10 @@ prompts are computed by a --role prefill engine and their pages fetched. NATS cr
 from NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY. Telemetry: SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*.`,
   argv: process.argv.slice(2),
   env,
-}) as { readonly [F in keyof typeof ENV_OF]?: string } & { readonly 'no-engine'?: true };
+}) as { readonly [F in keyof typeof ENV_OF]?: string } & {
+  readonly 'no-engine'?: true;
+  readonly 'public-metrics'?: true;
+};
 
 function routerMode(value: string): RouterMode {
   const mode = ROUTER_MODES.find((m) => m === value);
@@ -167,6 +188,11 @@ function advertiseHostFor(host: string): string {
 }
 
 if (!values.model) fail('--model (or SWITCHYARD_MODEL_DIR) is required');
+const apiKeys = await loadApiKeys(values['api-key'], values['api-keys-file']).catch((error: unknown) =>
+  fail(error instanceof Error ? error.message : String(error)),
+);
+if (values['rate-limit'] && apiKeys.size === 0)
+  fail('--rate-limit counts requests per API key: give --api-key or --api-keys-file');
 
 const d = DEFAULT_GATEWAY_CONFIG;
 const kvPort = port('--kv-port', values['kv-port'], d.kvPort);
@@ -210,6 +236,15 @@ const config: GatewayConfig = Object.freeze({
   prefillDeadlineMs: int('--prefill-deadline-ms', values['prefill-deadline-ms'], d.prefillDeadlineMs, 1),
   ...(values['kv-blocks'] ? { numKvBlocks: int('--kv-blocks', values['kv-blocks'], 0, 1) } : {}),
   ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
+  ...(apiKeys.size > 0
+    ? {
+        auth: {
+          keys: apiKeys,
+          publicMetrics: values['public-metrics'] === true,
+          ...(values['rate-limit'] ? { requestsPerMinute: int('--rate-limit', values['rate-limit'], 0, 1) } : {}),
+        },
+      }
+    : {}),
 });
 
 function natsSettings(url: string): NatsSettings {

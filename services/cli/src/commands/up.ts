@@ -155,12 +155,17 @@ async function runUp(opts: UpOptions): Promise<void> {
     startTimeoutMs: 180_000,
     log,
   });
-  const models = (await (await fetch(`${cluster.url}/v1/models`)).json()) as { data: { id: string }[] };
-  const modelId = models.data[0]?.id ?? 'model';
+  // With API keys on (SWITCHYARD_API_KEY reaches the gateways through the environment), ask with the key.
+  const apiKey = env['SWITCHYARD_API_KEY'];
+  const models = (await (
+    await fetch(`${cluster.url}/v1/models`, apiKey ? { headers: { authorization: `Bearer ${apiKey}` } } : {})
+  ).json()) as { data?: { id: string }[] };
+  const modelId = models.data?.[0]?.id ?? 'model';
   log(`ready at ${cluster.gatewayUrls.join(', ')}`);
   if (cluster.kvStoreAddress !== undefined) log(`KV page store at ${cluster.kvStoreAddress}`);
   process.stdout.write(
     `\nTry it:\n  curl ${cluster.url}/v1/completions -H 'Content-Type: application/json' \\\n` +
+      (apiKey ? `    -H "Authorization: Bearer $SWITCHYARD_API_KEY" \\\n` : '') +
       `    -d '{"model": "${modelId}", "prompt": "Hello", "max_tokens": 32, "temperature": 0}'\n\nPress Ctrl-C to stop.\n`,
   );
   // The cluster's state on demand: `kill -USR2 <pid of up>`, or Enter in a terminal.

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { registerAuth, type AuthOptions } from './auth.ts';
 import type { GenerationBackend } from '@switchyard/engine';
 import { serveGeneration } from './generation.ts';
 import { HttpError, badRequest, notFound } from './openai-error.ts';
@@ -12,6 +13,8 @@ export interface HttpServerOptions {
   readonly bodyLimitBytes: number;
   /** Extra routes (metrics) registered by the composition root. */
   readonly extraRoutes?: (app: FastifyInstance) => void;
+  /** API keys (and per-key rate limits); absent: the API is open. */
+  readonly auth?: AuthOptions;
 }
 
 /**
@@ -19,7 +22,6 @@ export interface HttpServerOptions {
  * /ready. Every error answers with OpenAI's error body; nothing a client sends can stop the server.
  */
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
-  const { backend } = options;
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes,
     logger: false,
@@ -48,6 +50,20 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     void reply.status(404).send(http.body);
   });
 
+  // The prefix-cache salt of a request: its tenant's when keys are on.
+  const saltOf = options.auth ? registerAuth(app, options.auth) : () => '';
+  // NOTE: the routes live in a plugin registered after the key check and rate limit, so those plugins
+  // have loaded (and see every route) before any route is added.
+  void app.register(async (scope) => registerRoutes(scope, options, saltOf));
+  return app;
+}
+
+function registerRoutes(
+  app: FastifyInstance,
+  options: HttpServerOptions,
+  saltOf: (request: FastifyRequest) => string,
+): void {
+  const { backend } = options;
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_request, reply) => {
     if (backend.isReady()) return { status: 'ready' };
@@ -77,7 +93,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       const promptIds =
         typeof body.prompt === 'string' ? encodeChecked(body.prompt, backend) : promptIdsOf(body.prompt, backend);
       checkPromptIds(promptIds, backend);
-      await serveGeneration(backend, jobOf('completion', body, promptIds, backend, request.headers.traceparent), reply);
+      const job = jobOf('completion', body, promptIds, backend, request.headers.traceparent, saltOf(request));
+      await serveGeneration(backend, job, reply);
     },
   );
 
@@ -86,11 +103,11 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     checkModel(body, backend);
     const promptIds = encodeChecked(renderChat(body.messages, backend.tokenizer), backend);
     checkPromptIds(promptIds, backend);
-    await serveGeneration(backend, jobOf('chat', body, promptIds, backend, request.headers.traceparent), reply);
+    const job = jobOf('chat', body, promptIds, backend, request.headers.traceparent, saltOf(request));
+    await serveGeneration(backend, job, reply);
   });
 
   options.extraRoutes?.(app);
-  return app;
 }
 
 /** The one prompt of a completion body; a batch of several is refused by name (one prompt per request). */
@@ -119,6 +136,7 @@ function jobOf(
   promptIds: number[],
   backend: GenerationBackend,
   traceparent: string | string[] | undefined,
+  cacheSalt: string,
 ) {
   return {
     ...(typeof traceparent === 'string' ? { traceparent } : {}),
@@ -127,7 +145,7 @@ function jobOf(
     params: samplingParamsOf(body, promptIds.length, backend),
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
-    cacheSalt: '',
+    cacheSalt,
   } as const;
 }
 
