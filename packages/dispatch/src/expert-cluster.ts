@@ -1,4 +1,4 @@
-import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
+import { connectExpertClient, type ClientTls, type ExpertStreamClient } from '@switchyard/rpc';
 import { computePlacement, expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
 import type { ModelConfig } from '@switchyard/model';
 import type { SwitchyardTracer } from '@switchyard/telemetry';
@@ -19,6 +19,8 @@ export interface ExpertClusterOptions {
   readonly onDispatch?: (layer: number, worker: string, seconds: number, ok: boolean) => void;
   /** SHA-256 (hex) of the gateway's weights: a worker that reports other weights is refused. */
   readonly weightsDigest?: string;
+  /** TLS to the workers (mutual TLS with this gateway's certificate); absent: plaintext. */
+  readonly tls?: ClientTls;
 }
 
 /** Same weights, or one side does not know its digest (weights given in memory). */
@@ -50,6 +52,7 @@ export async function connectExpertCluster(
             deadlineMs: options.deadlineMs,
             connectDeadlineMs: options.connectTimeoutMs,
             ...(options.wireFormat ? { wireFormat: options.wireFormat } : {}),
+            ...(options.tls ? { tls: options.tls } : {}),
           });
         } catch (cause) {
           throw new WorkerStartupError(

@@ -7,7 +7,7 @@ import {
 } from '@switchyard/cluster';
 import type { ModelConfig } from '@switchyard/model';
 import { computePlacement, expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
-import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
+import { connectExpertClient, type ClientTls, type ExpertStreamClient } from '@switchyard/rpc';
 import { sameWeights } from './expert-cluster.ts';
 
 export interface PlacementControllerOptions {
@@ -22,6 +22,8 @@ export interface PlacementControllerOptions {
   readonly registryTtlMs?: number;
   /** SHA-256 (hex) of the gateway's weights: registered workers with other weights are left out. */
   readonly weightsDigest?: string;
+  /** TLS to the workers (mutual TLS with this gateway's certificate); absent: plaintext. */
+  readonly tls?: ClientTls;
 }
 
 export interface PlacedWorkers {
@@ -152,7 +154,11 @@ export class PlacementController {
     const key = `${id}@${address}`;
     let client = this.#clients.get(key);
     if (!client) {
-      client = await connectExpertClient(address, { deadlineMs: this.#opts.deadlineMs, connectDeadlineMs: 10_000 });
+      client = await connectExpertClient(address, {
+        deadlineMs: this.#opts.deadlineMs,
+        connectDeadlineMs: 10_000,
+        ...(this.#opts.tls ? { tls: this.#opts.tls } : {}),
+      });
       this.#clients.set(key, client);
     }
     return client;

@@ -1,7 +1,7 @@
 /**
  * The gateway's view of one expert worker: ONE long-lived Run stream plus unary control calls.
  */
-import { Client, credentials } from '@grpc/grpc-js';
+import { Client } from '@grpc/grpc-js';
 import type { ClientDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { DEFAULT_MAX_MESSAGE_BYTES, checkPositiveInteger, clientChannelOptions } from './channel-options.ts';
@@ -19,6 +19,7 @@ import type { FloatFormat } from './tensor-codec.ts';
 import { unaryCall } from './unary-call.ts';
 import type { CallOptions } from './unary-call.ts';
 import type { WireRunRequest, WireRunResponse } from './wire-types.ts';
+import { channelCredentialsOf, type ClientTls } from './tls.ts';
 
 export interface ExpertClientOptions {
   /** Default time allowed for each call (a Run message or a unary call). */
@@ -31,6 +32,8 @@ export interface ExpertClientOptions {
   readonly maxMessageBytes?: number;
   /** Float format of hidden states and outputs on the wire. Default 'f32' (bit-exact). */
   readonly wireFormat?: FloatFormat;
+  /** TLS to the worker (and this gateway's certificate, for mutual TLS); absent: plaintext. */
+  readonly tls?: ClientTls;
 }
 
 export interface RunCallOptions {
@@ -77,7 +80,7 @@ export interface ExpertStreamClient {
  */
 export async function connectExpertClient(address: string, options: ExpertClientOptions): Promise<ExpertStreamClient> {
   const config = resolveOptions(options);
-  const client = new Client(address, credentials.createInsecure(), clientChannelOptions(config.maxMessageBytes));
+  const client = new Client(address, channelCredentialsOf(options.tls), clientChannelOptions(config.maxMessageBytes));
   try {
     await waitForReady(client, config.connectDeadlineMs);
   } catch (err) {

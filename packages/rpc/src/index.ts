@@ -46,6 +46,7 @@ export type {
 } from './expert-messages.ts';
 
 export { createExpertServer } from './expert-server.ts';
+export { checkTlsFiles, TlsConfigError, type ClientTls, type ServerTls } from './tls.ts';
 export type { ExpertServer, ExpertServerOptions, ExpertServiceHandler } from './expert-server.ts';
 export type { RunContext } from './run-stream-session.ts';
 export type { CallContext } from './unary-handler.ts';

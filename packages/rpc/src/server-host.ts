@@ -2,11 +2,12 @@
  * Starts a grpc-js server with raised message limits and grpc.health.v1, and shuts it down within a
  * bounded time. The ExpertService and KvPageService servers are built on it.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { DEFAULT_MAX_MESSAGE_BYTES, checkPositiveInteger, serverChannelOptions } from './channel-options.ts';
 import { HealthReporter } from './health.ts';
 import type { ServingStatus } from './health.ts';
+import { serverCredentialsOf, type ServerTls } from './tls.ts';
 
 export interface ServerListenOptions {
   /** Interface to bind, e.g. "0.0.0.0" in a pod, "127.0.0.1" in tests. */
@@ -17,6 +18,8 @@ export interface ServerListenOptions {
   readonly maxMessageBytes?: number;
   /** Called with failures that were answered with a generic INTERNAL. Default: console.error. */
   readonly logError?: (message: string, err: unknown) => void;
+  /** TLS (and, with a client CA, mutual TLS) from PEM files reloaded on change; absent: plaintext. */
+  readonly tls?: ServerTls;
 }
 
 export interface HostedService {
@@ -47,7 +50,7 @@ export async function startServer(
   );
   for (const service of services) server.addService(service.definition, service.implementation);
   health.addTo(server);
-  const port = await bind(server, options.host, options.port);
+  const port = await bind(server, options.host, options.port, options.tls);
   return {
     port,
     health,
@@ -59,10 +62,10 @@ export const defaultLogError = (message: string, err: unknown): void => {
   console.error(`[switchyard/rpc] ${message}`, err);
 };
 
-function bind(server: Server, host: string, port: number): Promise<number> {
+function bind(server: Server, host: string, port: number, tls: ServerTls | undefined): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, boundPort) => {
+    server.bindAsync(address, serverCredentialsOf(tls), (err, boundPort) => {
       if (err === null) resolve(boundPort);
       else reject(err);
     });

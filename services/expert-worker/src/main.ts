@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { parseServiceFlags, stopWithParent } from '@switchyard/flags';
-import { createExpertServer } from '@switchyard/rpc';
+import { checkTlsFiles, createExpertServer, type ServerTls } from '@switchyard/rpc';
 import { ExpertWorker } from './expert-worker.ts';
 import { modelDirExpertSource } from './expert-source.ts';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
@@ -28,6 +28,9 @@ const ENV_OF = {
   namespace: 'SWITCHYARD_NAMESPACE',
   advertise: 'SWITCHYARD_WORKER_ADVERTISE',
   'registry-ttl-ms': 'SWITCHYARD_REGISTRY_TTL_MS',
+  'tls-cert': 'SWITCHYARD_WORKER_TLS_CERT',
+  'tls-key': 'SWITCHYARD_WORKER_TLS_KEY',
+  'tls-client-ca': 'SWITCHYARD_WORKER_TLS_CLIENT_CA',
 } as const;
 /** What each flag takes and does, for `--help`. */
 const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
@@ -47,6 +50,12 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   ],
   advertise: ['host:port', 'address gateways reach this worker at (default host:port)'],
   'registry-ttl-ms': ['n', 'worker registry TTL (default 15000)'],
+  'tls-cert': ['file', 'PEM certificate: serve gRPC over TLS (default: plaintext); reloaded when the file changes'],
+  'tls-key': ['file', 'the key of --tls-cert'],
+  'tls-client-ca': [
+    'file',
+    'PEM CA of the gateways’ certificates: mutual TLS, a gateway without a certificate it signed is refused',
+  ],
 };
 
 const values = parseServiceFlags({
@@ -89,6 +98,21 @@ const metricsPort = values['metrics-port'] === undefined ? undefined : Number(va
 if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0))
   fail(`--metrics-port must be a port number, got ${values['metrics-port']}`);
 const workerId = values['worker-id'] ?? `${hostname()}-${process.pid}`;
+const tls = await serverTlsOf().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
+
+/** TLS from --tls-*; undefined when none is given (plaintext). */
+async function serverTlsOf(): Promise<ServerTls | undefined> {
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  const clientCaFile = values['tls-client-ca'];
+  if (!certFile && !keyFile) {
+    if (clientCaFile) throw new Error('--tls-client-ca needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (!certFile || !keyFile) throw new Error('--tls-cert and --tls-key go together');
+  await checkTlsFiles({ '--tls-cert': certFile, '--tls-key': keyFile, '--tls-client-ca': clientCaFile });
+  return { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) };
+}
 const telemetry = await startTelemetry(
   telemetryOptionsFromEnv(process.env, {
     serviceName: 'switchyard-expert-worker',
@@ -111,7 +135,7 @@ const worker = new ExpertWorker({
   session: { executionProvider: provider, ...(threads ? { intraOpThreads: threads } : {}) },
   maxTokensPerRun,
 });
-const server = await createExpertServer({ handler: worker, host, port });
+const server = await createExpertServer({ handler: worker, host, port, ...(tls ? { tls } : {}) });
 const advertised = values.advertise ?? `${host}:${server.port}`;
 let registration: { stop(): Promise<void> } | undefined;
 let conn: ClusterConnection | undefined;
@@ -148,7 +172,7 @@ if (values['nats-url']) {
   }
 }
 process.stdout.write(
-  `expert-worker ${workerId} serving ${source.modelName} on ${host}:${server.port} (${dtype} experts, ${provider})\n`,
+  `expert-worker ${workerId} serving ${source.modelName} on ${host}:${server.port} (${dtype} experts, ${provider}, ${tls ? (tls.clientCaFile ? 'mutual TLS' : 'TLS') : 'plaintext'})\n`,
 );
 
 let stopping = false;

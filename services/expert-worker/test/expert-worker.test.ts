@@ -293,6 +293,8 @@ describe('ExpertWorker lifecycle', () => {
       modelName: 'tiny',
       hiddenSize: 64,
       placementRevision: 4,
+      // Weights given in memory carry no digest; a model directory's worker reports its SHA-256.
+      weightsDigest: '',
     });
     expect(await openWorker('int8').describe()).toMatchObject({
       workerId: 'w-test',

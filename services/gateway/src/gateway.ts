@@ -1,4 +1,5 @@
 import type { AuthOptions } from './http/auth.ts';
+import type { ClientTls } from '@switchyard/rpc';
 import type { FastifyInstance } from 'fastify';
 import {
   createByteTokenizer,
@@ -45,6 +46,8 @@ export interface GatewayConfig {
   readonly bodyLimitBytes: number;
   /** API keys on the HTTP API (and per-key rate limits); absent: the API is open. */
   readonly auth?: AuthOptions;
+  /** TLS to the expert workers (mutual TLS with a certificate and key); absent: plaintext. */
+  readonly workerTls?: ClientTls;
   /** The NATS request queue; absent = the in-process path (this gateway's HTTP feeds its own engine). */
   readonly nats?: NatsSettings;
   /** Name shown to NATS and in logs. */
@@ -164,6 +167,7 @@ async function discoverExperts(
     conn,
     config: model,
     weightsDigest: loaded.weightsDigest,
+    ...(config.workerTls ? { tls: config.workerTls } : {}),
     strategy: config.placement,
     replication: config.replication,
     deadlineMs: config.dispatchDeadlineMs,
@@ -477,6 +481,7 @@ async function openEngine(
           addresses: config.workers,
           config: model.config,
           weightsDigest: model.weightsDigest,
+          ...(config.workerTls ? { tls: config.workerTls } : {}),
           strategy: config.placement,
           replication: config.replication,
           deadlineMs: config.dispatchDeadlineMs,

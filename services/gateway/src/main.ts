@@ -12,6 +12,7 @@ import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, GATEWAY_ROLES, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 import { loadApiKeys } from './http/auth.ts';
+import { checkTlsFiles, type ClientTls } from '@switchyard/rpc';
 
 const env = process.env;
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
@@ -56,6 +57,9 @@ const ENV_OF = {
   'api-key': 'SWITCHYARD_API_KEY',
   'api-keys-file': 'SWITCHYARD_API_KEYS_FILE',
   'rate-limit': 'SWITCHYARD_RATE_LIMIT',
+  'worker-tls-ca': 'SWITCHYARD_WORKER_TLS_CA',
+  'worker-tls-cert': 'SWITCHYARD_WORKER_TLS_CERT',
+  'worker-tls-key': 'SWITCHYARD_WORKER_TLS_KEY',
 } as const;
 /** What each flag takes and does, for `--help` (its variable is added from ENV_OF). */
 const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
@@ -115,6 +119,12 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
     'API keys, one "<key> <tenant>" per line (# comments); a tenant’s requests share prefix-cache blocks only with its own',
   ],
   'rate-limit': ['n', 'requests per minute per API key (429 with Retry-After above it; default: none)'],
+  'worker-tls-ca': [
+    'file',
+    'PEM CA that signs the workers’ certificates: gRPC to workers over TLS (default: plaintext)',
+  ],
+  'worker-tls-cert': ['file', 'this gateway’s PEM certificate, for workers that require mutual TLS'],
+  'worker-tls-key': ['file', 'the key of --worker-tls-cert'],
 };
 
 const values = parseServiceFlags({
@@ -191,6 +201,9 @@ if (!values.model) fail('--model (or SWITCHYARD_MODEL_DIR) is required');
 const apiKeys = await loadApiKeys(values['api-key'], values['api-keys-file']).catch((error: unknown) =>
   fail(error instanceof Error ? error.message : String(error)),
 );
+const workerTls = await workerTlsOf().catch((error: unknown) =>
+  fail(error instanceof Error ? error.message : String(error)),
+);
 if (values['rate-limit'] && apiKeys.size === 0)
   fail('--rate-limit counts requests per API key: give --api-key or --api-keys-file');
 
@@ -236,6 +249,7 @@ const config: GatewayConfig = Object.freeze({
   prefillDeadlineMs: int('--prefill-deadline-ms', values['prefill-deadline-ms'], d.prefillDeadlineMs, 1),
   ...(values['kv-blocks'] ? { numKvBlocks: int('--kv-blocks', values['kv-blocks'], 0, 1) } : {}),
   ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
+  ...(workerTls ? { workerTls } : {}),
   ...(apiKeys.size > 0
     ? {
         auth: {
@@ -246,6 +260,20 @@ const config: GatewayConfig = Object.freeze({
       }
     : {}),
 });
+
+/** TLS to the workers from --worker-tls-*; undefined when none is given. */
+async function workerTlsOf(): Promise<ClientTls | undefined> {
+  const caFile = values['worker-tls-ca'];
+  const certFile = values['worker-tls-cert'];
+  const keyFile = values['worker-tls-key'];
+  if (!caFile) {
+    if (certFile || keyFile) throw new Error('--worker-tls-cert and --worker-tls-key need --worker-tls-ca');
+    return undefined;
+  }
+  if (Boolean(certFile) !== Boolean(keyFile)) throw new Error('--worker-tls-cert and --worker-tls-key go together');
+  await checkTlsFiles({ '--worker-tls-ca': caFile, '--worker-tls-cert': certFile, '--worker-tls-key': keyFile });
+  return { caFile, ...(certFile && keyFile ? { certFile, keyFile } : {}) };
+}
 
 function natsSettings(url: string): NatsSettings {
   const ackWaitMs = int('--ack-wait-ms', values['ack-wait-ms'], 30_000, 100);
