@@ -25,3 +25,4 @@ export { loadHfTokenizer, TokenizerLoadError } from './hf-tokenizer.ts';
 export { type RequestMeta, type GenerationBackend } from './generation-backend.ts';
 export { KvPageAccess, type EvictedPage, type ImportResult } from './page-access.ts';
 export { PageStore } from './page-store.ts';
+export { byteLevelBpeTokenizerJson } from './synthetic-tokenizer.ts';

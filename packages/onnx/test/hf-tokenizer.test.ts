@@ -4,54 +4,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getPreset, importHfCheckpoint, loadModelDir, randomWeights, writeHfCheckpoint } from '@switchyard/model';
 import { createEngine } from '../src/create-engine.ts';
-import { EngineLoop, loadHfTokenizer, TokenizerLoadError, resolveSamplingParams } from '@switchyard/engine';
-
-/** GPT-2's byte → printable character table, which byte-level BPE vocabularies are written in. */
-function bytesToUnicode(): string[] {
-  const keep = [
-    ...Array.from({ length: 94 }, (_, i) => 33 + i),
-    ...Array.from({ length: 12 }, (_, i) => 161 + i),
-    ...Array.from({ length: 82 }, (_, i) => 174 + i),
-  ];
-  let extra = 0;
-  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(keep.includes(b) ? b : 256 + extra++));
-}
-
-/** A byte-level BPE tokenizer.json: the 256 bytes (ids 0–255), one merge "h e" (id 256), EOS id 257. */
-function tokenizerJson(): string {
-  const chars = bytesToUnicode();
-  const vocab: Record<string, number> = Object.fromEntries(chars.map((c, i) => [c, i]));
-  vocab['he'] = 256;
-  return JSON.stringify({
-    version: '1.0',
-    added_tokens: [
-      {
-        id: 257,
-        content: '<|endoftext|>',
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: false,
-        special: true,
-      },
-    ],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges: ['h e'],
-    },
-  });
-}
+import {
+  byteLevelBpeTokenizerJson,
+  EngineLoop,
+  loadHfTokenizer,
+  TokenizerLoadError,
+  resolveSamplingParams,
+} from '@switchyard/engine';
 
 const CHATML =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
@@ -62,7 +21,7 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 describe('tokenizer.json of imported models', () => {
   it('encodes with the merges, decodes back, and streams a multi-byte character whole', async () => {
     const path = join(root, 'tokenizer.json');
-    await writeFile(path, tokenizerJson());
+    await writeFile(path, byteLevelBpeTokenizerJson());
     const tok = await loadHfTokenizer(path, { bosTokenId: 257, eosTokenId: 257 });
     const ids = tok.encode('hello é');
     expect(ids.slice(0, 4)).toEqual([256, 108, 108, 111]);
@@ -77,7 +36,7 @@ describe('tokenizer.json of imported models', () => {
   it('renders the model’s own chat template from tokenizer_config.json', async () => {
     const dir = join(root, 'chat');
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'tokenizer.json'), tokenizerJson());
+    await writeFile(join(dir, 'tokenizer.json'), byteLevelBpeTokenizerJson());
     await writeFile(
       join(dir, 'tokenizer_config.json'),
       JSON.stringify({ eos_token: '<|endoftext|>', chat_template: CHATML }),
@@ -100,7 +59,9 @@ describe('tokenizer.json of imported models', () => {
   it('serves an imported checkpoint through its own tokenizer', async () => {
     const config = getPreset('tiny', { family: 'qwen3_moe', qkNorm: 'head', name: 'tiny-tok' });
     const hfDir = join(root, 'hf');
-    await writeHfCheckpoint(hfDir, 'qwen3_moe', config, randomWeights(config, 2), { tokenizerJson: tokenizerJson() });
+    await writeHfCheckpoint(hfDir, 'qwen3_moe', config, randomWeights(config, 2), {
+      tokenizerJson: byteLevelBpeTokenizerJson(),
+    });
     await writeFile(join(hfDir, 'tokenizer_config.json'), JSON.stringify({ chat_template: CHATML }));
     await importHfCheckpoint(hfDir, join(root, 'model'));
     const model = await loadModelDir(join(root, 'model'));

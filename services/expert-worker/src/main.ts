@@ -51,7 +51,7 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   advertise: ['host:port', 'address gateways reach this worker at (default host:port)'],
   'registry-ttl-ms': ['n', 'worker registry TTL (default 15000)'],
   'tls-cert': ['file', 'PEM certificate: serve gRPC over TLS (default: plaintext); reloaded when the file changes'],
-  'tls-key': ['file', 'the key of --tls-cert'],
+  'tls-key': ['file', 'the private key (PEM) of that certificate'],
   'tls-client-ca': [
     'file',
     'PEM CA of the gateways’ certificates: mutual TLS, a gateway without a certificate it signed is refused',

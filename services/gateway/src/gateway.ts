@@ -1,4 +1,5 @@
 import type { AuthOptions } from './http/auth.ts';
+import { OffThreadTokenizer } from './tokenize/off-thread-tokenizer.ts';
 import type { ClientTls } from '@switchyard/rpc';
 import type { FastifyInstance } from 'fastify';
 import {
@@ -48,6 +49,8 @@ export interface GatewayConfig {
   readonly auth?: AuthOptions;
   /** TLS to the expert workers (mutual TLS with a certificate and key); absent: plaintext. */
   readonly workerTls?: ClientTls;
+  /** Prompt texts longer than this are tokenized on a thread of their own. */
+  readonly tokenizeInlineMaxChars: number;
   /** The NATS request queue; absent = the in-process path (this gateway's HTTP feeds its own engine). */
   readonly nats?: NatsSettings;
   /** Name shown to NATS and in logs. */
@@ -127,6 +130,7 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   dispatchDeadlineMs: 10_000,
   workerConnectTimeoutMs: 30_000,
   bodyLimitBytes: 4 * 1024 * 1024,
+  tokenizeInlineMaxChars: 16_384,
   instanceName: 'gateway',
   serveQueue: true,
   discoverWorkers: 0,
@@ -368,11 +372,24 @@ export class Gateway {
     }
     const ref: { gateway?: Gateway } = {};
     const live = await openLivePage(config, served, engine, natsParts, telemetry, () => ref.gateway?.state);
+    // Long prompts are tokenized on a thread of their own: the event loop keeps answering meanwhile.
+    const { tokenizerPath } = await readModelDirInfo(config.modelDir);
+    const offThread = new OffThreadTokenizer(
+      served.tokenizer,
+      {
+        ...(tokenizerPath !== undefined ? { tokenizerPath } : {}),
+        bosTokenId: served.tokenizer.bosTokenId,
+        eosTokenId: served.tokenizer.eosTokenId,
+      },
+      { inlineMaxChars: config.tokenizeInlineMaxChars },
+    );
     const http = createHttpServer({
       backend,
       bodyLimitBytes: config.bodyLimitBytes,
       ...(config.auth ? { auth: config.auth } : {}),
+      tokenize: (text, maxTokens) => offThread.encode(text, maxTokens),
       extraRoutes: (app) => {
+        app.addHook('onClose', async () => offThread.close());
         app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {});
         live.register(app);
         if (telemetry)

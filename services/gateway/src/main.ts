@@ -60,6 +60,7 @@ const ENV_OF = {
   'worker-tls-ca': 'SWITCHYARD_WORKER_TLS_CA',
   'worker-tls-cert': 'SWITCHYARD_WORKER_TLS_CERT',
   'worker-tls-key': 'SWITCHYARD_WORKER_TLS_KEY',
+  'tokenize-inline-max-chars': 'SWITCHYARD_TOKENIZE_INLINE_MAX_CHARS',
 } as const;
 /** What each flag takes and does, for `--help` (its variable is added from ENV_OF). */
 const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string, description: string] } = {
@@ -124,7 +125,11 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
     'PEM CA that signs the workers’ certificates: gRPC to workers over TLS (default: plaintext)',
   ],
   'worker-tls-cert': ['file', 'this gateway’s PEM certificate, for workers that require mutual TLS'],
-  'worker-tls-key': ['file', 'the key of --worker-tls-cert'],
+  'worker-tls-key': ['file', 'the private key (PEM) of that gateway certificate'],
+  'tokenize-inline-max-chars': [
+    'n',
+    'prompt texts longer than this are tokenized on a thread of their own, off the event loop (default 16384)',
+  ],
 };
 
 const values = parseServiceFlags({
@@ -250,6 +255,12 @@ const config: GatewayConfig = Object.freeze({
   ...(values['kv-blocks'] ? { numKvBlocks: int('--kv-blocks', values['kv-blocks'], 0, 1) } : {}),
   ...(values['nats-url'] ? { nats: natsSettings(values['nats-url']) } : {}),
   ...(workerTls ? { workerTls } : {}),
+  tokenizeInlineMaxChars: int(
+    '--tokenize-inline-max-chars',
+    values['tokenize-inline-max-chars'],
+    d.tokenizeInlineMaxChars,
+    0,
+  ),
   ...(apiKeys.size > 0
     ? {
         auth: {

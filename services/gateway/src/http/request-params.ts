@@ -32,6 +32,15 @@ export function checkPromptLength(text: string, backend: GenerationBackend): voi
   );
 }
 
+/** The 400 for a prompt with more tokens than the context holds. */
+export function contextLengthExceeded(maxContext: number, numPromptTokens: number) {
+  return badRequest(
+    `This model's maximum context length is ${maxContext} tokens. However, your prompt has ${numPromptTokens} tokens.`,
+    'prompt',
+    'context_length_exceeded',
+  );
+}
+
 export function checkPromptIds(ids: readonly number[], backend: GenerationBackend): void {
   const bad = ids.find((id) => id >= backend.vocabSize);
   if (bad !== undefined)

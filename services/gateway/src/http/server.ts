@@ -1,10 +1,18 @@
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { registerAuth, type AuthOptions } from './auth.ts';
+import { TooManyTokensError } from '../tokenize/off-thread-tokenizer.ts';
 import type { GenerationBackend } from '@switchyard/engine';
 import { serveGeneration } from './generation.ts';
 import { HttpError, badRequest, notFound } from './openai-error.ts';
-import { checkModel, checkPromptIds, checkPromptLength, renderChat, samplingParamsOf } from './request-params.ts';
+import {
+  checkModel,
+  checkPromptIds,
+  checkPromptLength,
+  contextLengthExceeded,
+  renderChat,
+  samplingParamsOf,
+} from './request-params.ts';
 import { chatSchema, completionSchema, type ChatBody, type CompletionBody } from './schemas.ts';
 
 export interface HttpServerOptions {
@@ -15,6 +23,11 @@ export interface HttpServerOptions {
   readonly extraRoutes?: (app: FastifyInstance) => void;
   /** API keys (and per-key rate limits); absent: the API is open. */
   readonly auth?: AuthOptions;
+  /**
+   * Encodes a prompt text, long ones off the event loop (`OffThreadTokenizer`); absent: the backend's
+   * tokenizer, in place.
+   */
+  readonly tokenize?: (text: string, maxTokens: number) => Promise<number[]>;
 }
 
 /**
@@ -64,6 +77,20 @@ function registerRoutes(
   saltOf: (request: FastifyRequest) => string,
 ): void {
   const { backend } = options;
+  const tokenize = options.tokenize ?? (async (text: string) => backend.tokenizer.encode(text));
+  /**
+   * Tokenizes a prompt text, unless it is certainly too long for the context (then 400 without
+   * tokenizing); a text with more tokens than the context holds is refused without its ids.
+   */
+  const encodeChecked = async (text: string): Promise<number[]> => {
+    checkPromptLength(text, backend);
+    try {
+      return await tokenize(text, backend.maxContext);
+    } catch (error) {
+      if (error instanceof TooManyTokensError) throw contextLengthExceeded(backend.maxContext, error.numTokens);
+      throw error;
+    }
+  };
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_request, reply) => {
     if (backend.isReady()) return { status: 'ready' };
@@ -91,7 +118,9 @@ function registerRoutes(
       const body = request.body;
       checkModel(body, backend);
       const promptIds =
-        typeof body.prompt === 'string' ? encodeChecked(body.prompt, backend) : promptIdsOf(body.prompt, backend);
+        typeof body.prompt === 'string'
+          ? await encodeChecked(body.prompt)
+          : await promptIdsOf(body.prompt, encodeChecked);
       checkPromptIds(promptIds, backend);
       const job = jobOf('completion', body, promptIds, backend, request.headers.traceparent, saltOf(request));
       await serveGeneration(backend, job, reply);
@@ -101,7 +130,7 @@ function registerRoutes(
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatSchema } }, async (request, reply) => {
     const body = request.body;
     checkModel(body, backend);
-    const promptIds = encodeChecked(renderChat(body.messages, backend.tokenizer), backend);
+    const promptIds = await encodeChecked(renderChat(body.messages, backend.tokenizer));
     checkPromptIds(promptIds, backend);
     const job = jobOf('chat', body, promptIds, backend, request.headers.traceparent, saltOf(request));
     await serveGeneration(backend, job, reply);
@@ -111,7 +140,10 @@ function registerRoutes(
 }
 
 /** The one prompt of a completion body; a batch of several is refused by name (one prompt per request). */
-function promptIdsOf(prompt: number[] | string[] | number[][], backend: GenerationBackend): number[] {
+async function promptIdsOf(
+  prompt: number[] | string[] | number[][],
+  encodeChecked: (text: string) => Promise<number[]>,
+): Promise<number[]> {
   const [first] = prompt;
   if (typeof first === 'number') return prompt as number[];
   if (prompt.length > 1) {
@@ -121,13 +153,7 @@ function promptIdsOf(prompt: number[] | string[] | number[][], backend: Generati
       'batch_not_supported',
     );
   }
-  return typeof first === 'string' ? encodeChecked(first, backend) : (first ?? []);
-}
-
-/** Tokenizes a prompt text, unless it is certainly too long for the context (then 400 without tokenizing). */
-function encodeChecked(text: string, backend: GenerationBackend): number[] {
-  checkPromptLength(text, backend);
-  return backend.tokenizer.encode(text);
+  return typeof first === 'string' ? encodeChecked(first) : (first ?? []);
 }
 
 function jobOf(
