@@ -163,6 +163,16 @@ describe('OpenAI HTTP API', () => {
       'invalid_value',
     ],
     ['an oversized body', { model: 'tiny', prompt: 'x'.repeat(100_000) }, 413, 'request_too_large'],
+    ['n > 1 (not implemented)', { model: 'tiny', prompt: 'x', n: 2 }, 400, 'unsupported_parameter'],
+    ['logprobs (not implemented)', { model: 'tiny', prompt: 'x', logprobs: 5 }, 400, 'unsupported_parameter'],
+    ['echo (not implemented)', { model: 'tiny', prompt: 'x', echo: true }, 400, 'unsupported_parameter'],
+    [
+      'tools (not implemented)',
+      { model: 'tiny', prompt: 'x', tools: [{ type: 'function' }] },
+      400,
+      'unsupported_parameter',
+    ],
+    ['an argument OpenAI does not know', { model: 'tiny', prompt: 'x', frobnicate: 1 }, 400, 'unknown_parameter'],
   ])('rejects %s with an OpenAI error body', async (_what, body, status, code) => {
     const res = await post('/v1/completions', body);
     expect(res.status).toBe(status);
@@ -170,6 +180,33 @@ describe('OpenAI HTTP API', () => {
     expect(json.error.code).toBe(code);
     expect(json.error.message.length).toBeGreaterThan(0);
     expect(typeof json.error.type).toBe('string');
+  });
+
+  it('names the parameter it does not implement, and accepts such parameters at their off values', async () => {
+    const refused = await post('/v1/chat/completions', {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      logprobs: true,
+      top_logprobs: 3,
+    });
+    expect(refused.status).toBe(400);
+    const error = ((await refused.json()) as { error: { param: string; message: string } }).error;
+    expect(error.param).toBe('logprobs');
+    expect(error.message).toMatch(/^logprobs is not supported/);
+    const accepted = await post('/v1/completions', {
+      model: 'tiny',
+      prompt: 'x',
+      max_tokens: 2,
+      n: 1,
+      logprobs: null,
+      echo: false,
+      presence_penalty: 0,
+      frequency_penalty: 0,
+      logit_bias: {},
+      user: 'someone',
+      metadata: { team: 'a' },
+    });
+    expect(accepted.status).toBe(200);
   });
 
   it('takes a prompt as what it is: [65] is one token id, [[65]] a batch of one, with no conversion', async () => {

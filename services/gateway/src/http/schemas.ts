@@ -1,7 +1,7 @@
 /**
  * JSON schemas of the OpenAI request bodies we accept (validated by Fastify's ajv, with type coercion
- * off: a value is taken as what it is, never converted). Unknown fields are allowed and ignored, as
- * OpenAI-compatible servers do. Every string has a length limit.
+ * off: a value is taken as what it is, never converted). Fields beyond these are checked by name in
+ * parameters.ts: unimplemented or unknown ones are a 400. Every string has a length limit.
  */
 
 /** Longest stop string, in characters. */
@@ -15,7 +15,6 @@ const samplingProperties = {
   top_p: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
   top_k: { type: 'integer', minimum: -1 },
   seed: { type: 'integer' },
-  n: { type: 'integer', minimum: 1, maximum: 1 },
   stop: {
     anyOf: [
       { type: 'string', maxLength: MAX_STOP_CHARS },
@@ -48,7 +47,6 @@ export const completionSchema = {
         { type: 'array', items: tokenIds, minItems: 1 },
       ],
     },
-    echo: { type: 'boolean' },
   },
 } as const;
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { registerAuth, type AuthOptions } from './auth.ts';
+import { checkParameters } from './parameters.ts';
 import { TooManyTokensError } from '../tokenize/off-thread-tokenizer.ts';
 import type { GenerationBackend } from '@switchyard/engine';
 import { serveGeneration } from './generation.ts';
@@ -116,6 +117,7 @@ function registerRoutes(
     { schema: { body: completionSchema } },
     async (request, reply) => {
       const body = request.body;
+      checkParameters(body, 'completion');
       checkModel(body, backend);
       const promptIds =
         typeof body.prompt === 'string'
@@ -129,6 +131,7 @@ function registerRoutes(
 
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatSchema } }, async (request, reply) => {
     const body = request.body;
+    checkParameters(body, 'chat');
     checkModel(body, backend);
     const promptIds = await encodeChecked(renderChat(body.messages, backend.tokenizer));
     checkPromptIds(promptIds, backend);

@@ -1,0 +1,60 @@
+/**
+ * Request parameters this server does not implement are refused by name (400), never silently ignored:
+ * a client asking for `logprobs`, `n: 3` or `echo` would otherwise take a plain answer for what it asked.
+ * A parameter at its "off" value (`logprobs: null`, `n: 1`, `presence_penalty: 0`, …) is accepted, as
+ * SDKs send those; an argument OpenAI's API does not know at all is refused like OpenAI does.
+ */
+import { badRequest } from './openai-error.ts';
+import { chatSchema, completionSchema } from './schemas.ts';
+
+/** OpenAI parameters we do not implement, and when a value asks for what they do. */
+const NOT_IMPLEMENTED: Readonly<Record<string, (value: unknown) => boolean>> = {
+  n: (v) => v !== null && v !== 1,
+  best_of: (v) => v !== null && v !== 1,
+  logprobs: (v) => v !== null && v !== false,
+  top_logprobs: (v) => v !== null && v !== 0,
+  echo: (v) => v !== null && v !== false,
+  suffix: (v) => v !== null && v !== '',
+  logit_bias: (v) => v !== null && !(typeof v === 'object' && Object.keys(v as object).length === 0),
+  presence_penalty: (v) => v !== null && v !== 0,
+  frequency_penalty: (v) => v !== null && v !== 0,
+  repetition_penalty: (v) => v !== null && v !== 1,
+  min_tokens: (v) => v !== null && v !== 0,
+  tools: (v) => v !== null && !(Array.isArray(v) && v.length === 0),
+  functions: (v) => v !== null && !(Array.isArray(v) && v.length === 0),
+  tool_choice: (v) => v !== null && v !== 'none',
+  function_call: (v) => v !== null && v !== 'none',
+  response_format: (v) => v !== null && !(typeof v === 'object' && (v as { type?: unknown }).type === 'text'),
+  reasoning_effort: (v) => v !== null,
+  modalities: (v) => v !== null && !(Array.isArray(v) && v.every((m) => m === 'text')),
+  audio: (v) => v !== null,
+  prediction: (v) => v !== null,
+  web_search_options: (v) => v !== null,
+};
+
+/** Accepted and without effect here (bookkeeping fields clients send). */
+const IGNORED = new Set(['user', 'metadata', 'store', 'service_tier', 'parallel_tool_calls']);
+
+const IMPLEMENTED = {
+  completion: new Set(Object.keys(completionSchema.properties)),
+  chat: new Set(Object.keys(chatSchema.properties)),
+};
+
+/** Throws a 400 naming the first parameter this server does not implement, or does not know. */
+export function checkParameters(body: object, kind: 'completion' | 'chat'): void {
+  for (const [name, value] of Object.entries(body)) {
+    const asks = NOT_IMPLEMENTED[name];
+    if (asks !== undefined) {
+      if (asks(value)) {
+        throw badRequest(
+          `${name} is not supported by this server (got ${JSON.stringify(value)?.slice(0, 100)}); leave it out or send its default`,
+          name,
+          'unsupported_parameter',
+        );
+      }
+      continue;
+    }
+    if (IMPLEMENTED[kind].has(name) || IGNORED.has(name)) continue;
+    throw badRequest(`Unrecognized request argument supplied: ${name.slice(0, 100)}`, name, 'unknown_parameter');
+  }
+}
