@@ -57,6 +57,7 @@ const ENV_OF = {
   'api-key': 'SWITCHYARD_API_KEY',
   'api-keys-file': 'SWITCHYARD_API_KEYS_FILE',
   'rate-limit': 'SWITCHYARD_RATE_LIMIT',
+  'max-concurrent-per-key': 'SWITCHYARD_MAX_CONCURRENT_PER_KEY',
   'worker-tls-ca': 'SWITCHYARD_WORKER_TLS_CA',
   'worker-tls-cert': 'SWITCHYARD_WORKER_TLS_CERT',
   'worker-tls-key': 'SWITCHYARD_WORKER_TLS_KEY',
@@ -120,6 +121,7 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
     'API keys, one "<key> <tenant>" per line (# comments); a tenant’s requests share prefix-cache blocks only with its own',
   ],
   'rate-limit': ['n', 'requests per minute per API key (429 with Retry-After above it; default: none)'],
+  'max-concurrent-per-key': ['n', 'generation requests one API key may have in flight (429 above it; default: none)'],
   'worker-tls-ca': [
     'file',
     'PEM CA that signs the workers’ certificates: gRPC to workers over TLS (default: plaintext)',
@@ -209,6 +211,8 @@ const apiKeys = await loadApiKeys(values['api-key'], values['api-keys-file']).ca
 const workerTls = await workerTlsOf().catch((error: unknown) =>
   fail(error instanceof Error ? error.message : String(error)),
 );
+if (values['max-concurrent-per-key'] && apiKeys.size === 0)
+  fail('--max-concurrent-per-key counts requests per API key: give --api-key or --api-keys-file');
 if (values['rate-limit'] && apiKeys.size === 0)
   fail('--rate-limit counts requests per API key: give --api-key or --api-keys-file');
 
@@ -267,6 +271,9 @@ const config: GatewayConfig = Object.freeze({
           keys: apiKeys,
           publicMetrics: values['public-metrics'] === true,
           ...(values['rate-limit'] ? { requestsPerMinute: int('--rate-limit', values['rate-limit'], 0, 1) } : {}),
+          ...(values['max-concurrent-per-key']
+            ? { maxConcurrentPerKey: int('--max-concurrent-per-key', values['max-concurrent-per-key'], 0, 1) }
+            : {}),
         },
       }
     : {}),

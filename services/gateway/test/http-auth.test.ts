@@ -3,6 +3,7 @@
  * wrong one, /health and /ready open, metrics behind their own setting, tenants' prefix caches apart,
  * and a per-key rate limit answering 429 with Retry-After.
  */
+import { request } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +129,57 @@ describe('API keys', () => {
     expect(body.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded' });
     expect((await complete(limited, KEY_B)).status).toBe(200);
     expect((await fetch(`${limited}/health`)).status).toBe(200);
+  });
+
+  it('limits the requests one key has in flight with 429, and frees the slot when a request ends', async () => {
+    const limited = await serve({
+      keys: new Map([
+        [KEY_A, 'tenant-a'],
+        [KEY_B, 'tenant-b'],
+      ]),
+      publicMetrics: false,
+      maxConcurrentPerKey: 1,
+    });
+    // A request whose body is still arriving is in flight: it holds the key's one slot.
+    const body = JSON.stringify({ model: 'tiny', prompt: 'held', max_tokens: 2, temperature: 0 });
+    const { hostname, port } = new URL(limited);
+    const held = request({
+      hostname,
+      port,
+      path: '/v1/completions',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `Bearer ${KEY_A}` },
+    });
+    const heldStatus = new Promise<number>((resolve, reject) => {
+      held.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      held.on('error', reject);
+    });
+    held.write(body.slice(0, 10));
+    held.flushHeaders();
+    // The server has taken the held request once another request on the same key is refused.
+    let second: Response | undefined;
+    for (let i = 0; i < 50; i++) {
+      second = await complete(limited, KEY_A);
+      if (second.status === 429) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(second?.status).toBe(429);
+    expect(second?.headers.get('retry-after')).toBe('1');
+    expect(((await second?.json()) as { error: { code: string } }).error.code).toBe('concurrency_limit_exceeded');
+    // Another key is not held up.
+    expect((await complete(limited, KEY_B)).status).toBe(200);
+    held.end(body.slice(10));
+    expect(await heldStatus).toBe(200);
+    // Its slot is free again once it has ended.
+    let after = 0;
+    for (let i = 0; i < 50 && after !== 200; i++) {
+      after = (await complete(limited, KEY_A)).status;
+      if (after !== 200) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(after).toBe(200);
   });
 
   it('reads a keys file strictly: errors name the line, never the key', () => {

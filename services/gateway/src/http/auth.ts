@@ -18,7 +18,12 @@ export interface AuthOptions {
   readonly publicMetrics: boolean;
   /** Requests per key per minute (absent: no limit). */
   readonly requestsPerMinute?: number;
+  /** Generation requests one key may have in flight at once (absent: no limit). */
+  readonly maxConcurrentPerKey?: number;
 }
+
+/** The routes that generate (what a concurrency limit counts). */
+const GENERATION_ROUTES = new Set(['/v1/completions', '/v1/chat/completions']);
 
 export class ApiKeysError extends Error {
   override readonly name = 'ApiKeysError';
@@ -150,6 +155,39 @@ export function registerAuth(app: FastifyInstance, options: AuthOptions): (reque
           'rate_limit_exceeded',
           Math.ceil(context.ttl / 1000),
         ),
+    });
+  }
+  const limit = options.maxConcurrentPerKey;
+  if (limit !== undefined) {
+    const inFlight = new Map<string, number>();
+    // Runs after the key check above (hooks run in the order they were added).
+    app.addHook('onRequest', (request, reply, done) => {
+      const key = bearerKey(request);
+      if (key === undefined || request.method !== 'POST' || !GENERATION_ROUTES.has(request.url.split('?')[0] ?? '')) {
+        done();
+        return;
+      }
+      const n = inFlight.get(key) ?? 0;
+      if (n >= limit) {
+        done(
+          new HttpError(
+            429,
+            'rate_limit_error',
+            `This key already has ${limit} requests in flight; retry when one has finished`,
+            null,
+            'concurrency_limit_exceeded',
+            1,
+          ),
+        );
+        return;
+      }
+      inFlight.set(key, n + 1);
+      reply.raw.once('close', () => {
+        const left = (inFlight.get(key) ?? 1) - 1;
+        if (left <= 0) inFlight.delete(key);
+        else inFlight.set(key, left);
+      });
+      done();
     });
   }
   return (request) => {
