@@ -142,6 +142,41 @@ describe('expert worker failure', () => {
     await bundle.close();
   }, 120_000);
 
+  it('gives a restarted replica its experts before any request needs them, so the other replica may die next', async () => {
+    const { bundle, loop, procs } = await distributed(2, undefined, 2);
+    const address = procs[1]?.address ?? '';
+    await procs[1]?.kill('SIGKILL');
+    const restarted = await startProcess(
+      'services/expert-worker/src/main.ts',
+      ['--model', dir, '--port', address.split(':')[1] ?? '', '--worker-id', 'w1-warm'],
+      'serving',
+    );
+    workers.push({ ...restarted, address });
+    // No request is sent: the gateway's health probe notices the empty worker and reloads it.
+    const probe = await connectExpertClient(address, { deadlineMs: 5000 });
+    const startedAt = Date.now();
+    try {
+      let hosted = 0;
+      while (hosted < config.numLayers * config.numExperts && Date.now() - startedAt < 15_000) {
+        await new Promise((r) => setTimeout(r, 100));
+        hosted = (await probe.describe()).hosted.length;
+      }
+      expect(hosted).toBe(config.numLayers * config.numExperts);
+    } finally {
+      probe.close();
+    }
+    // Then the other replica dies: the warm one serves every request, exactly.
+    await procs[0]?.kill('SIGKILL');
+    const runs = (
+      await Promise.all(
+        PROMPTS.map((p, i) => loop.generate({ id: `warm${i}`, promptIds: bundle.tokenizer.encode(p), params })),
+      )
+    ).map(ids);
+    expect(runs).toEqual(expected);
+    await loop.stop();
+    await bundle.close();
+  }, 120_000);
+
   it('has a restarted worker load its experts again and serve, with no output token changed', async () => {
     const { bundle, loop, procs } = await distributed(2, undefined, 2);
     const address = procs[1]?.address ?? '';

@@ -21,6 +21,8 @@ export interface ExpertClusterOptions {
   readonly weightsDigest?: string;
   /** TLS to the workers (mutual TLS with this gateway's certificate); absent: plaintext. */
   readonly tls?: ClientTls;
+  /** How often each worker's health and hosted experts are checked (default 1000 ms; 0: never). */
+  readonly healthIntervalMs?: number;
 }
 
 /** Same weights, or one side does not know its digest (weights given in memory). */
@@ -103,6 +105,7 @@ export async function connectExpertCluster(
       hiddenSize: config.hiddenSize,
       deadlineMs: options.deadlineMs,
       retryAfterMs: 2000,
+      healthIntervalMs: options.healthIntervalMs ?? 1_000,
       ...(options.tracer ? { tracer: options.tracer } : {}),
       ...(options.onDispatch ? { onDispatch: options.onDispatch } : {}),
     });

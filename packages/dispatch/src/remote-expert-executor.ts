@@ -28,6 +28,12 @@ export interface RemoteExecutorOptions {
   readonly tracer?: SwitchyardTracer;
   /** Told the round trip of every Run call (dispatch latency metric), with the worker's address. */
   readonly onDispatch?: (layer: number, worker: string, seconds: number, ok: boolean) => void;
+  /**
+   * Ask every worker this often what it hosts (Describe): one that does not answer is out of dispatch
+   * before a request needs it, one that answers without its placed experts (it restarted) is given them
+   * before it is put back, and one that answers again is back at once. 0 or absent: no probing.
+   */
+  readonly healthIntervalMs?: number;
 }
 
 export class NoReplicaError extends Error {
@@ -59,11 +65,19 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   #epoch = 0;
   #placement: Placement;
   #clients: ReadonlyMap<number, ExpertStreamClient>;
+  /** Workers with a health probe in flight. */
+  readonly #probing = new Set<number>();
+  readonly #healthTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: RemoteExecutorOptions) {
     this.#opts = opts;
     this.#placement = opts.placement;
     this.#clients = opts.clients;
+    const interval = opts.healthIntervalMs ?? 0;
+    if (interval > 0) {
+      this.#healthTimer = setInterval(() => this.#probeAll(), interval);
+      this.#healthTimer.unref();
+    }
   }
 
   get placement(): Placement {
@@ -177,7 +191,34 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#healthTimer);
     for (const client of this.#clients.values()) client.close();
+  }
+
+  /** One health probe per worker (none while the last is in flight); see `healthIntervalMs`. */
+  #probeAll(): void {
+    const epoch = this.#epoch;
+    const current = () => epoch === this.#epoch;
+    for (const [workerIndex, client] of this.#clients) {
+      if (this.#probing.has(workerIndex)) continue;
+      this.#probing.add(workerIndex);
+      const placed = expertsOfWorker(this.#placement, workerIndex);
+      void client
+        .describe({ deadlineMs: Math.min(this.#opts.deadlineMs, 2_000) })
+        .then(
+          (described) => {
+            if (!current() || this.#reloading.has(workerIndex)) return;
+            const hosted = new Set(described.hosted.map((r) => `${r.layer}:${r.expertId}`));
+            if (placed.some(([layer, expert]) => !hosted.has(`${layer}:${expert}`))) this.#reload(workerIndex);
+            else this.#downUntil.delete(workerIndex);
+          },
+          () => {
+            if (current() && !this.#reloading.has(workerIndex))
+              this.#downUntil.set(workerIndex, this.#now() + this.#opts.retryAfterMs);
+          },
+        )
+        .finally(() => this.#probing.delete(workerIndex));
+    }
   }
 
   async #send(

@@ -186,6 +186,7 @@ async function discoverExperts(
     hiddenSize: model.hiddenSize,
     deadlineMs: config.dispatchDeadlineMs,
     retryAfterMs: 2000,
+    healthIntervalMs: 1_000,
     ...(telemetry
       ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) }
       : {}),
