@@ -54,6 +54,7 @@ async function distributed(
   numWorkers: number,
   placement: Placement | undefined,
   replication: number,
+  timing: { healthIntervalMs?: number; replicaWaitMs?: number } = {},
 ): Promise<{ bundle: EngineBundle; loop: EngineLoop; procs: (ManagedProcess & { address: string })[] }> {
   const procs = await Promise.all(Array.from({ length: numWorkers }, (_, i) => startWorker(dir, `w${i}`)));
   workers.push(...procs);
@@ -66,6 +67,7 @@ async function distributed(
     deadlineMs: DEADLINE_MS,
     connectTimeoutMs: 30_000,
     ...(placement ? { placement } : {}),
+    ...timing,
   });
   const bundle = await createEngine(dense, engineOptions, cluster.executor);
   return { bundle, loop: new EngineLoop(bundle.engine), procs };
@@ -173,6 +175,35 @@ describe('expert worker failure', () => {
       )
     ).map(ids);
     expect(runs).toEqual(expected);
+    await loop.stop();
+    await bundle.close();
+  }, 120_000);
+
+  it('has a request whose only worker restarted wait for its reload within the deadline, and finish exactly', async () => {
+    // The hot expert only on worker 2, no replica; no health probe, so the request meets the empty worker.
+    const experts = Array.from({ length: config.numExperts }, (_, e) => (e === HOT_EXPERT ? [2] : [0, 1]));
+    const placement: Placement = {
+      revision: 1,
+      numLayers: config.numLayers,
+      numExperts: config.numExperts,
+      workers: ['w0', 'w1', 'w2'],
+      replicas: Array.from({ length: config.numLayers }, () => experts),
+    };
+    const { bundle, loop, procs } = await distributed(3, placement, 1, { healthIntervalMs: 0, replicaWaitMs: 20_000 });
+    const marked = () => loop.generate({ id: `marked-${Date.now()}`, promptIds: [104, MARKER, 105], params });
+    const before = ids(await marked());
+    const address = procs[2]?.address ?? '';
+    await procs[2]?.kill('SIGKILL');
+    const restarted = await startProcess(
+      'services/expert-worker/src/main.ts',
+      ['--model', dir, '--port', address.split(':')[1] ?? '', '--worker-id', 'w2-again'],
+      'serving',
+    );
+    workers.push({ ...restarted, address });
+    // The restarted worker answers "not hosted"; the call reloads it and waits instead of failing.
+    const after = await marked();
+    expect(after.at(-1)?.finishReason).toBe('length');
+    expect(ids(after)).toEqual(before);
     await loop.stop();
     await bundle.close();
   }, 120_000);

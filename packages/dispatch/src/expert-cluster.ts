@@ -23,6 +23,8 @@ export interface ExpertClusterOptions {
   readonly tls?: ClientTls;
   /** How often each worker's health and hosted experts are checked (default 1000 ms; 0: never). */
   readonly healthIntervalMs?: number;
+  /** How long a call waits for a missing expert's worker to come back (default: the call deadline). */
+  readonly replicaWaitMs?: number;
 }
 
 /** Same weights, or one side does not know its digest (weights given in memory). */
@@ -106,6 +108,7 @@ export async function connectExpertCluster(
       deadlineMs: options.deadlineMs,
       retryAfterMs: 2000,
       healthIntervalMs: options.healthIntervalMs ?? 1_000,
+      replicaWaitMs: options.replicaWaitMs ?? options.deadlineMs,
       ...(options.tracer ? { tracer: options.tracer } : {}),
       ...(options.onDispatch ? { onDispatch: options.onDispatch } : {}),
     });

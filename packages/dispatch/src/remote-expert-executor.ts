@@ -34,6 +34,11 @@ export interface RemoteExecutorOptions {
    * before it is put back, and one that answers again is back at once. 0 or absent: no probing.
    */
   readonly healthIntervalMs?: number;
+  /**
+   * How long a layer call waits for a worker of experts that have no live replica right now to come back
+   * (reloading, or down for a moment) before it fails their rows with NoReplicaError. Default 0: no wait.
+   */
+  readonly replicaWaitMs?: number;
 }
 
 export class NoReplicaError extends Error {
@@ -115,13 +120,19 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     let lastError: Error | undefined;
     let pending: TokenRoutes = routes;
     let rowMap: Int32Array = identityRows(routes.numTokens);
+    const waitUntil = this.#now() + (this.#opts.replicaWaitMs ?? 0);
     // Each round sends what is left to the live replicas; a round that fails a worker narrows the set.
     for (let round = 0; round <= this.#placement.workers.length && pending.numTokens > 0; round++) {
-      const workerOf = chooseWorkers(
-        this.#placement,
-        layer,
-        (w) => !failedInCall.has(w) && this.isWorkerUp(w) && this.#clients.has(w),
-      );
+      let workerOf = this.#usableWorkers(layer, failedInCall);
+      // Experts with no live replica now whose worker is loading them (it restarted and answered the
+      // health probe): wait for it within replicaWaitMs rather than fail their requests at once. A worker
+      // that does not answer at all is not waited for: the whole batch would stall on it.
+      while (this.#now() < waitUntil && !signal?.aborted && this.#reloadingFor(layer, pending, workerOf)) {
+        await sleep(50);
+        // A worker that failed earlier in this call and has been found healthy again may be used again.
+        for (const w of failedInCall) if (this.isWorkerUp(w) && !this.#downUntil.has(w)) failedInCall.delete(w);
+        workerOf = this.#usableWorkers(layer, failedInCall);
+      }
       const { routable, unroutable, kept } = partitionRoutable(pending, workerOf);
       if (unroutable.length > 0) {
         for (const t of unroutable) failed.add(at(rowMap, t));
@@ -193,6 +204,26 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   async close(): Promise<void> {
     clearInterval(this.#healthTimer);
     for (const client of this.#clients.values()) client.close();
+  }
+
+  /** Whether an expert of `routes` without a usable worker has a placed worker that is reloading. */
+  #reloadingFor(layer: number, routes: TokenRoutes, workerOf: Int32Array): boolean {
+    if (this.#reloading.size === 0) return false;
+    const replicas = this.#placement.replicas[layer] ?? [];
+    for (let p = 0; p < routes.expertIds.length; p++) {
+      const expert = at(routes.expertIds, p);
+      if ((workerOf[expert] ?? -1) >= 0) continue;
+      if ((replicas[expert] ?? []).some((w) => this.#reloading.has(w))) return true;
+    }
+    return false;
+  }
+
+  #usableWorkers(layer: number, failedInCall: ReadonlySet<number>): Int32Array {
+    return chooseWorkers(
+      this.#placement,
+      layer,
+      (w) => !failedInCall.has(w) && this.isWorkerUp(w) && this.#clients.has(w),
+    );
   }
 
   /** One health probe per worker (none while the last is in flight); see `healthIntervalMs`. */
@@ -268,6 +299,8 @@ const NO_ROUTES: TokenRoutes = {
   expertIds: new Int32Array(0),
   weights: new Float32Array(0),
 };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function identityRows(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);

@@ -187,6 +187,7 @@ async function discoverExperts(
     deadlineMs: config.dispatchDeadlineMs,
     retryAfterMs: 2000,
     healthIntervalMs: 1_000,
+    replicaWaitMs: config.dispatchDeadlineMs,
     ...(telemetry
       ? { tracer: telemetry.tracer, onDispatch: telemetry.metrics.recordDispatch.bind(telemetry.metrics) }
       : {}),
