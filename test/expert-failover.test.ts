@@ -73,6 +73,18 @@ async function distributed(
   return { bundle, loop: new EngineLoop(bundle.engine), procs };
 }
 
+/** Experts 0–6 on workers 0 and 1; the hot expert only on worker 2 (no replica). */
+function hotExpertOnWorker2(): Placement {
+  const experts = Array.from({ length: config.numExperts }, (_, e) => (e === HOT_EXPERT ? [2] : [0, 1]));
+  return {
+    revision: 1,
+    numLayers: config.numLayers,
+    numExperts: config.numExperts,
+    workers: ['w0', 'w1', 'w2'],
+    replicas: Array.from({ length: config.numLayers }, () => experts),
+  };
+}
+
 describe('expert worker failure', () => {
   it('changes no output token when a worker is killed mid-generation and a replica exists', async () => {
     const { bundle, loop, procs } = await distributed(2, undefined, 2);
@@ -99,16 +111,7 @@ describe('expert worker failure', () => {
   }, 120_000);
 
   it('ends only the requests whose experts lost their last worker, with a clear error within the deadline', async () => {
-    // Experts 0–6 on workers 0 and 1; the hot expert only on worker 2.
-    const experts = Array.from({ length: config.numExperts }, (_, e) => (e === HOT_EXPERT ? [2] : [0, 1]));
-    const placement: Placement = {
-      revision: 1,
-      numLayers: config.numLayers,
-      numExperts: config.numExperts,
-      workers: ['w0', 'w1', 'w2'],
-      replicas: Array.from({ length: config.numLayers }, () => experts),
-    };
-    const { bundle, loop, procs } = await distributed(3, placement, 1);
+    const { bundle, loop, procs } = await distributed(3, hotExpertOnWorker2(), 1);
     let affected: Promise<{ events: TokenEvent[]; ms: number }> | undefined;
     const runs = await Promise.all(
       PROMPTS.map(
@@ -180,16 +183,11 @@ describe('expert worker failure', () => {
   }, 120_000);
 
   it('has a request whose only worker restarted wait for its reload within the deadline, and finish exactly', async () => {
-    // The hot expert only on worker 2, no replica; no health probe, so the request meets the empty worker.
-    const experts = Array.from({ length: config.numExperts }, (_, e) => (e === HOT_EXPERT ? [2] : [0, 1]));
-    const placement: Placement = {
-      revision: 1,
-      numLayers: config.numLayers,
-      numExperts: config.numExperts,
-      workers: ['w0', 'w1', 'w2'],
-      replicas: Array.from({ length: config.numLayers }, () => experts),
-    };
-    const { bundle, loop, procs } = await distributed(3, placement, 1, { healthIntervalMs: 0, replicaWaitMs: 20_000 });
+    // No health probe, so the request meets the empty worker.
+    const { bundle, loop, procs } = await distributed(3, hotExpertOnWorker2(), 1, {
+      healthIntervalMs: 0,
+      replicaWaitMs: 20_000,
+    });
     const marked = () => loop.generate({ id: `marked-${Date.now()}`, promptIds: [104, MARKER, 105], params });
     const before = ids(await marked());
     const address = procs[2]?.address ?? '';
@@ -228,8 +226,9 @@ describe('expert worker failure', () => {
     expect(await run('before-reload-')).toEqual(expected);
     const probe = await connectExpertClient(address, { deadlineMs: 5000 });
     try {
+      // The reload loads expert by expert: wait for all of them (requests stay exact meanwhile).
       let hosted = 0;
-      for (let i = 0; i < 100 && hosted === 0; i++) {
+      for (let i = 0; i < 100 && hosted < config.numLayers * config.numExperts; i++) {
         await new Promise((r) => setTimeout(r, 100));
         expect(await run(`r${i}-`)).toEqual(expected);
         hosted = (await probe.describe()).hosted.length;
