@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initModelDir } from '@switchyard/model';
 import { createByteTokenizer } from '@switchyard/engine';
 import { monolithicGreedy } from './helpers/oracle.ts';
+import { streamThroughKill } from './helpers/stream-kill.ts';
 import {
   startGateway,
   startProcess,
@@ -135,44 +136,19 @@ describe('gateways behind the NATS request queue (separate processes, real nats-
   it('finishes a streaming request exactly — no gap, no duplicate — after kill -9 of the engine serving it', async () => {
     const prompt = 'survive the loss of an engine';
     const [expected] = await expectedTokens([prompt]);
-    const res = await fetch(`${frontend.url}/v1/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: 'tiny',
-        prompt,
-        max_tokens: MAX_TOKENS,
-        temperature: 0,
-        ignore_eos: true,
-        stream: true,
-      }),
-    });
-    const reader = res.body?.getReader();
-    const decoder = new TextDecoder();
-    let raw = '';
-    let killed = '';
-    for (;;) {
-      const chunk = await reader?.read();
-      if (!chunk || chunk.done) break;
-      raw += decoder.decode(chunk.value, { stream: true });
-      if (!killed && raw.split('data: ').length > 4) {
+    const { killed, events, text } = await streamThroughKill(
+      frontend.url,
+      { model: 'tiny', prompt, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true },
+      async () => {
         const serving = await Promise.all(engines.map(async (e) => ({ e, s: await stats(e.url) })));
         const victim = serving.find((x) => x.s.serving > 0)?.e;
         expect(victim).toBeDefined();
-        killed = victim?.url ?? '';
         await victim?.kill('SIGKILL');
-      }
-    }
+        return victim?.url ?? '';
+      },
+    );
     expect(killed).not.toBe('');
-    const events = raw
-      .split('\n\n')
-      .filter((s) => s.startsWith('data: '))
-      .map((s) => s.slice(6));
     expect(events.at(-1)).toBe('[DONE]');
-    const text = events
-      .slice(0, -1)
-      .map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '')
-      .join('');
     expect(tokenizer.encode(text)).toEqual(tokenizer.encode(tokenizer.decode(expected ?? [])));
   }, 120_000);
 

@@ -13,6 +13,7 @@ import { initModelDir } from '@switchyard/model';
 import { createByteTokenizer } from '@switchyard/engine';
 import { startGateway, startNatsServer, startWorker, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
 import { monolithicGreedy } from '../helpers/oracle.ts';
+import { streamThroughKill } from '../helpers/stream-kill.ts';
 
 const RUNS = Number(process.env['SWITCHYARD_CHAOS_RUNS'] ?? '2');
 const MAX_TOKENS = 48;
@@ -53,51 +54,20 @@ afterAll(async () => {
 
 /** One round: stream, kill the serving engine after a few chunks, read to the end; the stall and the text. */
 async function round(): Promise<{ stallMs: number; exact: boolean; victim: string }> {
-  const res = await fetch(`${frontend.url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: 'tiny',
-      prompt: PROMPT,
-      max_tokens: MAX_TOKENS,
-      temperature: 0,
-      ignore_eos: true,
-      stream: true,
-    }),
-  });
-  const reader = res.body?.getReader();
-  const decoder = new TextDecoder();
-  let raw = '';
-  let killedAt = 0;
-  let victim = '';
-  const after: number[] = [];
-  for (;;) {
-    const chunk = await reader?.read();
-    if (!chunk || chunk.done) break;
-    const now = performance.now();
-    raw += decoder.decode(chunk.value, { stream: true });
-    if (killedAt > 0) after.push(now);
-    if (killedAt === 0 && raw.split('data: ').length > 4) {
+  const { killed, stallMs, events, text } = await streamThroughKill(
+    frontend.url,
+    { model: 'tiny', prompt: PROMPT, max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true },
+    async () => {
       for (const [name, engine] of engines) {
         if ((await servingOf(engine.url)) > 0) {
-          victim = name;
           await engine.kill('SIGKILL');
-          killedAt = performance.now();
-          break;
+          return name;
         }
       }
-    }
-  }
-  const stallMs = Math.max(...after.map((t, i) => t - (i === 0 ? killedAt : (after[i - 1] ?? t))));
-  const events = raw
-    .split('\n\n')
-    .filter((s) => s.startsWith('data: '))
-    .map((s) => s.slice(6));
-  const text = events
-    .slice(0, -1)
-    .map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '')
-    .join('');
-  return { stallMs, exact: events.at(-1) === '[DONE]' && text === expectedText, victim };
+      return '';
+    },
+  );
+  return { stallMs, exact: events.at(-1) === '[DONE]' && text === expectedText, victim: killed };
 }
 
 let expectedText = '';
