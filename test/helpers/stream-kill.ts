@@ -12,6 +12,8 @@ export interface KilledStream {
   readonly events: readonly string[];
   /** The completion text of every event but `[DONE]`, joined. */
   readonly text: string;
+  /** The message of the first error event, if the stream carried one. */
+  readonly error?: string;
 }
 
 export async function streamThroughKill(
@@ -48,9 +50,10 @@ export async function streamThroughKill(
     .split('\n\n')
     .filter((s) => s.startsWith('data: '))
     .map((s) => s.slice(6));
-  const text = events
-    .slice(0, -1)
-    .map((e) => (JSON.parse(e) as { choices: { text: string }[] }).choices[0]?.text ?? '')
-    .join('');
-  return { killed, stallMs, events, text };
+  const parsed = events
+    .filter((e) => e !== '[DONE]')
+    .map((e) => JSON.parse(e) as { choices?: { text: string }[]; error?: { message: string } });
+  const text = parsed.map((e) => e.choices?.[0]?.text ?? '').join('');
+  const error = parsed.find((e) => e.error !== undefined)?.error?.message;
+  return { killed, stallMs, events, text, ...(error !== undefined ? { error } : {}) };
 }

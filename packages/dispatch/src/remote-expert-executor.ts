@@ -41,6 +41,10 @@ export interface RemoteExecutorOptions {
   readonly replicaWaitMs?: number;
 }
 
+/** A layer call asks a down worker whether it is back at most this often, and waits this long for the answer. */
+const ON_DEMAND_PROBE_EVERY_MS = 2_000;
+const ON_DEMAND_PROBE_MS = 1_500;
+
 export class NoReplicaError extends Error {
   override readonly name = 'NoReplicaError';
   readonly code = 'no_replica' as const;
@@ -72,6 +76,9 @@ export class RemoteExpertExecutor implements ExpertExecutor {
   #clients: ReadonlyMap<number, ExpertStreamClient>;
   /** Workers with a health probe in flight. */
   readonly #probing = new Set<number>();
+  /** Workers asked on demand (a layer call found their experts without a usable worker), and when. */
+  readonly #probingOnDemand = new Set<number>();
+  readonly #lastOnDemandProbe = new Map<number, number>();
   readonly #healthTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: RemoteExecutorOptions) {
@@ -124,10 +131,13 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     // Each round sends what is left to the live replicas; a round that fails a worker narrows the set.
     for (let round = 0; round <= this.#placement.workers.length && pending.numTokens > 0; round++) {
       let workerOf = this.#usableWorkers(layer, failedInCall);
-      // Experts with no live replica now whose worker is loading them (it restarted and answered the
-      // health probe): wait for it within replicaWaitMs rather than fail their requests at once. A worker
-      // that does not answer at all is not waited for: the whole batch would stall on it.
-      while (this.#now() < waitUntil && !signal?.aborted && this.#reloadingFor(layer, pending, workerOf)) {
+      // Experts with no live replica now: a worker of theirs taken as down may have come back since it
+      // was last asked (restarted between two health probes), so it is asked now (at most once per
+      // ON_DEMAND_PROBE_EVERY_MS, within ON_DEMAND_PROBE_MS). One that is loading them (it restarted and
+      // answered) is waited for within replicaWaitMs rather than their requests failed at once. A worker
+      // that does not answer at all is not waited for past that probe: the whole batch would stall on it.
+      if (this.#now() < waitUntil) this.#probeDownReplicas(layer, pending, workerOf);
+      while (this.#now() < waitUntil && !signal?.aborted && this.#comingBackFor(layer, pending, workerOf)) {
         await sleep(50);
         // A worker that failed earlier in this call and has been found healthy again may be used again.
         for (const w of failedInCall) if (this.isWorkerUp(w) && !this.#downUntil.has(w)) failedInCall.delete(w);
@@ -206,16 +216,42 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     for (const client of this.#clients.values()) client.close();
   }
 
-  /** Whether an expert of `routes` without a usable worker has a placed worker that is reloading. */
-  #reloadingFor(layer: number, routes: TokenRoutes, workerOf: Int32Array): boolean {
-    if (this.#reloading.size === 0) return false;
+  /**
+   * Whether an expert of `routes` without a usable worker has a placed worker that is reloading, or
+   * that an on-demand probe is asking whether it is back.
+   */
+  #comingBackFor(layer: number, routes: TokenRoutes, workerOf: Int32Array): boolean {
+    if (this.#reloading.size === 0 && this.#probingOnDemand.size === 0) return false;
+    return this.#unservedReplicas(layer, routes, workerOf).some(
+      (w) => this.#reloading.has(w) || this.#probingOnDemand.has(w),
+    );
+  }
+
+  /** The placed workers of the experts of `routes` that have no usable worker now. */
+  #unservedReplicas(layer: number, routes: TokenRoutes, workerOf: Int32Array): number[] {
     const replicas = this.#placement.replicas[layer] ?? [];
+    const found = new Set<number>();
     for (let p = 0; p < routes.expertIds.length; p++) {
       const expert = at(routes.expertIds, p);
       if ((workerOf[expert] ?? -1) >= 0) continue;
-      if ((replicas[expert] ?? []).some((w) => this.#reloading.has(w))) return true;
+      for (const w of replicas[expert] ?? []) found.add(w);
     }
-    return false;
+    return [...found];
+  }
+
+  /** Asks the down workers of experts without a usable worker whether they are back (see runLayer). */
+  #probeDownReplicas(layer: number, routes: TokenRoutes, workerOf: Int32Array): void {
+    const now = this.#now();
+    for (const w of this.#unservedReplicas(layer, routes, workerOf)) {
+      if (this.#reloading.has(w) || this.#probingOnDemand.has(w)) continue;
+      if (now - (this.#lastOnDemandProbe.get(w) ?? Number.NEGATIVE_INFINITY) < ON_DEMAND_PROBE_EVERY_MS) continue;
+      this.#lastOnDemandProbe.set(w, now);
+      this.#probingOnDemand.add(w);
+      void this.#probe(w, {
+        deadlineMs: Math.min(this.#opts.deadlineMs, ON_DEMAND_PROBE_MS),
+        waitForReady: true,
+      }).finally(() => this.#probingOnDemand.delete(w));
+    }
   }
 
   #usableWorkers(layer: number, failedInCall: ReadonlySet<number>): Int32Array {
@@ -228,27 +264,34 @@ export class RemoteExpertExecutor implements ExpertExecutor {
 
   /** One health probe per worker (none while the last is in flight); see `healthIntervalMs`. */
   #probeAll(): void {
+    for (const workerIndex of this.#clients.keys()) {
+      if (!this.#probing.has(workerIndex))
+        void this.#probe(workerIndex, { deadlineMs: Math.min(this.#opts.deadlineMs, 2_000) });
+    }
+  }
+
+  /**
+   * Asks one worker what it hosts: no answer keeps it out of dispatch for `retryAfterMs`; an answer
+   * without its placed experts (it restarted) starts their reload; a full answer puts it back at once.
+   */
+  async #probe(workerIndex: number, options: { deadlineMs: number; waitForReady?: boolean }): Promise<void> {
+    const client = this.#clients.get(workerIndex);
+    if (!client) return;
     const epoch = this.#epoch;
     const current = () => epoch === this.#epoch;
-    for (const [workerIndex, client] of this.#clients) {
-      if (this.#probing.has(workerIndex)) continue;
-      this.#probing.add(workerIndex);
-      const placed = expertsOfWorker(this.#placement, workerIndex);
-      void client
-        .describe({ deadlineMs: Math.min(this.#opts.deadlineMs, 2_000) })
-        .then(
-          (described) => {
-            if (!current() || this.#reloading.has(workerIndex)) return;
-            const hosted = new Set(described.hosted.map((r) => `${r.layer}:${r.expertId}`));
-            if (placed.some(([layer, expert]) => !hosted.has(`${layer}:${expert}`))) this.#reload(workerIndex);
-            else this.#downUntil.delete(workerIndex);
-          },
-          () => {
-            if (current() && !this.#reloading.has(workerIndex))
-              this.#downUntil.set(workerIndex, this.#now() + this.#opts.retryAfterMs);
-          },
-        )
-        .finally(() => this.#probing.delete(workerIndex));
+    const placed = expertsOfWorker(this.#placement, workerIndex);
+    this.#probing.add(workerIndex);
+    try {
+      const described = await client.describe(options);
+      if (!current() || this.#reloading.has(workerIndex)) return;
+      const hosted = new Set(described.hosted.map((r) => `${r.layer}:${r.expertId}`));
+      if (placed.some(([layer, expert]) => !hosted.has(`${layer}:${expert}`))) this.#reload(workerIndex);
+      else this.#downUntil.delete(workerIndex);
+    } catch {
+      if (current() && !this.#reloading.has(workerIndex))
+        this.#downUntil.set(workerIndex, this.#now() + this.#opts.retryAfterMs);
+    } finally {
+      this.#probing.delete(workerIndex);
     }
   }
 

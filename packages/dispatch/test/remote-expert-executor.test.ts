@@ -9,6 +9,7 @@ import {
   type PlacementState,
   type RunReply,
   type RunRequest,
+  type WorkerDescription,
 } from '@switchyard/rpc';
 import { NoReplicaError, RemoteExpertExecutor } from '../src/remote-expert-executor.ts';
 
@@ -17,7 +18,7 @@ const DEADLINE_MS = 100;
 const RETRY_AFTER_MS = 1000;
 
 /** The part of ExpertStreamClient the executor uses; the fakes implement only this. */
-type DispatchClient = Pick<ExpertStreamClient, 'run' | 'load' | 'close'>;
+type DispatchClient = Pick<ExpertStreamClient, 'run' | 'load' | 'close' | 'describe'>;
 const asClient = (fake: DispatchClient): ExpertStreamClient => fake as ExpertStreamClient;
 
 /** One Run call as a worker saw it: batch rows (read back from the hidden states) and each row's experts. */
@@ -79,15 +80,37 @@ class FakeWorker implements DispatchClient {
     this.#loaded.resolve();
   }
 
+  /** What `describe` answers: the experts it hosts, or an error (it is not back). */
+  describeAnswer: () => WorkerDescription | Error = () => new UnavailableError('not reachable');
+  numDescribes = 0;
+
+  async describe(): Promise<WorkerDescription> {
+    this.numDescribes++;
+    const answer = this.describeAnswer();
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
+
   close(): void {}
 }
+
+const description: WorkerDescription = {
+  workerId: 'w',
+  hosted: [],
+  dtype: 'DTYPE_F32',
+  executionProvider: 'cpu',
+  modelName: 'm',
+  hiddenSize: H,
+  placementRevision: 1,
+  weightsDigest: '',
+};
 
 /** Contiguous placement of 4 experts over 2 layers: worker w is primary for experts 2w and 2w + 1. */
 function place(workers: readonly string[], replication: number, revision = 1): Placement {
   return computePlacement({ workers, numLayers: 2, numExperts: 4, strategy: 'contiguous', replication, revision });
 }
 
-function setup(replication: number) {
+function setup(replication: number, replicaWaitMs = 0) {
   const clock: Clock = { nowMs: 0 };
   const workers = [new FakeWorker(clock), new FakeWorker(clock), new FakeWorker(clock)] as const;
   const [w0, w1] = workers;
@@ -101,6 +124,7 @@ function setup(replication: number) {
     hiddenSize: H,
     deadlineMs: DEADLINE_MS,
     retryAfterMs: RETRY_AFTER_MS,
+    replicaWaitMs,
     now: () => clock.nowMs,
   });
   return { clock, workers, executor };
@@ -358,5 +382,39 @@ describe('RemoteExpertExecutor', () => {
     ]);
     expect(tokens(w0.calls)).toEqual([[0, 1]]);
     expect(tokens(w1.calls)).toEqual([[1, 2]]);
+  });
+  it('asks a down replica on demand whether it is back when the only live one fails, and serves from it', async () => {
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(2, 10_000);
+    // Worker 0 dies: its rows go to worker 1, and worker 0 is down for retryAfterMs.
+    w0.failOn = (call) => (call === 0 ? new UnavailableError('worker gone') : undefined);
+    expect(await run(executor)).toEqual(healthy);
+    // It restarts and loads again (it answers with every expert placed on it), but no health probe
+    // has asked it yet; then worker 1 dies too.
+    w0.describeAnswer = () => ({
+      ...description,
+      hosted: [0, 1].flatMap((layer) => [0, 1, 2, 3].map((expertId) => ({ layer, expertId }))),
+    });
+    w1.failOn = () => new UnavailableError('worker gone');
+    expect(await run(executor)).toEqual(healthy);
+    expect(w0.numDescribes).toBe(1);
+    expect(w1.numDescribes).toBe(1);
+    // The dead one is asked again only after ON_DEMAND_PROBE_EVERY_MS.
+    expect(await run(executor)).toEqual(healthy);
+    expect(w1.numDescribes).toBe(1);
+  });
+
+  it('asks no down replica on demand without a replica wait, and fails the rows at once', async () => {
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(1);
+    w1.failOn = () => new UnavailableError('worker gone');
+    await run(executor);
+    const result = await run(executor);
+    expect(result.failedRows).toEqual(Int32Array.from([1, 2]));
+    expect(w0.numDescribes + w1.numDescribes).toBe(0);
   });
 });

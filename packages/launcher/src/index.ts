@@ -22,6 +22,7 @@ export {
   startGateway,
   startKvStore,
   startWorker,
+  startWorkerOn,
   type ServiceProcess,
 } from './services.ts';
 export {

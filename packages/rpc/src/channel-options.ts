@@ -39,8 +39,15 @@ export function clientChannelOptions(maxMessageBytes: number): ChannelOptions {
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
+    // A worker that restarts is reconnected within a second (grpc's default backoff grows to 120 s,
+    // so a worker that was down for a minute stayed unreachable for a minute more after it returned).
+    'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_MS.initial,
+    'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MS.max,
   };
 }
+
+/** Reconnect backoff of every client channel (ms). */
+export const RECONNECT_BACKOFF_MS = { initial: 250, max: 1_000 } as const;
 
 export function checkPositiveInteger(value: number, name: string): number {
   if (!Number.isSafeInteger(value) || value <= 0)

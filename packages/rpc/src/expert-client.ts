@@ -49,6 +49,8 @@ export interface UnaryCallOptions {
   readonly deadlineMs?: number;
   /** W3C trace context, sent as `traceparent` metadata. */
   readonly traceparent?: string;
+  /** Wait for the channel to (re)connect within the deadline rather than fail at once between attempts. */
+  readonly waitForReady?: boolean;
 }
 
 export interface ExpertStreamClient {

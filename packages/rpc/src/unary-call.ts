@@ -13,12 +13,18 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
   /** W3C trace context, sent as the `traceparent` metadata entry. */
   readonly traceparent?: string;
+  /**
+   * Wait (within the deadline) for the channel to connect instead of failing at once while it is
+   * between reconnect attempts: for asking a peer that may be coming back whether it is back.
+   */
+  readonly waitForReady?: boolean;
 }
 
 /** Call metadata carrying the trace context, if any. */
-export function callMetadata(traceparent: string | undefined): Metadata {
+export function callMetadata(traceparent: string | undefined, waitForReady = false): Metadata {
   const metadata = new Metadata();
   if (traceparent !== undefined) metadata.set('traceparent', traceparent);
+  if (waitForReady) metadata.setOptions({ waitForReady: true });
   return metadata;
 }
 
@@ -37,7 +43,7 @@ export function unaryCall<Request, Response>(
       method.requestSerialize,
       method.responseDeserialize,
       request,
-      callMetadata(options.traceparent),
+      callMetadata(options.traceparent, options.waitForReady),
       { deadline: Date.now() + options.deadlineMs },
       (err, value) => {
         signal?.removeEventListener('abort', onAbort);
