@@ -1,6 +1,6 @@
 /**
  * A frontend killed mid-stream: nobody reads the request's tokens any more. The engine notices the
- * frontend's heartbeats stopped (2 s) and stops the request, acking its message, so it is neither
+ * frontend’s heartbeats stopped (1.5 s) and stops the request, acking its message, so it is neither
  * generated to the end nor replayed later for nobody (issue 13: it was replayed ≈ 30 s later).
  */
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * Frontend liveness: every frontend publishes a heartbeat on its own subject twice a second, and every
+ * Frontend liveness: every frontend publishes a heartbeat on its own subject four times a second, and every
  * engine watches them, so an engine can stop a request whose frontend — the only one that would have
  * read its tokens — is gone, instead of generating (or, after the ack wait, replaying) it for nobody.
  */
@@ -10,7 +10,7 @@ import type { ClusterConnection } from './connect.ts';
 export class FrontendHeartbeat {
   readonly #timer: NodeJS.Timeout;
 
-  constructor(conn: ClusterConnection, frontendId: string, intervalMs = 500) {
+  constructor(conn: ClusterConnection, frontendId: string, intervalMs = 250) {
     const subject = conn.names.frontendSubject(frontendId);
     const beat = () => {
       if (conn.isConnected) conn.nc.publish(subject);
@@ -27,7 +27,7 @@ export class FrontendHeartbeat {
 
 /**
  * An engine's view of which frontends are alive: when each was last heard from. The engine's own gateway
- * heartbeats too, so heartbeats arrive twice a second whenever this engine's path through the broker
+ * heartbeats too, so heartbeats arrive four times a second whenever this engine's path through the broker
  * works; when none has arrived for a second, the silence is the broker's (or this connection's), not the
  * frontends', and nobody counts as gone — and once heartbeats flow again every frontend gets a whole TTL
  * to be heard from anew.

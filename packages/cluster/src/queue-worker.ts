@@ -42,7 +42,7 @@ export interface QueueWorkerOptions {
   readonly sharedLane?: boolean;
   /**
    * A request whose frontend (`frontendId` on the message) has sent no heartbeat for this long is
-   * stopped here and its message acked: nobody reads its tokens. Default 2000 ms; 0 turns it off.
+   * stopped here and its message acked: nobody reads its tokens. Default 1500 ms; 0 turns it off.
    */
   readonly frontendTtlMs?: number;
   /**
@@ -99,12 +99,12 @@ export class QueueWorker {
 
   private constructor(conn: ClusterConnection, loop: EngineLoop, options: QueueWorkerOptions) {
     this.#loop = loop;
-    this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, sharedLane: true, frontendTtlMs: 2_000, ...options };
+    this.#options = { retryDelayMs: 1_000, lingerMs: 30_000, sharedLane: true, frontendTtlMs: 1_500, ...options };
     const ttl = this.#options.frontendTtlMs;
     if (ttl > 0) {
       const watch = new FrontendWatch(conn);
       this.#watch = watch;
-      this.#orphanSweep = setInterval(() => this.#stopOrphans(watch, ttl), Math.max(100, Math.floor(ttl / 4)));
+      this.#orphanSweep = setInterval(() => this.#stopOrphans(watch, ttl), Math.max(100, Math.floor(ttl / 8)));
       this.#orphanSweep.unref();
     }
     this.#publisher = new TokenPublisher(conn, {

@@ -94,7 +94,7 @@ export class ClusterNames {
     return `${this.#root}.requests.>`;
   }
 
-  /** Core subjects on which every frontend says it is alive, twice a second (`frontend-liveness.ts`). */
+  /** Core subjects on which every frontend says it is alive, four times a second (`frontend-liveness.ts`). */
   get frontendSubjects(): string {
     return `${this.#root}.frontends.*`;
   }

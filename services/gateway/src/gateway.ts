@@ -76,6 +76,11 @@ export interface GatewayConfig {
   /** An engine not heard from for this long is taken as gone (no routing to it, its blocks dropped). */
   readonly engineTtlMs: number;
   /**
+   * A frontend silent this long is gone (NATS mode): an engine stops the requests it queued, since nobody
+   * reads their tokens any more. Frontends heartbeat every 250 ms.
+   */
+  readonly frontendTtlMs: number;
+  /**
    * What this engine does (NATS mode): `both` takes requests and prefills them; `decode` has a `prefill`
    * engine compute new prompts, fetches their pages and generates; `prefill` only computes prompts for
    * decode engines (it takes no requests from the shared queue).
@@ -139,6 +144,7 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   routerMode: 'kv',
   rerouteAfterMs: 5_000,
   engineTtlMs: 2_000,
+  frontendTtlMs: 1_500,
   role: 'both',
   kvPort: 0,
   kvDataPort: 0,

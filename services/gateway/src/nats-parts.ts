@@ -22,6 +22,9 @@ import {
 import type { GatewayConfig, NatsSettings, ServedModel } from './gateway.ts';
 import { KvParts } from './kv-parts.ts';
 
+/** How often a frontend says it is alive; engines take it as gone after `--frontend-ttl-ms` (1.5 s). */
+const FRONTEND_HEARTBEAT_MS = 250;
+
 /**
  * The NATS side of a clustered gateway. Frontend: its backend (with the KV-aware router), its view of
  * every engine's KV cache and of the engines' load. Engine (unless frontend-only): its queue consumer,
@@ -132,6 +135,9 @@ export async function openNats(
   };
   const backlog = new QueueBacklog(queue, model.name, 1_000);
   await backlog.poll();
+  // This process's life, not its name: a frontend restarted under the same name (a supervised restart,
+  // a StatefulSet pod) must not keep its dead predecessor's requests looking read.
+  const frontendId = `${config.instanceName}-${randomUUID().slice(0, 8)}`;
   const backend = new NatsBackend({
     conn,
     queue,
@@ -147,10 +153,10 @@ export async function openNats(
     route,
     onEvent,
     rerouteAfterMs: config.rerouteAfterMs,
-    frontendId: config.instanceName,
+    frontendId,
   });
   // Engines stop this frontend's requests when these heartbeats stop (it died: nobody reads the tokens).
-  const heartbeat = new FrontendHeartbeat(conn, config.instanceName);
+  const heartbeat = new FrontendHeartbeat(conn, frontendId, FRONTEND_HEARTBEAT_MS);
   late.rerouteFrom = (id) => backend.rerouteFrom(id);
   if (!engine)
     return {
@@ -175,6 +181,7 @@ export async function openNats(
       weightsDigest: hasher.weightsDigestHex,
       maxRunning: config.maxRunningSequences,
       engineId,
+      frontendTtlMs: config.frontendTtlMs,
       prepare: kv.prepare,
       // A prefill engine takes only the prompts decode engines send it, never new requests.
       sharedLane: config.role !== 'prefill',
