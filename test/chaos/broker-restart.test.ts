@@ -14,6 +14,7 @@ import { createByteTokenizer } from '@switchyard/engine';
 import { startGateway, startNatsServer, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
 import { monolithicGreedy } from '../helpers/oracle.ts';
 import { chaosRuns, quantile, reportChaos } from '../helpers/chaos-report.ts';
+import { streamOutcome, type StreamOutcome } from '../helpers/stream-outcome.ts';
 
 const ROUNDS = chaosRuns(3, 1);
 const REQUESTS = 20;
@@ -47,61 +48,22 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-type Outcome = { kind: 'exact' | 'wrong' | 'error' | 'hung'; ms: number; error?: string };
-
 /** One streaming request to its end (or its deadline): what it came to. */
-async function stream(i: number, firstChunk: () => void): Promise<Outcome> {
-  const started = performance.now();
-  const abort = AbortSignal.timeout(DEADLINE_MS);
-  let raw = '';
-  try {
-    const res = await fetch(`${frontend.url}/v1/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: 'tiny',
-        prompt: PROMPTS[i],
-        max_tokens: MAX_TOKENS,
-        temperature: 0,
-        ignore_eos: true,
-        stream: true,
-      }),
-      signal: abort,
-    });
-    if (!res.ok) return { kind: 'error', ms: performance.now() - started, error: `HTTP ${res.status}` };
-    const reader = res.body?.getReader();
-    const decoder = new TextDecoder();
-    for (;;) {
-      const chunk = await reader?.read();
-      if (!chunk || chunk.done) break;
-      raw += decoder.decode(chunk.value, { stream: true });
-      firstChunk();
-    }
-  } catch (err) {
-    const ms = performance.now() - started;
-    if (abort.aborted) return { kind: 'hung', ms };
-    return { kind: 'error', ms, error: `client: ${(err as Error).message}` };
-  }
-  const ms = performance.now() - started;
-  const events = raw
-    .split('\n\n')
-    .filter((s) => s.startsWith('data: '))
-    .map((s) => s.slice(6));
-  const parsed = events
-    .filter((e) => e !== '[DONE]')
-    .map((e) => JSON.parse(e) as { choices?: { text: string }[]; error?: { message: string } });
-  const error = parsed.find((e) => e.error !== undefined)?.error?.message;
-  if (error !== undefined) return { kind: 'error', ms, error };
-  const text = parsed.map((e) => e.choices?.[0]?.text ?? '').join('');
-  return { kind: events.at(-1) === '[DONE]' && text === expected[i] ? 'exact' : 'wrong', ms };
-}
+const stream = (i: number, firstChunk: () => void): Promise<StreamOutcome> =>
+  streamOutcome(
+    frontend.url,
+    { model: 'tiny', prompt: PROMPTS[i], max_tokens: MAX_TOKENS, temperature: 0, ignore_eos: true },
+    expected[i],
+    DEADLINE_MS,
+    firstChunk,
+  );
 
 describe(`chaos: stop and restart the broker during ${REQUESTS} streaming requests (${ROUNDS} round(s))`, () => {
   it(
     'has every request complete exactly or end with a clear error within its deadline, none hanging',
     async () => {
       const rows: (string | number)[][] = [];
-      const all: Outcome[] = [];
+      const all: StreamOutcome[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         let flowing!: () => void;
         const tokensFlow = new Promise<void>((resolve) => (flowing = resolve));
@@ -121,7 +83,7 @@ describe(`chaos: stop and restart the broker during ${REQUESTS} streaming reques
         await nats.start();
         const results = await outcomes;
         all.push(...results);
-        const count = (kind: Outcome['kind']) => results.filter((r) => r.kind === kind).length;
+        const count = (kind: StreamOutcome['kind']) => results.filter((r) => r.kind === kind).length;
         const times = results.map((r) => Math.round(r.ms));
         const errors = [...new Set(results.flatMap((r) => (r.error !== undefined ? [r.error] : [])))];
         rows.push([

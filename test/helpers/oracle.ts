@@ -6,13 +6,13 @@ const ORACLE_MAIN = fileURLToPath(new URL('./oracle-main.ts', import.meta.url));
 
 /**
  * The monolithic engine's greedy answers (EOS ignored) for byte-tokenised prompts: the oracle every
- * distributed or clustered answer must equal. Returns each request's events. The engine runs in a child
+ * distributed or clustered answer must equal (a prompt given as token ids is taken as it is). Returns each request's events. The engine runs in a child
  * process (test/helpers/oracle-main.ts), so its weights are out of memory once the answers are known —
  * with olmoe-slice they are gigabytes the processes under test need.
  */
 export async function monolithicGreedy(
   modelDir: string,
-  prompts: readonly string[],
+  prompts: readonly (string | readonly number[])[],
   maxTokens: number,
 ): Promise<TokenEvent[][]> {
   const child = spawn(process.execPath, [ORACLE_MAIN], { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -2,7 +2,8 @@ import { getPreset, randomWeights, tensorNames, type F32Tensor, type ModelConfig
 
 /**
  * A tiny model whose routing a test controls: expert `hotExpert` is chosen (at every layer) exactly
- * for positions holding `markerToken`, and never otherwise; the marker is never generated.
+ * for positions holding `markerToken`, and never otherwise; the marker is never generated. Given a list
+ * of hot experts, none of them is ever chosen but at the marker (which takes the top k of them).
  *
  * How: hidden dimension 0 is non-zero only in the marker's embedding (no attention or expert output
  * writes it, since row 0 of every o_proj and down_proj is zeroed), dimension 1 is a constant 1 in
@@ -11,8 +12,9 @@ import { getPreset, randomWeights, tensorNames, type F32Tensor, type ModelConfig
  */
 export function routingControlledModel(
   markerToken: number,
-  hotExpert: number,
+  hotExpert: number | readonly number[],
 ): { config: ModelConfig; weights: Map<string, F32Tensor> } {
+  const hot = typeof hotExpert === 'number' ? [hotExpert] : hotExpert;
   const config = getPreset('tiny', { name: 'tiny-routed' });
   const weights = randomWeights(config, 21);
   const H = config.hiddenSize;
@@ -35,9 +37,11 @@ export function routingControlledModel(
       down.fill(0, 0, 2 * (down.length / H));
     }
     const router = get(tensorNames.router(layer));
-    router.fill(0, hotExpert * H, (hotExpert + 1) * H);
-    router[hotExpert * H] = 10;
-    router[hotExpert * H + 1] = -20;
+    for (const e of hot) {
+      router.fill(0, e * H, (e + 1) * H);
+      router[e * H] = 10;
+      router[e * H + 1] = -20;
+    }
   }
   const lm = get(tensorNames.lmHead);
   lm.fill(0, markerToken * H, (markerToken + 1) * H);

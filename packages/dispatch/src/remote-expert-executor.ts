@@ -42,8 +42,8 @@ export interface RemoteExecutorOptions {
 }
 
 /** A layer call asks a down worker whether it is back at most this often, and waits this long for the answer. */
-const ON_DEMAND_PROBE_EVERY_MS = 2_000;
-const ON_DEMAND_PROBE_MS = 1_500;
+const ON_DEMAND_PROBE_EVERY_MS = 3_000;
+const ON_DEMAND_PROBE_MS = 1_000;
 
 export class NoReplicaError extends Error {
   override readonly name = 'NoReplicaError';
