@@ -2,8 +2,8 @@
  * Chaos, engine death (issue 13 item 4, first case): a streaming request through a frontend, its serving
  * engine killed with SIGKILL mid-stream, restarted, again and again. Every stream must come back exact
  * (the monolithic engine's tokens: no gap, no duplicate); the client's stall after each kill is printed
- * as a table with p50 and max. `npm test` runs 2 rounds; `npm run chaos` runs SWITCHYARD_CHAOS_RUNS
- * (default 20) — the issue's acceptance is a stall ≤ 3 s at p50 and ≤ 5 s max over 20.
+ * as a table with p50 and max. `npm test` runs 2 rounds; `npm run chaos` 20 — the issue's acceptance is a
+ * stall ≤ 3 s at p50 and ≤ 5 s max over 20.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,8 +14,9 @@ import { createByteTokenizer } from '@switchyard/engine';
 import { startGateway, startNatsServer, startWorker, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
 import { monolithicGreedy } from '../helpers/oracle.ts';
 import { streamThroughKill } from '../helpers/stream-kill.ts';
+import { chaosRuns, quantile, reportChaos } from '../helpers/chaos-report.ts';
 
-const RUNS = Number(process.env['SWITCHYARD_CHAOS_RUNS'] ?? '2');
+const RUNS = chaosRuns(20, 2);
 const MAX_TOKENS = 48;
 const PROMPT = 'keep streaming while engines die';
 const tokenizer = createByteTokenizer();
@@ -31,7 +32,6 @@ const servingOf = async (url: string) =>
   ((await (await fetch(`${url}/v1/switchyard/stats`)).json()) as { serving: number }).serving;
 
 beforeAll(async () => {
-  if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`SWITCHYARD_CHAOS_RUNS must be a positive integer`);
   root = await mkdtemp(join(tmpdir(), 'switchyard-chaos-'));
   modelDir = join(root, 'tiny');
   await initModelDir(modelDir, 'tiny', 17);
@@ -85,13 +85,15 @@ describe(`chaos: kill -9 the serving engine mid-stream, ${RUNS} time(s)`, () => 
         // The killed engine comes back under its name (what a supervisor does), for the next round.
         if (victim !== '') engines.set(victim, await startGateway(modelDir, [...common, '--name', victim]));
       }
-      const stalls = rows.map((r) => r.stallMs).sort((a, b) => a - b);
-      const p50 = stalls[Math.floor((stalls.length - 1) / 2)] ?? NaN;
-      const max = stalls.at(-1) ?? NaN;
-      process.stderr.write(
-        `\nchaos engine-kill: ${RUNS} run(s)\n| run | engine killed | client stall (ms) | stream exact |\n|--:|---|--:|---|\n` +
-          rows.map((r) => `| ${r.run} | ${r.victim} | ${r.stallMs} | ${r.exact ? 'yes' : 'NO'} |`).join('\n') +
-          `\nstall p50 ${p50} ms, max ${max} ms; exact ${rows.filter((r) => r.exact).length}/${RUNS}\n`,
+      const stalls = rows.map((r) => r.stallMs);
+      const p50 = quantile(stalls, 0.5);
+      const max = quantile(stalls, 1);
+      reportChaos(
+        'engine-kill',
+        `kill -9 the serving engine mid-stream, ${RUNS} run(s)`,
+        ['run', 'engine killed', 'client stall (ms)', 'stream exact'],
+        rows.map((r) => [r.run, r.victim, r.stallMs, r.exact ? 'yes' : 'NO']),
+        `stall p50 ${p50} ms, max ${max} ms; exact ${rows.filter((r) => r.exact).length}/${RUNS}`,
       );
       expect(rows.every((r) => r.victim !== '')).toBe(true);
       expect(rows.filter((r) => !r.exact)).toEqual([]);
