@@ -114,7 +114,7 @@ describe('a broker restart', () => {
     await server.kill();
     await waitFor(() => !frontend.isConnected && !engine.isConnected, 5_000, 'both clients to notice');
     // The engine serves what it already had while the broker is away: these events are lost.
-    publisher.begin('before');
+    publisher.begin('before', subscriber.frontendId);
     publisher.publish({ requestId: 'before', index: 0, tokenId: 7, text: 'x' });
     await server.start();
     await waitFor(() => frontend.isConnected && engine.isConnected, 10_000, 'both clients to reconnect');

@@ -33,12 +33,16 @@ describe('token streams on a real nats-server', () => {
     server = await startNatsServer();
     frontend = await ClusterConnection.open({ url: server.url, name: 'frontend' });
     engine = await ClusterConnection.open({ url: server.url, name: 'engine' });
-    subscriber = new TokenSubscriber(frontend, {
-      resendAfterMs: 200,
-      tickMs: 50,
-      idleTimeoutMs: 1_000,
-      firstEventTimeoutMs: 1_500,
-    });
+    subscriber = new TokenSubscriber(
+      frontend,
+      {
+        resendAfterMs: 200,
+        tickMs: 50,
+        idleTimeoutMs: 1_000,
+        firstEventTimeoutMs: 1_500,
+      },
+      'frontend-0',
+    );
   });
   afterAll(async () => {
     subscriber?.close();
@@ -52,11 +56,11 @@ describe('token streams on a real nats-server', () => {
     subscriber.open('replayed', (e) => got.push(e));
     await frontend.nc.flush();
     const crashed = new TokenPublisher(engine, { onCancel: () => {} });
-    crashed.begin('replayed');
+    crashed.begin('replayed', subscriber.frontendId);
     for (const i of [0, 1, 2]) crashed.publish(token('replayed', i));
     crashed.close(); // the first engine dies after three tokens
     const replay = new TokenPublisher(engine, { onCancel: () => {} });
-    replay.begin('replayed');
+    replay.begin('replayed', subscriber.frontendId);
     for (const i of [0, 1, 2, 3, 4]) replay.publish(token('replayed', i, i === 4));
     await waitFor(() => got.at(-1)?.finishReason !== undefined, 5_000, 'the final event');
     replay.close();
@@ -72,9 +76,9 @@ describe('token streams on a real nats-server', () => {
     await frontend.nc.flush();
     const publisher = new TokenPublisher(engine, { onCancel: () => {} });
     await engine.nc.flush();
-    publisher.begin('gappy');
+    publisher.begin('gappy', subscriber.frontendId);
     publisher.publish(token('gappy', 0));
-    dropNextPublish(engine, engine.names.tokenSubject('gappy')); // index 1 is retained by the engine but lost on the way
+    dropNextPublish(engine, engine.names.tokenSubject(subscriber.frontendId, 'gappy')); // index 1 is retained by the engine but lost on the way
     for (const i of [1, 2, 3]) publisher.publish(token('gappy', i, i === 3));
     await waitFor(() => got.at(-1)?.finishReason !== undefined, 5_000, 'the final event after a resend');
     publisher.close();
@@ -85,7 +89,7 @@ describe('token streams on a real nats-server', () => {
     const got: TokenEvent[] = [];
     subscriber.open('orphan', (e) => got.push(e));
     await frontend.nc.flush();
-    engine.nc.publish(engine.names.tokenSubject('orphan'), encodeTokenEvent(token('orphan', 0)));
+    engine.nc.publish(engine.names.tokenSubject(subscriber.frontendId, 'orphan'), encodeTokenEvent(token('orphan', 0)));
     await waitFor(() => got.length === 2, 5_000, 'the timeout event');
     expect(got[0]?.index).toBe(0);
     expect(got[1]).toMatchObject({ index: 1, finishReason: 'error' });
@@ -98,9 +102,15 @@ describe('token streams on a real nats-server', () => {
     const cancelled: string[] = [];
     const publisher = new TokenPublisher(engine, { onCancel: (id) => cancelled.push(id) });
     await engine.nc.flush();
+    publisher.begin('to-cancel', subscriber.frontendId);
+    publisher.begin('not-theirs', 'another-frontend');
     subscriber.open('to-cancel', () => {});
+    // A cancel naming another frontend's request (or a request this engine does not serve) is ignored.
+    subscriber.cancel('not-theirs');
+    subscriber.cancel('unknown');
     subscriber.cancel('to-cancel');
     await waitFor(() => cancelled.length === 1, 5_000, 'the cancel');
+    await engine.nc.flush();
     expect(cancelled).toEqual(['to-cancel']);
     publisher.close();
   });

@@ -13,7 +13,7 @@ export interface ConsumeHandlers {
    * A message that is not a valid request; it has been terminated already. `requestId` is its id when
    * one could be read, so its sender can be told why.
    */
-  onInvalid?(reason: string, requestId: string | undefined): void;
+  onInvalid?(reason: string, requestId: string | undefined, frontendId: string | undefined): void;
   /** A pull failed (broker away, consumer missing); the consumer retries with a bounded backoff. */
   onError?(error: Error): void;
 }
@@ -130,7 +130,7 @@ export class QueueConsumer {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       msg.term(reason);
-      this.#handlers.onInvalid?.(reason, requestIdOfInvalid(msg.data));
+      this.#handlers.onInvalid?.(reason, requestIdOfInvalid(msg.data), frontendIdOfInvalid(msg.data));
       return;
     }
     if (this.#state !== 'running') {
@@ -163,5 +163,17 @@ export class QueueConsumer {
       const timer = setTimeout(done, ms);
       this.#wake = done;
     });
+  }
+}
+
+/** The `frontendId` of a message that failed validation, when it has a plausible one (to address its error). */
+function frontendIdOfInvalid(data: Uint8Array): string | undefined {
+  try {
+    const o: unknown = JSON.parse(new TextDecoder().decode(data));
+    if (typeof o !== 'object' || o === null || !('frontendId' in o)) return undefined;
+    const id = o.frontendId;
+    return typeof id === 'string' && id.length > 0 && id.length <= 256 ? id : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -65,6 +65,8 @@ interface Serving {
   cancelled: boolean;
   /** When this engine took it (ms, the watch's clock). */
   readonly takenAtMs: number;
+  /** The life its frontend's heartbeats carried when this engine took it (see FrontendHeartbeat). */
+  readonly frontendLife: string | undefined;
 }
 
 /**
@@ -122,7 +124,8 @@ export class QueueWorker {
     const worker = new QueueWorker(parts.conn, parts.loop, options);
     const handlers = {
       onRequest: (delivery: QueueDelivery) => worker.#serve(delivery),
-      onInvalid: (reason: string, requestId: string | undefined) => worker.#invalid(reason, requestId),
+      onInvalid: (reason: string, requestId: string | undefined, frontendId: string | undefined) =>
+        worker.#invalid(reason, requestId, frontendId),
       onError: (error: Error) => worker.#report(error),
     };
     if (options.sharedLane !== false) {
@@ -217,14 +220,20 @@ export class QueueWorker {
     } catch (error) {
       return this.#reject(delivery, error);
     }
-    const serving: Serving = { deliveries: [delivery], handedBack: false, cancelled: false, takenAtMs: Date.now() };
+    const serving: Serving = {
+      deliveries: [delivery],
+      handedBack: false,
+      cancelled: false,
+      takenAtMs: Date.now(),
+      frontendLife: request.frontendId === undefined ? undefined : this.#watch?.lifeOf(request.frontendId),
+    };
     const generate: GenerateRequest = {
       id: request.id,
       promptIds: request.promptIds,
       params,
       ...(request.cacheSalt !== undefined ? { cacheSalt: request.cacheSalt } : {}),
     };
-    this.#publisher.begin(request.id);
+    this.#publisher.begin(request.id, request.frontendId);
     this.#serving.set(request.id, serving);
     const trace = this.#options.telemetry?.startRequest({
       operation: request.operation ?? 'text_completion',
@@ -306,7 +315,7 @@ export class QueueWorker {
     for (const [id, serving] of this.#serving) {
       const frontendId = serving.deliveries[0]?.request.frontendId;
       if (frontendId === undefined || serving.cancelled || serving.handedBack) continue;
-      if (!watch.isGone(frontendId, serving.takenAtMs, ttlMs)) continue;
+      if (!watch.isGone(frontendId, serving.takenAtMs, ttlMs, serving.frontendLife)) continue;
       this.#numOrphansStopped++;
       this.#report(new Error(`stopped request ${id}: its frontend ${frontendId} is gone`));
       this.#cancel(id);
@@ -317,11 +326,11 @@ export class QueueWorker {
    * A message that is not a valid request (already terminated): its sender, when it named itself with an
    * id, gets an error event saying why instead of waiting for an answer that never comes.
    */
-  #invalid(reason: string, requestId: string | undefined): void {
+  #invalid(reason: string, requestId: string | undefined, frontendId: string | undefined): void {
     this.#report(new Error(`terminated an invalid request message: ${reason}`));
     if (requestId === undefined) return;
     const error = new InvalidMessageError(`the queued request is not valid: ${reason}`);
-    this.#publisher.begin(requestId);
+    this.#publisher.begin(requestId, frontendId);
     this.#publisher.publish({ requestId, index: 0, tokenId: -1, text: '', finishReason: 'error', error });
   }
 
@@ -329,8 +338,8 @@ export class QueueWorker {
   #reject(delivery: QueueDelivery, error: unknown): void {
     const cause = error instanceof Error ? error : new Error(String(error));
     if (!(cause instanceof RequestRejectedError || cause instanceof InvalidSamplingError)) this.#report(cause);
-    const { id } = delivery.request;
-    this.#publisher.begin(id);
+    const { id, frontendId } = delivery.request;
+    this.#publisher.begin(id, frontendId);
     this.#publisher.publish({ requestId: id, index: 0, tokenId: -1, text: '', finishReason: 'error', error: cause });
     delivery.term(cause.message);
   }

@@ -42,6 +42,11 @@ export function unescapeToken(token: string): string {
   return new TextDecoder().decode(new Uint8Array(bytes));
 }
 
+/** The subject token of a frontend: its escaped id, or `_` for none (never the output of escapeToken). */
+function frontendToken(frontendId: string | undefined): string {
+  return frontendId === undefined ? '_' : escapeToken(frontendId);
+}
+
 /** The namespace of a cluster that names none: `default`. */
 export const DEFAULT_NAMESPACE = 'default';
 
@@ -109,12 +114,14 @@ export class ClusterNames {
     return this.#tail(subject, `${this.#root}.frontends.`);
   }
 
+  /** Every cancel subject (an engine listens to all; a frontend may publish only on its own). */
   get cancelSubjects(): string {
-    return `${this.#root}.cancel.*`;
+    return `${this.#root}.cancel.*.*`;
   }
 
+  /** Every resend subject (an engine listens to all; a frontend may publish only on its own). */
   get resendSubjects(): string {
-    return `${this.#root}.resend.*`;
+    return `${this.#root}.resend.*.*`;
   }
 
   /** Where a request for `model` is published for any engine (the work queue stream captures it). */
@@ -136,24 +143,50 @@ export class ClusterNames {
     return `${this.#root}.engines.load.*`;
   }
 
-  /** Core subject carrying one request's token events. */
-  tokenSubject(requestId: string): string {
-    return `${this.#root}.tokens.${escapeToken(requestId)}`;
+  /**
+   * Core subject carrying one request's token events, under the frontend that queued it, so that
+   * NATS permissions can let a frontend read only its own requests' tokens (`tokens.<frontend>.>`).
+   * A request queued by no named frontend uses `_`, which no escaped name can be.
+   */
+  tokenSubject(frontendId: string | undefined, requestId: string): string {
+    return `${this.#root}.tokens.${frontendToken(frontendId)}.${escapeToken(requestId)}`;
   }
 
-  /** Core subject on which a frontend asks the serving engine to stop a request. */
-  cancelSubject(requestId: string): string {
-    return `${this.#root}.cancel.${escapeToken(requestId)}`;
+  /** Every token subject of one frontend (what its NATS user may subscribe to). */
+  frontendTokenSubjects(frontendId: string | undefined): string {
+    return `${this.#root}.tokens.${frontendToken(frontendId)}.*`;
+  }
+
+  /** Core subject on which frontend `frontendId` asks the serving engine to stop one of its requests. */
+  cancelSubject(frontendId: string | undefined, requestId: string): string {
+    return `${this.#root}.cancel.${frontendToken(frontendId)}.${escapeToken(requestId)}`;
   }
 
   /** Core subject on which a frontend asks the serving engine to send a request's events again from an index. */
-  resendSubject(requestId: string): string {
-    return `${this.#root}.resend.${escapeToken(requestId)}`;
+  resendSubject(frontendId: string | undefined, requestId: string): string {
+    return `${this.#root}.resend.${frontendToken(frontendId)}.${escapeToken(requestId)}`;
   }
 
-  /** The request id a cancel or resend subject names, or undefined for a subject of another shape. */
-  requestIdOfControl(subject: string): string | undefined {
-    return this.#tail(subject, `${this.#root}.cancel.`) ?? this.#tail(subject, `${this.#root}.resend.`);
+  /**
+   * The frontend (undefined for `_`) and request a cancel or resend subject names, or undefined for a
+   * subject of another shape. An engine acts on it only for a request that frontend queued.
+   */
+  controlOf(subject: string): { frontendId: string | undefined; requestId: string } | undefined {
+    for (const kind of ['cancel', 'resend']) {
+      const prefix = `${this.#root}.${kind}.`;
+      if (!subject.startsWith(prefix)) continue;
+      const [frontend, request, ...rest] = subject.slice(prefix.length).split('.');
+      if (frontend === undefined || request === undefined || rest.length > 0) return undefined;
+      try {
+        return {
+          frontendId: frontend === '_' ? undefined : unescapeToken(frontend),
+          requestId: unescapeToken(request),
+        };
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
   }
 
   /** KV cache events (stored / removed blocks, snapshots) of one engine, kept in the KV event stream. */

@@ -14,6 +14,8 @@ export interface TokenPublisherOptions {
 }
 
 interface Retained {
+  /** The frontend that queued the request: its events go to its token subjects, and only it may cancel. */
+  readonly frontendId: string | undefined;
   /** Encoded events by index: an attempt's indices are 0, 1, 2, … with no gap. */
   readonly events: Uint8Array[];
   finishedAtMs: number | undefined;
@@ -22,7 +24,9 @@ interface Retained {
 /**
  * The serving engine's side of the token streams: publishes each event on the request's core subject
  * and keeps the events of each request it serves, so a frontend that lost some (a broker restart) gets
- * them again on `switchyard.v1.resend.<requestId>`. Also relays cancels from frontends.
+ * them again on `switchyard.v1.<ns>.resend.<frontend>.<requestId>`. Also relays cancels from frontends —
+ * only from the frontend that queued the request (the subject names it; NATS permissions let a frontend
+ * publish only on its own), so one frontend cannot stop another's requests.
  *
  * Invariants: `#retained` holds every request in flight here plus at most `maxLingering` finished ones,
  * none finished longer than `lingerMs` ago (swept every lingerMs / 2); a request's retained events are
@@ -74,21 +78,25 @@ export class TokenPublisher {
     return this.#retained.get(requestId)?.finishedAtMs !== undefined;
   }
 
-  /** Starts a new attempt at a request: forgets the events of an earlier attempt here. */
-  begin(requestId: string): void {
+  /**
+   * Starts a new attempt at a request queued by `frontendId` (undefined: by no named frontend):
+   * forgets the events of an earlier attempt here.
+   */
+  begin(requestId: string, frontendId: string | undefined): void {
     this.#retained.delete(requestId);
-    this.#retained.set(requestId, { events: [], finishedAtMs: undefined });
+    this.#retained.set(requestId, { frontendId, events: [], finishedAtMs: undefined });
   }
 
   /** Publishes one event of a request begun here, and keeps it for resends. */
   publish(event: TokenEvent): void {
     const data = encodeTokenEvent(event);
     const retained = this.#retained.get(event.requestId);
-    if (retained && retained.events.length === event.index) {
+    if (!retained) return; // not begun here (or dropped): nobody to address it to
+    if (retained.events.length === event.index) {
       retained.events.push(data);
       if (event.finishReason !== undefined) this.#linger(event.requestId, retained);
     }
-    this.#send(this.#conn.names.tokenSubject(event.requestId), data);
+    this.#send(this.#conn.names.tokenSubject(retained.frontendId, event.requestId), data);
   }
 
   /** Drops a request's events without publishing anything (its attempt here was handed to another engine). */
@@ -121,15 +129,24 @@ export class TokenPublisher {
     }
   }
 
+  /** The request a control subject names, if it is retained here and the subject's frontend queued it. */
+  #controlled(subject: string): { requestId: string; retained: Retained } | undefined {
+    const control = this.#conn.names.controlOf(subject);
+    const retained = control === undefined ? undefined : this.#retained.get(control.requestId);
+    if (control === undefined || retained === undefined || retained.frontendId !== control.frontendId) return undefined;
+    return { requestId: control.requestId, retained };
+  }
+
   #onCancel(subject: string): void {
-    const requestId = this.#conn.names.requestIdOfControl(subject);
-    if (requestId !== undefined) this.#options.onCancel(requestId);
+    const controlled = this.#controlled(subject);
+    if (controlled !== undefined && controlled.retained.finishedAtMs === undefined)
+      this.#options.onCancel(controlled.requestId);
   }
 
   #onResend(subject: string, data: Uint8Array): void {
-    const requestId = this.#conn.names.requestIdOfControl(subject);
-    const retained = requestId === undefined ? undefined : this.#retained.get(requestId);
-    if (requestId === undefined || !retained) return;
+    const controlled = this.#controlled(subject);
+    if (controlled === undefined) return;
+    const { requestId, retained } = controlled;
     let fromIndex = 0;
     try {
       const parsed = JSON.parse(new TextDecoder().decode(data)) as { fromIndex?: unknown };
@@ -138,7 +155,7 @@ export class TokenPublisher {
     } catch {
       // A malformed resend asks for everything: duplicates are harmless to the frontend.
     }
-    const tokens = this.#conn.names.tokenSubject(requestId);
+    const tokens = this.#conn.names.tokenSubject(retained.frontendId, requestId);
     for (const event of retained.events.slice(fromIndex)) this.#send(tokens, event);
   }
 

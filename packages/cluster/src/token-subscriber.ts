@@ -18,10 +18,10 @@ export interface TokenStream {
 
 /**
  * The frontend's side of the token streams: one core subscription per request on
- * `switchyard.v1.<namespace>.tokens.<requestId>`, opened BEFORE the request is published so no event can precede it.
+ * `switchyard.v1.<namespace>.tokens.<frontend>.<requestId>`, opened BEFORE the request is published so no event can precede it.
  * Each index reaches the sink once and in order (IndexDedup); the last event the sink sees is always a
  * final one — the engine's, or a synthetic error when the deadlines pass. Lost events (a gap, or silence
- * after a broker reconnect) are asked for again on `switchyard.v1.resend.<requestId>`; the serving engine
+ * after a broker reconnect) are asked for again on `switchyard.v1.<ns>.resend.<frontend>.<requestId>`; the serving engine
  * keeps each request's events and resends them.
  *
  * Invariant: a stream is in `#open` from `open` until its final event or `close`; one shared timer
@@ -34,8 +34,12 @@ export class TokenSubscriber {
   readonly #timer: NodeJS.Timeout;
   readonly #stopListening: () => void;
 
-  constructor(conn: ClusterConnection, options: Partial<TokenStreamOptions> = {}) {
+  /** The frontend whose requests these are: its token, cancel and resend subjects (undefined: `_`). */
+  readonly frontendId: string | undefined;
+
+  constructor(conn: ClusterConnection, options: Partial<TokenStreamOptions> = {}, frontendId?: string) {
     this.#conn = conn;
+    this.frontendId = frontendId;
     this.options = resolveTokenStreamOptions(options);
     this.#timer = setInterval(() => this.#tick(Date.now()), this.options.tickMs).unref();
     this.#stopListening = conn.onStateChange((state) => {
@@ -51,7 +55,9 @@ export class TokenSubscriber {
   /** Subscribes to a request's events; call before publishing the request. */
   open(requestId: string, sink: TokenSink): TokenStream {
     this.#open.get(requestId)?.close();
-    const stream = new OpenStream(requestId, sink, this.#conn, this.options, () => this.#open.delete(requestId));
+    const stream = new OpenStream(requestId, this.frontendId, sink, this.#conn, this.options, () =>
+      this.#open.delete(requestId),
+    );
     this.#open.set(requestId, stream);
     return stream;
   }
@@ -63,7 +69,7 @@ export class TokenSubscriber {
   cancel(requestId: string): void {
     this.#open.get(requestId)?.close();
     try {
-      this.#conn.nc.publish(this.#conn.names.cancelSubject(requestId));
+      this.#conn.nc.publish(this.#conn.names.cancelSubject(this.frontendId, requestId));
     } catch {
       // Closed connection: the engine finishes the request unheard, which costs compute, not correctness.
     }
@@ -83,6 +89,7 @@ export class TokenSubscriber {
 
 class OpenStream implements TokenStream {
   readonly requestId: string;
+  readonly #frontendId: string | undefined;
   readonly #sink: TokenSink;
   readonly #conn: ClusterConnection;
   readonly #options: TokenStreamOptions;
@@ -99,18 +106,20 @@ class OpenStream implements TokenStream {
 
   constructor(
     requestId: string,
+    frontendId: string | undefined,
     sink: TokenSink,
     conn: ClusterConnection,
     options: TokenStreamOptions,
     onClosed: () => void,
   ) {
     this.requestId = requestId;
+    this.#frontendId = frontendId;
     this.#sink = sink;
     this.#conn = conn;
     this.#options = options;
     this.#onClosed = onClosed;
     this.#resendDelayMs = options.resendAfterMs;
-    this.#sub = conn.nc.subscribe(conn.names.tokenSubject(requestId), {
+    this.#sub = conn.nc.subscribe(conn.names.tokenSubject(frontendId, requestId), {
       callback: (error, msg) => {
         if (error) return this.fail(error);
         let event: TokenEvent;
@@ -194,7 +203,7 @@ class OpenStream implements TokenStream {
     if (!this.#conn.isConnected) return;
     try {
       this.#conn.nc.publish(
-        this.#conn.names.resendSubject(this.requestId),
+        this.#conn.names.resendSubject(this.#frontendId, this.requestId),
         JSON.stringify({ fromIndex: this.#dedup.nextIndex }),
       );
     } catch {

@@ -56,4 +56,19 @@ describe('FrontendWatch', () => {
     expect(watch.isGone('f1', 0, 2_000)).toBe(true);
     watch.stop();
   });
+
+  it('takes a request as orphaned at once when its frontend restarted under the same name', () => {
+    let now = 10_000;
+    const watch = new FrontendWatch(quiet, () => now);
+    watch.observe('f1', 'life-1');
+    const takenLife = watch.lifeOf('f1');
+    expect(watch.isGone('f1', now, 2_000, takenLife)).toBe(false);
+    // The process dies and a new one starts under the name f1: its heartbeats carry another life.
+    now += 300;
+    watch.observe('f1', 'life-2');
+    expect(watch.isGone('f1', 10_000, 2_000, takenLife)).toBe(true);
+    // The new life's own requests are not orphans.
+    expect(watch.isGone('f1', now, 2_000, watch.lifeOf('f1'))).toBe(false);
+    watch.stop();
+  });
 });

@@ -24,11 +24,17 @@ describe('subjects', () => {
     expect(() => unescapeToken('a_zz')).toThrow(InvalidSubjectTokenError);
   });
 
-  it('names token, cancel and resend subjects by request id and reads the id back', () => {
-    expect(names.tokenSubject('cmpl-1')).toBe('switchyard.v1.default.tokens.cmpl-1');
-    expect(names.requestIdOfControl(names.cancelSubject('r.1'))).toBe('r.1');
-    expect(names.requestIdOfControl(names.resendSubject('r.1'))).toBe('r.1');
-    expect(names.requestIdOfControl('switchyard.v1.default.tokens.r1')).toBeUndefined();
+  it('names token, cancel and resend subjects by frontend and request id and reads both back', () => {
+    expect(names.tokenSubject('fe-0', 'cmpl-1')).toBe('switchyard.v1.default.tokens.fe-0.cmpl-1');
+    expect(names.tokenSubject(undefined, 'cmpl-1')).toBe('switchyard.v1.default.tokens._.cmpl-1');
+    expect(names.frontendTokenSubjects('fe-0')).toBe('switchyard.v1.default.tokens.fe-0.*');
+    expect(names.controlOf(names.cancelSubject('gw.1', 'r.1'))).toEqual({ frontendId: 'gw.1', requestId: 'r.1' });
+    expect(names.controlOf(names.resendSubject(undefined, 'r.1'))).toEqual({ frontendId: undefined, requestId: 'r.1' });
+    expect(names.controlOf('switchyard.v1.default.tokens.f.r1')).toBeUndefined();
+    expect(names.controlOf('switchyard.v1.default.cancel.r1')).toBeUndefined();
+    expect(names.controlOf('switchyard.v1.default.cancel.f.r1.x')).toBeUndefined();
+    // No frontend name escapes to `_`, the token of requests queued by no named frontend.
+    expect(names.tokenSubject('_', 'r')).not.toBe(names.tokenSubject(undefined, 'r'));
     expect(names.frontendIdOf(names.frontendSubject('gw.1'))).toBe('gw.1');
   });
 
@@ -44,9 +50,9 @@ describe('subjects', () => {
     const all = (n: ClusterNames) => [
       n.requestSubject('tiny'),
       n.routedRequestSubject('tiny', 'e'),
-      n.tokenSubject('r'),
-      n.cancelSubject('r'),
-      n.resendSubject('r'),
+      n.tokenSubject('f', 'r'),
+      n.cancelSubject('f', 'r'),
+      n.resendSubject('f', 'r'),
       n.engineLoadSubject('e'),
       n.kvEventSubject('e'),
       n.kvSnapshotSubject('e'),
@@ -59,7 +65,7 @@ describe('subjects', () => {
     const fromA = new Set(all(a));
     for (const name of all(b)) expect(fromA.has(name)).toBe(false);
     // A control subject of another namespace names no request here.
-    expect(a.requestIdOfControl(b.cancelSubject('r'))).toBeUndefined();
+    expect(a.controlOf(b.cancelSubject('f', 'r'))).toBeUndefined();
     expect(a.frontendIdOf(b.frontendSubject('f'))).toBeUndefined();
   });
 

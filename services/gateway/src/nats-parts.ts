@@ -71,7 +71,10 @@ export async function openNats(
 ): Promise<NatsParts> {
   const log = (line: string) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`);
   const queue = await RequestQueue.open(conn, settings.queue);
-  const tokens = new TokenSubscriber(conn);
+  // Its token, cancel and resend subjects carry this frontend's name, so NATS permissions can confine a
+  // frontend's user to its own requests. A restart under the same name is told apart by the heartbeat's life.
+  const frontendId = config.instanceName;
+  const tokens = new TokenSubscriber(conn, {}, frontendId);
   const { config: model, tokenizer, hasher } = served;
   const engineId = config.instanceName;
   const kvStream = await KvEventStream.open(conn);
@@ -135,9 +138,6 @@ export async function openNats(
   };
   const backlog = new QueueBacklog(queue, model.name, 1_000);
   await backlog.poll();
-  // This process's life, not its name: a frontend restarted under the same name (a supervised restart,
-  // a StatefulSet pod) must not keep its dead predecessor's requests looking read.
-  const frontendId = `${config.instanceName}-${randomUUID().slice(0, 8)}`;
   const backend = new NatsBackend({
     conn,
     queue,
