@@ -207,6 +207,19 @@ describe(`chaos: soak — ${SOAK_S} s of mixed load with aborts and an engine ki
         rows,
         `${done.length} requests in ${SOAK_S} s`,
       );
+      const bad = done.filter((d) => d.outcome.kind !== 'exact');
+      if (bad.length > 0) {
+        // What the processes said about each request that did not come back exact.
+        const logs = [frontend, ...engines.values(), ...dead].map((p) => `--- ${p.name}\n${p.output()}`).join('\n');
+        for (const d of bad) {
+          const o = d.outcome as StreamOutcome;
+          const lines = o.requestId ? logs.split('\n').filter((l) => l.includes(o.requestId ?? '')) : [];
+          process.stderr.write(
+            `\nsoak: ${d.kind} request ${o.requestId ?? '?'} ended ${o.kind} after ${Math.round(o.ms)} ms: ` +
+              `${o.error ?? ''}${o.text !== undefined ? ` text ${JSON.stringify(o.text)}` : ''}\n${lines.join('\n')}\n`,
+          );
+        }
+      }
       expect(kills.length).toBeGreaterThanOrEqual(1);
       expect(done.filter((d) => d.outcome.kind === 'wrong' || d.outcome.kind === 'hung')).toEqual([]);
       expect(done.filter((d) => d.outcome.kind === 'error')).toEqual([]);

@@ -7,6 +7,10 @@ export interface StreamOutcome {
   readonly kind: 'exact' | 'wrong' | 'error' | 'hung';
   readonly ms: number;
   readonly error?: string;
+  /** The completion id the server gave (from the first event), to find the request in logs. */
+  readonly requestId?: string;
+  /** What the client read, when it was not the expected text. */
+  readonly text?: string;
 }
 
 export async function streamOutcome(
@@ -51,9 +55,12 @@ export async function streamOutcome(
     .map((s) => s.slice(6));
   const parsed = events
     .filter((e) => e !== '[DONE]')
-    .map((e) => JSON.parse(e) as { choices?: { text: string }[]; error?: { message: string } });
+    .map((e) => JSON.parse(e) as { id?: string; choices?: { text: string }[]; error?: { message: string } });
+  const requestId = parsed.find((e) => e.id !== undefined)?.id;
+  const id = requestId !== undefined ? { requestId } : {};
   const error = parsed.find((e) => e.error !== undefined)?.error?.message;
-  if (error !== undefined) return { kind: 'error', ms, error };
+  if (error !== undefined) return { kind: 'error', ms, error, ...id };
   const text = parsed.map((e) => e.choices?.[0]?.text ?? '').join('');
-  return { kind: events.at(-1) === '[DONE]' && text === expectedText ? 'exact' : 'wrong', ms };
+  if (events.at(-1) === '[DONE]' && text === expectedText) return { kind: 'exact', ms, ...id };
+  return { kind: 'wrong', ms, text, ...id };
 }
