@@ -1,4 +1,12 @@
-import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  type Authenticator,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { ClusterConfigError, NatsConnectError, type NatsConnectFailure } from './errors.ts';
@@ -24,6 +32,10 @@ export interface ClusterConnectOptions {
   readonly user?: string;
   readonly pass?: string;
   readonly token?: string;
+  /** A `.creds` file (user JWT and NKey seed, from `nsc`): operator-mode authentication. */
+  readonly credsFile?: string;
+  /** A file holding a user NKey seed (`SU…`): NKey authentication against a server listing the public key. */
+  readonly nkeySeedFile?: string;
   readonly tls?: ClusterTlsOptions;
   /** Deadline of the first connection (default 5 s). */
   readonly connectTimeoutMs?: number;
@@ -98,9 +110,14 @@ export class ClusterConnection {
     const user = options.user ?? fromUrl.user;
     const pass = options.pass ?? fromUrl.pass;
     const token = options.token ?? fromUrl.token;
+    const authenticator = authenticatorOf(options);
     const natsOptions: NodeConnectionOptions = {
       servers: [...fromUrl.servers],
       name: `${names.namespace}/${options.name}`,
+      // Replies (JetStream API answers, pulled messages) come to this process's own inbox subjects, so
+      // NATS permissions can let each user read only its own (docs/architecture.md, "NATS permissions").
+      inboxPrefix: names.inboxPrefix(options.name),
+      ...(authenticator ? { authenticator } : {}),
       timeout: options.connectTimeoutMs ?? 5_000,
       reconnect: reconnect.maxAttempts > 0,
       maxReconnectAttempts: reconnect.maxAttempts,
@@ -236,4 +253,58 @@ function classify(error: Error): NatsConnectFailure {
     return 'unreachable';
   }
   return 'other';
+}
+
+/** The authenticator of a `.creds` file or an NKey seed file, read now; a file that cannot be read is a config error. */
+function authenticatorOf(options: ClusterConnectOptions): Authenticator | undefined {
+  const read = (file: string, what: string): Uint8Array => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new ClusterConfigError(`cannot read the NATS ${what} file ${file}: ${(error as Error).message}`);
+    }
+  };
+  if (options.credsFile !== undefined && options.nkeySeedFile !== undefined)
+    throw new ClusterConfigError('give NATS a .creds file or an NKey seed file, not both');
+  if (options.credsFile !== undefined) return credsAuthenticator(read(options.credsFile, '.creds'));
+  if (options.nkeySeedFile !== undefined) {
+    const seed = new TextDecoder().decode(read(options.nkeySeedFile, 'NKey seed')).trim();
+    if (!/^SU[A-Z2-7]{56}$/.test(seed))
+      throw new ClusterConfigError(`the NATS NKey seed file ${options.nkeySeedFile} does not hold a user seed (SU…)`);
+    return nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  return undefined;
+}
+
+/**
+ * NATS authentication and TLS from the environment, the same for every process: NATS_CREDS (a .creds
+ * file), NATS_NKEY (a file holding a user NKey seed), NATS_USER + NATS_PASSWORD, NATS_TOKEN; TLS files
+ * NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY.
+ */
+export function natsAuthFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Pick<ClusterConnectOptions, 'user' | 'pass' | 'token' | 'credsFile' | 'nkeySeedFile' | 'tls'> {
+  const out: {
+    user?: string;
+    pass?: string;
+    token?: string;
+    credsFile?: string;
+    nkeySeedFile?: string;
+    tls?: ClusterTlsOptions;
+  } = {};
+  const tls: { caFile?: string; certFile?: string; keyFile?: string } = {};
+  const take = (name: string, put: (value: string) => void) => {
+    const value = env[name];
+    if (value !== undefined && value !== '') put(value);
+  };
+  take('NATS_USER', (v) => (out.user = v));
+  take('NATS_PASSWORD', (v) => (out.pass = v));
+  take('NATS_TOKEN', (v) => (out.token = v));
+  take('NATS_CREDS', (v) => (out.credsFile = v));
+  take('NATS_NKEY', (v) => (out.nkeySeedFile = v));
+  take('NATS_TLS_CA', (v) => (tls.caFile = v));
+  take('NATS_TLS_CERT', (v) => (tls.certFile = v));
+  take('NATS_TLS_KEY', (v) => (tls.keyFile = v));
+  if (Object.keys(tls).length > 0) out.tls = tls;
+  return out;
 }

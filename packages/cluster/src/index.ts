@@ -1,7 +1,14 @@
 export { NatsConnectError, RemoteGenerationError, TokenStreamTimeoutError } from './errors.ts';
 export { ClusterNames, DEFAULT_NAMESPACE, freshNamespace, validateNamespace } from './subjects.ts';
 export { redactUrl } from './redact-url.ts';
-export { probeNats, type ClusterTlsOptions, type ConnectionState, ClusterConnection } from './connect.ts';
+export {
+  probeNats,
+  natsAuthFromEnv,
+  type ClusterConnectOptions,
+  type ClusterTlsOptions,
+  type ConnectionState,
+  ClusterConnection,
+} from './connect.ts';
 export { chooseBroker, describeBrokerChoice } from './broker-choice.ts';
 export { type RequestMessage } from './request-message.ts';
 export { type RequestQueueOptions } from './request-queue-options.ts';
@@ -56,3 +63,12 @@ export {
 } from './kv-router.ts';
 export { RouteLedger, type RouteLedgerOptions } from './route-ledger.ts';
 export { FrontendHeartbeat, FrontendWatch } from './frontend-liveness.ts';
+export {
+  NATS_ROLES,
+  createNatsUserKey,
+  natsPermissions,
+  natsServerAuthorization,
+  type NatsPermissions,
+  type NatsRole,
+  type NatsUser,
+} from './permissions.ts';

@@ -94,6 +94,19 @@ export class ClusterNames {
     this.placementBucket = `switchyard_placement_${namespace}`;
   }
 
+  /** `switchyard.v1.<namespace>`: the prefix of every subject of this cluster. */
+  get root(): string {
+    return this.#root;
+  }
+
+  /**
+   * The inbox prefix of the process named `name` (`_INBOX.<namespace>.<name>`): its JetStream answers
+   * and pulled messages arrive under it, and NATS permissions let its user subscribe to nothing else there.
+   */
+  inboxPrefix(name: string): string {
+    return `_INBOX.${this.namespace}.${escapeToken(name)}`;
+  }
+
   /** Every request subject (what the request stream captures). */
   get requestSubjects(): string {
     return `${this.#root}.requests.>`;

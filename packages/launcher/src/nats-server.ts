@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.ts';
@@ -11,6 +11,8 @@ export interface NatsServerOptions {
   readonly pass?: string;
   /** Default true: JetStream on, with a temporary store directory. */
   readonly jetstream?: boolean;
+  /** nats-server configuration text (e.g. an `authorization` block), given with `-c`; the flags win. */
+  readonly config?: string;
   readonly readyTimeoutMs?: number;
 }
 
@@ -39,6 +41,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     '127.0.0.1',
     ...(options.jetstream === false ? [] : ['-js', '-sd', storeDir]),
   ];
+  if (options.config !== undefined) {
+    const file = join(storeDir, 'nats-server.conf');
+    writeFileSync(file, options.config);
+    args.push('-c', file);
+  }
   if (options.user !== undefined) args.push('--user', options.user);
   if (options.pass !== undefined) args.push('--pass', options.pass);
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;

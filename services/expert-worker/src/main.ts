@@ -11,7 +11,7 @@ import { checkTlsFiles, createExpertServer, type ServerTls } from '@switchyard/r
 import { ExpertWorker } from './expert-worker.ts';
 import { modelDirExpertSource } from './expert-source.ts';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
-import { ClusterConnection, WorkerRegistry } from '@switchyard/cluster';
+import { ClusterConnection, natsAuthFromEnv, WorkerRegistry } from '@switchyard/cluster';
 
 /** Each flag and the environment variable it falls back to (flags win over variables, variables over defaults). */
 const ENV_OF = {
@@ -69,7 +69,7 @@ const values = parseServiceFlags({
     return { name, env: variable, value, description, ...(name === 'nats-url' ? { alsoEnv: 'NATS_URL' } : {}) };
   }),
   epilogue: `Flags win over environment variables, which win over the defaults. With --nats-url (credentials
-NATS_USER/NATS_PASSWORD or NATS_TOKEN) the worker registers in the switchyard_workers bucket under
+NATS_CREDS, NATS_NKEY, NATS_USER/NATS_PASSWORD or NATS_TOKEN; TLS from NATS_TLS_*) the worker registers in the switchyard_workers bucket under
 --advertise and heartbeats until it stops. Telemetry: SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*.`,
   argv: process.argv.slice(2),
   env: process.env,
@@ -146,9 +146,7 @@ if (values['nats-url']) {
       url: values['nats-url'],
       name: `worker-${workerId}`,
       ...(values.namespace ? { namespace: values.namespace } : {}),
-      ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
-      ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
-      ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
+      ...natsAuthFromEnv(env),
     });
     const ttl = values['registry-ttl-ms'] === undefined ? undefined : Number(values['registry-ttl-ms']);
     const registry = await WorkerRegistry.open(

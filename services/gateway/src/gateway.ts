@@ -17,7 +17,7 @@ import type { PlacementStrategy } from '@switchyard/routing';
 import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
 import type { FetchMode, KvTransport } from '@switchyard/kv-transfer';
-import type { ClusterConnection, ClusterTlsOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
+import type { ClusterConnection, ClusterConnectOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
 import { loadModelDir, readModelDirInfo, type ModelConfig } from '@switchyard/model';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
@@ -113,10 +113,8 @@ export interface NatsSettings {
   readonly url: string;
   /** The cluster's namespace (default `default`). */
   readonly namespace?: string;
-  readonly user?: string;
-  readonly pass?: string;
-  readonly token?: string;
-  readonly tls?: ClusterTlsOptions;
+  /** Credentials and TLS (from the environment: `natsAuthFromEnv`). */
+  readonly auth?: Pick<ClusterConnectOptions, 'user' | 'pass' | 'token' | 'credsFile' | 'nkeySeedFile' | 'tls'>;
   readonly queue: Partial<RequestQueueOptions>;
 }
 

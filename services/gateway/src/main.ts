@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseServiceFlags, stopWithParent } from '@switchyard/flags';
 import { FETCH_MODES, KV_TRANSPORTS } from '@switchyard/kv-transfer';
-import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
+import { natsAuthFromEnv, redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, GATEWAY_ROLES, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
 import { loadApiKeys } from './http/auth.ts';
@@ -161,8 +161,8 @@ const values = parseServiceFlags({
 feeds this gateway's own engine; with it, requests go through the JetStream work queue and any gateway's
 engine serves them, and each engine serves its KV pages to peers on --kv-port (gRPC) and --kv-data-port (plain TCP), fetching prompt prefixes
 other engines or a page store hold when that beats recomputing them (--kv-fetch). With --role decode, new
-prompts are computed by a --role prefill engine and their pages fetched. NATS credentials come from NATS_USER and NATS_PASSWORD, or NATS_TOKEN, and TLS files
-from NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY. Telemetry: SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*.`,
+prompts are computed by a --role prefill engine and their pages fetched. NATS credentials come from NATS_CREDS (a .creds file), NATS_NKEY (an NKey seed file), NATS_USER and
+NATS_PASSWORD, or NATS_TOKEN, and TLS files from NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY. Telemetry: SWITCHYARD_TRACE_FILE, SWITCHYARD_TRACE_DETAIL, OTEL_*.`,
   argv: process.argv.slice(2),
   env,
 }) as { readonly [F in keyof typeof ENV_OF]?: string } & {
@@ -299,23 +299,10 @@ async function workerTlsOf(): Promise<ClientTls | undefined> {
 function natsSettings(url: string): NatsSettings {
   const ackWaitMs = int('--ack-wait-ms', values['ack-wait-ms'], 30_000, 100);
   const heartbeatMs = int('--heartbeat-ms', values['heartbeat-ms'], Math.floor(ackWaitMs / 3), 50);
-  const tls =
-    env['NATS_TLS_CA'] || env['NATS_TLS_CERT'] || env['NATS_TLS_KEY']
-      ? {
-          tls: {
-            ...(env['NATS_TLS_CA'] ? { caFile: env['NATS_TLS_CA'] } : {}),
-            ...(env['NATS_TLS_CERT'] ? { certFile: env['NATS_TLS_CERT'] } : {}),
-            ...(env['NATS_TLS_KEY'] ? { keyFile: env['NATS_TLS_KEY'] } : {}),
-          },
-        }
-      : {};
   return {
     url,
     ...(values.namespace ? { namespace: values.namespace } : {}),
-    ...(env['NATS_USER'] ? { user: env['NATS_USER'] } : {}),
-    ...(env['NATS_PASSWORD'] ? { pass: env['NATS_PASSWORD'] } : {}),
-    ...(env['NATS_TOKEN'] ? { token: env['NATS_TOKEN'] } : {}),
-    ...tls,
+    auth: natsAuthFromEnv(env),
     queue: {
       ackWaitMs,
       heartbeatIntervalMs: heartbeatMs,

@@ -48,15 +48,12 @@ export interface NatsParts {
 }
 
 export function openConnection(settings: NatsSettings, config: GatewayConfig): Promise<ClusterConnection> {
-  const { url, namespace, user, pass, token, tls } = settings;
+  const { url, namespace, auth } = settings;
   return ClusterConnection.open({
     url,
     ...(namespace !== undefined ? { namespace } : {}),
     name: config.instanceName,
-    ...(user !== undefined ? { user } : {}),
-    ...(pass !== undefined ? { pass } : {}),
-    ...(token !== undefined ? { token } : {}),
-    ...(tls !== undefined ? { tls } : {}),
+    ...auth,
   });
 }
 

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ANY_MODEL, ClusterConnection, EngineLoadReporter, KvEventPublisher, KvEventStream } from '@switchyard/cluster';
+import {
+  ANY_MODEL,
+  ClusterConnection,
+  EngineLoadReporter,
+  KvEventPublisher,
+  KvEventStream,
+  natsAuthFromEnv,
+} from '@switchyard/cluster';
 import { LruPageStore, newStoreCounters, storePageHandler, type StoreCounters } from '@switchyard/kv-transfer';
 import { createKvBulkServer, createKvPageServer, type KvBulkServer, type KvPageServer } from '@switchyard/rpc';
 
@@ -70,6 +77,7 @@ export class KvStoreService {
       url: config.natsUrl,
       name: config.name,
       ...(config.namespace !== undefined ? { namespace: config.namespace } : {}),
+      ...natsAuthFromEnv(process.env),
     });
     try {
       const stream = await KvEventStream.open(conn);
