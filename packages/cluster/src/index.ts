@@ -65,6 +65,7 @@ export { RouteLedger, type RouteLedgerOptions } from './route-ledger.ts';
 export { FrontendHeartbeat, FrontendWatch } from './frontend-liveness.ts';
 export {
   NATS_ROLES,
+  ANY_NAME,
   createNatsUserKey,
   natsPermissions,
   natsServerAuthorization,

@@ -28,16 +28,24 @@ export function createNatsUserKey(): { readonly publicKey: string; readonly seed
 export const NATS_ROLES = ['frontend', 'engine', 'worker', 'kv-store'] as const;
 export type NatsRole = (typeof NATS_ROLES)[number];
 
+/** The name that stands for every process of a role (see natsPermissions). */
+export const ANY_NAME = '*';
+
 export interface NatsPermissions {
   readonly publish: { readonly allow: readonly string[] };
   readonly subscribe: { readonly allow: readonly string[] };
 }
 
-/** The subjects a process of `role` named `name` may publish and subscribe to in `names`'s namespace. */
+/**
+ * The subjects a process of `role` named `name` may publish and subscribe to in `names`'s namespace;
+ * `name` `*` (ANY_NAME) for a user shared by every process of the role.
+ */
 export function natsPermissions(names: ClusterNames, role: NatsRole, name: string): NatsPermissions {
   const r = names.root;
-  const me = escapeToken(name);
-  const inbox = `${names.inboxPrefix(name)}.>`;
+  // `*`: one user for every process of the role (their names are not known in advance, as a
+  // Deployment's pods): roles stay apart, processes of one role do not.
+  const me = name === ANY_NAME ? '*' : escapeToken(name);
+  const inbox = `_INBOX.${names.namespace}.${me}.>`;
   const api = '$JS.API';
   const requests = names.requestStream;
   const kvEvents = names.kvEventStream;
@@ -81,7 +89,7 @@ export function natsPermissions(names: ClusterNames, role: NatsRole, name: strin
       `${api}.STREAM.MSG.DELETE.${requests}`,
       ...follow(kvEvents),
     ],
-    subscribe: [inbox, names.frontendTokenSubjects(name), `${r}.engines.load.*`],
+    subscribe: [inbox, `${r}.tokens.${me}.*`, `${r}.engines.load.*`],
   };
   switch (role) {
     case 'frontend':

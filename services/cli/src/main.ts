@@ -7,6 +7,7 @@ import { reportCommand } from './commands/report.ts';
 import { economicsCommand } from './commands/economics.ts';
 import { benchCommand } from './commands/bench.ts';
 import { planCommand } from './commands/plan.ts';
+import { natsConfigCommand } from './commands/nats-config.ts';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -21,7 +22,8 @@ const program = new Command('switchyard')
   .addCommand(reportCommand())
   .addCommand(economicsCommand())
   .addCommand(benchCommand())
-  .addCommand(planCommand());
+  .addCommand(planCommand())
+  .addCommand(natsConfigCommand());
 
 /** A usage mistake (unknown flag, missing value) is one line and exit code 2, as in the services. */
 function mannered(command: Command): void {

@@ -35,6 +35,35 @@ beforeAll(async () => {
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 describe('switchyard CLI', () => {
+  it('writes NATS users for a cluster: a config nats-server accepts and one user seed per process', async () => {
+    const out = join(root, 'nats');
+    const made = await cli(
+      'nats-config',
+      '--out',
+      out,
+      '--namespace',
+      'demo',
+      '--engines',
+      'e0',
+      '--frontends',
+      'f0,f1',
+      '--workers',
+      '0',
+    );
+    expect(made.code).toBe(0);
+    expect((await readdir(out)).sort()).toEqual(['auth.conf', 'e0.nk', 'f0.nk', 'f1.nk', 'worker-0.nk']);
+    expect((await readFile(join(out, 'f1.nk'), 'utf8')).trim()).toMatch(/^SU[A-Z2-7]{56}$/);
+    const conf = await readFile(join(out, 'auth.conf'), 'utf8');
+    expect(conf.match(/nkey: "U[A-Z2-7]{55}"/g)).toHaveLength(4);
+    expect(conf).toContain('"switchyard.v1.demo.cancel.f1.*"');
+    const checked = await run('/usr/sbin/nats-server', ['-c', join(out, 'auth.conf'), '-t']);
+    expect(`${checked.stdout}${checked.stderr}`).toMatch(/is valid/);
+    // Nothing is overwritten without --force; a bad call is one line and exit 2.
+    const again = await cli('nats-config', '--out', out, '--engines', 'e0');
+    expect(again).toMatchObject({ code: 2, stderr: expect.stringMatching(/exists \(--force to overwrite\)\n$/) });
+    expect((await cli('nats-config', '--out', join(root, 'none'))).code).toBe(2);
+  });
+
   it('writes byte-identical files for the same preset and seed', async () => {
     const a = await cli('model', 'init', '--preset', 'tiny', '--seed', '1', '--out', join(root, 'a'));
     const b = await cli('model', 'init', '--preset', 'tiny', '--seed', '1', '--out', join(root, 'b'));
