@@ -12,7 +12,7 @@ import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { ClusterNames, DEFAULT_NAMESPACE } from '@switchyard/cluster';
+import { ANY_NAME, ClusterNames, DEFAULT_NAMESPACE, natsPermissions, type NatsRole } from '@switchyard/cluster';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const K8S = join(ROOT, 'k8s');
@@ -505,6 +505,8 @@ describe('labels and ports', () => {
     };
     for (const o of BASE_OBJECTS) {
       const path = selectorAt[kindOf(o)];
+      // The NATS policy selects the chart's servers, which the base does not hold.
+      if (kindOf(o) === 'NetworkPolicy' && nameOf(o) === 'switchyard-nats') continue;
       if (path) expect(podsSelectedBy(rec(at(o, ...path))), `${kindOf(o)} ${nameOf(o)}`).not.toHaveLength(0);
     }
     for (const w of workloadsOf(BASE_OBJECTS)) {
@@ -533,7 +535,7 @@ describe('labels and ports', () => {
   });
 
   it('opens NetworkPolicy ingress only on ports the selected pods declare', () => {
-    for (const np of BASE_OBJECTS.filter((o) => kindOf(o) === 'NetworkPolicy')) {
+    for (const np of BASE_OBJECTS.filter((o) => kindOf(o) === 'NetworkPolicy' && nameOf(o) !== 'switchyard-nats')) {
       const pods = podsSelectedBy(rec(at(np, 'spec', 'podSelector')));
       for (const rule of recs(at(np, 'spec', 'ingress'))) {
         for (const p of recs(rule['ports']))
@@ -765,6 +767,23 @@ describe('network policies', () => {
     }
   });
 
+  it("admits NATS clients only from Switchyard's pods, routes only between the servers, monitoring for KEDA", () => {
+    const nats = objectOf(BASE_OBJECTS, 'NetworkPolicy', 'switchyard-nats');
+    expect(at(nats, 'spec', 'podSelector')).toEqual({ matchLabels: NATS });
+    const rules = recs(at(nats, 'spec', 'ingress')).map((r) => ({
+      from: recs(r['from']),
+      ports: recs(r['ports']).map((p) => p['port']),
+    }));
+    expect(rules.find((r) => r.ports.includes(4222))?.from).toEqual([
+      { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'switchyard' } } },
+    ]);
+    expect(rules.filter((r) => r.ports.includes(4222))).toHaveLength(1);
+    expect(rules.find((r) => r.ports.includes(6222))?.from).toEqual([{ podSelector: { matchLabels: NATS } }]);
+    expect(rules.flatMap((r) => r.ports).sort()).toEqual([4222, 6222, 8222, 8222]);
+    // Every Switchyard pod that speaks NATS carries the label the rule admits.
+    for (const pods of [GATEWAY, WORKER]) expect(pods['app.kubernetes.io/name']).toBe('switchyard');
+  });
+
   it('lets gateways and workers reach NATS on 4222 and the collector on 4317 and 4318', () => {
     for (const pods of [GATEWAY, WORKER]) {
       expect(egress(pods, NATS)).toContain(4222);
@@ -839,6 +858,43 @@ describe('autoscaling and NATS', () => {
       }
     },
   );
+
+  it("gives each role's pods its NATS user, whose permissions in the chart's values are the layout's for that role", () => {
+    const names = new ClusterNames(
+      buildOf('base').settings.get('switchyard-shared')?.get('SWITCHYARD_NAMESPACE') ?? DEFAULT_NAMESPACE,
+    );
+    const users = recs(at(natsValues, 'config', 'merge', 'authorization', 'users'));
+    const byRole: [string, string, string, NatsRole][] = [
+      ['Deployment', 'switchyard-gateway', 'gateway', 'engine'],
+      ['StatefulSet', 'switchyard-worker', 'expert-worker', 'worker'],
+      ['StatefulSet', 'switchyard-kv-store', 'kv-store', 'kv-store'],
+    ];
+    expect(users).toHaveLength(byRole.length);
+    const passwordVariables = rec(at(natsValues, 'container', 'env'));
+    for (const [kind, name, container, role] of byRole) {
+      const env = recs(containerNamed(objectOf(BASE_OBJECTS, kind, name), container)['env']);
+      const user = env.find((e) => e['name'] === 'NATS_USER')?.['value'];
+      const password = rec(at(env.find((e) => e['name'] === 'NATS_PASSWORD') ?? {}, 'valueFrom', 'secretKeyRef'));
+      // Required: a pod without the Secret does not start (no `optional: true`), and no anonymous fallback.
+      expect(password, name).toMatchObject({ name: 'switchyard-nats' });
+      expect(password['optional'], name).toBeUndefined();
+      expect(
+        env.some((e) => e['name'] === 'NATS_TOKEN'),
+        name,
+      ).toBe(false);
+      const entry = users.find((u) => u['user'] === user);
+      expect(entry, `${name}: NATS user ${String(user)} in k8s/nats/values.yaml`).toBeDefined();
+      expect(at(entry ?? {}, 'permissions')).toEqual(
+        JSON.parse(JSON.stringify(natsPermissions(names, role, ANY_NAME))),
+      );
+      // The server reads the same Secret key for this user's password.
+      const variable = /^<< \$(\w+) >>$/.exec(str(entry?.['password']) ?? '')?.[1] ?? '';
+      expect(at(passwordVariables, variable, 'valueFrom', 'secretKeyRef'), name).toEqual({
+        name: 'switchyard-nats',
+        key: password['key'],
+      });
+    }
+  });
 
   it('runs NATS as a 3-server JetStream cluster on file storage, for the URL the services use', () => {
     expect(at(natsValues, 'config', 'cluster')).toMatchObject({ enabled: true, replicas: 3 });
