@@ -90,8 +90,7 @@ export class Scheduler {
     while (budget > 0 && this.running.length < this.#config.maxRunningSequences) {
       const seq = this.waiting[0];
       if (!seq) break;
-      const hashes = this.#hasher.hashes(seq);
-      const cached = this.#kv.findCachedPrefix(hashes, seq.tokens);
+      const cached = this.#cachedPrefixOf(seq);
       const count = Math.min(seq.tokens.length - cached.numCachedTokens, budget);
       if (!this.#kv.allocate(seq.id, cached.numCachedTokens + count, cached.blockIds).ok) break;
       this.waiting.shift();
@@ -103,6 +102,16 @@ export class Scheduler {
       budget -= count;
     }
     return budget;
+  }
+
+  /**
+   * The prefix of seq already in the cache. NOTE: none for a request that scores its prompt: a cached
+   * row would skip the LM head its prompt logprobs need (vLLM skips the prefix cache for them too). Its
+   * own full blocks are still cached for the requests after it.
+   */
+  #cachedPrefixOf(seq: Sequence): { numCachedTokens: number; blockIds: readonly number[] } {
+    if (seq.params.promptLogprobs !== undefined) return { numCachedTokens: 0, blockIds: [] };
+    return this.#kv.findCachedPrefix(this.#hasher.hashes(seq), seq.tokens);
   }
 
   #preempt(seq: Sequence): void {
