@@ -5,7 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { getPreset, randomWeights } from '@switchyard/model';
-import { EngineLoop, resolveSamplingParams, type EngineBundle } from '@switchyard/engine';
+import {
+  createByteTokenizer,
+  EngineLoop,
+  resolveSamplingParams,
+  type EngineBundle,
+  type GenerationBackend,
+  type TokenSink,
+} from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
 import { createHttpServer } from '../src/http/server.ts';
 import { LocalBackend } from '../src/local-backend.ts';
@@ -189,6 +196,86 @@ describe('n choices per prompt', () => {
       expect(mine.map((c) => c.delta?.content ?? '').join('')).toBe(plainChat.choices[i]?.message.content);
     }
     expect(chatChunks.at(-1)?.usage?.completion_tokens).toBe(10);
+  });
+});
+
+describe('n choices in flight', () => {
+  it('cancels every choice of a stream when the client disconnects, freeing their KV blocks', async () => {
+    const freeBefore = bundle.kv.numFreeBlocks;
+    const res = await post('/v1/completions', {
+      model: 'tiny',
+      prompt: 'a long one',
+      n: 3,
+      max_tokens: 200,
+      temperature: 0.5,
+      ignore_eos: true,
+      stream: true,
+    });
+    const reader = res.body?.getReader();
+    await reader?.read();
+    expect(bundle.engine.numRunning + bundle.engine.numWaiting).toBe(3);
+    await reader?.cancel();
+    for (let i = 0; i < 100 && (bundle.engine.numRunning > 0 || bundle.kv.numFreeBlocks !== freeBefore); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(bundle.engine.numRunning).toBe(0);
+    expect(bundle.kv.numFreeBlocks).toBe(freeBefore);
+  });
+
+  it('fails the request when one choice fails, aborting the others, streamed or not', async () => {
+    const aborted: string[] = [];
+    const sinks = new Map<string, TokenSink>();
+    // Every choice sends a token; choice 1 then fails; the others run until aborted.
+    const backend: GenerationBackend = {
+      modelId: 'tiny',
+      maxContext: 256,
+      vocabSize: 258,
+      tokenizer: createByteTokenizer(),
+      isReady: () => true,
+      canAdmit: () => true,
+      submit: (request, sink) => {
+        sinks.set(request.id, sink);
+        setTimeout(() => {
+          sink({ requestId: request.id, index: 0, tokenId: 65, text: 'A' });
+          if (!request.id.endsWith('-1')) return;
+          setTimeout(() => {
+            const error = new Error('expert worker lost');
+            sink({ requestId: request.id, index: 1, tokenId: -1, text: '', finishReason: 'error', error });
+          }, 20);
+        }, 5);
+      },
+      abort: (id) => {
+        aborted.push(id);
+        sinks.get(id)?.({ requestId: id, index: 1, tokenId: -1, text: '', finishReason: 'abort' });
+      },
+    };
+    const failing = createHttpServer({ backend, bodyLimitBytes: 64 * 1024 });
+    const url = await failing.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const send = (stream: boolean) =>
+        fetch(`${url}/v1/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'tiny', prompt: 'x', n: 3, max_tokens: 5, stream }),
+        });
+      const plain = await send(false);
+      expect(plain.status).toBe(500);
+      expect(((await plain.json()) as { error: { code: string } }).error.code).toBe('generation_failed');
+      expect(aborted.filter((id) => id.endsWith('-0') || id.endsWith('-2'))).toHaveLength(2);
+      expect(aborted.some((id) => id.endsWith('-1'))).toBe(false);
+
+      aborted.length = 0;
+      const streamed = await (await send(true)).text();
+      const events = streamed.split('\n\n').filter((e) => e.startsWith('data: '));
+      expect(events.at(-1)).toBe('data: [DONE]');
+      expect(events.at(-2)).toContain('generation_failed');
+      // The three first tokens, then the error: nothing from the aborted choices after it.
+      expect(events.slice(0, -2).map((e) => (JSON.parse(e.slice(6)) as StreamChunk).choices[0]?.index)).toEqual([
+        0, 1, 2,
+      ]);
+      expect(aborted).toHaveLength(2);
+    } finally {
+      await failing.close();
+    }
   });
 });
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import { RequestRejectedError, type TokenEvent } from '@switchyard/engine';
-import type { GenerationBackend, RequestMeta } from '@switchyard/engine';
+import type { GenerationBackend } from '@switchyard/engine';
 import { choiceSeed } from './choice-seed.ts';
+import { ChoiceSet } from './choice-set.ts';
 import {
   choiceBody,
   chunkChoices,
@@ -48,64 +48,36 @@ export async function serveGeneration(
   const id = `${job.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
   const head = { id, created: Math.floor(Date.now() / 1000), model: backend.modelId };
   const ctx: RenderContext = { kind: job.kind, options: job.options, tokenizer: backend.tokenizer };
-  const choices = planChoices(id, job);
   const object = job.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-  let failure: Error | undefined;
-  let silent = false;
-  let numOpen = choices.length;
-  let settle: () => void = () => {};
-  const done = new Promise<void>((resolve) => {
-    settle = resolve;
+  const set = new ChoiceSet(backend, planChoices(id, job), (choice, event) => {
+    if (!job.stream) return;
+    const parts = chunkChoices(ctx, choice, event, choice.events.length === 1);
+    for (const part of parts) sse(reply, { ...head, object, choices: [part] });
   });
-  const abortOpen = () => {
-    for (const c of choices) if (!c.final) backend.abort(c.requestId);
-  };
-  const onEvent = (choice: Choice, event: TokenEvent) => {
-    choice.events.push(event);
-    if (event.finishReason) choice.final = event;
-    if (event.error && failure === undefined) {
-      failure = event.error;
-      abortOpen();
-    }
-    if (job.stream && failure === undefined && !silent) {
-      const parts = chunkChoices(ctx, choice, event, choice.events.length === 1);
-      for (const part of parts) sse(reply, { ...head, object, choices: [part] });
-    }
-    if (event.finishReason && --numOpen === 0) settle();
-  };
-  reply.raw.on('close', abortOpen);
-  const meta: RequestMeta = {
-    operation: job.kind === 'chat' ? 'chat' : 'text_completion',
-    stream: job.stream,
-    ...(job.traceparent ? { traceparent: job.traceparent } : {}),
-  };
-  try {
-    for (const c of choices) {
-      const request = { id: c.requestId, promptIds: c.prompt.promptIds, params: c.params, cacheSalt: job.cacheSalt };
-      backend.submit(request, (e) => onEvent(c, e), meta);
-      c.submitted = true;
-    }
-  } catch (error) {
-    silent = true;
-    for (const c of choices) if (c.submitted && !c.final) backend.abort(c.requestId);
-    if (error instanceof RequestRejectedError) throw badRequest(error.message, 'prompt', error.code);
-    throw error;
-  }
+  reply.raw.on('close', () => set.abortOpen());
+  set.submitAll(
+    {
+      operation: job.kind === 'chat' ? 'chat' : 'text_completion',
+      stream: job.stream,
+      ...(job.traceparent ? { traceparent: job.traceparent } : {}),
+    },
+    job.cacheSalt,
+  );
   if (job.stream) startStream(reply);
-  await done;
-  const usage = usageOf(ctx, choices);
-  if (job.stream) return endStream(reply, job, { ...head, object }, failure, usage);
-  if (failure) throw generationError(failure);
+  await set.done;
+  const usage = usageOf(ctx, set.choices);
+  if (job.stream) return endStream(reply, job, { ...head, object }, set.failure, usage);
+  if (set.failure) throw generationError(set.failure);
   await reply.send({
     ...head,
     object: job.kind === 'chat' ? 'chat.completion' : 'text_completion',
-    choices: choices.map((c) => choiceBody(ctx, c)),
+    choices: set.choices.map((c) => choiceBody(ctx, c)),
     usage,
   });
 }
 
 /** Every (prompt, choice) pair as a backend request: its own id and, past the first choice, its own seed. */
-function planChoices(id: string, job: GenerationJob): (Choice & { submitted: boolean })[] {
+function planChoices(id: string, job: GenerationJob): Choice[] {
   const { n } = job.options;
   const single = job.prompts.length * n === 1;
   return job.prompts.flatMap((prompt, p) =>
@@ -119,7 +91,6 @@ function planChoices(id: string, job: GenerationJob): (Choice & { submitted: boo
         events: [],
         final: undefined,
         logprobOffset: 0,
-        submitted: false,
       };
     }),
   );
