@@ -6,7 +6,7 @@ import { KvSlots } from './kv-slots.ts';
 import type { ModelRunner } from './model-runner.ts';
 import { PageStore } from './page-store.ts';
 import type { Sequence } from './sequence.ts';
-import { scoresPromptRows, type ExecuteResult, type ScheduledChunk, type StepPlan } from './step-plan.ts';
+import type { ExecuteResult, ScheduledChunk, StepPlan } from './step-plan.ts';
 
 /** Told of every layer's routing decision (telemetry and load accounting read it). */
 export type RoutingObserver = (layer: number, chunks: readonly ScheduledChunk[], routes: TokenRoutes) => void;
@@ -273,13 +273,13 @@ export class MoeModelRunner implements ModelRunner {
 
   /**
    * LM head on the last row of every chunk that samples, and on every row of a chunk that scores its
-   * prompt (`scoresPromptRows`): one LM head call for the step either way. A scored chunk costs
+   * prompt (`logitsOfEveryRow`): one LM head call for the step either way. A scored chunk costs
    * count × vocabulary floats, bounded by the step's token budget.
    */
   async #headLogits(batch: Batch, x: Float32Array): Promise<HeadLogits> {
     const H = this.#hidden;
     const picks = batch.chunks.flatMap((c, i) => {
-      const all = scoresPromptRows(c);
+      const all = c.logitsOfEveryRow === true;
       if (!c.sample && !all) return [];
       const end = at(batch.rowStart, i) + c.count;
       return [{ c, all, first: all ? end - c.count : end - 1, numRows: all ? c.count : 1 }];

@@ -1,5 +1,5 @@
 import type { Sequence } from './sequence.ts';
-import type { ScheduledChunk, StepPlan } from './step-plan.ts';
+import { scoresPromptRows, type ScheduledChunk, type StepPlan } from './step-plan.ts';
 import type { PrefixHasher } from './prefix-hasher.ts';
 import type { KvCacheManager } from '@switchyard/kv-cache';
 
@@ -127,7 +127,8 @@ export class Scheduler {
 
 function chunkOf(seq: Sequence, count: number): ScheduledChunk {
   const start = seq.numComputedTokens;
-  return { seq, start, count, sample: start + count === seq.tokens.length };
+  const chunk = { seq, start, count, sample: start + count === seq.tokens.length };
+  return scoresPromptRows(chunk) ? { ...chunk, logitsOfEveryRow: true } : chunk;
 }
 
 function removeFrom(list: Sequence[], seq: Sequence): void {

@@ -7,6 +7,11 @@ export interface ScheduledChunk {
   readonly count: number;
   /** True when this chunk reaches the end of the sequence, so the step samples its next token. */
   readonly sample: boolean;
+  /**
+   * True when the LM head runs on every row of the chunk, not only on the last row of a sampling chunk:
+   * set by the scheduler where `scoresPromptRows` holds. Absent means false.
+   */
+  readonly logitsOfEveryRow?: boolean;
 }
 
 /**
@@ -36,7 +41,7 @@ export interface ExecuteResult {
   /** Keyed by sequence id; one row of vocabulary logits. */
   readonly logits: ReadonlyMap<string, Float32Array>;
   /**
-   * Keyed by sequence id, for chunks where `scoresPromptRows` holds: the logits of every row of the
+   * Keyed by sequence id, for chunks with `logitsOfEveryRow`: the logits of every row of the
    * chunk, `count` rows of the vocabulary, row r predicting token `start + r + 1`.
    */
   readonly rowLogits?: ReadonlyMap<string, Float32Array>;

@@ -5,7 +5,7 @@ import { tokenLogprob } from '../src/logprobs.ts';
 import type { ModelRunner } from '../src/model-runner.ts';
 import { PrefixHasher } from '../src/prefix-hasher.ts';
 import { resolveSamplingParams, type SamplingParams } from '../src/sampling-params.ts';
-import { scoresPromptRows, type ExecuteResult, type StepPlan } from '../src/step-plan.ts';
+import type { ExecuteResult, StepPlan } from '../src/step-plan.ts';
 import type { TokenEvent } from '../src/token-event.ts';
 import { BYTE_VOCAB_SIZE, createByteTokenizer } from '../src/tokenizer.ts';
 
@@ -32,7 +32,7 @@ class FakeRunner implements ModelRunner {
     for (const c of plan.chunks) {
       const row = (p: number) => rowLogits(c.seq.tokens[p] ?? -1, p);
       if (c.sample) logits.set(c.seq.id, row(c.start + c.count - 1));
-      if (scoresPromptRows(c)) {
+      if (c.logitsOfEveryRow === true) {
         this.scoredChunks.push([c.seq.id, c.start, c.count]);
         const rows = new Float32Array(c.count * VOCAB);
         for (let r = 0; r < c.count; r++) rows.set(row(c.start + r), r * VOCAB);
