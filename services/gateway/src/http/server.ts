@@ -122,17 +122,18 @@ function registerRoutes(
       checkParameters(body, 'completion');
       checkModel(body, backend);
       const choiceOptions = choiceOptionsOf('completion', body);
-      const texts = promptTextsOf(body.prompt, choiceOptions.n);
       const prompts: PromptJob[] = [];
-      for (const text of texts) {
-        const promptIds = typeof text === 'string' ? await encodeChecked(text) : text;
+      for (const prompt of promptsOf(body.prompt, choiceOptions.n)) {
+        const promptIds = typeof prompt === 'string' ? await encodeChecked(prompt) : prompt;
         checkPromptIds(promptIds, backend);
+        const params = samplingParamsOf(body, promptIds.length, backend, choiceOptions);
+        // With echo the prompt comes back as the client sent it; token ids come back decoded.
         const echoText = !choiceOptions.echo
           ? ''
-          : typeof text === 'string'
-            ? text
+          : typeof prompt === 'string'
+            ? prompt
             : backend.tokenizer.decode(promptIds);
-        prompts.push({ promptIds, params: samplingParamsOf(body, promptIds.length, backend, choiceOptions), echoText });
+        prompts.push({ promptIds, params, echoText });
       }
       const job = jobOf('completion', body, prompts, choiceOptions, request.headers.traceparent, saltOf(request));
       await serveGeneration(backend, job, reply);
@@ -165,7 +166,7 @@ export const MAX_CHOICES = 64;
  * The prompts of a completion body: a text, a list of token ids, or a batch of either (one list per
  * prompt). A batch whose choices (prompts × n) exceed MAX_CHOICES is refused naming the prompt.
  */
-function promptTextsOf(prompt: CompletionBody['prompt'], n: number): (string | number[])[] {
+function promptsOf(prompt: CompletionBody['prompt'], n: number): (string | number[])[] {
   if (typeof prompt === 'string') return [prompt];
   const [first] = prompt;
   if (typeof first === 'number') return [prompt as number[]];
