@@ -65,15 +65,20 @@ const anyValue = fc.oneof(
   fc.constantFrom(1e9, -1, 1.5, 2 ** 53, Number.MAX_VALUE, '', 'tiny'),
   fc.array(fc.array(fc.integer({ min: 0, max: 300 }), { maxLength: 3 }), { maxLength: 3 }),
 );
-const validParams = fc.record({
-  maxTokens: fc.integer({ min: 1, max: 3 }),
-  temperature: fc.constantFrom(0, 0.8),
-  topK: fc.constant(0),
-  topP: fc.constant(1),
-  seed: fc.integer({ min: 0, max: 1000 }),
-  stop: fc.constant([] as string[]),
-  stopAtEos: fc.boolean(),
-});
+const validParams = fc.record(
+  {
+    maxTokens: fc.integer({ min: 1, max: 3 }),
+    temperature: fc.constantFrom(0, 0.8),
+    topK: fc.constant(0),
+    topP: fc.constant(1),
+    seed: fc.integer({ min: 0, max: 1000 }),
+    stop: fc.constant([] as string[]),
+    stopAtEos: fc.boolean(),
+    logprobs: fc.integer({ min: 0, max: 20 }),
+    promptLogprobs: fc.integer({ min: 0, max: 20 }),
+  },
+  { requiredKeys: ['maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'stopAtEos'] },
+);
 /** A valid message, or one with a top-level field or a sampling parameter replaced by anything. */
 const message = fc
   .tuple(
@@ -88,7 +93,17 @@ const message = fc
         ),
         fc.tuple(
           fc.constant('param'),
-          fc.constantFrom('maxTokens', 'temperature', 'topK', 'topP', 'seed', 'stop', 'stopAtEos'),
+          fc.constantFrom(
+            'maxTokens',
+            'temperature',
+            'topK',
+            'topP',
+            'seed',
+            'stop',
+            'stopAtEos',
+            'logprobs',
+            'promptLogprobs',
+          ),
           anyValue,
         ),
         fc.tuple(

@@ -98,6 +98,9 @@ function decodeRoute(r: JsonObject): RouteAttributes {
 
 /** Shape check only: the engine's resolveSamplingParams checks ranges where the request is served. */
 function decodeSamplingParams(p: JsonObject): SamplingParams {
+  const logprobs = p['logprobs'] === undefined ? undefined : readNumber(p, 'logprobs', { integer: true, min: 0 });
+  const promptLogprobs =
+    p['promptLogprobs'] === undefined ? undefined : readNumber(p, 'promptLogprobs', { integer: true, min: 0 });
   return Object.freeze({
     maxTokens: readNumber(p, 'maxTokens', { integer: true, min: 1 }),
     temperature: readNumber(p, 'temperature', { min: 0 }),
@@ -106,6 +109,8 @@ function decodeSamplingParams(p: JsonObject): SamplingParams {
     seed: readNumber(p, 'seed', { integer: true }),
     stop: Object.freeze(readStringArray(p, 'stop')),
     stopAtEos: readBoolean(p, 'stopAtEos'),
+    ...(logprobs !== undefined ? { logprobs } : {}),
+    ...(promptLogprobs !== undefined ? { promptLogprobs } : {}),
   });
 }
 

@@ -83,6 +83,53 @@ describe('token events', () => {
   });
 });
 
+describe('logprobs on the wire', () => {
+  const logprob = {
+    tokenId: 65,
+    logprob: -0.25,
+    top: [
+      { tokenId: 65, logprob: -0.25 },
+      { tokenId: 66, logprob: -1.5 },
+    ],
+  };
+  const event = { requestId: 'r', index: 0, tokenId: 65, text: 'A', logprob, promptLogprobs: [null, logprob] };
+
+  it('round-trip a token logprob, its alternatives and the prompt logprobs exactly', () => {
+    expect(decodeTokenEvent(encodeTokenEvent(event))).toEqual(event);
+    const withCounts = { ...request, params: { ...params, logprobs: 5, promptLogprobs: 0 } };
+    expect(decodeRequestMessage(encodeRequestMessage(withCounts))).toEqual(withCounts);
+  });
+
+  it.each([
+    ['a logprob for another token', { logprob: { ...logprob, tokenId: 66 } }, /logprob.tokenId/],
+    ['a positive logprob', { logprob: { ...logprob, logprob: 0.1 } }, /logprob/],
+    ['a logprob sent as a string', { logprob: { ...logprob, logprob: '-0.25' } }, /logprob/],
+    ['a null logprob (no -Infinity in JSON)', { logprob: { ...logprob, logprob: null } }, /logprob/],
+    ['a fractional alternative id', { logprob: { ...logprob, top: [{ tokenId: 1.5, logprob: -1 }] } }, /tokenId/],
+    ['an unknown field', { logprob: { ...logprob, rank: 1 } }, /unknown field/],
+    ['an unknown field in an alternative', { logprob: { ...logprob, top: [{ ...logprob.top[0], x: 1 }] } }, /x/],
+    ['too many alternatives', { logprob: { ...logprob, top: Array(21).fill(logprob.top[0]) } }, /at most 20/],
+    ['top as an object', { logprob: { ...logprob, top: {} } }, /top/],
+    ['prompt logprobs not starting with null', { promptLogprobs: [logprob] }, /promptLogprobs/],
+    ['an empty prompt logprobs list', { promptLogprobs: [] }, /promptLogprobs/],
+    ['a null past the first prompt token', { promptLogprobs: [null, null] }, /promptLogprobs\[1\]/],
+    ['prompt logprobs past index 0', { index: 1, promptLogprobs: [null] }, /index 0/],
+  ])('refuse %s', (_what, change, message) => {
+    expect(() => decodeTokenEvent(JSON.stringify({ ...event, ...change }))).toThrow(message);
+  });
+
+  it('refuse logprob counts that are not non-negative integers in a request', () => {
+    for (const bad of [-1, 1.5, '3', true, null]) {
+      expect(() => decodeRequestMessage(JSON.stringify({ ...request, params: { ...params, logprobs: bad } }))).toThrow(
+        /logprobs/,
+      );
+      expect(() =>
+        decodeRequestMessage(JSON.stringify({ ...request, params: { ...params, promptLogprobs: bad } })),
+      ).toThrow(/promptLogprobs/);
+    }
+  });
+});
+
 describe('IndexDedup', () => {
   it('forwards each index once and in order across a replay, and nothing after the final event', () => {
     const dedup = new IndexDedup();

@@ -6,6 +6,7 @@ import type { SamplingParams } from './sampling-params.ts';
 import { Scheduler, type SchedulerConfig } from './scheduler.ts';
 import { Sequence, type FinishReason } from './sequence.ts';
 import type { ExecuteResult, StepPlan } from './step-plan.ts';
+import { logprobsOf, scorePromptRows } from './sequence-logprobs.ts';
 import { StopChecker } from './stop-checker.ts';
 import type { TokenEvent, TokenSink } from './token-event.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -57,6 +58,9 @@ export class RequestRejectedError extends Error {
     this.code = code;
   }
 }
+
+/** A sampled token as its event reports it (the request id and finish come from the caller). */
+type EmittedToken = Pick<TokenEvent, 'index' | 'tokenId' | 'text' | 'logprob' | 'promptLogprobs'>;
 
 interface Live {
   readonly seq: Sequence;
@@ -145,9 +149,11 @@ export class Engine {
         continue;
       }
       this.#advance(seq, chunk.count);
+      const rows = result.rowLogits?.get(seq.id);
+      if (rows) scorePromptRows(seq, chunk.start, chunk.count, rows);
       const logits = result.logits.get(seq.id);
       if (chunk.sample && logits) {
-        this.#emitToken(seq, sampleToken(logits, seq.params, seq.rng));
+        this.#emitToken(seq, sampleToken(logits, seq.params, seq.rng), logits);
         numSampled++;
       }
     }
@@ -174,25 +180,21 @@ export class Engine {
     this.#parts.kv.commitFullBlocks(seq.id, hashes.slice(0, fullAfter), seq.tokens);
   }
 
-  #emitToken(seq: Sequence, tokenId: number): void {
+  #emitToken(seq: Sequence, tokenId: number, logits: Float32Array): void {
     const live = this.#live.get(seq.id);
     if (!live) return;
     seq.tokens.push(tokenId);
     const index = seq.numOutputTokens - 1;
     const { text, finish } = live.stop.accept(seq, tokenId, this.#parts.eosTokenId, this.#parts.maxContext);
+    const token: EmittedToken = { index, tokenId, text, ...logprobsOf(seq, index, tokenId, logits) };
     if (finish) {
-      this.#finish(seq.id, finish, undefined, { index, tokenId, text });
+      this.#finish(seq.id, finish, undefined, token);
     } else {
-      live.sink({ requestId: seq.id, index, tokenId, text });
+      live.sink({ requestId: seq.id, ...token });
     }
   }
 
-  #finish(
-    requestId: string,
-    reason: FinishReason,
-    error?: Error,
-    last?: { index: number; tokenId: number; text: string },
-  ): void {
+  #finish(requestId: string, reason: FinishReason, error?: Error, last?: EmittedToken): void {
     const live = this.#live.get(requestId);
     if (!live) return;
     const { seq } = live;
@@ -204,9 +206,10 @@ export class Engine {
     this.#parts.runner.release(seq.id);
     const event: TokenEvent = {
       requestId,
-      index: last?.index ?? seq.numOutputTokens,
-      tokenId: last?.tokenId ?? -1,
-      text: last?.text ?? '',
+      index: seq.numOutputTokens,
+      tokenId: -1,
+      text: '',
+      ...last,
       finishReason: reason,
       usage: {
         promptTokens: seq.numPromptTokens,

@@ -3,6 +3,7 @@ export { resolveSamplingParams, type SamplingParams, InvalidSamplingError } from
 export { type FinishReason, Sequence } from './sequence.ts';
 export { type ScheduledChunk } from './step-plan.ts';
 export { type Usage, type TokenEvent, type TokenSink } from './token-event.ts';
+export { MAX_TOP_LOGPROBS, tokenLogprob, type TokenLogprob, type TopLogprob } from './logprobs.ts';
 
 export { type GenerateRequest, RequestRejectedError } from './engine.ts';
 export { EngineLoop } from './engine-loop.ts';

@@ -71,15 +71,19 @@ export class MoeModelRunner implements ModelRunner {
   async execute(plan: StepPlan): Promise<ExecuteResult> {
     const failed = new Map<string, Error>();
     const logits = new Map<string, Float32Array>();
+    const rowLogits = new Map<string, Float32Array>();
     const groups = splitMicroBatches(plan.chunks, this.#opts.microBatches ?? 1);
     const results = await Promise.all(groups.map((chunks) => this.#forward(chunks, failed)));
-    for (const part of results) for (const [id, row] of part) logits.set(id, row);
-    return { logits, failed };
+    for (const part of results) {
+      for (const [id, row] of part.last) logits.set(id, row);
+      for (const [id, rows] of part.rows) rowLogits.set(id, rows);
+    }
+    return { logits, rowLogits, failed };
   }
 
   /** One micro-batch through every layer and the LM head. */
-  async #forward(chunks: readonly ScheduledChunk[], failed: Map<string, Error>): Promise<Map<string, Float32Array>> {
-    if (chunks.length === 0) return new Map();
+  async #forward(chunks: readonly ScheduledChunk[], failed: Map<string, Error>): Promise<HeadLogits> {
+    if (chunks.length === 0) return { last: new Map(), rows: new Map() };
     const batch = this.#prepare(chunks);
     let x = this.#embed(batch);
     for (let layer = 0; layer < this.#opts.config.numLayers; layer++) {
@@ -90,7 +94,7 @@ export class MoeModelRunner implements ModelRunner {
       if (slot) slot.filled = chunk.start + chunk.count;
     }
     this.#opts.onFinalHidden?.(batch.chunks, x);
-    return this.#sampleLogits(batch, x);
+    return this.#headLogits(batch, x);
   }
 
   commitBlocks(seq: Sequence, blockIds: readonly number[], fromBlock: number, toBlock: number): void {
@@ -267,23 +271,45 @@ export class MoeModelRunner implements ModelRunner {
     }
   }
 
-  /** LM head on the last row of every chunk that samples. */
-  async #sampleLogits(batch: Batch, x: Float32Array): Promise<Map<string, Float32Array>> {
+  /**
+   * LM head on the last row of every chunk that samples, and on every row of a chunk that scores its
+   * prompt (`logitsOfEveryRow`): one LM head call for the step either way. A scored chunk costs
+   * count × vocabulary floats, bounded by the step's token budget.
+   */
+  async #headLogits(batch: Batch, x: Float32Array): Promise<HeadLogits> {
     const H = this.#hidden;
-    const sampling = batch.chunks.map((c, i) => ({ c, i })).filter(({ c }) => c.sample);
-    const result = new Map<string, Float32Array>();
-    if (sampling.length === 0) return result;
-    const rows = new Float32Array(sampling.length * H);
-    sampling.forEach(({ c, i }, k) => {
-      const last = at(batch.rowStart, i) + c.count - 1;
-      rows.set(x.subarray(last * H, (last + 1) * H), k * H);
+    const picks = batch.chunks.flatMap((c, i) => {
+      const all = c.logitsOfEveryRow === true;
+      if (!c.sample && !all) return [];
+      const end = at(batch.rowStart, i) + c.count;
+      return [{ c, all, first: all ? end - c.count : end - 1, numRows: all ? c.count : 1 }];
     });
-    const logits = await this.#opts.dense.lmHead.run(rows, sampling.length);
-    const V = logits.length / sampling.length;
+    const result: HeadLogits = { last: new Map(), rows: new Map() };
+    const numRows = picks.reduce((n, p) => n + p.numRows, 0);
+    if (numRows === 0) return result;
+    const rows = new Float32Array(numRows * H);
+    let k = 0;
+    for (const p of picks) {
+      rows.set(x.subarray(p.first * H, (p.first + p.numRows) * H), k * H);
+      k += p.numRows;
+    }
+    const logits = await this.#opts.dense.lmHead.run(rows, numRows);
+    const V = logits.length / numRows;
     // Views, not copies: the LM head hands back a fresh array per call, so nothing else writes it.
-    sampling.forEach(({ c }, k) => result.set(c.seq.id, logits.subarray(k * V, (k + 1) * V)));
+    k = 0;
+    for (const { c, all, numRows: n } of picks) {
+      if (all) result.rows.set(c.seq.id, logits.subarray(k * V, (k + n) * V));
+      if (c.sample) result.last.set(c.seq.id, logits.subarray((k + n - 1) * V, (k + n) * V));
+      k += n;
+    }
     return result;
   }
+}
+
+/** The LM head's output for a micro-batch: last rows of sampling chunks, all rows of scoring chunks. */
+interface HeadLogits {
+  readonly last: Map<string, Float32Array>;
+  readonly rows: Map<string, Float32Array>;
 }
 
 /**

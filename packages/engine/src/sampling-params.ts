@@ -1,3 +1,5 @@
+import { MAX_TOP_LOGPROBS } from './logprobs.ts';
+
 /** What a request asks of the sampler and the stop logic. Resolved and validated before it reaches the engine. */
 export interface SamplingParams {
   readonly maxTokens: number;
@@ -13,6 +15,16 @@ export interface SamplingParams {
   readonly stop: readonly string[];
   /** Stop at the model's EOS token (default true). */
   readonly stopAtEos: boolean;
+  /**
+   * Report each sampled token's logprob with this many alternatives (0..MAX_TOP_LOGPROBS); absent: no
+   * logprobs are computed at all.
+   */
+  readonly logprobs?: number;
+  /**
+   * Report every prompt token's logprob (the first as null) with this many alternatives. Runs the LM head
+   * on every prompt row and bypasses the prefix cache for this request; absent: neither happens.
+   */
+  readonly promptLogprobs?: number;
 }
 
 export const DEFAULT_SAMPLING: SamplingParams = Object.freeze({
@@ -53,7 +65,16 @@ export function resolveSamplingParams(input: Partial<SamplingParams>): SamplingP
   if (!Number.isInteger(params.seed)) {
     throw new InvalidSamplingError('seed', `must be an integer, got ${params.seed}`);
   }
+  checkNumTop('logprobs', params.logprobs);
+  checkNumTop('prompt_logprobs', params.promptLogprobs);
   return Object.freeze({ ...params, stop: Object.freeze([...params.stop]) });
+}
+
+function checkNumTop(field: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_TOP_LOGPROBS) {
+    throw new InvalidSamplingError(field, `must be an integer from 0 to ${MAX_TOP_LOGPROBS}, got ${value}`);
+  }
 }
 
 function stripUndefined<T extends object>(input: T): Partial<T> {

@@ -1,5 +1,5 @@
 import type { Sequence } from './sequence.ts';
-import type { ScheduledChunk, StepPlan } from './step-plan.ts';
+import { scoresPromptRows, type ScheduledChunk, type StepPlan } from './step-plan.ts';
 import type { PrefixHasher } from './prefix-hasher.ts';
 import type { KvCacheManager } from '@switchyard/kv-cache';
 
@@ -90,8 +90,7 @@ export class Scheduler {
     while (budget > 0 && this.running.length < this.#config.maxRunningSequences) {
       const seq = this.waiting[0];
       if (!seq) break;
-      const hashes = this.#hasher.hashes(seq);
-      const cached = this.#kv.findCachedPrefix(hashes, seq.tokens);
+      const cached = this.#cachedPrefixOf(seq);
       const count = Math.min(seq.tokens.length - cached.numCachedTokens, budget);
       if (!this.#kv.allocate(seq.id, cached.numCachedTokens + count, cached.blockIds).ok) break;
       this.waiting.shift();
@@ -103,6 +102,16 @@ export class Scheduler {
       budget -= count;
     }
     return budget;
+  }
+
+  /**
+   * The prefix of seq already in the cache. NOTE: none for a request that scores its prompt: a cached
+   * row would skip the LM head its prompt logprobs need (vLLM skips the prefix cache for them too). Its
+   * own full blocks are still cached for the requests after it.
+   */
+  #cachedPrefixOf(seq: Sequence): { numCachedTokens: number; blockIds: readonly number[] } {
+    if (seq.params.promptLogprobs !== undefined) return { numCachedTokens: 0, blockIds: [] };
+    return this.#kv.findCachedPrefix(this.#hasher.hashes(seq), seq.tokens);
   }
 
   #preempt(seq: Sequence): void {
@@ -118,7 +127,8 @@ export class Scheduler {
 
 function chunkOf(seq: Sequence, count: number): ScheduledChunk {
   const start = seq.numComputedTokens;
-  return { seq, start, count, sample: start + count === seq.tokens.length };
+  const chunk = { seq, start, count, sample: start + count === seq.tokens.length };
+  return scoresPromptRows(chunk) ? { ...chunk, logitsOfEveryRow: true } : chunk;
 }
 
 function removeFrom(list: Sequence[], seq: Sequence): void {

@@ -1,4 +1,5 @@
 import type { SamplingParams } from './sampling-params.ts';
+import type { TokenLogprob } from './logprobs.ts';
 import { RequestRng } from './sampler.ts';
 
 export type SequenceStatus = 'waiting' | 'running' | 'finished';
@@ -31,6 +32,12 @@ export class Sequence {
   error: Error | undefined;
   /** Text emitted so far (for stop-sequence matching). */
   text = '';
+  /**
+   * Logprobs of the prompt tokens scored so far (entry 0 is null), when the request asked for them;
+   * entry p is written once, by the step that computes prompt row p - 1, and never rewritten (a
+   * preempted sequence recomputes its rows but keeps what it reported).
+   */
+  readonly promptLogprobs: (TokenLogprob | null)[] | undefined;
 
   constructor(id: string, promptIds: readonly number[], params: SamplingParams, cacheSalt = '') {
     this.id = id;
@@ -39,6 +46,7 @@ export class Sequence {
     this.tokens = [...promptIds];
     this.rng = new RequestRng(params.seed);
     this.cacheSalt = cacheSalt;
+    this.promptLogprobs = params.promptLogprobs === undefined ? undefined : [null];
   }
 
   get numOutputTokens(): number {

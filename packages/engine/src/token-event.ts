@@ -1,3 +1,4 @@
+import type { TokenLogprob } from './logprobs.ts';
 import type { FinishReason } from './sequence.ts';
 
 export interface Usage {
@@ -22,6 +23,13 @@ export interface TokenEvent {
   readonly error?: Error;
   /** Present on the final event. */
   readonly usage?: Usage;
+  /** The sampled token's logprob, when the request asked for `logprobs`. */
+  readonly logprob?: TokenLogprob;
+  /**
+   * On the event of index 0 only, when the request asked for `promptLogprobs`: one entry per prompt
+   * token, the first null (nothing precedes it).
+   */
+  readonly promptLogprobs?: readonly (TokenLogprob | null)[];
 }
 
 export type TokenSink = (event: TokenEvent) => void;

@@ -18,6 +18,11 @@ export interface Tokenizer {
    * n ÷ this many tokens, so a text too long for a context can be refused without tokenizing it.
    */
   readonly maxCharsPerToken?: number;
+  /**
+   * The bytes a token stands for, when the tokenizer knows them exactly (a byte-level token may be part
+   * of a multi-byte character, so its decoded text cannot say); absent: the UTF-8 of its decoded text.
+   */
+  readonly tokenBytes?: (id: number) => readonly number[];
 }
 
 export interface ChatTurn {
@@ -45,6 +50,7 @@ export function createByteTokenizer(): Tokenizer {
     // One token per UTF-8 byte, and every UTF-16 code unit is at least one byte.
     maxCharsPerToken: 1,
     encode: (text) => Array.from(encoder.encode(text)),
+    tokenBytes: (id) => (id >= 0 && id < 256 ? [id] : id === BOS || id === EOS ? [] : [0xef, 0xbf, 0xbd]),
     decode(ids) {
       const decoder = createByteStreamDecoder();
       return ids.map((id) => decoder.push(id)).join('') + decoder.flush();

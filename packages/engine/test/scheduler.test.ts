@@ -47,6 +47,35 @@ describe('Scheduler', () => {
     expect(steps).toEqual([[['a', 0, 5, false]], [['a', 5, 5, false]], [['a', 10, 2, true]]]);
   });
 
+  it('asks for logits on every prompt row of a request that scores its prompt, and only until it generates', () => {
+    const { scheduler } = setup(16, 5);
+    const scoring = new Sequence(
+      's',
+      Array.from({ length: 12 }, (_, i) => i),
+      resolveSamplingParams({ maxTokens: 8, temperature: 0, promptLogprobs: 1 }),
+    );
+    scheduler.add(scoring);
+    scheduler.add(seq('plain', 3, 50));
+    const flags: unknown[] = [];
+    for (let i = 0; i < 4; i++) {
+      const plan = scheduler.schedule();
+      flags.push(plan.chunks.map((c) => [c.seq.id, c.start, c.count, c.logitsOfEveryRow === true]));
+      complete(plan);
+    }
+    expect(flags).toEqual([
+      [['s', 0, 5, true]],
+      [['s', 5, 5, true]],
+      [
+        ['s', 10, 2, true],
+        ['plain', 0, 3, false],
+      ],
+      [
+        ['s', 12, 1, false],
+        ['plain', 3, 1, false],
+      ],
+    ]);
+  });
+
   it('serves running sequences before admitting waiting ones, within the budget', () => {
     const { scheduler } = setup(16, 6);
     scheduler.add(seq('a', 4));

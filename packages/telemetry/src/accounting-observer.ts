@@ -15,6 +15,8 @@ export interface ChunkLike {
   readonly start: number;
   readonly count: number;
   readonly sample: boolean;
+  /** The LM head ran on every row of the chunk (a request scoring its prompt); absent: false. */
+  readonly logitsOfEveryRow?: boolean;
 }
 
 /** One computed row, as it is reported to `onToken` once its last layer has run. */
@@ -259,7 +261,8 @@ export class AccountingObserver {
       const request = this.#request(chunk.seq.id).totals;
       for (let t = 0; t < chunk.count; t++, row++) {
         const position = chunk.start + t;
-        const sampled = chunk.sample && t === chunk.count - 1;
+        // "Sampled" rows are the rows whose logits were computed, whatever they were for.
+        const sampled = chunk.logitsOfEveryRow === true || (chunk.sample && t === chunk.count - 1);
         const isPrefill = position < chunk.seq.numPromptTokens;
         const activations = pending.activations[row] ?? 0;
         const cost = rowCompute(m, position, activations, sampled);

@@ -208,4 +208,17 @@ describe('AccountingObserver fed fixed routes', () => {
       'routed 1 rows for chunks of 4 tokens',
     );
   });
+
+  it('counts the LM head on every row of a chunk that scores its prompt (echo with logprobs)', () => {
+    const tokens: TokenCompute[] = [];
+    const observer = new AccountingObserver({ model, expertFormat: 'f32', onToken: (t) => tokens.push(t) });
+    const scoring: ChunkLike[] = [{ seq: seq('e', 3), start: 0, count: 3, sample: true, logitsOfEveryRow: true }];
+    const one = routesFromPairs([[[1, 1]], [[1, 1]], [[1, 1]]]);
+    observer.observe(0, scoring, one);
+    observer.observe(1, scoring, one);
+    expect(tokens.map((t) => t.sampled)).toEqual([true, true, true]);
+    tokens.forEach((t) =>
+      expect({ activeParams: t.activeParams, flops: t.flops }).toEqual(analytic(t.position, 2, true)),
+    );
+  });
 });

@@ -191,9 +191,11 @@ export class KvParts {
 
   /**
    * The QueueWorker's `prepare`: make the prompt's prefix local if another node holds it (and it pays),
-   * and on a `decode` engine have a `prefill` engine compute what nobody holds. Never throws.
+   * and on a `decode` engine have a `prefill` engine compute what nobody holds. Never throws. Nothing
+   * for a request that scores its prompt: the scheduler computes every prompt row of it anyway.
    */
   readonly prepare = async (request: GenerateRequest, trace: RequestTrace): Promise<void> => {
+    if (request.params.promptLogprobs !== undefined) return;
     const salt = request.cacheSalt ?? '';
     let result = await this.fetcher.prefetch(request.promptIds, salt);
     if (this.#config.role === 'decode' && covered(result) < result.numPromptBlocks) {

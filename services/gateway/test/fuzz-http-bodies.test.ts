@@ -85,16 +85,31 @@ const sampling = {
   top_p: number,
   top_k: number,
   seed: number,
-  n: number,
+  n: fc.oneof(fc.integer({ min: -1, max: 18 }), number),
   stop: fc.oneof(fc.string({ maxLength: 4 }), fc.array(fc.string({ maxLength: 4 }), { maxLength: 6 }), number),
   stream: fc.oneof(fc.boolean(), number),
   stream_options: fc.oneof(fc.record({ include_usage: fc.oneof(fc.boolean(), number) }), number),
   ignore_eos: fc.oneof(fc.boolean(), number),
   user: fc.oneof(fc.string({ maxLength: 8 }), number),
 };
-const completionBody = fc.record({ ...sampling, prompt, echo: fc.oneof(fc.boolean(), number) }, { requiredKeys: [] });
+/** Completions' logprobs, chat's logprobs and top_logprobs, echo: in range, at the edges, and past them. */
+const completionChoices = {
+  echo: fc.oneof(fc.boolean(), number),
+  logprobs: fc.oneof(fc.integer({ min: -1, max: 7 }), number),
+  top_logprobs: fc.oneof(fc.integer({ min: -1, max: 3 }), number),
+};
+const chatChoices = {
+  logprobs: fc.oneof(fc.boolean(), number),
+  top_logprobs: fc.oneof(fc.integer({ min: -1, max: 22 }), number),
+  echo: fc.oneof(fc.boolean(), number),
+};
+const completionBody = fc.record({ ...sampling, prompt, ...completionChoices }, { requiredKeys: [] });
 const chatBody = fc.record(
-  { ...sampling, messages: fc.oneof(fc.array(message, { maxLength: 3 }), fc.anything({ maxDepth: 1 })) },
+  {
+    ...sampling,
+    ...chatChoices,
+    messages: fc.oneof(fc.array(message, { maxLength: 3 }), fc.anything({ maxDepth: 1 })),
+  },
   { requiredKeys: [] },
 );
 /** A valid request with, most of the time, one field replaced by anything at all. */
@@ -115,23 +130,40 @@ const validSampling = {
   temperature: fc.constantFrom(0, 0.7),
   stream: fc.boolean(),
 };
-const validCompletion = fc.record({
-  ...validSampling,
-  prompt: fc.oneof(
-    fc.string({ minLength: 1, maxLength: 20 }),
-    fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 6 }),
-  ),
-});
-const validChat = fc.record({
-  ...validSampling,
-  messages: fc.array(
-    fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: fc.string({ maxLength: 20 }) }),
+/** Valid choice parameters, each present or not: n, and the logprobs of each API (echo with max_tokens 0 too). */
+const validN = { n: fc.integer({ min: 1, max: 3 }) };
+const validCompletion = fc
+  .record(
     {
-      minLength: 1,
-      maxLength: 3,
+      ...validSampling,
+      ...validN,
+      max_tokens: fc.integer({ min: 0, max: 3 }),
+      echo: fc.boolean(),
+      logprobs: fc.oneof(fc.integer({ min: 0, max: 5 }), fc.constant(null)),
+      prompt: fc.oneof(
+        fc.string({ minLength: 1, maxLength: 20 }),
+        fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 3 }),
+      ),
     },
-  ),
-});
+    { requiredKeys: ['model', 'prompt', 'max_tokens', 'temperature', 'stream'] },
+  )
+  .map((b) => (b.max_tokens === 0 ? { ...b, echo: true } : b));
+const validChat = fc
+  .record({
+    ...validSampling,
+    ...validN,
+    logprobs: fc.boolean(),
+    top_logprobs: fc.integer({ min: 0, max: 20 }),
+    messages: fc.array(
+      fc.record({ role: fc.constantFrom('system', 'user', 'assistant'), content: fc.string({ maxLength: 20 }) }),
+      {
+        minLength: 1,
+        maxLength: 3,
+      },
+    ),
+  })
+  .map((b) => (b.logprobs ? b : { ...b, top_logprobs: 0 }));
 
 /** What goes on the wire: a JSON body (mostly shaped like a request), or raw text that may not be JSON. */
 const body = fc.oneof(
@@ -139,14 +171,14 @@ const body = fc.oneof(
     weight: 4,
     arbitrary: fc.tuple(
       fc.constant('/v1/completions'),
-      mutated(validCompletion, { ...sampling, prompt, echo: number }),
+      mutated(validCompletion, { ...sampling, prompt, ...completionChoices }),
     ),
   },
   {
     weight: 3,
     arbitrary: fc.tuple(
       fc.constant('/v1/chat/completions'),
-      mutated(validChat, { ...sampling, messages: fc.array(message) }),
+      mutated(validChat, { ...sampling, ...chatChoices, messages: fc.array(message) }),
     ),
   },
   {

@@ -154,7 +154,12 @@ describe('OpenAI HTTP API', () => {
     ['a fractional token id', { model: 'tiny', prompt: [1.5] }, 400, 'invalid_value'],
     ['a negative token id', { model: 'tiny', prompt: [-1] }, 400, 'invalid_value'],
     ['a nested list of strings', { model: 'tiny', prompt: [['a']] }, 400, 'invalid_value'],
-    ['a batch of two prompts', { model: 'tiny', prompt: [[65], [66]] }, 400, 'batch_not_supported'],
+    [
+      'a batch of prompts × n over 64 choices',
+      { model: 'tiny', prompt: ['a', 'b', 'c', 'd', 'e'], n: 16 },
+      400,
+      'too_many_choices',
+    ],
     ['a stop string over the limit', { model: 'tiny', prompt: 'x', stop: 's'.repeat(1025) }, 400, 'invalid_value'],
     [
       'a numeric temperature sent as a string',
@@ -163,9 +168,8 @@ describe('OpenAI HTTP API', () => {
       'invalid_value',
     ],
     ['an oversized body', { model: 'tiny', prompt: 'x'.repeat(100_000) }, 413, 'request_too_large'],
-    ['n > 1 (not implemented)', { model: 'tiny', prompt: 'x', n: 2 }, 400, 'unsupported_parameter'],
-    ['logprobs (not implemented)', { model: 'tiny', prompt: 'x', logprobs: 5 }, 400, 'unsupported_parameter'],
-    ['echo (not implemented)', { model: 'tiny', prompt: 'x', echo: true }, 400, 'unsupported_parameter'],
+    ['best_of > 1 (not implemented)', { model: 'tiny', prompt: 'x', best_of: 2 }, 400, 'unsupported_parameter'],
+    ['top_logprobs in completions', { model: 'tiny', prompt: 'x', top_logprobs: 2 }, 400, 'unsupported_parameter'],
     [
       'tools (not implemented)',
       { model: 'tiny', prompt: 'x', tools: [{ type: 'function' }] },
@@ -186,13 +190,12 @@ describe('OpenAI HTTP API', () => {
     const refused = await post('/v1/chat/completions', {
       model: 'tiny',
       messages: [{ role: 'user', content: 'hi' }],
-      logprobs: true,
-      top_logprobs: 3,
+      echo: true,
     });
     expect(refused.status).toBe(400);
     const error = ((await refused.json()) as { error: { param: string; message: string } }).error;
-    expect(error.param).toBe('logprobs');
-    expect(error.message).toMatch(/^logprobs is not supported/);
+    expect(error.param).toBe('echo');
+    expect(error.message).toMatch(/^echo is not supported/);
     const accepted = await post('/v1/completions', {
       model: 'tiny',
       prompt: 'x',
@@ -207,6 +210,20 @@ describe('OpenAI HTTP API', () => {
       metadata: { team: 'a' },
     });
     expect(accepted.status).toBe(200);
+    const offChat = await post('/v1/chat/completions', {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 2,
+      n: null,
+      logprobs: false,
+      top_logprobs: 0,
+      echo: false,
+    });
+    expect(offChat.status).toBe(200);
+    const offBody = (await offChat.json()) as { choices: { logprobs: unknown }[] };
+    expect(offBody.choices.map((c) => c.logprobs)).toEqual([null]);
+    const offCompletion = await post('/v1/completions', { model: 'tiny', prompt: 'x', max_tokens: 1, logprobs: false });
+    expect(offCompletion.status).toBe(200);
   });
 
   it('takes a prompt as what it is: [65] is one token id, [[65]] a batch of one, with no conversion', async () => {

@@ -1,15 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import { RequestRejectedError, type SamplingParams, type TokenEvent } from '@switchyard/engine';
 import type { GenerationBackend } from '@switchyard/engine';
+import { choiceSeed } from './choice-seed.ts';
+import { ChoiceSet } from './choice-set.ts';
+import {
+  choiceBody,
+  chunkChoices,
+  usageOf,
+  type ApiKind,
+  type Choice,
+  type PromptJob,
+  type RenderContext,
+  type Usage,
+} from './choice-render.ts';
 import { badRequest, HttpError, tooManyRequests, unavailable } from './openai-error.ts';
+import type { ChoiceOptions } from './request-params.ts';
 
-export type ApiKind = 'completion' | 'chat';
+export type { ApiKind, PromptJob } from './choice-render.ts';
 
 export interface GenerationJob {
   readonly kind: ApiKind;
-  readonly promptIds: readonly number[];
-  readonly params: SamplingParams;
+  /** One or more prompts (a completions batch); each gets `options.n` choices. */
+  readonly prompts: readonly PromptJob[];
+  readonly options: ChoiceOptions;
   readonly stream: boolean;
   readonly includeUsage: boolean;
   readonly cacheSalt: string;
@@ -17,16 +30,13 @@ export interface GenerationJob {
   readonly traceparent?: string;
 }
 
-interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  prompt_tokens_details?: { cached_tokens: number };
-}
-
 /**
  * Runs one OpenAI request against the backend and writes the answer: a JSON body, or an SSE stream
- * ending in `data: [DONE]`. A client that goes away cancels its request, which frees its KV blocks.
+ * ending in `data: [DONE]`. Each choice is a request of its own to the backend (so `n` and a batch of
+ * prompts work the same in process and over the queue, and the prefix cache shares the prompt),
+ * numbered as OpenAI does: prompt-major, choice i of prompt p at p × n + i. Stream chunks interleave
+ * choices as their tokens come. A client that goes away cancels every choice, which frees their KV
+ * blocks; a choice that fails cancels the others and fails the request.
  */
 export async function serveGeneration(
   backend: GenerationBackend,
@@ -36,81 +46,54 @@ export async function serveGeneration(
   if (!backend.isReady()) throw unavailable('the model is not ready yet');
   if (!backend.canAdmit()) throw tooManyRequests('the request queue is full; retry later');
   const id = `${job.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
-  const created = Math.floor(Date.now() / 1000);
-  const head = { id, created, model: backend.modelId };
-  const events: TokenEvent[] = [];
-  let finished = false;
-  let onEvent: (event: TokenEvent) => void = () => {};
-  const done = new Promise<TokenEvent>((resolve) => {
-    onEvent = (event) => {
-      events.push(event);
-      if (job.stream) writeChunk(reply, job, head, event, events.length === 1);
-      if (event.finishReason) {
-        finished = true;
-        resolve(event);
-      }
-    };
+  const head = { id, created: Math.floor(Date.now() / 1000), model: backend.modelId };
+  const ctx: RenderContext = { kind: job.kind, options: job.options, tokenizer: backend.tokenizer };
+  const object = job.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
+  const set = new ChoiceSet(backend, planChoices(id, job), (choice, event) => {
+    if (!job.stream) return;
+    const parts = chunkChoices(ctx, choice, event, choice.events.length === 1);
+    for (const part of parts) sse(reply, { ...head, object, choices: [part] });
   });
-  reply.raw.on('close', () => {
-    if (!finished) backend.abort(id);
-  });
-  try {
-    const meta = {
+  reply.raw.on('close', () => set.abortOpen());
+  set.submitAll(
+    {
       operation: job.kind === 'chat' ? 'chat' : 'text_completion',
       stream: job.stream,
       ...(job.traceparent ? { traceparent: job.traceparent } : {}),
-    } as const;
-    backend.submit(
-      { id, promptIds: job.promptIds, params: job.params, cacheSalt: job.cacheSalt },
-      (e) => onEvent(e),
-      meta,
-    );
-  } catch (error) {
-    if (error instanceof RequestRejectedError) throw badRequest(error.message, 'prompt', error.code);
-    throw error;
-  }
+    },
+    job.cacheSalt,
+  );
   if (job.stream) startStream(reply);
-  const last = await done;
-  const usage = usageOf(last);
-  if (job.stream) return endStream(reply, job, head, last, usage);
-  if (last.error) throw generationError(last.error);
-  const text = events.map((e) => e.text).join('');
-  await reply.send(job.kind === 'chat' ? chatBody(head, text, last, usage) : completionBody(head, text, last, usage));
-}
-
-function usageOf(last: TokenEvent): Usage {
-  const u = last.usage;
-  const prompt = u?.promptTokens ?? 0;
-  const completion = u?.completionTokens ?? 0;
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: u?.cachedPromptTokens ?? 0 },
-  };
-}
-
-const finishReasonOf = (e: TokenEvent): string | null =>
-  e.finishReason === undefined ? null : e.finishReason === 'error' ? 'error' : e.finishReason;
-
-function completionBody(head: object, text: string, last: TokenEvent, usage: Usage): object {
-  return {
+  await set.done;
+  const usage = usageOf(ctx, set.choices);
+  if (job.stream) return endStream(reply, job, { ...head, object }, set.failure, usage);
+  if (set.failure) throw generationError(set.failure);
+  await reply.send({
     ...head,
-    object: 'text_completion',
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReasonOf(last) }],
+    object: job.kind === 'chat' ? 'chat.completion' : 'text_completion',
+    choices: set.choices.map((c) => choiceBody(ctx, c)),
     usage,
-  };
+  });
 }
 
-function chatBody(head: object, text: string, last: TokenEvent, usage: Usage): object {
-  return {
-    ...head,
-    object: 'chat.completion',
-    choices: [
-      { index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finishReasonOf(last) },
-    ],
-    usage,
-  };
+/** Every (prompt, choice) pair as a backend request: its own id and, past the first choice, its own seed. */
+function planChoices(id: string, job: GenerationJob): Choice[] {
+  const { n } = job.options;
+  const single = job.prompts.length * n === 1;
+  return job.prompts.flatMap((prompt, p) =>
+    Array.from({ length: n }, (_, i) => {
+      const index = p * n + i;
+      return {
+        index,
+        requestId: single ? id : `${id}-${index}`,
+        prompt,
+        params: i === 0 ? prompt.params : { ...prompt.params, seed: choiceSeed(prompt.params.seed, i) },
+        events: [],
+        final: undefined,
+        logprobOffset: 0,
+      };
+    }),
+  );
 }
 
 function startStream(reply: FastifyReply): void {
@@ -125,48 +108,21 @@ function startStream(reply: FastifyReply): void {
 }
 
 function sse(reply: FastifyReply, data: unknown): void {
+  if (!reply.raw.headersSent) startStream(reply);
   if (!reply.raw.writableEnded) reply.raw.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
 }
 
-function writeChunk(reply: FastifyReply, job: GenerationJob, head: object, event: TokenEvent, first: boolean): void {
-  if (!reply.raw.headersSent) startStream(reply);
-  if (event.error) return;
-  const finish = finishReasonOf(event);
-  if (job.kind === 'chat') {
-    if (first)
-      sse(reply, {
-        ...head,
-        object: 'chat.completion.chunk',
-        choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
-      });
-    if (event.text || finish) {
-      sse(reply, {
-        ...head,
-        object: 'chat.completion.chunk',
-        choices: [
-          { index: 0, delta: event.text ? { content: event.text } : {}, logprobs: null, finish_reason: finish },
-        ],
-      });
-    }
-    return;
-  }
-  sse(reply, {
-    ...head,
-    object: 'text_completion',
-    choices: [{ index: 0, text: event.text, logprobs: null, finish_reason: finish }],
-  });
-}
-
-function endStream(reply: FastifyReply, job: GenerationJob, head: object, last: TokenEvent, usage: Usage): void {
-  if (last.error) {
-    sse(reply, generationError(last.error).body);
+function endStream(
+  reply: FastifyReply,
+  job: GenerationJob,
+  head: object,
+  failure: Error | undefined,
+  usage: Usage,
+): void {
+  if (failure) {
+    sse(reply, generationError(failure).body);
   } else if (job.includeUsage) {
-    sse(reply, {
-      ...head,
-      object: job.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
-      choices: [],
-      usage,
-    });
+    sse(reply, { ...head, choices: [], usage });
   }
   sse(reply, '[DONE]');
   reply.raw.end();

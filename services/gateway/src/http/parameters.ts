@@ -1,17 +1,18 @@
 /**
  * Request parameters this server does not implement are refused by name (400), never silently ignored:
- * a client asking for `logprobs`, `n: 3` or `echo` would otherwise take a plain answer for what it asked.
- * A parameter at its "off" value (`logprobs: null`, `n: 1`, `presence_penalty: 0`, …) is accepted, as
- * SDKs send those; an argument OpenAI's API does not know at all is refused like OpenAI does.
+ * a client asking for `best_of`, `tools` or a penalty would otherwise take a plain answer for what it
+ * asked. A parameter at its "off" value (`best_of: 1`, `presence_penalty: 0`, …) is accepted, as SDKs
+ * send those; an argument OpenAI's API does not know at all is refused like OpenAI does. What one API
+ * implements (schemas.ts) is checked there: `n`, completions' `logprobs` and `echo`, chat's `logprobs`
+ * and `top_logprobs`; the other API's parameter of the same name is refused here unless off (`echo` in
+ * chat, `top_logprobs` in completions).
  */
 import { badRequest } from './openai-error.ts';
 import { chatSchema, completionSchema } from './schemas.ts';
 
 /** OpenAI parameters we do not implement, and when a value asks for what they do. */
 const NOT_IMPLEMENTED: Readonly<Record<string, (value: unknown) => boolean>> = {
-  n: (v) => v !== null && v !== 1,
   best_of: (v) => v !== null && v !== 1,
-  logprobs: (v) => v !== null && v !== false,
   top_logprobs: (v) => v !== null && v !== 0,
   echo: (v) => v !== null && v !== false,
   suffix: (v) => v !== null && v !== '',
@@ -43,6 +44,7 @@ const IMPLEMENTED = {
 /** Throws a 400 naming the first parameter this server does not implement, or does not know. */
 export function checkParameters(body: object, kind: 'completion' | 'chat'): void {
   for (const [name, value] of Object.entries(body)) {
+    if (IMPLEMENTED[kind].has(name)) continue;
     const asks = NOT_IMPLEMENTED[name];
     if (asks !== undefined) {
       if (asks(value)) {
@@ -54,7 +56,7 @@ export function checkParameters(body: object, kind: 'completion' | 'chat'): void
       }
       continue;
     }
-    if (IMPLEMENTED[kind].has(name) || IGNORED.has(name)) continue;
+    if (IGNORED.has(name)) continue;
     throw badRequest(`Unrecognized request argument supplied: ${name.slice(0, 100)}`, name, 'unknown_parameter');
   }
 }

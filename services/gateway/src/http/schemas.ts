@@ -7,9 +7,17 @@
 /** Longest stop string, in characters. */
 export const MAX_STOP_CHARS = 1024;
 
+/** Most choices per prompt (`n`). */
+export const MAX_N = 16;
+
+/** Most alternatives per token: completions' `logprobs` (OpenAI's cap) and chat's `top_logprobs`. */
+export const MAX_COMPLETION_LOGPROBS = 5;
+export const MAX_CHAT_TOP_LOGPROBS = 20;
+
 const samplingProperties = {
   model: { type: 'string', minLength: 1, maxLength: 256 },
-  max_tokens: { type: 'integer', minimum: 1 },
+  // 0 only with `echo` (a prompt scored, nothing generated); request-params.ts refuses it otherwise.
+  max_tokens: { type: 'integer', minimum: 0 },
   max_completion_tokens: { type: 'integer', minimum: 1 },
   temperature: { type: 'number', minimum: 0, maximum: 2 },
   top_p: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
@@ -28,6 +36,7 @@ const samplingProperties = {
   },
   ignore_eos: { type: 'boolean' },
   user: { type: 'string', maxLength: 256 },
+  n: { type: ['integer', 'null'], minimum: 1, maximum: MAX_N },
 } as const;
 
 const tokenIds = { type: 'array', items: { type: 'integer', minimum: 0 }, minItems: 1 } as const;
@@ -37,6 +46,11 @@ export const completionSchema = {
   required: ['model', 'prompt'],
   properties: {
     ...samplingProperties,
+    // An integer asks for that many alternatives per token; null and false are "off".
+    logprobs: {
+      anyOf: [{ type: 'integer', minimum: 0, maximum: MAX_COMPLETION_LOGPROBS }, { type: 'null' }, { const: false }],
+    },
+    echo: { type: ['boolean', 'null'] },
     // A string, a list of strings, a list of token ids, or a list of token-id lists (the lists are
     // batches: one prompt each).
     prompt: {
@@ -55,6 +69,8 @@ export const chatSchema = {
   required: ['model', 'messages'],
   properties: {
     ...samplingProperties,
+    logprobs: { type: ['boolean', 'null'] },
+    top_logprobs: { type: ['integer', 'null'], minimum: 0, maximum: MAX_CHAT_TOP_LOGPROBS },
     messages: {
       type: 'array',
       minItems: 1,
@@ -94,10 +110,13 @@ export interface SamplingBody {
   readonly stream?: boolean;
   readonly stream_options?: { readonly include_usage?: boolean } | null;
   readonly ignore_eos?: boolean;
+  readonly n?: number | null;
 }
 
 export interface CompletionBody extends SamplingBody {
   readonly prompt: string | number[] | string[] | number[][];
+  readonly logprobs?: number | null | false;
+  readonly echo?: boolean | null;
 }
 
 export interface ChatMessage {
@@ -107,4 +126,6 @@ export interface ChatMessage {
 
 export interface ChatBody extends SamplingBody {
   readonly messages: readonly ChatMessage[];
+  readonly logprobs?: boolean | null;
+  readonly top_logprobs?: number | null;
 }

@@ -4,15 +4,17 @@ import { registerAuth, type AuthOptions } from './auth.ts';
 import { checkParameters } from './parameters.ts';
 import { TooManyTokensError } from '../tokenize/off-thread-tokenizer.ts';
 import type { GenerationBackend } from '@switchyard/engine';
-import { serveGeneration } from './generation.ts';
+import { serveGeneration, type GenerationJob, type PromptJob } from './generation.ts';
 import { HttpError, badRequest, notFound } from './openai-error.ts';
 import {
   checkModel,
   checkPromptIds,
   checkPromptLength,
+  choiceOptionsOf,
   contextLengthExceeded,
   renderChat,
   samplingParamsOf,
+  type ChoiceOptions,
 } from './request-params.ts';
 import { chatSchema, completionSchema, type ChatBody, type CompletionBody } from './schemas.ts';
 
@@ -119,12 +121,21 @@ function registerRoutes(
       const body = request.body;
       checkParameters(body, 'completion');
       checkModel(body, backend);
-      const promptIds =
-        typeof body.prompt === 'string'
-          ? await encodeChecked(body.prompt)
-          : await promptIdsOf(body.prompt, encodeChecked);
-      checkPromptIds(promptIds, backend);
-      const job = jobOf('completion', body, promptIds, backend, request.headers.traceparent, saltOf(request));
+      const choiceOptions = choiceOptionsOf('completion', body);
+      const prompts: PromptJob[] = [];
+      for (const prompt of promptsOf(body.prompt, choiceOptions.n)) {
+        const promptIds = typeof prompt === 'string' ? await encodeChecked(prompt) : prompt;
+        checkPromptIds(promptIds, backend);
+        const params = samplingParamsOf(body, promptIds.length, backend, choiceOptions);
+        // With echo the prompt comes back as the client sent it; token ids come back decoded.
+        const echoText = !choiceOptions.echo
+          ? ''
+          : typeof prompt === 'string'
+            ? prompt
+            : backend.tokenizer.decode(promptIds);
+        prompts.push({ promptIds, params, echoText });
+      }
+      const job = jobOf('completion', body, prompts, choiceOptions, request.headers.traceparent, saltOf(request));
       await serveGeneration(backend, job, reply);
     },
   );
@@ -133,49 +144,60 @@ function registerRoutes(
     const body = request.body;
     checkParameters(body, 'chat');
     checkModel(body, backend);
+    const choiceOptions = choiceOptionsOf('chat', body);
     const promptIds = await encodeChecked(renderChat(body.messages, backend.tokenizer));
     checkPromptIds(promptIds, backend);
-    const job = jobOf('chat', body, promptIds, backend, request.headers.traceparent, saltOf(request));
+    const prompt = {
+      promptIds,
+      params: samplingParamsOf(body, promptIds.length, backend, choiceOptions),
+      echoText: '',
+    };
+    const job = jobOf('chat', body, [prompt], choiceOptions, request.headers.traceparent, saltOf(request));
     await serveGeneration(backend, job, reply);
   });
 
   options.extraRoutes?.(app);
 }
 
-/** The one prompt of a completion body; a batch of several is refused by name (one prompt per request). */
-async function promptIdsOf(
-  prompt: number[] | string[] | number[][],
-  encodeChecked: (text: string) => Promise<number[]>,
-): Promise<number[]> {
+/** Most choices one request may ask for: prompts in a batch × n. */
+export const MAX_CHOICES = 64;
+
+/**
+ * The prompts of a completion body: a text, a list of token ids, or a batch of either (one list per
+ * prompt). A batch whose choices (prompts × n) exceed MAX_CHOICES is refused naming the prompt.
+ */
+function promptsOf(prompt: CompletionBody['prompt'], n: number): (string | number[])[] {
+  if (typeof prompt === 'string') return [prompt];
   const [first] = prompt;
-  if (typeof first === 'number') return prompt as number[];
-  if (prompt.length > 1) {
+  if (typeof first === 'number') return [prompt as number[]];
+  const batch = prompt as string[] | number[][];
+  if (batch.length * n > MAX_CHOICES) {
     throw badRequest(
-      `prompt is a batch of ${prompt.length} prompts; this server takes one prompt per request`,
+      `prompt is a batch of ${batch.length} prompts with n = ${n}: at most ${MAX_CHOICES} choices per request`,
       'prompt',
-      'batch_not_supported',
+      'too_many_choices',
     );
   }
-  return typeof first === 'string' ? encodeChecked(first) : (first ?? []);
+  return batch;
 }
 
 function jobOf(
   kind: 'completion' | 'chat',
   body: CompletionBody | ChatBody,
-  promptIds: number[],
-  backend: GenerationBackend,
+  prompts: readonly PromptJob[],
+  options: ChoiceOptions,
   traceparent: string | string[] | undefined,
   cacheSalt: string,
-) {
+): GenerationJob {
   return {
     ...(typeof traceparent === 'string' ? { traceparent } : {}),
     kind,
-    promptIds,
-    params: samplingParamsOf(body, promptIds.length, backend),
+    prompts,
+    options,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
     cacheSalt,
-  } as const;
+  };
 }
 
 /** Maps anything thrown in a route to the HTTP error the client sees. */
