@@ -80,15 +80,17 @@ interface InFlight {
   /** Stream sequence once the queue has stored the request (to remove it if the client leaves first). */
   seq: number | undefined;
   aborted: boolean;
-  /** For a routed request: the message and trace to publish again, and when its engine last spoke. */
-  readonly routed?: {
-    /** The engine it was sent to. */
-    readonly engineId: string;
-    readonly message: RequestMessage;
-    readonly trace: TraceContext | undefined;
-    lastHeardMs: number;
-    rerouted: boolean;
-  };
+  /** The message and trace to publish again should its engine go silent. */
+  readonly message: RequestMessage;
+  readonly trace: TraceContext | undefined;
+  /** When an engine last spoke for it (or when it was queued). */
+  lastHeardMs: number;
+  /** An event has arrived: an engine took it (a silent request that never started may just be queued). */
+  started: boolean;
+  /** Published once more for any engine (at most once). */
+  rerouted: boolean;
+  /** For a routed request: the engine it was sent to. */
+  readonly routed?: { readonly engineId: string };
 }
 
 /**
@@ -110,13 +112,11 @@ export class NatsBackend implements GenerationBackend {
   constructor(parts: NatsBackendParts) {
     this.#parts = parts;
     const rerouteAfterMs = parts.rerouteAfterMs ?? 5_000;
-    if (parts.route) {
-      this.#watchdog = setInterval(
-        () => this.#rerouteSilent(rerouteAfterMs),
-        Math.max(50, Math.floor(rerouteAfterMs / 5)),
-      );
-      this.#watchdog.unref();
-    }
+    this.#watchdog = setInterval(
+      () => this.#rerouteSilent(rerouteAfterMs),
+      Math.max(50, Math.floor(rerouteAfterMs / 5)),
+    );
+    this.#watchdog.unref();
   }
 
   get routing(): RoutingCounts {
@@ -205,9 +205,12 @@ export class NatsBackend implements GenerationBackend {
       sink,
       seq: undefined,
       aborted: false,
-      ...(engineId !== undefined
-        ? { routed: { engineId, message, trace, lastHeardMs: this.#now(), rerouted: false } }
-        : {}),
+      message,
+      trace,
+      lastHeardMs: this.#now(),
+      started: false,
+      rerouted: false,
+      ...(engineId !== undefined ? { routed: { engineId } } : {}),
     };
     this.#inFlight.set(request.id, entry);
     queue.publish(message, trace, engineId !== undefined ? { engineId } : {}).then(
@@ -242,8 +245,11 @@ export class NatsBackend implements GenerationBackend {
   }
 
   #onEvent(event: TokenEvent, sink: TokenSink): void {
-    const routed = this.#inFlight.get(event.requestId)?.routed;
-    if (routed) routed.lastHeardMs = this.#now();
+    const heard = this.#inFlight.get(event.requestId);
+    if (heard) {
+      heard.lastHeardMs = this.#now();
+      heard.started = true;
+    }
     if (event.finishReason !== undefined) {
       const entry = this.#inFlight.get(event.requestId);
       this.#inFlight.delete(event.requestId);
@@ -259,16 +265,18 @@ export class NatsBackend implements GenerationBackend {
   }
 
   /**
-   * Routed requests whose engine has been silent for `afterMs` (it never took the request, or died with
-   * it): take the message off that engine's subject if it is still there and publish it once more for
-   * any engine. Should the first engine answer after all, both replay the same seeded request and the
-   * token stream keeps each index once.
+   * Requests whose engine has gone silent for `afterMs`: a routed one (its engine never took it, or died
+   * with it), or one from the shared queue that had started (its engine died mid-stream: without this it
+   * would wait for the queue's ack wait, 30 s). Each is taken off the stream if still there and published
+   * once more for any engine. Should the first engine answer after all, both replay the same seeded
+   * request and the token stream keeps each index once. A shared request that never started is left
+   * alone: it is waiting in the same queue a copy would go to.
    */
   #rerouteSilent(afterMs: number): void {
     const now = this.#now();
     for (const [id, entry] of this.#inFlight) {
-      const routed = entry.routed;
-      if (!routed || routed.rerouted || entry.aborted || now - routed.lastHeardMs < afterMs) continue;
+      if (entry.rerouted || entry.aborted || now - entry.lastHeardMs < afterMs) continue;
+      if (!entry.routed && !entry.started) continue;
       this.#reroute(id, entry);
     }
   }
@@ -281,8 +289,7 @@ export class NatsBackend implements GenerationBackend {
   rerouteFrom(engineId: string): number {
     let n = 0;
     for (const [id, entry] of this.#inFlight) {
-      const routed = entry.routed;
-      if (!routed || routed.rerouted || entry.aborted || routed.engineId !== engineId) continue;
+      if (!entry.routed || entry.rerouted || entry.aborted || entry.routed.engineId !== engineId) continue;
       this.#reroute(id, entry);
       n++;
     }
@@ -290,16 +297,14 @@ export class NatsBackend implements GenerationBackend {
   }
 
   #reroute(id: string, entry: InFlight): void {
-    const routed = entry.routed;
-    if (!routed) return;
-    routed.rerouted = true;
+    entry.rerouted = true;
     this.#counts.rerouted++;
     const { queue } = this.#parts;
     if (entry.seq !== undefined) void queue.remove(entry.seq);
-    const message: RequestMessage = routed.message.route
-      ? { ...routed.message, route: { ...routed.message.route, target: 'rerouted' } }
-      : routed.message;
-    queue.publish(message, routed.trace, { attempt: 1 }).then(
+    const message: RequestMessage = entry.message.route
+      ? { ...entry.message, route: { ...entry.message.route, target: 'rerouted' } }
+      : entry.message;
+    queue.publish(message, entry.trace, { attempt: 1 }).then(
       (receipt) => {
         entry.seq = receipt.seq;
         if (entry.aborted) void queue.remove(receipt.seq);
