@@ -27,6 +27,9 @@ const MAX_TOKENS = 40;
 const DEADLINE_MS = 120_000;
 /** Growth allowed in a long-lived process's RSS from after the warm-up to the end (allocator slack). */
 const RSS_SLACK_MB = 48;
+/** How long the cluster is left alone before RSS is read. */
+const QUIET_MS = 10_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const tokenizer = createByteTokenizer();
 // Prompts share prefixes, so the prefix cache and KV routing take part.
 const PROMPTS = Array.from(
@@ -154,15 +157,20 @@ describe(`chaos: soak — ${SOAK_S} s of mixed load with aborts and an engine ki
       // Warm-up: the same mix, so lazily allocated buffers and caches exist before RSS is taken.
       const warm = await load(performance.now() + WARMUP_MS, 1);
       await idle();
+      // RSS is taken after a quiet spell both times, so V8's heap has been trimmed alike (its memory
+      // reducer runs a few seconds after allocation stops), and what remains is what the work left.
+      await sleep(QUIET_MS);
       const longLived = { frontend, sw0: workers[0], sw1: workers[1] } as Record<string, ManagedProcess>;
       const rssBefore = Object.fromEntries(Object.entries(longLived).map(([n, p]) => [n, rssMb(p)]));
 
       const until = performance.now() + SOAK_S * 1000;
       const kills: string[] = [];
+      const rssTrend: number[] = [];
       const killer = (async () => {
         let next = performance.now() + KILL_EVERY_MS;
         while (next < until) {
           await new Promise((resolve) => setTimeout(resolve, next - performance.now()));
+          rssTrend.push(rssMb(frontend));
           const name = kills.length % 2 === 0 ? 'engine-a' : 'engine-b';
           const victim = engines.get(name);
           if (victim) {
@@ -177,6 +185,7 @@ describe(`chaos: soak — ${SOAK_S} s of mixed load with aborts and an engine ki
       const done = await load(until, 2);
       await killer;
       const after = await idle();
+      await sleep(QUIET_MS);
       const rssAfter = Object.fromEntries(Object.entries(longLived).map(([n, p]) => [n, rssMb(p)]));
 
       const count = (kind: Kind, outcome?: string) =>
@@ -194,8 +203,9 @@ describe(`chaos: soak — ${SOAK_S} s of mixed load with aborts and an engine ki
           `${freshFree[n]} → ${s.kvFreeBlocks}`,
           `serving ${s.serving}, running ${s.running}, waiting ${s.waiting}`,
         ]),
+        ['frontend RSS MB at each kill', rssTrend.length, rssTrend.join(' → ') || '—'],
         ...Object.keys(longLived).map((n) => [
-          `${n} RSS MB (after warm-up → after soak)`,
+          `${n} RSS MB (quiet after warm-up → quiet after soak)`,
           `${rssBefore[n]} → ${rssAfter[n]}`,
           `Δ ${(rssAfter[n] ?? 0) - (rssBefore[n] ?? 0)} MB`,
         ]),
