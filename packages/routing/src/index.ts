@@ -21,6 +21,13 @@ export {
   computePlacement,
   expertsOfWorker,
   chooseWorkers,
+  PlacementError,
   type PlacementStrategy,
   type Placement,
 } from './placement.ts';
+export {
+  computeLoadAwarePlacement,
+  workerLoads,
+  balancedness,
+  type LoadAwarePlacementRequest,
+} from './load-aware-placement.ts';
