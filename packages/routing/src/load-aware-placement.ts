@@ -1,5 +1,5 @@
 /**
- * Load-aware placement (DeepSeek's EPLB, docs/architecture.md §2 "Load-aware placement"): from each
+ * Load-aware placement (DeepSeek's EPLB, docs/architecture.md §1 "Placement"): from each
  * layer's measured expert loads, give the heaviest experts extra replicas, then pack the replicas onto
  * workers so that every worker does about the same work in every layer. Produces the plain `Placement`
  * the static strategies produce, so the executor, the store and the workers need nothing new.
