@@ -9,10 +9,11 @@ import {
   PrefixHasher,
   type EngineBundle,
   type GenerationBackend,
+  type RoutingObserver,
   type Tokenizer,
 } from '@switchyard/engine';
 import { createEngine, type ExpertDtype } from '@switchyard/onnx';
-import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
+import { EngineTelemetry, ExpertLoadWindow, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
 import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
@@ -43,6 +44,8 @@ export interface GatewayConfig {
   readonly maxBatchedTokens: number;
   readonly maxQueuedRequests: number;
   readonly dispatchDeadlineMs: number;
+  /** How far back the expert load statistics (`/metrics`, `GET /v1/switchyard/stats`) look. */
+  readonly expertLoadWindowMs: number;
   readonly workerConnectTimeoutMs: number;
   readonly bodyLimitBytes: number;
   /** API keys on the HTTP API (and per-key rate limits); absent: the API is open. */
@@ -128,6 +131,7 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   maxBatchedTokens: 2048,
   maxQueuedRequests: 256,
   dispatchDeadlineMs: 10_000,
+  expertLoadWindowMs: 60_000,
   workerConnectTimeoutMs: 30_000,
   bodyLimitBytes: 4 * 1024 * 1024,
   tokenizeInlineMaxChars: 16_384,
@@ -215,6 +219,7 @@ export class Gateway {
   readonly telemetry: Telemetry | undefined;
   readonly controller: PlacementController | undefined;
   readonly #live: { close(): void };
+  readonly #expertLoad: ExpertLoadWindow | undefined;
   #state: GatewayState = 'serving';
 
   private constructor(parts: {
@@ -230,6 +235,7 @@ export class Gateway {
     telemetry: Telemetry | undefined;
     controller: PlacementController | undefined;
     live: { close(): void };
+    expertLoad: ExpertLoadWindow | undefined;
   }) {
     this.config = parts.config;
     this.served = parts.served;
@@ -243,6 +249,7 @@ export class Gateway {
     this.telemetry = parts.telemetry;
     this.controller = parts.controller;
     this.#live = parts.live;
+    this.#expertLoad = parts.expertLoad;
   }
 
   get state(): GatewayState {
@@ -250,7 +257,7 @@ export class Gateway {
   }
 
   /** Counters for operators and tests (`GET /v1/switchyard/stats`). */
-  stats(): Record<string, number | string | boolean | Record<string, number>> {
+  stats(): Record<string, number | string | boolean | Record<string, number> | number[][]> {
     return {
       instance: this.config.instanceName,
       state: this.#state,
@@ -304,6 +311,9 @@ export class Gateway {
       kvFetchBandwidthMBps: Math.round((this.nats?.kv?.fetcher.bandwidth.perMs ?? 0) / 1000),
       kvPrefillTokensPerS: Math.round((this.nats?.kv?.fetcher.prefillRate.perMs ?? 0) * 1000),
       memoryMiB: processMemoryMiB(),
+      // (token, expert) pairs this engine routed in the last expertLoadWindowS, [layer][expert].
+      expertLoadWindowS: this.config.expertLoadWindowMs / 1000,
+      expertLoad: this.#expertLoad?.totals(Date.now()) ?? [],
     };
   }
 
@@ -414,6 +424,7 @@ export class Gateway {
       telemetry,
       controller: engine?.controller,
       live,
+      expertLoad: engine?.expertLoad,
     });
     return ref.gateway;
   }
@@ -480,6 +491,8 @@ interface OpenedEngine {
   readonly kvSink: { add?: (event: BlockPoolEvent) => void };
   /** Step times feed the page fetcher's prefill-rate estimate once the NATS parts exist. */
   readonly stepSink: { observe?: (tokens: number, sequences: number, ms: number) => void };
+  /** The engine's routing decisions over the last `expertLoadWindowMs`. */
+  readonly expertLoad: ExpertLoadWindow;
 }
 
 /** The model's weights, the experts (in process, listed workers or discovered ones), the engine and its loop. */
@@ -523,6 +536,16 @@ async function openEngine(
           : {}),
       })
     : undefined;
+  const expertLoad = new ExpertLoadWindow({
+    numLayers: model.config.numLayers,
+    numExperts: model.config.numExperts,
+    windowMs: config.expertLoadWindowMs,
+  });
+  telemetry?.metrics.observeExpertLoad(() => expertLoad.totals(Date.now()));
+  const onRouted: RoutingObserver = (layer, chunks, routes) => {
+    expertLoad.add(layer, routes.expertIds, Date.now());
+    engineTelemetry?.onRouted(layer, chunks, routes);
+  };
   const kvSink: OpenedEngine['kvSink'] = {};
   const bundle = await createEngine(
     model,
@@ -535,7 +558,7 @@ async function openEngine(
       ...(config.numKvBlocks !== undefined ? { numKvBlocks: config.numKvBlocks } : {}),
       microBatches: config.microBatches,
       scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
-      ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),
+      onRouted,
     },
     executor,
   );
@@ -554,6 +577,7 @@ async function openEngine(
     telemetry: engineTelemetry,
     kvSink,
     stepSink,
+    expertLoad,
   };
 }
 

@@ -32,6 +32,7 @@ const ENV_OF = {
   'max-running': 'SWITCHYARD_MAX_RUNNING',
   'max-queue': 'SWITCHYARD_MAX_QUEUE',
   'dispatch-deadline-ms': 'SWITCHYARD_DISPATCH_DEADLINE_MS',
+  'expert-load-window-s': 'SWITCHYARD_EXPERT_LOAD_WINDOW_S',
   'nats-url': 'SWITCHYARD_NATS_URL',
   namespace: 'SWITCHYARD_NAMESPACE',
   'ack-wait-ms': 'SWITCHYARD_ACK_WAIT_MS',
@@ -78,6 +79,10 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'max-running': ['n', 'sequences in a batch (default 64)'],
   'max-queue': ['n', 'requests queued in process before 429 (default 256)'],
   'dispatch-deadline-ms': ['n', 'deadline of one expert call (default 10000)'],
+  'expert-load-window-s': [
+    'n',
+    'seconds of routing decisions the expert load statistics cover, on /metrics and in the stats (default 60)',
+  ],
   'nats-url': ['url', 'NATS with JetStream: requests go through its work queue'],
   namespace: [
     'name',
@@ -239,6 +244,8 @@ const config: GatewayConfig = Object.freeze({
   maxRunningSequences: int('--max-running', values['max-running'], d.maxRunningSequences, 1),
   maxQueuedRequests: int('--max-queue', values['max-queue'], d.maxQueuedRequests, 0),
   dispatchDeadlineMs: int('--dispatch-deadline-ms', values['dispatch-deadline-ms'], d.dispatchDeadlineMs, 1),
+  expertLoadWindowMs:
+    1000 * int('--expert-load-window-s', values['expert-load-window-s'], d.expertLoadWindowMs / 1000, 1),
   instanceName: values.name ?? `gateway-${process.pid}`,
   serveQueue: values['no-engine'] !== true,
   discoverWorkers: int('--discover-workers', values['discover-workers'], 0, 0),
