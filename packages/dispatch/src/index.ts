@@ -1,3 +1,4 @@
 export { RemoteExpertExecutor } from './remote-expert-executor.ts';
 export { connectExpertCluster } from './expert-cluster.ts';
 export { PlacementController } from './placement-controller.ts';
+export { placeExperts, type LoadAwareSettings, type PlacementSettings } from './expert-placement.ts';
