@@ -15,7 +15,12 @@ import {
 import { createEngine, type ExpertDtype } from '@switchyard/onnx';
 import { EngineTelemetry, ExpertLoadWindow, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
-import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
+import {
+  connectExpertCluster,
+  PlacementController,
+  RemoteExpertExecutor,
+  type LoadAwareSettings,
+} from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
 import type { FetchMode, KvTransport } from '@switchyard/kv-transfer';
 import type { ClusterConnection, ClusterTlsOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
@@ -35,6 +40,8 @@ export interface GatewayConfig {
   readonly workers: readonly string[];
   readonly placement: PlacementStrategy;
   readonly replication: number;
+  /** `--placement eplb`: place from measured expert loads instead of `placement` and `replication`. */
+  readonly loadAware?: LoadAwareSettings;
   readonly expertDtype: ExpertDtype;
   readonly denseDtype: 'fp32' | 'int8';
   /** Threads of each onnxruntime session's intra-op pool; absent = onnxruntime's default (one per physical core). */
@@ -178,6 +185,7 @@ async function discoverExperts(
     ...(config.workerTls ? { tls: config.workerTls } : {}),
     strategy: config.placement,
     replication: config.replication,
+    ...(config.loadAware ? { loadAware: config.loadAware } : {}),
     deadlineMs: config.dispatchDeadlineMs,
     registryTtlMs: config.registryTtlMs,
     log: (line) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`),
@@ -516,6 +524,7 @@ async function openEngine(
           ...(config.workerTls ? { tls: config.workerTls } : {}),
           strategy: config.placement,
           replication: config.replication,
+          ...(config.loadAware ? { loadAware: config.loadAware } : {}),
           deadlineMs: config.dispatchDeadlineMs,
           connectTimeoutMs: config.workerConnectTimeoutMs,
           ...(telemetry

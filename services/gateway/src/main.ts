@@ -11,6 +11,7 @@ import { FETCH_MODES, KV_TRANSPORTS } from '@switchyard/kv-transfer';
 import { redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, GATEWAY_ROLES, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
+import type { LoadAwareSettings } from '@switchyard/dispatch';
 import { loadApiKeys } from './http/auth.ts';
 import { checkTlsFiles, type ClientTls } from '@switchyard/rpc';
 
@@ -25,6 +26,10 @@ const ENV_OF = {
   workers: 'SWITCHYARD_WORKERS',
   placement: 'SWITCHYARD_PLACEMENT',
   replication: 'SWITCHYARD_REPLICATION',
+  'expert-loads': 'SWITCHYARD_EXPERT_LOADS',
+  'redundant-experts': 'SWITCHYARD_REDUNDANT_EXPERTS',
+  'max-experts-per-worker': 'SWITCHYARD_MAX_EXPERTS_PER_WORKER',
+  'placement-nodes': 'SWITCHYARD_PLACEMENT_NODES',
   'expert-dtype': 'SWITCHYARD_EXPERT_DTYPE',
   dtype: 'SWITCHYARD_DENSE_DTYPE',
   'intra-op-threads': 'SWITCHYARD_INTRA_OP_THREADS',
@@ -70,8 +75,18 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   host: ['host', 'address to listen on (default 127.0.0.1)'],
   port: ['n', 'HTTP port (default 8000)'],
   workers: ['host:port,...', 'expert workers; without them the experts run in this process'],
-  placement: ['contiguous|round-robin', 'how experts are placed on the workers (default contiguous)'],
-  replication: ['n', 'workers holding each expert (default 1)'],
+  placement: [
+    'contiguous|round-robin|eplb',
+    'how experts are placed on the workers (default contiguous); eplb: from measured loads (--expert-loads)',
+  ],
+  replication: ['n', 'workers holding each expert (default 1; not with eplb)'],
+  'expert-loads': [
+    'file',
+    'eplb: JSON loads [layer][expert], or a saved GET /v1/switchyard/stats (its expertLoad) from an earlier run',
+  ],
+  'redundant-experts': ['n', 'eplb: extra replicas per layer, given to the experts with the most load per replica'],
+  'max-experts-per-worker': ['n', 'eplb: replicas a worker may hold per layer (default: the fewest that fit)'],
+  'placement-nodes': ['n', 'eplb: balance over this many nodes of consecutive workers first (default 1)'],
   'expert-dtype': ['fp32|int8', 'expert weights (default fp32)'],
   dtype: ['fp32|int8', 'attention projections and LM head (default fp32)'],
   'intra-op-threads': ['n', 'onnxruntime intra-op threads per session (default: every core)'],
@@ -222,6 +237,9 @@ if (values['rate-limit'] && apiKeys.size === 0)
   fail('--rate-limit counts requests per API key: give --api-key or --api-keys-file');
 
 const d = DEFAULT_GATEWAY_CONFIG;
+const placement = oneOf('--placement', values.placement, ['contiguous', 'round-robin', 'eplb'] as const, d.placement);
+for (const flag of ['expert-loads', 'redundant-experts', 'max-experts-per-worker', 'placement-nodes'] as const)
+  if (values[flag] !== undefined && placement !== 'eplb') fail(`--${flag} needs --placement eplb`);
 const kvPort = port('--kv-port', values['kv-port'], d.kvPort);
 if (kvPort === 65535 && !values['kv-data-port']) fail('--kv-data-port is required when --kv-port is 65535');
 const config: GatewayConfig = Object.freeze({
@@ -233,7 +251,8 @@ const config: GatewayConfig = Object.freeze({
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean),
-  placement: oneOf('--placement', values.placement, ['contiguous', 'round-robin'] as const, d.placement),
+  placement: placement === 'eplb' ? d.placement : placement,
+  ...(placement === 'eplb' ? { loadAware: loadAwareSettings() } : {}),
   replication: int('--replication', values.replication, d.replication, 1),
   expertDtype: oneOf('--expert-dtype', values['expert-dtype'], ['fp32', 'int8'] as const, d.expertDtype),
   denseDtype: oneOf('--dtype', values.dtype, ['fp32', 'int8'] as const, d.denseDtype),
@@ -285,6 +304,31 @@ const config: GatewayConfig = Object.freeze({
       }
     : {}),
 });
+
+/** `--placement eplb`: the loads file and the replica settings (the placement itself checks them against the model). */
+function loadAwareSettings(): LoadAwareSettings {
+  const file = values['expert-loads'];
+  if (!file) fail('--placement eplb needs --expert-loads (a JSON file of loads per layer and expert)');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    fail(`--expert-loads ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const loads = parsed !== null && typeof parsed === 'object' && 'expertLoad' in parsed ? parsed.expertLoad : parsed;
+  const isRow = (row: unknown) =>
+    Array.isArray(row) && row.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0);
+  if (!Array.isArray(loads) || loads.length === 0 || !loads.every(isRow))
+    fail(`--expert-loads ${file} must hold loads [layer][expert] (numbers ≥ 0), or a stats document with expertLoad`);
+  const max = values['max-experts-per-worker'];
+  const nodes = values['placement-nodes'];
+  return {
+    loads: loads as number[][],
+    redundantExperts: int('--redundant-experts', values['redundant-experts'], 0, 0),
+    ...(max ? { maxExpertsPerWorker: int('--max-experts-per-worker', max, 1, 1) } : {}),
+    ...(nodes ? { numNodes: int('--placement-nodes', nodes, 1, 1) } : {}),
+  };
+}
 
 /** TLS to the workers from --worker-tls-*; undefined when none is given. */
 async function workerTlsOf(): Promise<ClientTls | undefined> {
@@ -343,11 +387,14 @@ try {
   if (typeof e.code === 'string') fail(e.message ?? String(error));
   throw error;
 }
+const placed = config.loadAware
+  ? `eplb, ${config.loadAware.redundantExperts} redundant experts per layer`
+  : `${config.placement}, replication ${config.replication}`;
 const mode =
   config.discoverWorkers > 0
-    ? `expert workers from the NATS registry (${config.placement}, replication ${config.replication})`
+    ? `expert workers from the NATS registry (${placed})`
     : config.workers.length > 0
-      ? `${config.workers.length} expert workers (${config.placement}, replication ${config.replication})`
+      ? `${config.workers.length} expert workers (${placed})`
       : 'experts in process';
 const queue = config.nats
   ? `request queue: NATS JetStream at ${redactUrl(config.nats.url)}`
