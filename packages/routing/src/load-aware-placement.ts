@@ -50,10 +50,10 @@ export function computeLoadAwarePlacement(request: LoadAwarePlacementRequest): P
   const numLayers = loads.length;
   const numExperts = loads[0]?.length ?? 0;
   const maxPerWorker = request.maxExpertsPerWorker ?? Math.ceil((numExperts + redundantExperts) / workers.length);
-  const passes = passesOf(request, numExperts, maxPerWorker);
+  const shape = checkRequest(request, numExperts, maxPerWorker);
   const replicas = loads.map((row) => {
     const layer: number[][] = Array.from({ length: numExperts }, () => []);
-    for (const pass of passesOfLayer(passes, row, request)) {
+    for (const pass of passesOfLayer(shape, row)) {
       const counts = replicate(row, pass.experts, pass.numRedundant, pass.workers.length);
       pack(replicasOf(row, pass.experts, counts), pass.workers, maxPerWorker, layer);
     }
@@ -89,8 +89,16 @@ export function balancedness(values: readonly number[]): number {
   return max > 0 ? values.reduce((a, b) => a + b, 0) / values.length / max : Number.NaN;
 }
 
-/** Validates the request and returns the node structure (one node of every worker without hierarchy). */
-function passesOf(request: LoadAwarePlacementRequest, numExperts: number, maxPerWorker: number) {
+/** How a request's layers split into passes: one node of every worker without hierarchy. */
+interface Shape {
+  readonly numNodes: number;
+  readonly numGroups: number;
+  readonly workersPerNode: number;
+  readonly redundantPerNode: number;
+}
+
+/** Throws PlacementError, naming the problem, on a request that cannot be placed; returns its shape. */
+function checkRequest(request: LoadAwarePlacementRequest, numExperts: number, maxPerWorker: number): Shape {
   const { workers, loads, redundantExperts: n } = request;
   const numWorkers = workers.length;
   if (numWorkers === 0) throw new PlacementError('no expert workers to place experts on');
@@ -133,16 +141,12 @@ function passesOf(request: LoadAwarePlacementRequest, numExperts: number, maxPer
     n / numNodes <= expertsPerNode * (workersPerNode - 1),
     `${n} redundant experts are more than ${numNodes === 1 ? 'the workers' : "a node's workers"} can hold without two replicas of one expert on one worker (at most ${expertsPerNode * (workersPerNode - 1) * numNodes})`,
   );
-  return { numNodes, numGroups, workersPerNode };
+  return { numNodes, numGroups, workersPerNode, redundantPerNode: n / numNodes };
 }
 
 /** The passes of one layer: the whole layer, or one per node after packing expert groups onto nodes. */
-function passesOfLayer(
-  shape: { numNodes: number; numGroups: number; workersPerNode: number },
-  row: readonly number[],
-  request: LoadAwarePlacementRequest,
-): Pass[] {
-  const { numNodes, numGroups, workersPerNode } = shape;
+function passesOfLayer(shape: Shape, row: readonly number[]): Pass[] {
+  const { numNodes, numGroups, workersPerNode, redundantPerNode } = shape;
   const groupSize = row.length / numGroups;
   const groupLoads = Array.from({ length: numGroups }, (_, g) =>
     row.slice(g * groupSize, (g + 1) * groupSize).reduce((a, b) => a + b, 0),
@@ -153,7 +157,7 @@ function passesOfLayer(
       .flatMap((g) => Array.from({ length: groupSize }, (_, i) => g * groupSize + i))
       .sort((a, b) => a - b),
     workers: Array.from({ length: workersPerNode }, (_, i) => node * workersPerNode + i),
-    numRedundant: request.redundantExperts / numNodes,
+    numRedundant: redundantPerNode,
   }));
 }
 
