@@ -14,12 +14,15 @@ let root = '';
 let dir = '';
 let workers: (ManagedProcess & { address: string })[] = [];
 const gateways: ManagedProcess[] = [];
+/** The monolithic engine's greedy answers to PROMPTS. */
+let oracle: string[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-eplb-'));
   dir = join(root, 'skewed');
   await initModelDir(dir, 'skewed', 11);
   workers = await Promise.all([0, 1].map((i) => startWorker(dir, `eplb-w${i}`)));
+  oracle = (await monolithicGreedy(dir, PROMPTS, MAX_TOKENS)).map((events) => events.map((e) => e.text).join(''));
 }, 120_000);
 
 afterAll(async () => {
@@ -80,9 +83,6 @@ describe('a gateway with --placement eplb', () => {
     ]);
     gateways.push(eplb);
     // Greedy answers equal the monolithic engine's (and so the static run's).
-    const oracle = (await monolithicGreedy(dir, PROMPTS, MAX_TOKENS)).map((events) =>
-      events.map((e) => e.text).join(''),
-    );
     expect(staticText).toEqual(oracle);
     expect(await complete(eplb.url)).toEqual(oracle);
     const after = await describeWorkers();
@@ -94,6 +94,38 @@ describe('a gateway with --placement eplb', () => {
           d?.tokensServed.find((t) => t.layer === layer && t.expertId === 0)?.tokens ?? 0;
         expect(served(described) - served(before[w])).toBeGreaterThan(0);
       }
+    }
+  }, 180_000);
+
+  it('switches once, after the warm-up, from the static placement to one placed from its own window', async () => {
+    const eplb = await startGateway(dir, [
+      '--workers',
+      workers.map((w) => w.address).join(','),
+      '--placement',
+      'eplb',
+      '--eplb-warmup-s',
+      '1',
+      '--redundant-experts',
+      '2',
+    ]);
+    gateways.push(eplb);
+    const revision = async () =>
+      ((await (await fetch(`${eplb.url}/v1/switchyard/stats`)).json()) as { placementRevision: number })
+        .placementRevision;
+    expect(await revision()).toBe(1);
+    // Under the static (contiguous) placement expert 0 is worker 0's alone.
+    expect(await complete(eplb.url)).toEqual(oracle);
+    for (let i = 0; i < 100 && (await revision()) < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await revision()).toBe(2);
+    const before = await describeWorkers();
+    expect(await complete(eplb.url)).toEqual(oracle);
+    const after = await describeWorkers();
+    const served = (d: WorkerDescription | undefined, layer: number) =>
+      d?.tokensServed.find((t) => t.layer === layer && t.expertId === 0)?.tokens ?? 0;
+    for (let layer = 0; layer < config.numLayers; layer++) {
+      // Worker 1 computes part of the hot expert now: the switch happened and replicas share it.
+      expect(served(after[1], layer) - served(before[1], layer)).toBeGreaterThan(0);
+      expect(served(after[0], layer) - served(before[0], layer)).toBeGreaterThan(0);
     }
   }, 180_000);
 });

@@ -19,6 +19,7 @@ import {
   connectExpertCluster,
   PlacementController,
   RemoteExpertExecutor,
+  WarmupPlacement,
   type LoadAwareSettings,
 } from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
@@ -42,6 +43,11 @@ export interface GatewayConfig {
   readonly replication: number;
   /** `--placement eplb`: place from measured expert loads instead of `placement` and `replication`. */
   readonly loadAware?: LoadAwareSettings;
+  /**
+   * `--placement eplb --eplb-warmup-s`: start on `placement` and, once pairs have been routed after
+   * `warmupMs`, switch once to a load-aware placement from this gateway's own window (`--workers` only).
+   */
+  readonly eplbWarmup?: { readonly warmupMs: number; readonly settings: Omit<LoadAwareSettings, 'loads'> };
   readonly expertDtype: ExpertDtype;
   readonly denseDtype: 'fp32' | 'int8';
   /** Threads of each onnxruntime session's intra-op pool; absent = onnxruntime's default (one per physical core). */
@@ -228,6 +234,7 @@ export class Gateway {
   readonly controller: PlacementController | undefined;
   readonly #live: { close(): void };
   readonly #expertLoad: ExpertLoadWindow | undefined;
+  readonly #warmup: WarmupPlacement | undefined;
   #state: GatewayState = 'serving';
 
   private constructor(parts: {
@@ -244,6 +251,7 @@ export class Gateway {
     controller: PlacementController | undefined;
     live: { close(): void };
     expertLoad: ExpertLoadWindow | undefined;
+    warmup: WarmupPlacement | undefined;
   }) {
     this.config = parts.config;
     this.served = parts.served;
@@ -258,6 +266,7 @@ export class Gateway {
     this.controller = parts.controller;
     this.#live = parts.live;
     this.#expertLoad = parts.expertLoad;
+    this.#warmup = parts.warmup;
   }
 
   get state(): GatewayState {
@@ -335,6 +344,10 @@ export class Gateway {
       throw new GatewayConfigError(
         `--role ${config.role} is an engine role; a frontend-only gateway (--no-engine) has none`,
       );
+    if (config.eplbWarmup && config.workers.length === 0)
+      throw new GatewayConfigError(
+        '--eplb-warmup-s places over a --workers list (the registry path re-places on its own)',
+      );
     if (config.discoverWorkers > 0 && !config.nats)
       throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
     const conn = config.nats ? await openConnection(config.nats, config) : undefined;
@@ -357,6 +370,7 @@ export class Gateway {
             )
           : undefined;
     } catch (error) {
+      engine?.warmup?.stop();
       await engine?.loop.stop(0);
       await engine?.bundle.close();
       await engine?.controller?.stop();
@@ -433,6 +447,7 @@ export class Gateway {
       controller: engine?.controller,
       live,
       expertLoad: engine?.expertLoad,
+      warmup: engine?.warmup,
     });
     return ref.gateway;
   }
@@ -446,6 +461,7 @@ export class Gateway {
     if (this.#state === 'stopped' || this.#state === 'draining') return;
     this.#state = 'draining';
     this.backend.setReady(false);
+    this.#warmup?.stop();
     const deadline = Date.now() + deadlineMs;
     if (this.nats) {
       const { backend, worker } = this.nats;
@@ -501,6 +517,8 @@ interface OpenedEngine {
   readonly stepSink: { observe?: (tokens: number, sequences: number, ms: number) => void };
   /** The engine's routing decisions over the last `expertLoadWindowMs`. */
   readonly expertLoad: ExpertLoadWindow;
+  /** The one switch to a load-aware placement after a warm-up (`eplbWarmup`). */
+  readonly warmup: WarmupPlacement | undefined;
 }
 
 /** The model's weights, the experts (in process, listed workers or discovered ones), the engine and its loop. */
@@ -578,6 +596,19 @@ async function openEngine(
     stepSink.observe?.(stats.numBatchedTokens, stats.numSequences, performance.now() - started);
     return stats;
   });
+  // Started last: nothing after it can fail and leave its timer behind.
+  const warmup =
+    config.eplbWarmup && cluster
+      ? WarmupPlacement.start({
+          target: cluster.executor,
+          config: model.config,
+          settings: config.eplbWarmup.settings,
+          loads: () => expertLoad.totals(Date.now()),
+          warmupMs: config.eplbWarmup.warmupMs,
+          loadDeadlineMs: Math.max(config.dispatchDeadlineMs, 120_000),
+          log: (line) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`),
+        })
+      : undefined;
   return {
     bundle,
     loop,
@@ -587,6 +618,7 @@ async function openEngine(
     kvSink,
     stepSink,
     expertLoad,
+    warmup,
   };
 }
 

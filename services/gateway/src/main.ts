@@ -27,6 +27,7 @@ const ENV_OF = {
   placement: 'SWITCHYARD_PLACEMENT',
   replication: 'SWITCHYARD_REPLICATION',
   'expert-loads': 'SWITCHYARD_EXPERT_LOADS',
+  'eplb-warmup-s': 'SWITCHYARD_EPLB_WARMUP_S',
   'redundant-experts': 'SWITCHYARD_REDUNDANT_EXPERTS',
   'max-experts-per-worker': 'SWITCHYARD_MAX_EXPERTS_PER_WORKER',
   'placement-nodes': 'SWITCHYARD_PLACEMENT_NODES',
@@ -83,6 +84,10 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'expert-loads': [
     'file',
     'eplb: JSON loads [layer][expert], or a saved GET /v1/switchyard/stats (its expertLoad) from an earlier run',
+  ],
+  'eplb-warmup-s': [
+    'n',
+    'eplb without a loads file: serve on the static placement, then after n s switch once to one placed from the pairs routed (--workers only)',
   ],
   'redundant-experts': ['n', 'eplb: extra replicas per layer, given to the experts with the most load per replica'],
   'max-experts-per-worker': ['n', 'eplb: replicas a worker may hold per layer (default: the fewest that fit)'],
@@ -238,7 +243,13 @@ if (values['rate-limit'] && apiKeys.size === 0)
 
 const d = DEFAULT_GATEWAY_CONFIG;
 const placement = oneOf('--placement', values.placement, ['contiguous', 'round-robin', 'eplb'] as const, d.placement);
-for (const flag of ['expert-loads', 'redundant-experts', 'max-experts-per-worker', 'placement-nodes'] as const)
+for (const flag of [
+  'expert-loads',
+  'eplb-warmup-s',
+  'redundant-experts',
+  'max-experts-per-worker',
+  'placement-nodes',
+] as const)
   if (values[flag] !== undefined && placement !== 'eplb') fail(`--${flag} needs --placement eplb`);
 const kvPort = port('--kv-port', values['kv-port'], d.kvPort);
 if (kvPort === 65535 && !values['kv-data-port']) fail('--kv-data-port is required when --kv-port is 65535');
@@ -252,7 +263,7 @@ const config: GatewayConfig = Object.freeze({
     .map((s) => s.trim())
     .filter(Boolean),
   placement: placement === 'eplb' ? d.placement : placement,
-  ...(placement === 'eplb' ? { loadAware: loadAwareSettings() } : {}),
+  ...(placement === 'eplb' ? eplbSettings() : {}),
   replication: int('--replication', values.replication, d.replication, 1),
   expertDtype: oneOf('--expert-dtype', values['expert-dtype'], ['fp32', 'int8'] as const, d.expertDtype),
   denseDtype: oneOf('--dtype', values.dtype, ['fp32', 'int8'] as const, d.denseDtype),
@@ -305,10 +316,19 @@ const config: GatewayConfig = Object.freeze({
     : {}),
 });
 
-/** `--placement eplb`: the loads file and the replica settings (the placement itself checks them against the model). */
+/** `--placement eplb`: from a loads file, or after a warm-up on the static placement. */
+function eplbSettings(): Pick<GatewayConfig, 'loadAware' | 'eplbWarmup'> {
+  const warmup = values['eplb-warmup-s'];
+  if (warmup && values['expert-loads']) fail('--expert-loads and --eplb-warmup-s exclude each other');
+  if (!warmup) return { loadAware: loadAwareSettings() };
+  return { eplbWarmup: { warmupMs: 1000 * int('--eplb-warmup-s', warmup, 0, 1), settings: replicaSettings() } };
+}
+
+/** `--placement eplb --expert-loads`: the loads file and the replica settings (the placement checks them against the model). */
 function loadAwareSettings(): LoadAwareSettings {
   const file = values['expert-loads'];
-  if (!file) fail('--placement eplb needs --expert-loads (a JSON file of loads per layer and expert)');
+  if (!file)
+    fail('--placement eplb needs --expert-loads (a JSON file of loads per layer and expert) or --eplb-warmup-s');
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
@@ -320,10 +340,13 @@ function loadAwareSettings(): LoadAwareSettings {
     Array.isArray(row) && row.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0);
   if (!Array.isArray(loads) || loads.length === 0 || !loads.every(isRow))
     fail(`--expert-loads ${file} must hold loads [layer][expert] (numbers ≥ 0), or a stats document with expertLoad`);
+  return { loads: loads as number[][], ...replicaSettings() };
+}
+
+function replicaSettings(): Omit<LoadAwareSettings, 'loads'> {
   const max = values['max-experts-per-worker'];
   const nodes = values['placement-nodes'];
   return {
-    loads: loads as number[][],
     redundantExperts: int('--redundant-experts', values['redundant-experts'], 0, 0),
     ...(max ? { maxExpertsPerWorker: int('--max-experts-per-worker', max, 1, 1) } : {}),
     ...(nodes ? { numNodes: int('--placement-nodes', nodes, 1, 1) } : {}),
@@ -389,7 +412,9 @@ try {
 }
 const placed = config.loadAware
   ? `eplb, ${config.loadAware.redundantExperts} redundant experts per layer`
-  : `${config.placement}, replication ${config.replication}`;
+  : config.eplbWarmup
+    ? `${config.placement}, then eplb with ${config.eplbWarmup.settings.redundantExperts} redundant experts per layer after ${config.eplbWarmup.warmupMs / 1000} s`
+    : `${config.placement}, replication ${config.replication}`;
 const mode =
   config.discoverWorkers > 0
     ? `expert workers from the NATS registry (${placed})`
