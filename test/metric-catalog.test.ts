@@ -92,6 +92,10 @@ async function runEngineWithTelemetry(otlpUrl: string): Promise<string> {
     while (bundle.engine.hasWork) await et.traceStep(() => bundle.engine.step());
     // What needs expert workers, a NATS frontend or KV transfer, recorded as those parts record it.
     telemetry.metrics.recordDispatch(0, 'worker-0:50051', 0.002, true);
+    telemetry.metrics.observeExpertLoad(() => [
+      [3, 0, 1],
+      [0, 2, 2],
+    ]);
     telemetry.metrics.recordDispatch(1, 'worker-1:50051', 0.004, false);
     telemetry.metrics.observeRouter({
       decisions: () => ({ routed: 2, shared: 1, rerouted: 1, overlapBlocks: 3, promptBlocks: 5 }),

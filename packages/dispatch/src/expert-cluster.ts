@@ -1,14 +1,17 @@
 import { connectExpertClient, type ClientTls, type ExpertStreamClient } from '@switchyard/rpc';
-import { computePlacement, expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
+import { expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
 import type { ModelConfig } from '@switchyard/model';
 import type { SwitchyardTracer } from '@switchyard/telemetry';
 import { RemoteExpertExecutor } from './remote-expert-executor.ts';
+import { placeExperts, type LoadAwareSettings } from './expert-placement.ts';
 
 export interface ExpertClusterOptions {
   readonly addresses: readonly string[];
   readonly config: ModelConfig;
   readonly strategy: PlacementStrategy;
   readonly replication: number;
+  /** Load-aware placement from measured loads instead of `strategy` and `replication`. */
+  readonly loadAware?: LoadAwareSettings;
   readonly deadlineMs: number;
   /** How long to wait for every worker to answer at start-up. */
   readonly connectTimeoutMs: number;
@@ -81,14 +84,16 @@ export async function connectExpertCluster(
     );
     const placement =
       options.placement ??
-      computePlacement({
-        workers: [...addresses],
-        numLayers: config.numLayers,
-        numExperts: config.numExperts,
-        strategy: options.strategy,
-        replication: options.replication,
-        revision: 1,
-      });
+      placeExperts(
+        addresses,
+        config,
+        {
+          strategy: options.strategy,
+          replication: options.replication,
+          ...(options.loadAware ? { loadAware: options.loadAware } : {}),
+        },
+        1,
+      );
     await Promise.all(
       addresses.map(async (_address, i) => {
         const experts = expertsOfWorker(placement, i).map(([layer, expertId]) => ({ layer, expertId }));

@@ -6,9 +6,10 @@ import {
   type Watch,
 } from '@switchyard/cluster';
 import type { ModelConfig } from '@switchyard/model';
-import { computePlacement, expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
+import { expertsOfWorker, type Placement, type PlacementStrategy } from '@switchyard/routing';
 import { connectExpertClient, type ClientTls, type ExpertStreamClient } from '@switchyard/rpc';
 import { sameWeights } from './expert-cluster.ts';
+import { placeExperts, type LoadAwareSettings } from './expert-placement.ts';
 
 export interface PlacementControllerOptions {
   readonly conn: ClusterConnection;
@@ -16,6 +17,8 @@ export interface PlacementControllerOptions {
   readonly strategy: PlacementStrategy;
   /** Wanted copies of each expert; capped at the number of live workers. */
   readonly replication: number;
+  /** Load-aware placement from measured loads instead of `strategy` and `replication`. */
+  readonly loadAware?: LoadAwareSettings;
   readonly deadlineMs: number;
   readonly log: (line: string) => void;
   /** TTL of the worker registry bucket when this gateway creates it. */
@@ -120,14 +123,13 @@ export class PlacementController {
   async #place(live: readonly { id: string; address: string }[]): Promise<PlacedWorkers> {
     const { config } = this.#opts;
     const stored = await this.#store.get(config.name);
-    const proposal = computePlacement({
-      workers: live.map((w) => w.id),
-      numLayers: config.numLayers,
-      numExperts: config.numExperts,
-      strategy: this.#opts.strategy,
-      replication: Math.min(this.#opts.replication, live.length),
-      revision: (stored?.placement.revision ?? 0) + 1,
-    });
+    const { strategy, replication, loadAware } = this.#opts;
+    const proposal = placeExperts(
+      live.map((w) => w.id),
+      config,
+      { strategy, replication, ...(loadAware ? { loadAware } : {}) },
+      (stored?.placement.revision ?? 0) + 1,
+    );
     const write = stored
       ? await this.#store.update(proposal, stored)
       : await this.#store.proposeInitial(config.name, proposal);

@@ -2,10 +2,11 @@ import type { ExpertExecutor, LayerResult } from '@switchyard/engine';
 import {
   addRows,
   at,
-  chooseWorkers,
   expertsOfWorker,
   gatherRows,
-  splitByWorker,
+  shareAmongReplicas,
+  splitByPairWorker,
+  usableReplicas,
   type Placement,
   type TokenRoutes,
   type WorkerShard,
@@ -57,12 +58,13 @@ interface ShardOutcome {
 }
 
 /**
- * Sends each layer's tokens to the expert workers over their long-lived Run streams: the batch is split
- * by worker (each token once per worker), shards go out in parallel, and partial sums are added back in
- * ascending worker order. A worker that fails is skipped for `retryAfterMs`, and its rows are sent to
- * another replica of the same experts when the placement has one; rows whose experts have no live
- * replica are reported as failed, so only the requests that own them end — never a hang, since every
- * call carries a deadline.
+ * Sends each layer's tokens to the expert workers over their long-lived Run streams: an expert's pairs
+ * are shared among its live replicas (contiguous chunks of its rows, balanced by count, in replica
+ * order: `shareAmongReplicas`), the batch is split by worker (each token once per worker), shards go out
+ * in parallel, and partial sums are added back in ascending worker order. A worker that fails is skipped
+ * for `retryAfterMs`, and its pairs are shared among the other live replicas of their experts in the
+ * same call; rows whose experts have no live replica are reported as failed, so only the requests that
+ * own them end — never a hang, since every call carries a deadline.
  */
 export class RemoteExpertExecutor implements ExpertExecutor {
   readonly #opts: RemoteExecutorOptions;
@@ -130,20 +132,20 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     const waitUntil = this.#now() + (this.#opts.replicaWaitMs ?? 0);
     // Each round sends what is left to the live replicas; a round that fails a worker narrows the set.
     for (let round = 0; round <= this.#placement.workers.length && pending.numTokens > 0; round++) {
-      let workerOf = this.#usableWorkers(layer, failedInCall);
+      let replicas = this.#usableReplicas(layer, failedInCall);
       // Experts with no live replica now: a worker of theirs taken as down may have come back since it
       // was last asked (restarted between two health probes), so it is asked now (at most once per
       // ON_DEMAND_PROBE_EVERY_MS, within ON_DEMAND_PROBE_MS). One that is loading them (it restarted and
       // answered) is waited for within replicaWaitMs rather than their requests failed at once. A worker
       // that does not answer at all is not waited for past that probe: the whole batch would stall on it.
-      if (this.#now() < waitUntil) this.#probeDownReplicas(layer, pending, workerOf);
-      while (this.#now() < waitUntil && !signal?.aborted && this.#comingBackFor(layer, pending, workerOf)) {
+      if (this.#now() < waitUntil) this.#probeDownReplicas(layer, pending, replicas);
+      while (this.#now() < waitUntil && !signal?.aborted && this.#comingBackFor(layer, pending, replicas)) {
         await sleep(50);
         // A worker that failed earlier in this call and has been found healthy again may be used again.
         for (const w of failedInCall) if (this.isWorkerUp(w) && !this.#downUntil.has(w)) failedInCall.delete(w);
-        workerOf = this.#usableWorkers(layer, failedInCall);
+        replicas = this.#usableReplicas(layer, failedInCall);
       }
-      const { routable, unroutable, kept } = partitionRoutable(pending, workerOf);
+      const { routable, unroutable, kept } = partitionRoutable(pending, replicas);
       if (unroutable.length > 0) {
         for (const t of unroutable) failed.add(at(rowMap, t));
         lastError = new NoReplicaError(
@@ -153,7 +155,8 @@ export class RemoteExpertExecutor implements ExpertExecutor {
         rowMap = Int32Array.from(kept, (t) => at(rowMap, t));
         pending = routable;
       }
-      const shards = splitByWorker(pending, clampWorkers(workerOf), this.#placement.workers.length);
+      const workerOfPair = shareAmongReplicas(pending, replicas);
+      const shards = splitByPairWorker(pending, workerOfPair, this.#placement.workers.length);
       const outcomes = await Promise.all(shards.map((shard) => this.#send(layer, hidden, rowMap, shard, signal)));
       const retry: number[] = [];
       for (const { shard, reply, error } of outcomes) {
@@ -177,7 +180,7 @@ export class RemoteExpertExecutor implements ExpertExecutor {
         pending = NO_ROUTES;
         break;
       }
-      ({ pending, rowMap } = subsetRoutes(pending, rowMap, retry, workerOf, outcomes));
+      ({ pending, rowMap } = subsetRoutes(pending, rowMap, retry, workerOfPair, outcomes));
     }
     // Rows still owed when the rounds ran out are failed, never returned as zeros or partial sums.
     for (let t = 0; t < pending.numTokens; t++) failed.add(at(rowMap, t));
@@ -220,29 +223,29 @@ export class RemoteExpertExecutor implements ExpertExecutor {
    * Whether an expert of `routes` without a usable worker has a placed worker that is reloading, or
    * that an on-demand probe is asking whether it is back.
    */
-  #comingBackFor(layer: number, routes: TokenRoutes, workerOf: Int32Array): boolean {
+  #comingBackFor(layer: number, routes: TokenRoutes, usable: readonly (readonly number[])[]): boolean {
     if (this.#reloading.size === 0 && this.#probingOnDemand.size === 0) return false;
-    return this.#unservedReplicas(layer, routes, workerOf).some(
+    return this.#unservedReplicas(layer, routes, usable).some(
       (w) => this.#reloading.has(w) || this.#probingOnDemand.has(w),
     );
   }
 
   /** The placed workers of the experts of `routes` that have no usable worker now. */
-  #unservedReplicas(layer: number, routes: TokenRoutes, workerOf: Int32Array): number[] {
+  #unservedReplicas(layer: number, routes: TokenRoutes, usable: readonly (readonly number[])[]): number[] {
     const replicas = this.#placement.replicas[layer] ?? [];
     const found = new Set<number>();
     for (let p = 0; p < routes.expertIds.length; p++) {
       const expert = at(routes.expertIds, p);
-      if ((workerOf[expert] ?? -1) >= 0) continue;
+      if ((usable[expert]?.length ?? 0) > 0) continue;
       for (const w of replicas[expert] ?? []) found.add(w);
     }
     return [...found];
   }
 
   /** Asks the down workers of experts without a usable worker whether they are back (see runLayer). */
-  #probeDownReplicas(layer: number, routes: TokenRoutes, workerOf: Int32Array): void {
+  #probeDownReplicas(layer: number, routes: TokenRoutes, usable: readonly (readonly number[])[]): void {
     const now = this.#now();
-    for (const w of this.#unservedReplicas(layer, routes, workerOf)) {
+    for (const w of this.#unservedReplicas(layer, routes, usable)) {
       if (this.#reloading.has(w) || this.#probingOnDemand.has(w)) continue;
       if (now - (this.#lastOnDemandProbe.get(w) ?? Number.NEGATIVE_INFINITY) < ON_DEMAND_PROBE_EVERY_MS) continue;
       this.#lastOnDemandProbe.set(w, now);
@@ -254,8 +257,8 @@ export class RemoteExpertExecutor implements ExpertExecutor {
     }
   }
 
-  #usableWorkers(layer: number, failedInCall: ReadonlySet<number>): Int32Array {
-    return chooseWorkers(
+  #usableReplicas(layer: number, failedInCall: ReadonlySet<number>): number[][] {
+    return usableReplicas(
       this.#placement,
       layer,
       (w) => !failedInCall.has(w) && this.isWorkerUp(w) && this.#clients.has(w),
@@ -353,22 +356,17 @@ function mapRows(local: Int32Array, rowMap: Int32Array): Int32Array {
   return local.map((r) => at(rowMap, r));
 }
 
-/** workerOf with -1 entries replaced (splitByWorker needs valid indices; unroutable pairs are removed first). */
-function clampWorkers(workerOf: Int32Array): Int32Array {
-  return workerOf.map((w) => (w < 0 ? 0 : w));
-}
-
-/** Splits tokens into those whose every expert has a live worker, and the rest. */
+/** Splits tokens into those whose every expert has a live replica, and the rest. */
 function partitionRoutable(
   routes: TokenRoutes,
-  workerOf: Int32Array,
+  replicas: readonly (readonly number[])[],
 ): { routable: TokenRoutes; unroutable: number[]; kept: number[] } {
   const keep: number[] = [];
   const unroutable: number[] = [];
   for (let t = 0; t < routes.numTokens; t++) {
     let ok = true;
     for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++)
-      if ((workerOf[at(routes.expertIds, p)] ?? -1) < 0) ok = false;
+      if ((replicas[at(routes.expertIds, p)]?.length ?? 0) === 0) ok = false;
     (ok ? keep : unroutable).push(t);
   }
   return {
@@ -386,28 +384,28 @@ function subsetRoutes(
   routes: TokenRoutes,
   rowMap: Int32Array,
   failedLocalTokens: readonly number[],
-  workerOf: Int32Array,
+  workerOfPair: Int32Array,
   outcomes: readonly ShardOutcome[],
 ): { pending: TokenRoutes; rowMap: Int32Array } {
   const deadWorkers = new Set(outcomes.filter((o) => o.error).map((o) => o.shard.workerIndex));
   const tokens = [...new Set(failedLocalTokens)].sort((a, b) => a - b);
-  const pending = selectTokens(routes, tokens, (expertId) => deadWorkers.has(workerOf[expertId] ?? -1));
+  const pending = selectTokens(routes, tokens, (pair) => deadWorkers.has(workerOfPair[pair] ?? -1));
   return { pending, rowMap: Int32Array.from(tokens, (t) => at(rowMap, t)) };
 }
 
+/** The routes of `tokens` (local indices, ascending) with only the pairs `keepPair` (by pair index) keeps. */
 function selectTokens(
   routes: TokenRoutes,
   tokens: readonly number[],
-  keepPair: (expertId: number) => boolean,
+  keepPair: (pair: number) => boolean,
 ): TokenRoutes {
   const offsets = new Int32Array(tokens.length + 1);
   const expertIds: number[] = [];
   const weights: number[] = [];
   tokens.forEach((t, i) => {
     for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++) {
-      const e = at(routes.expertIds, p);
-      if (!keepPair(e)) continue;
-      expertIds.push(e);
+      if (!keepPair(p)) continue;
+      expertIds.push(at(routes.expertIds, p));
       weights.push(at(routes.weights, p));
     }
     offsets[i + 1] = expertIds.length;

@@ -103,6 +103,7 @@ const description: WorkerDescription = {
   hiddenSize: H,
   placementRevision: 1,
   weightsDigest: '',
+  tokensServed: [],
 };
 
 /** Contiguous placement of 4 experts over 2 layers: worker w is primary for experts 2w and 2w + 1. */
@@ -155,6 +156,11 @@ const run = (executor: RemoteExpertExecutor) => executor.runLayer(0, hidden, rou
 // Token 0: 0.5·1 + 0.5·2 = 1.5; token 1: 0.75·2 (worker 0) + 0.25·3 (worker 1) = 2.25; token 2: 0.5·4 + 0.5·3 = 3.5.
 const healthy = { output: Float32Array.from([1.5, 1.5, 4.5, 2.25, 10.5, 3.5]), failedRows: new Int32Array() };
 const byPrimaries = { w0: { tokens: [0, 1], experts: [[0, 1], [1]] }, w1: { tokens: [1, 2], experts: [[2], [3, 2]] } };
+// Replication 2 (experts 0–1 on [w0, w1], 2–3 on [w1, w0]): expert 1's pairs (tokens 0, 1) and expert 2's
+// (tokens 1, 2) are cut in two, the first half to the first replica.
+const shared = { w0: { tokens: [0, 2], experts: [[0, 1], [2]] }, w1: { tokens: [1, 2], experts: [[1, 2], [3]] } };
+// What w1 was asked for, resent to w0 when w1 fails.
+const w1ShareOnW0 = { tokens: [1, 2], experts: [[1, 2], [3]] };
 
 describe('RemoteExpertExecutor', () => {
   it('sends each token once per worker hosting one of its experts and adds the partial sums by worker', async () => {
@@ -169,7 +175,24 @@ describe('RemoteExpertExecutor', () => {
     expect(result.error).toBeUndefined();
   });
 
-  it("sends a failed worker's rows to the other replica in the same call, and skips it until retryAfterMs has passed", async () => {
+  it("shares a replicated expert's tokens among its replicas in contiguous, balanced chunks", async () => {
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(2);
+    expect(await run(executor)).toEqual(healthy);
+    expect(w0.calls).toEqual([shared.w0]);
+    expect(w1.calls).toEqual([shared.w1]);
+    // A hot expert: five tokens all routed to expert 0, three to its primary w0 and two to w1.
+    const hot = routesFromPairs(Array.from({ length: 5 }, () => [[0, 1] as const]));
+    const rows = Float32Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? i / 2 + 1 : 1));
+    const result = await executor.runLayer(1, rows, hot);
+    expect(result.output).toEqual(rows);
+    expect(tokens(w0.calls.slice(1))).toEqual([[0, 1, 2]]);
+    expect(tokens(w1.calls.slice(1))).toEqual([[3, 4]]);
+  });
+
+  it("sends a failed replica's share to the other replicas in the same call, and skips it until retryAfterMs has passed", async () => {
     const {
       clock,
       workers: [w0, w1],
@@ -177,8 +200,8 @@ describe('RemoteExpertExecutor', () => {
     } = setup(2);
     w1.failOn = () => new UnavailableError('stream broke');
     expect(await run(executor)).toEqual(healthy);
-    expect(w0.calls).toEqual([byPrimaries.w0, byPrimaries.w1]);
-    expect(w1.calls).toEqual([byPrimaries.w1]);
+    expect(w0.calls).toEqual([shared.w0, w1ShareOnW0]);
+    expect(w1.calls).toEqual([shared.w1]);
 
     w1.failOn = () => undefined;
     clock.nowMs = RETRY_AFTER_MS - 1;
@@ -195,8 +218,8 @@ describe('RemoteExpertExecutor', () => {
 
     clock.nowMs = RETRY_AFTER_MS;
     expect(await run(executor)).toEqual(healthy);
-    expect(w0.calls[3]).toEqual(byPrimaries.w0);
-    expect(w1.calls).toEqual([byPrimaries.w1, byPrimaries.w1]);
+    expect(w0.calls[3]).toEqual(shared.w0);
+    expect(w1.calls).toEqual([shared.w1, shared.w1]);
   });
 
   it('reports the rows that needed a failed worker without replica as failed, and still answers the others', async () => {
@@ -224,8 +247,8 @@ describe('RemoteExpertExecutor', () => {
     expect(result.failedRows).toEqual(Int32Array.from([1, 2]));
     expect(result.error).toBeInstanceOf(NoReplicaError);
     expect(result.output.subarray(0, H)).toEqual(Float32Array.from([1.5, 1.5]));
-    expect(w0.calls).toEqual([byPrimaries.w0, byPrimaries.w1]);
-    expect(w1.calls).toEqual([byPrimaries.w1]);
+    expect(w0.calls).toEqual([shared.w0, w1ShareOnW0]);
+    expect(w1.calls).toEqual([shared.w1]);
 
     // Both workers are down now: the next call fails every row at once without sending anything.
     const next = await run(executor);
@@ -328,7 +351,7 @@ describe('RemoteExpertExecutor', () => {
     const aborted = await executor.runLayer(0, hidden, routes, controller.signal);
     expect(aborted.failedRows).toEqual(Int32Array.from([1, 2]));
     expect(executor.isWorkerUp(1)).toBe(true);
-    expect(tokens(w0.calls)).toEqual([[0, 1]]);
+    expect(tokens(w0.calls)).toEqual([[0, 2]]);
     w1.failOn = () => undefined;
     expect(await run(executor)).toEqual(healthy);
   });

@@ -157,7 +157,7 @@ export function renderMarkdown(report: BenchReport): string {
         .map((n, w) => `worker ${w} ${f(sum > 0 ? (100 * n) / sum : 0, 0)}%`)
         .join(', ');
       out.push(
-        `- per worker (${cluster?.placement}${(cluster?.replication ?? 1) > 1 ? `, replication ${cluster?.replication}: primaries` : ''}): ${shares} (balancedness ${f(workers.balancedness, 2)})`,
+        `- per worker (${cluster?.placement}${(cluster?.replication ?? 1) > 1 ? `, replication ${cluster?.replication}: replicas share` : ''}): ${shares} (balancedness ${f(workers.balancedness, 2)})`,
       );
     }
   }

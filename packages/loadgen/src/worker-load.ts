@@ -1,11 +1,12 @@
 /**
  * Expert-parallel imbalance as the workers feel it: the run's (token, expert) pairs per layer and
- * expert, summed per worker under the cluster's placement. The placement and the replica choice are
- * the gateway's own (`computePlacement`, `chooseWorkers` with every worker healthy: the primary replica),
- * so this is the work each worker did, not an estimate.
+ * expert, summed per worker under the cluster's placement. The placement is the gateway's own
+ * (`computePlacement`); an expert's pairs are shared evenly among its replicas (`workerLoads`), as the
+ * remote executor shares them with every worker healthy — exact to within one pair per expert and step
+ * (the first replicas take the larger chunks).
  */
 
-import { chooseWorkers, computePlacement } from '@switchyard/routing';
+import { computePlacement, workerLoads } from '@switchyard/routing';
 import type { ClusterSpec } from './scenario.ts';
 import type { ExpertLoad } from './server-metrics.ts';
 
@@ -28,13 +29,7 @@ export function workerLoadOf(load: ExpertLoad, cluster: ClusterSpec): WorkerLoad
     revision: 1,
   });
   const pairs = new Array<number>(cluster.workers).fill(0);
-  load.counts.forEach((row, layer) => {
-    const workerOf = chooseWorkers(placement, layer, () => true);
-    row.forEach((n, expert) => {
-      const w = workerOf[expert] ?? -1;
-      if (w >= 0) pairs[w] = (pairs[w] ?? 0) + n;
-    });
-  });
+  for (const row of workerLoads(placement, load.counts)) row.forEach((n, w) => (pairs[w] = (pairs[w] ?? 0) + n));
   const max = Math.max(...pairs);
   return { pairsPerWorker: pairs, balancedness: max > 0 ? pairs.reduce((a, b) => a + b, 0) / pairs.length / max : NaN };
 }

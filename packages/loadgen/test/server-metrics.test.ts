@@ -176,8 +176,8 @@ describe('per-worker load under the gateway placement', () => {
     });
   });
 
-  it('sends every pair to the primary replica when all workers are healthy', () => {
-    expect(workerLoadOf(load, cluster({ ...base, replication: 2 }))?.pairsPerWorker).toEqual([24, 8]);
+  it("shares an expert's pairs evenly among its replicas, as the remote executor does", () => {
+    expect(workerLoadOf(load, cluster({ ...base, replication: 2 }))?.pairsPerWorker).toEqual([16, 16]);
     expect(workerLoadOf(load, cluster({ ...base, workers: 0 }))).toBeUndefined();
   });
 });

@@ -14,13 +14,22 @@ export { selectTopKRow } from './top-k.ts';
 export { applyCapacity, expertCapacity } from './capacity.ts';
 export { fixedRoutes, routesFromPairs } from './fixed-routes.ts';
 export { countTokensPerExpert, planDispatch } from './dispatch-plan.ts';
-export { splitByWorker } from './worker-split.ts';
+export { splitByWorker, splitByPairWorker } from './worker-split.ts';
+export { shareAmongReplicas } from './replica-share.ts';
 export { addRows, gatherRows, scatterAddWeighted } from './combine.ts';
 export { at } from './at.ts';
 export {
   computePlacement,
   expertsOfWorker,
   chooseWorkers,
+  usableReplicas,
+  PlacementError,
   type PlacementStrategy,
   type Placement,
 } from './placement.ts';
+export {
+  computeLoadAwarePlacement,
+  workerLoads,
+  balancedness,
+  type LoadAwarePlacementRequest,
+} from './load-aware-placement.ts';

@@ -1,6 +1,6 @@
 /**
  * Placement: which expert workers host each (layer, expert). Plain data, computed from the workers
- * present; load-aware placement later produces the same type.
+ * present (the static strategies here) or from measured loads (`load-aware-placement.ts`).
  */
 
 export type PlacementStrategy = 'contiguous' | 'round-robin';
@@ -84,4 +84,17 @@ export function chooseWorkers(
     if (usable !== undefined) out[expert] = usable;
   });
   return out;
+}
+
+/**
+ * For one layer: expert id → the workers of its replicas that `isUsable`, in placement order (primary
+ * first); empty where none is. `shareAmongReplicas` splits each expert's pairs among these.
+ */
+export function usableReplicas(
+  placement: Placement,
+  layer: number,
+  isUsable: (workerIndex: number) => boolean,
+): number[][] {
+  const experts = placement.replicas[layer] ?? [];
+  return Array.from({ length: placement.numExperts }, (_, expert) => (experts[expert] ?? []).filter(isUsable));
 }

@@ -12,11 +12,30 @@ import type { TokenRoutes, WorkerShard } from './types.ts';
  * their order from `routes` (best first). Two passes over the pairs: count, then fill.
  */
 export function splitByWorker(routes: TokenRoutes, workerOfExpert: Int32Array, numWorkers: number): WorkerShard[] {
+  const workerOfPair = routes.expertIds.map((e) => workerOfExpert[e] ?? -1);
+  return splitByPairWorker(routes, workerOfPair, numWorkers);
+}
+
+/**
+ * Like `splitByWorker`, with the worker chosen per pair (`workerOfPair[p]` for `routes.expertIds[p]`):
+ * the shape `shareAmongReplicas` produces, where one expert's pairs may go to several workers.
+ */
+export function splitByPairWorker(routes: TokenRoutes, workerOfPair: Int32Array, numWorkers: number): WorkerShard[] {
+  if (workerOfPair.length !== routes.expertIds.length) {
+    throw new RangeError(`${workerOfPair.length} pair workers for ${routes.expertIds.length} pairs`);
+  }
+  const workerOf = (pair: number) => {
+    const w = workerOfPair[pair] ?? -1;
+    if (w < 0 || w >= numWorkers) {
+      throw new RangeError(`expert ${routes.expertIds[pair]} maps to worker ${w}, outside [0, ${numWorkers})`);
+    }
+    return w;
+  };
   const numTokensOf = new Int32Array(numWorkers);
   const numPairsOf = new Int32Array(numWorkers);
   const lastToken = new Int32Array(numWorkers).fill(-1);
   forEachPair(routes, (t, p) => {
-    const w = workerOf(routes, p, workerOfExpert, numWorkers);
+    const w = workerOf(p);
     numPairsOf[w] = (numPairsOf[w] ?? 0) + 1;
     if (lastToken[w] !== t) {
       lastToken[w] = t;
@@ -29,7 +48,7 @@ export function splitByWorker(routes: TokenRoutes, workerOfExpert: Int32Array, n
   const pairCursor = new Int32Array(numWorkers);
   lastToken.fill(-1);
   forEachPair(routes, (t, p) => {
-    const w = workerOf(routes, p, workerOfExpert, numWorkers);
+    const w = workerOf(p);
     const shard = shards[w];
     if (shard === undefined) return;
     if (lastToken[w] !== t) {
@@ -50,13 +69,6 @@ function forEachPair(routes: TokenRoutes, visit: (token: number, pair: number) =
   for (let t = 0; t < routes.numTokens; t++) {
     for (let p = routes.offsets[t] ?? 0; p < (routes.offsets[t + 1] ?? 0); p++) visit(t, p);
   }
-}
-
-function workerOf(routes: TokenRoutes, pair: number, workerOfExpert: Int32Array, numWorkers: number): number {
-  const e = routes.expertIds[pair] ?? -1;
-  const w = workerOfExpert[e] ?? -1;
-  if (w < 0 || w >= numWorkers) throw new RangeError(`expert ${e} maps to worker ${w}, outside [0, ${numWorkers})`);
-  return w;
 }
 
 function emptyShard(workerIndex: number, numTokens: number, numPairs: number): WorkerShard {

@@ -18,6 +18,7 @@ const handler: ExpertServiceHandler = {
     hiddenSize: 0,
     placementRevision: 0,
     weightsDigest: '',
+    tokensServed: [],
   }),
 };
 

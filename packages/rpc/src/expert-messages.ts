@@ -64,6 +64,13 @@ export interface PlacementState {
   readonly placementRevision: number;
 }
 
+/** (token, expert) pairs a worker has computed for one expert since it started. */
+export interface ExpertTokens {
+  readonly layer: number;
+  readonly expertId: number;
+  readonly tokens: number;
+}
+
 export interface WorkerDescription {
   readonly workerId: string;
   readonly hosted: readonly ExpertRef[];
@@ -75,6 +82,8 @@ export interface WorkerDescription {
   readonly placementRevision: number;
   /** SHA-256 (hex) of the model's weights; '' when the worker does not know it. */
   readonly weightsDigest: string;
+  /** The worker's own load counter, sorted by (layer, expertId); experts that computed nothing omitted. */
+  readonly tokensServed: readonly ExpertTokens[];
 }
 
 /** Throws InvalidArgumentError unless the CSR arrays are consistent with each other. */
@@ -201,5 +210,6 @@ export function toWorkerDescription(message: WireDescribeResponse): WorkerDescri
     hiddenSize: message.hiddenSize,
     placementRevision: message.placementRevision,
     weightsDigest: message.weightsDigest ?? '',
+    tokensServed: (message.tokensServed ?? []).map(({ layer, expertId, tokens }) => ({ layer, expertId, tokens })),
   };
 }

@@ -73,7 +73,11 @@ export async function createExpertServer(options: ExpertServerOptions): Promise<
     };
   const describe = async (_request: WireDescribeRequest, context: CallContext): Promise<WireDescribeResponse> => {
     const description = await handler.describe(context);
-    return { ...description, hosted: toExpertRefs(description.hosted) };
+    return {
+      ...description,
+      hosted: toExpertRefs(description.hosted),
+      tokensServed: description.tokensServed.map(({ layer, expertId, tokens }) => ({ layer, expertId, tokens })),
+    };
   };
 
   const server = await startServer(options, [

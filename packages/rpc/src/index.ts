@@ -36,6 +36,7 @@ export { roundToBf16 } from './bf16.ts';
 export { validateRoutes, validateRunRequest } from './expert-messages.ts';
 export type {
   ExpertRef,
+  ExpertTokens,
   PlacementChange,
   PlacementState,
   RunReply,

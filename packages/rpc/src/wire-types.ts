@@ -72,6 +72,12 @@ export interface WirePlacementChangeResponse {
 
 export type WireDescribeRequest = Record<string, never>;
 
+export interface WireExpertTokens {
+  readonly layer: number;
+  readonly expertId: number;
+  readonly tokens: number;
+}
+
 export interface WireDescribeResponse {
   readonly workerId: string;
   readonly hosted: readonly WireExpertRef[];
@@ -81,6 +87,7 @@ export interface WireDescribeResponse {
   readonly hiddenSize: number;
   readonly placementRevision: number;
   readonly weightsDigest?: string;
+  readonly tokensServed?: readonly WireExpertTokens[];
 }
 
 export interface WireFetchPagesRequest {

@@ -55,6 +55,10 @@ export const DESCRIPTION: WorkerDescription = {
   hiddenSize: 8,
   placementRevision: 4,
   weightsDigest: 'ab'.repeat(32),
+  tokensServed: [
+    { layer: 0, expertId: 1, tokens: 12 },
+    { layer: 1, expertId: 3, tokens: 2 ** 40 },
+  ],
 };
 
 export function fakeHandler(run: ExpertServiceHandler['run']): ExpertServiceHandler {

@@ -20,6 +20,7 @@ export { type RouteAttributes, type TraceDetail, SwitchyardTracer } from './requ
 export { type KvTransferRecord } from './metrics.ts';
 
 export { EngineTelemetry } from './engine-telemetry.ts';
+export { ExpertLoadWindow, type ExpertLoadWindowOptions } from './expert-load-window.ts';
 export { telemetryOptionsFromEnv, startTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from './sdk.ts';
 export { buildTokenReport, type TokenReport } from './token-report.ts';
 export { METRIC_CATALOG, type CatalogMetric } from './metric-catalog.ts';

@@ -71,6 +71,12 @@ export const METRIC_CATALOG: readonly CatalogMetric[] = [
   },
   { name: 'switchyard_expert_balancedness_ratio', type: 'gauge', labels: ['switchyard_layer'], exportedBy: 'engine' },
   {
+    name: 'switchyard_expert_window_tokens',
+    type: 'gauge',
+    labels: ['switchyard_layer', 'switchyard_expert'],
+    exportedBy: 'engine',
+  },
+  {
     name: 'switchyard_expert_dispatch_duration_seconds',
     type: 'histogram',
     labels: ['switchyard_layer', 'switchyard_worker'],

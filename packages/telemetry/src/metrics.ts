@@ -22,6 +22,7 @@ import {
   GEN_AI_TOKEN_TYPE_INPUT,
   GEN_AI_TOKEN_TYPE_OUTPUT,
   METRIC_EXPERT_BALANCEDNESS,
+  METRIC_EXPERT_WINDOW_TOKENS,
   METRIC_EXPERT_DISPATCH_DURATION,
   METRIC_EXPERT_TOKENS,
   METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
@@ -146,6 +147,7 @@ export class SwitchyardMetrics {
   #expertShape: { readonly numLayers: number; readonly numExperts: number } | undefined;
   #balancedness: Float64Array | undefined;
   #router: RouterGauges | undefined;
+  #expertLoad: (() => readonly (readonly number[])[]) | undefined;
 
   constructor(meter: Meter, options: { readonly provider?: string } = {}) {
     this.#provider = options.provider ?? SWITCHYARD_PROVIDER_NAME;
@@ -266,6 +268,11 @@ export class SwitchyardMetrics {
       this.#prefixFlopsSaved,
     ])
       counter.add(0, attributes);
+  }
+
+  /** Sets where the sliding-window expert load gauge reads from: pairs per [layer][expert] right now. */
+  observeExpertLoad(totals: () => readonly (readonly number[])[]): void {
+    this.#expertLoad = totals;
   }
 
   /** Sets where the routing and KV-index instruments read from (a NATS frontend). */
@@ -404,6 +411,16 @@ export class SwitchyardMetrics {
       })
       .addCallback((result) => {
         this.#balancedness?.forEach((b, layer) => result.observe(b, { [ATTR_LAYER]: layer }));
+      });
+    meter
+      .createObservableGauge(METRIC_EXPERT_WINDOW_TOKENS, {
+        description: '(token, expert) pairs routed over the sliding window, by layer and expert',
+        unit: '{token}',
+      })
+      .addCallback((result) => {
+        this.#expertLoad?.().forEach((row, layer) =>
+          row.forEach((n, expert) => result.observe(n, { [ATTR_LAYER]: layer, [ATTR_EXPERT]: expert })),
+        );
       });
     const routerCounter = (name: string, description: string, unit: string, read: (r: RouterGauges) => number) =>
       meter.createObservableCounter(name, { description, unit }).addCallback((result) => {

@@ -175,6 +175,8 @@ export const METRIC_TOKEN_ACTIVE_PARAMS = 'switchyard.token.active_params';
 export const METRIC_TOKEN_FLOPS = 'switchyard.token.flops';
 /** Counter: (token, expert) pairs routed, by layer and expert. */
 export const METRIC_EXPERT_TOKENS = 'switchyard.expert.tokens';
+/** Gauge: (token, expert) pairs routed over the sliding window (`--expert-load-window-s`), by layer and expert. */
+export const METRIC_EXPERT_WINDOW_TOKENS = 'switchyard.expert.window_tokens';
 /** Gauge per layer: mean ÷ max tokens per expert in the last step (1 = perfectly balanced). */
 export const METRIC_EXPERT_BALANCEDNESS = 'switchyard.expert.balancedness';
 /** Counter: expert weight bytes read. */

@@ -3,6 +3,7 @@ import {
   NotFoundError,
   validateRoutes,
   type ExpertRef,
+  type ExpertTokens,
   type ExpertServiceHandler,
   type PlacementChange,
   type PlacementState,
@@ -155,7 +156,18 @@ export class ExpertWorker implements ExpertServiceHandler {
     hiddenSize: this.#opts.source.config.hiddenSize,
     placementRevision: this.#revision,
     weightsDigest: this.#opts.source.weightsDigest ?? '',
+    tokensServed: this.#tokensServed(),
   });
+
+  /** `tokensPerExpert` as the Describe answer carries it, sorted by (layer, expert). */
+  #tokensServed(): ExpertTokens[] {
+    return [...this.#tokensPerExpert]
+      .map(([key, tokens]) => {
+        const [layer, expertId] = key.split(':').map(Number);
+        return { layer: layer ?? 0, expertId: expertId ?? 0, tokens };
+      })
+      .sort((a, b) => a.layer - b.layer || a.expertId - b.expertId);
+  }
 
   /** Unhosts everything; kernels of runs in flight are released when the last run ends. */
   async close(): Promise<void> {

@@ -192,6 +192,12 @@ describe('ExpertWorker.run', () => {
         ['1:5', 2],
       ]),
     );
+    // The same counter, as Describe reports it to gateways and tests.
+    expect((await worker.describe()).tokensServed).toEqual([
+      { layer: 1, expertId: 1, tokens: 1 },
+      { layer: 1, expertId: 3, tokens: 3 },
+      { layer: 1, expertId: 5, tokens: 2 },
+    ]);
   });
 
   it('rejects a well-formed request for an expert it does not host as NOT_FOUND, then still serves', async () => {
@@ -295,6 +301,7 @@ describe('ExpertWorker lifecycle', () => {
       placementRevision: 4,
       // Weights given in memory carry no digest; a model directory's worker reports its SHA-256.
       weightsDigest: '',
+      tokensServed: [],
     });
     expect(await openWorker('int8').describe()).toMatchObject({
       workerId: 'w-test',

@@ -9,12 +9,19 @@ import {
   PrefixHasher,
   type EngineBundle,
   type GenerationBackend,
+  type RoutingObserver,
   type Tokenizer,
 } from '@switchyard/engine';
 import { createEngine, type ExpertDtype } from '@switchyard/onnx';
-import { EngineTelemetry, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
+import { EngineTelemetry, ExpertLoadWindow, PROMETHEUS_CONTENT_TYPE, type Telemetry } from '@switchyard/telemetry';
 import type { PlacementStrategy } from '@switchyard/routing';
-import { connectExpertCluster, PlacementController, RemoteExpertExecutor } from '@switchyard/dispatch';
+import {
+  connectExpertCluster,
+  PlacementController,
+  RemoteExpertExecutor,
+  WarmupPlacement,
+  type LoadAwareSettings,
+} from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
 import type { FetchMode, KvTransport } from '@switchyard/kv-transfer';
 import type { ClusterConnection, ClusterConnectOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
@@ -34,6 +41,13 @@ export interface GatewayConfig {
   readonly workers: readonly string[];
   readonly placement: PlacementStrategy;
   readonly replication: number;
+  /** `--placement eplb`: place from measured expert loads instead of `placement` and `replication`. */
+  readonly loadAware?: LoadAwareSettings;
+  /**
+   * `--placement eplb --eplb-warmup-s`: start on `placement` and, once pairs have been routed after
+   * `warmupMs`, switch once to a load-aware placement from this gateway's own window (`--workers` only).
+   */
+  readonly eplbWarmup?: { readonly warmupMs: number; readonly settings: Omit<LoadAwareSettings, 'loads'> };
   readonly expertDtype: ExpertDtype;
   readonly denseDtype: 'fp32' | 'int8';
   /** Threads of each onnxruntime session's intra-op pool; absent = onnxruntime's default (one per physical core). */
@@ -43,6 +57,8 @@ export interface GatewayConfig {
   readonly maxBatchedTokens: number;
   readonly maxQueuedRequests: number;
   readonly dispatchDeadlineMs: number;
+  /** How far back the expert load statistics (`/metrics`, `GET /v1/switchyard/stats`) look. */
+  readonly expertLoadWindowMs: number;
   readonly workerConnectTimeoutMs: number;
   readonly bodyLimitBytes: number;
   /** API keys on the HTTP API (and per-key rate limits); absent: the API is open. */
@@ -131,6 +147,7 @@ export const DEFAULT_GATEWAY_CONFIG: Omit<GatewayConfig, 'modelDir'> = Object.fr
   maxBatchedTokens: 2048,
   maxQueuedRequests: 256,
   dispatchDeadlineMs: 10_000,
+  expertLoadWindowMs: 60_000,
   workerConnectTimeoutMs: 30_000,
   bodyLimitBytes: 4 * 1024 * 1024,
   tokenizeInlineMaxChars: 16_384,
@@ -178,6 +195,7 @@ async function discoverExperts(
     ...(config.workerTls ? { tls: config.workerTls } : {}),
     strategy: config.placement,
     replication: config.replication,
+    ...(config.loadAware ? { loadAware: config.loadAware } : {}),
     deadlineMs: config.dispatchDeadlineMs,
     registryTtlMs: config.registryTtlMs,
     log: (line) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`),
@@ -219,6 +237,8 @@ export class Gateway {
   readonly telemetry: Telemetry | undefined;
   readonly controller: PlacementController | undefined;
   readonly #live: { close(): void };
+  readonly #expertLoad: ExpertLoadWindow | undefined;
+  readonly #warmup: WarmupPlacement | undefined;
   #state: GatewayState = 'serving';
 
   private constructor(parts: {
@@ -234,6 +254,8 @@ export class Gateway {
     telemetry: Telemetry | undefined;
     controller: PlacementController | undefined;
     live: { close(): void };
+    expertLoad: ExpertLoadWindow | undefined;
+    warmup: WarmupPlacement | undefined;
   }) {
     this.config = parts.config;
     this.served = parts.served;
@@ -247,6 +269,8 @@ export class Gateway {
     this.telemetry = parts.telemetry;
     this.controller = parts.controller;
     this.#live = parts.live;
+    this.#expertLoad = parts.expertLoad;
+    this.#warmup = parts.warmup;
   }
 
   get state(): GatewayState {
@@ -254,7 +278,7 @@ export class Gateway {
   }
 
   /** Counters for operators and tests (`GET /v1/switchyard/stats`). */
-  stats(): Record<string, number | string | boolean | Record<string, number>> {
+  stats(): Record<string, number | string | boolean | Record<string, number> | number[][]> {
     return {
       instance: this.config.instanceName,
       state: this.#state,
@@ -308,6 +332,9 @@ export class Gateway {
       kvFetchBandwidthMBps: Math.round((this.nats?.kv?.fetcher.bandwidth.perMs ?? 0) / 1000),
       kvPrefillTokensPerS: Math.round((this.nats?.kv?.fetcher.prefillRate.perMs ?? 0) * 1000),
       memoryMiB: processMemoryMiB(),
+      // (token, expert) pairs this engine routed in the last expertLoadWindowS, [layer][expert].
+      expertLoadWindowS: this.config.expertLoadWindowMs / 1000,
+      expertLoad: this.#expertLoad?.totals(Date.now()) ?? [],
     };
   }
 
@@ -320,6 +347,10 @@ export class Gateway {
     if (config.role !== 'both' && !config.serveQueue)
       throw new GatewayConfigError(
         `--role ${config.role} is an engine role; a frontend-only gateway (--no-engine) has none`,
+      );
+    if (config.eplbWarmup && config.workers.length === 0)
+      throw new GatewayConfigError(
+        '--eplb-warmup-s places over a --workers list (the registry path re-places on its own)',
       );
     if (config.discoverWorkers > 0 && !config.nats)
       throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
@@ -343,6 +374,7 @@ export class Gateway {
             )
           : undefined;
     } catch (error) {
+      engine?.warmup?.stop();
       await engine?.loop.stop(0);
       await engine?.bundle.close();
       await engine?.controller?.stop();
@@ -418,6 +450,8 @@ export class Gateway {
       telemetry,
       controller: engine?.controller,
       live,
+      expertLoad: engine?.expertLoad,
+      warmup: engine?.warmup,
     });
     return ref.gateway;
   }
@@ -431,6 +465,7 @@ export class Gateway {
     if (this.#state === 'stopped' || this.#state === 'draining') return;
     this.#state = 'draining';
     this.backend.setReady(false);
+    this.#warmup?.stop();
     const deadline = Date.now() + deadlineMs;
     if (this.nats) {
       const { backend, worker } = this.nats;
@@ -484,6 +519,10 @@ interface OpenedEngine {
   readonly kvSink: { add?: (event: BlockPoolEvent) => void };
   /** Step times feed the page fetcher's prefill-rate estimate once the NATS parts exist. */
   readonly stepSink: { observe?: (tokens: number, sequences: number, ms: number) => void };
+  /** The engine's routing decisions over the last `expertLoadWindowMs`. */
+  readonly expertLoad: ExpertLoadWindow;
+  /** The one switch to a load-aware placement after a warm-up (`eplbWarmup`). */
+  readonly warmup: WarmupPlacement | undefined;
 }
 
 /** The model's weights, the experts (in process, listed workers or discovered ones), the engine and its loop. */
@@ -507,6 +546,7 @@ async function openEngine(
           ...(config.workerTls ? { tls: config.workerTls } : {}),
           strategy: config.placement,
           replication: config.replication,
+          ...(config.loadAware ? { loadAware: config.loadAware } : {}),
           deadlineMs: config.dispatchDeadlineMs,
           connectTimeoutMs: config.workerConnectTimeoutMs,
           ...(telemetry
@@ -527,6 +567,16 @@ async function openEngine(
           : {}),
       })
     : undefined;
+  const expertLoad = new ExpertLoadWindow({
+    numLayers: model.config.numLayers,
+    numExperts: model.config.numExperts,
+    windowMs: config.expertLoadWindowMs,
+  });
+  telemetry?.metrics.observeExpertLoad(() => expertLoad.totals(Date.now()));
+  const onRouted: RoutingObserver = (layer, chunks, routes) => {
+    expertLoad.add(layer, routes.expertIds, Date.now());
+    engineTelemetry?.onRouted(layer, chunks, routes);
+  };
   const kvSink: OpenedEngine['kvSink'] = {};
   const bundle = await createEngine(
     model,
@@ -539,7 +589,7 @@ async function openEngine(
       ...(config.numKvBlocks !== undefined ? { numKvBlocks: config.numKvBlocks } : {}),
       microBatches: config.microBatches,
       scheduler: { maxBatchedTokens: config.maxBatchedTokens, maxRunningSequences: config.maxRunningSequences },
-      ...(engineTelemetry ? { onRouted: engineTelemetry.onRouted } : {}),
+      onRouted,
     },
     executor,
   );
@@ -550,6 +600,19 @@ async function openEngine(
     stepSink.observe?.(stats.numBatchedTokens, stats.numSequences, performance.now() - started);
     return stats;
   });
+  // Started last: nothing after it can fail and leave its timer behind.
+  const warmup =
+    config.eplbWarmup && cluster
+      ? WarmupPlacement.start({
+          target: cluster.executor,
+          config: model.config,
+          settings: config.eplbWarmup.settings,
+          loads: () => expertLoad.totals(Date.now()),
+          warmupMs: config.eplbWarmup.warmupMs,
+          loadDeadlineMs: Math.max(config.dispatchDeadlineMs, 120_000),
+          log: (line) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`),
+        })
+      : undefined;
   return {
     bundle,
     loop,
@@ -558,6 +621,8 @@ async function openEngine(
     telemetry: engineTelemetry,
     kvSink,
     stepSink,
+    expertLoad,
+    warmup,
   };
 }
 

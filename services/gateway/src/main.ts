@@ -11,6 +11,7 @@ import { FETCH_MODES, KV_TRANSPORTS } from '@switchyard/kv-transfer';
 import { natsAuthFromEnv, redactUrl, ROUTER_MODES, type RouterMode } from '@switchyard/cluster';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { DEFAULT_GATEWAY_CONFIG, GATEWAY_ROLES, Gateway, type GatewayConfig, type NatsSettings } from './gateway.ts';
+import type { LoadAwareSettings } from '@switchyard/dispatch';
 import { loadApiKeys } from './http/auth.ts';
 import { checkTlsFiles, type ClientTls } from '@switchyard/rpc';
 
@@ -25,6 +26,11 @@ const ENV_OF = {
   workers: 'SWITCHYARD_WORKERS',
   placement: 'SWITCHYARD_PLACEMENT',
   replication: 'SWITCHYARD_REPLICATION',
+  'expert-loads': 'SWITCHYARD_EXPERT_LOADS',
+  'eplb-warmup-s': 'SWITCHYARD_EPLB_WARMUP_S',
+  'redundant-experts': 'SWITCHYARD_REDUNDANT_EXPERTS',
+  'max-experts-per-worker': 'SWITCHYARD_MAX_EXPERTS_PER_WORKER',
+  'placement-nodes': 'SWITCHYARD_PLACEMENT_NODES',
   'expert-dtype': 'SWITCHYARD_EXPERT_DTYPE',
   dtype: 'SWITCHYARD_DENSE_DTYPE',
   'intra-op-threads': 'SWITCHYARD_INTRA_OP_THREADS',
@@ -32,6 +38,7 @@ const ENV_OF = {
   'max-running': 'SWITCHYARD_MAX_RUNNING',
   'max-queue': 'SWITCHYARD_MAX_QUEUE',
   'dispatch-deadline-ms': 'SWITCHYARD_DISPATCH_DEADLINE_MS',
+  'expert-load-window-s': 'SWITCHYARD_EXPERT_LOAD_WINDOW_S',
   'nats-url': 'SWITCHYARD_NATS_URL',
   namespace: 'SWITCHYARD_NAMESPACE',
   'ack-wait-ms': 'SWITCHYARD_ACK_WAIT_MS',
@@ -70,8 +77,22 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   host: ['host', 'address to listen on (default 127.0.0.1)'],
   port: ['n', 'HTTP port (default 8000)'],
   workers: ['host:port,...', 'expert workers; without them the experts run in this process'],
-  placement: ['contiguous|round-robin', 'how experts are placed on the workers (default contiguous)'],
-  replication: ['n', 'workers holding each expert (default 1)'],
+  placement: [
+    'contiguous|round-robin|eplb',
+    'how experts are placed on the workers (default contiguous); eplb: from measured loads (--expert-loads)',
+  ],
+  replication: ['n', 'workers holding each expert (default 1; not with eplb)'],
+  'expert-loads': [
+    'file',
+    'eplb: JSON loads [layer][expert], or a saved GET /v1/switchyard/stats (its expertLoad) from an earlier run',
+  ],
+  'eplb-warmup-s': [
+    'n',
+    'eplb without a loads file: serve on the static placement, then after n s switch once to one placed from the pairs routed (--workers only)',
+  ],
+  'redundant-experts': ['n', 'eplb: extra replicas per layer, given to the experts with the most load per replica'],
+  'max-experts-per-worker': ['n', 'eplb: replicas a worker may hold per layer (default: the fewest that fit)'],
+  'placement-nodes': ['n', 'eplb: balance over this many nodes of consecutive workers first (default 1)'],
   'expert-dtype': ['fp32|int8', 'expert weights (default fp32)'],
   dtype: ['fp32|int8', 'attention projections and LM head (default fp32)'],
   'intra-op-threads': ['n', 'onnxruntime intra-op threads per session (default: every core)'],
@@ -79,6 +100,10 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   'max-running': ['n', 'sequences in a batch (default 64)'],
   'max-queue': ['n', 'requests queued in process before 429 (default 256)'],
   'dispatch-deadline-ms': ['n', 'deadline of one expert call (default 10000)'],
+  'expert-load-window-s': [
+    'n',
+    'seconds of routing decisions the expert load statistics cover, on /metrics and in the stats (default 60)',
+  ],
   'nats-url': ['url', 'NATS with JetStream: requests go through its work queue'],
   namespace: [
     'name',
@@ -219,6 +244,15 @@ if (values['rate-limit'] && apiKeys.size === 0)
   fail('--rate-limit counts requests per API key: give --api-key or --api-keys-file');
 
 const d = DEFAULT_GATEWAY_CONFIG;
+const placement = oneOf('--placement', values.placement, ['contiguous', 'round-robin', 'eplb'] as const, d.placement);
+for (const flag of [
+  'expert-loads',
+  'eplb-warmup-s',
+  'redundant-experts',
+  'max-experts-per-worker',
+  'placement-nodes',
+] as const)
+  if (values[flag] !== undefined && placement !== 'eplb') fail(`--${flag} needs --placement eplb`);
 const kvPort = port('--kv-port', values['kv-port'], d.kvPort);
 if (kvPort === 65535 && !values['kv-data-port']) fail('--kv-data-port is required when --kv-port is 65535');
 const config: GatewayConfig = Object.freeze({
@@ -230,7 +264,8 @@ const config: GatewayConfig = Object.freeze({
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean),
-  placement: oneOf('--placement', values.placement, ['contiguous', 'round-robin'] as const, d.placement),
+  placement: placement === 'eplb' ? d.placement : placement,
+  ...(placement === 'eplb' ? eplbSettings() : {}),
   replication: int('--replication', values.replication, d.replication, 1),
   expertDtype: oneOf('--expert-dtype', values['expert-dtype'], ['fp32', 'int8'] as const, d.expertDtype),
   denseDtype: oneOf('--dtype', values.dtype, ['fp32', 'int8'] as const, d.denseDtype),
@@ -241,6 +276,8 @@ const config: GatewayConfig = Object.freeze({
   maxRunningSequences: int('--max-running', values['max-running'], d.maxRunningSequences, 1),
   maxQueuedRequests: int('--max-queue', values['max-queue'], d.maxQueuedRequests, 0),
   dispatchDeadlineMs: int('--dispatch-deadline-ms', values['dispatch-deadline-ms'], d.dispatchDeadlineMs, 1),
+  expertLoadWindowMs:
+    1000 * int('--expert-load-window-s', values['expert-load-window-s'], d.expertLoadWindowMs / 1000, 1),
   instanceName: values.name ?? `gateway-${process.pid}`,
   serveQueue: values['no-engine'] !== true,
   discoverWorkers: int('--discover-workers', values['discover-workers'], 0, 0),
@@ -281,6 +318,43 @@ const config: GatewayConfig = Object.freeze({
       }
     : {}),
 });
+
+/** `--placement eplb`: from a loads file, or after a warm-up on the static placement. */
+function eplbSettings(): Pick<GatewayConfig, 'loadAware' | 'eplbWarmup'> {
+  const warmup = values['eplb-warmup-s'];
+  if (warmup && values['expert-loads']) fail('--expert-loads and --eplb-warmup-s exclude each other');
+  if (!warmup) return { loadAware: loadAwareSettings() };
+  return { eplbWarmup: { warmupMs: 1000 * int('--eplb-warmup-s', warmup, 0, 1), settings: replicaSettings() } };
+}
+
+/** `--placement eplb --expert-loads`: the loads file and the replica settings (the placement checks them against the model). */
+function loadAwareSettings(): LoadAwareSettings {
+  const file = values['expert-loads'];
+  if (!file)
+    fail('--placement eplb needs --expert-loads (a JSON file of loads per layer and expert) or --eplb-warmup-s');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    fail(`--expert-loads ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const loads = parsed !== null && typeof parsed === 'object' && 'expertLoad' in parsed ? parsed.expertLoad : parsed;
+  const isRow = (row: unknown) =>
+    Array.isArray(row) && row.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0);
+  if (!Array.isArray(loads) || loads.length === 0 || !loads.every(isRow))
+    fail(`--expert-loads ${file} must hold loads [layer][expert] (numbers ≥ 0), or a stats document with expertLoad`);
+  return { loads: loads as number[][], ...replicaSettings() };
+}
+
+function replicaSettings(): Omit<LoadAwareSettings, 'loads'> {
+  const max = values['max-experts-per-worker'];
+  const nodes = values['placement-nodes'];
+  return {
+    redundantExperts: int('--redundant-experts', values['redundant-experts'], 0, 0),
+    ...(max ? { maxExpertsPerWorker: int('--max-experts-per-worker', max, 1, 1) } : {}),
+    ...(nodes ? { numNodes: int('--placement-nodes', nodes, 1, 1) } : {}),
+  };
+}
 
 /** TLS to the workers from --worker-tls-*; undefined when none is given. */
 async function workerTlsOf(): Promise<ClientTls | undefined> {
@@ -326,11 +400,16 @@ try {
   if (typeof e.code === 'string') fail(e.message ?? String(error));
   throw error;
 }
+const placed = config.loadAware
+  ? `eplb, ${config.loadAware.redundantExperts} redundant experts per layer`
+  : config.eplbWarmup
+    ? `${config.placement}, then eplb with ${config.eplbWarmup.settings.redundantExperts} redundant experts per layer after ${config.eplbWarmup.warmupMs / 1000} s`
+    : `${config.placement}, replication ${config.replication}`;
 const mode =
   config.discoverWorkers > 0
-    ? `expert workers from the NATS registry (${config.placement}, replication ${config.replication})`
+    ? `expert workers from the NATS registry (${placed})`
     : config.workers.length > 0
-      ? `${config.workers.length} expert workers (${config.placement}, replication ${config.replication})`
+      ? `${config.workers.length} expert workers (${placed})`
       : 'experts in process';
 const queue = config.nats
   ? `request queue: NATS JetStream at ${redactUrl(config.nats.url)}`
