@@ -22,7 +22,7 @@ export { TokenSubscriber } from './token-subscriber.ts';
 export { TokenPublisher } from './token-publisher.ts';
 export { type Watch } from './snapshots.ts';
 export { type WorkerRecord, type LiveWorkers, WorkerRegistry } from './worker-registry.ts';
-export { type StoredPlacement, PlacementStore } from './placement-store.ts';
+export { type PlacementWrite, type StoredPlacement, PlacementStore } from './placement-store.ts';
 export { NatsBackend } from './nats-backend.ts';
 export { QueueWorker } from './queue-worker.ts';
 export {

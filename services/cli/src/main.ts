@@ -8,6 +8,7 @@ import { economicsCommand } from './commands/economics.ts';
 import { benchCommand } from './commands/bench.ts';
 import { planCommand } from './commands/plan.ts';
 import { natsConfigCommand } from './commands/nats-config.ts';
+import { rebalanceCommand } from './commands/rebalance.ts';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -23,7 +24,8 @@ const program = new Command('switchyard')
   .addCommand(economicsCommand())
   .addCommand(benchCommand())
   .addCommand(planCommand())
-  .addCommand(natsConfigCommand());
+  .addCommand(natsConfigCommand())
+  .addCommand(rebalanceCommand());
 
 /** A usage mistake (unknown flag, missing value) is one line and exit code 2, as in the services. */
 function mannered(command: Command): void {

@@ -17,14 +17,23 @@ import { EngineTelemetry, ExpertLoadWindow, PROMETHEUS_CONTENT_TYPE, type Teleme
 import type { PlacementStrategy } from '@switchyard/routing';
 import {
   connectExpertCluster,
+  LocalPlacementStore,
   PlacementController,
+  Rebalancer,
   RemoteExpertExecutor,
   WarmupPlacement,
   type LoadAwareSettings,
+  type RebalanceResult,
 } from '@switchyard/dispatch';
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
 import type { FetchMode, KvTransport } from '@switchyard/kv-transfer';
-import type { ClusterConnection, ClusterConnectOptions, RequestQueueOptions, RouterMode } from '@switchyard/cluster';
+import {
+  PlacementStore,
+  type ClusterConnection,
+  type ClusterConnectOptions,
+  type RequestQueueOptions,
+  type RouterMode,
+} from '@switchyard/cluster';
 import { loadModelDir, readModelDirInfo, type ModelConfig } from '@switchyard/model';
 import { createHttpServer } from './http/server.ts';
 import { LocalBackend } from './local-backend.ts';
@@ -48,6 +57,16 @@ export interface GatewayConfig {
    * `warmupMs`, switch once to a load-aware placement from this gateway's own window (`--workers` only).
    */
   readonly eplbWarmup?: { readonly warmupMs: number; readonly settings: Omit<LoadAwareSettings, 'loads'> };
+  /**
+   * `--placement eplb` over `--workers`: live re-placement from this gateway's window (`Rebalancer`): every
+   * `intervalMs` (0: only on demand, `POST /v1/switchyard/rebalance`) when the predicted balancedness gains
+   * more than `threshold`; gateways agree through the placement store (NATS) or one in this process.
+   */
+  readonly rebalance?: {
+    readonly intervalMs: number;
+    readonly threshold: number;
+    readonly settings: Omit<LoadAwareSettings, 'loads'>;
+  };
   readonly expertDtype: ExpertDtype;
   readonly denseDtype: 'fp32' | 'int8';
   /** Threads of each onnxruntime session's intra-op pool; absent = onnxruntime's default (one per physical core). */
@@ -239,6 +258,7 @@ export class Gateway {
   readonly #live: { close(): void };
   readonly #expertLoad: ExpertLoadWindow | undefined;
   readonly #warmup: WarmupPlacement | undefined;
+  readonly #rebalancer: Rebalancer | undefined;
   #state: GatewayState = 'serving';
 
   private constructor(parts: {
@@ -256,6 +276,7 @@ export class Gateway {
     live: { close(): void };
     expertLoad: ExpertLoadWindow | undefined;
     warmup: WarmupPlacement | undefined;
+    rebalancer: Rebalancer | undefined;
   }) {
     this.config = parts.config;
     this.served = parts.served;
@@ -271,10 +292,19 @@ export class Gateway {
     this.#live = parts.live;
     this.#expertLoad = parts.expertLoad;
     this.#warmup = parts.warmup;
+    this.#rebalancer = parts.rebalancer;
   }
 
   get state(): GatewayState {
     return this.#state;
+  }
+
+  /**
+   * One re-placement now (`POST /v1/switchyard/rebalance`, `switchyard rebalance`); undefined when this
+   * gateway does not re-place (no `--placement eplb` over `--workers`).
+   */
+  async rebalance(force: boolean): Promise<RebalanceResult | undefined> {
+    return this.#rebalancer?.rebalanceNow({ force });
   }
 
   /** Counters for operators and tests (`GET /v1/switchyard/stats`). */
@@ -352,6 +382,10 @@ export class Gateway {
       throw new GatewayConfigError(
         '--eplb-warmup-s places over a --workers list (the registry path re-places on its own)',
       );
+    if (config.rebalance && config.rebalance.intervalMs > 0 && config.workers.length === 0)
+      throw new GatewayConfigError(
+        '--rebalance-interval-s re-places over a --workers list (the registry path re-places on its own)',
+      );
     if (config.discoverWorkers > 0 && !config.nats)
       throw new GatewayConfigError('discovering expert workers (--discover-workers) needs NATS (--nats-url)');
     const conn = config.nats ? await openConnection(config.nats, config) : undefined;
@@ -375,6 +409,7 @@ export class Gateway {
           : undefined;
     } catch (error) {
       engine?.warmup?.stop();
+      await engine?.rebalancer?.stop();
       await engine?.loop.stop(0);
       await engine?.bundle.close();
       await engine?.controller?.stop();
@@ -429,6 +464,19 @@ export class Gateway {
       extraRoutes: (app) => {
         app.addHook('onClose', async () => offThread.close());
         app.get('/v1/switchyard/stats', async () => ref.gateway?.stats() ?? {});
+        // A re-placement now, from this gateway's window (`?force=true`: whatever it gains).
+        app.post<{ Querystring: { force?: string } }>('/v1/switchyard/rebalance', async (request, reply) => {
+          const result = await ref.gateway?.rebalance(request.query.force === 'true');
+          if (result) return result;
+          return reply.code(409).send({
+            error: {
+              message: 'this gateway does not re-place experts: start it with --placement eplb over --workers',
+              type: 'invalid_request_error',
+              param: null,
+              code: 'rebalance_unavailable',
+            },
+          });
+        });
         live.register(app);
         if (telemetry)
           app.get('/metrics', async (_request, reply) =>
@@ -452,6 +500,7 @@ export class Gateway {
       live,
       expertLoad: engine?.expertLoad,
       warmup: engine?.warmup,
+      rebalancer: engine?.rebalancer,
     });
     return ref.gateway;
   }
@@ -466,6 +515,7 @@ export class Gateway {
     this.#state = 'draining';
     this.backend.setReady(false);
     this.#warmup?.stop();
+    await this.#rebalancer?.stop();
     const deadline = Date.now() + deadlineMs;
     if (this.nats) {
       const { backend, worker } = this.nats;
@@ -523,6 +573,8 @@ interface OpenedEngine {
   readonly expertLoad: ExpertLoadWindow;
   /** The one switch to a load-aware placement after a warm-up (`eplbWarmup`). */
   readonly warmup: WarmupPlacement | undefined;
+  /** Live re-placement (`rebalance`). */
+  readonly rebalancer: Rebalancer | undefined;
 }
 
 /** The model's weights, the experts (in process, listed workers or discovered ones), the engine and its loop. */
@@ -613,6 +665,20 @@ async function openEngine(
           log: (line) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`),
         })
       : undefined;
+  const rebalancer =
+    config.rebalance && cluster
+      ? await Rebalancer.start({
+          target: cluster.executor,
+          store: conn ? await PlacementStore.open(conn) : new LocalPlacementStore(),
+          config: model.config,
+          settings: config.rebalance.settings,
+          loads: () => expertLoad.totals(Date.now()),
+          intervalMs: config.rebalance.intervalMs,
+          threshold: config.rebalance.threshold,
+          loadDeadlineMs: Math.max(config.dispatchDeadlineMs, 120_000),
+          log: (line) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`),
+        })
+      : undefined;
   return {
     bundle,
     loop,
@@ -623,6 +689,7 @@ async function openEngine(
     stepSink,
     expertLoad,
     warmup,
+    rebalancer,
   };
 }
 

@@ -28,6 +28,8 @@ const ENV_OF = {
   replication: 'SWITCHYARD_REPLICATION',
   'expert-loads': 'SWITCHYARD_EXPERT_LOADS',
   'eplb-warmup-s': 'SWITCHYARD_EPLB_WARMUP_S',
+  'rebalance-interval-s': 'SWITCHYARD_REBALANCE_INTERVAL_S',
+  'rebalance-threshold': 'SWITCHYARD_REBALANCE_THRESHOLD',
   'redundant-experts': 'SWITCHYARD_REDUNDANT_EXPERTS',
   'max-experts-per-worker': 'SWITCHYARD_MAX_EXPERTS_PER_WORKER',
   'placement-nodes': 'SWITCHYARD_PLACEMENT_NODES',
@@ -90,6 +92,11 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
     'n',
     'eplb without a loads file: serve on the static placement, then after n s switch once to one placed from the pairs routed (--workers only)',
   ],
+  'rebalance-interval-s': [
+    'n',
+    'eplb over --workers: re-place live every n s from the pairs routed, when it gains enough (0: only on POST /v1/switchyard/rebalance)',
+  ],
+  'rebalance-threshold': ['x', 'eplb: the least predicted balancedness gain worth a re-placement (default 0.05)'],
   'redundant-experts': ['n', 'eplb: extra replicas per layer, given to the experts with the most load per replica'],
   'max-experts-per-worker': ['n', 'eplb: replicas a worker may hold per layer (default: the fewest that fit)'],
   'placement-nodes': ['n', 'eplb: balance over this many nodes of consecutive workers first (default 1)'],
@@ -248,6 +255,8 @@ const placement = oneOf('--placement', values.placement, ['contiguous', 'round-r
 for (const flag of [
   'expert-loads',
   'eplb-warmup-s',
+  'rebalance-interval-s',
+  'rebalance-threshold',
   'redundant-experts',
   'max-experts-per-worker',
   'placement-nodes',
@@ -319,19 +328,38 @@ const config: GatewayConfig = Object.freeze({
     : {}),
 });
 
-/** `--placement eplb`: from a loads file, or after a warm-up on the static placement. */
-function eplbSettings(): Pick<GatewayConfig, 'loadAware' | 'eplbWarmup'> {
+/**
+ * `--placement eplb`: from a loads file, or after a warm-up on the static placement; over a `--workers`
+ * list without a warm-up, re-placed live (on demand, and every `--rebalance-interval-s` when given).
+ */
+function eplbSettings(): Pick<GatewayConfig, 'loadAware' | 'eplbWarmup' | 'rebalance'> {
   const warmup = values['eplb-warmup-s'];
+  const interval = values['rebalance-interval-s'];
   if (warmup && values['expert-loads']) fail('--expert-loads and --eplb-warmup-s exclude each other');
-  if (!warmup) return { loadAware: loadAwareSettings() };
-  return { eplbWarmup: { warmupMs: 1000 * int('--eplb-warmup-s', warmup, 0, 1), settings: replicaSettings() } };
+  if (warmup && interval) fail('--eplb-warmup-s and --rebalance-interval-s exclude each other (re-placing covers it)');
+  if (warmup) {
+    return { eplbWarmup: { warmupMs: 1000 * int('--eplb-warmup-s', warmup, 0, 1), settings: replicaSettings() } };
+  }
+  const threshold = values['rebalance-threshold'] === undefined ? 0.05 : Number(values['rebalance-threshold']);
+  if (!Number.isFinite(threshold) || threshold < 0 || threshold > 1)
+    fail(`--rebalance-threshold must be a number from 0 to 1, got ${values['rebalance-threshold']}`);
+  const rebalance = {
+    intervalMs: 1000 * int('--rebalance-interval-s', interval, 0, 0),
+    threshold,
+    settings: replicaSettings(),
+  };
+  // Without a loads file the gateway starts on the static placement and re-places from what it routes.
+  if (!values['expert-loads'] && !interval)
+    fail(
+      '--placement eplb needs --expert-loads (a JSON file of loads per layer and expert), --eplb-warmup-s or --rebalance-interval-s',
+    );
+  return { ...(values['expert-loads'] ? { loadAware: loadAwareSettings() } : {}), rebalance };
 }
 
 /** `--placement eplb --expert-loads`: the loads file and the replica settings (the placement checks them against the model). */
 function loadAwareSettings(): LoadAwareSettings {
   const file = values['expert-loads'];
-  if (!file)
-    fail('--placement eplb needs --expert-loads (a JSON file of loads per layer and expert) or --eplb-warmup-s');
+  if (!file) fail('--placement eplb needs --expert-loads (a JSON file of loads per layer and expert)');
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
@@ -400,11 +428,18 @@ try {
   if (typeof e.code === 'string') fail(e.message ?? String(error));
   throw error;
 }
+const rebalancing = config.rebalance
+  ? config.rebalance.intervalMs > 0
+    ? `, re-placed live every ${config.rebalance.intervalMs / 1000} s when it gains ≥ ${config.rebalance.threshold}`
+    : ', re-placed on POST /v1/switchyard/rebalance'
+  : '';
 const placed = config.loadAware
-  ? `eplb, ${config.loadAware.redundantExperts} redundant experts per layer`
-  : config.eplbWarmup
-    ? `${config.placement}, then eplb with ${config.eplbWarmup.settings.redundantExperts} redundant experts per layer after ${config.eplbWarmup.warmupMs / 1000} s`
-    : `${config.placement}, replication ${config.replication}`;
+  ? `eplb, ${config.loadAware.redundantExperts} redundant experts per layer${rebalancing}`
+  : config.rebalance
+    ? `${config.placement}, then eplb with ${config.rebalance.settings.redundantExperts} redundant experts per layer${rebalancing}`
+    : config.eplbWarmup
+      ? `${config.placement}, then eplb with ${config.eplbWarmup.settings.redundantExperts} redundant experts per layer after ${config.eplbWarmup.warmupMs / 1000} s`
+      : `${config.placement}, replication ${config.replication}`;
 const mode =
   config.discoverWorkers > 0
     ? `expert workers from the NATS registry (${placed})`
