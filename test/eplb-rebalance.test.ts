@@ -1,11 +1,11 @@
 /**
  * Live re-placement (issue 14 item 4, acceptance 4): two gateway processes over the same three expert
  * workers, on one nats-server (the request queue and the placement store), serving the `skewed` preset.
- * Under load, one is asked to re-place (`POST /v1/switchyard/rebalance`): the workers load the experts
- * they gain while serving goes on, the new revision is written to the store, and both gateways switch
- * to it — every request answered meanwhile equals the monolithic engine's. Then a worker is frozen and
- * killed while a re-placement loads its experts: the re-placement is abandoned and both gateways stay
- * on the revision in force.
+ * First a worker is frozen and killed while a re-placement loads its experts: the re-placement is
+ * abandoned and both gateways stay on the revision in force. Then, with the worker back and under load,
+ * one gateway is asked to re-place (`switchyard rebalance`): the workers load the experts they gain while
+ * serving goes on, the new revision is written to the store, and both gateways switch to it — every
+ * request answered meanwhile equals the monolithic engine's.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,7 +15,15 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getPreset, initModelDir } from '@switchyard/model';
 import { ClusterConnection, PlacementStore } from '@switchyard/cluster';
-import { startGateway, startNatsServer, startWorker, type ManagedProcess, type NatsServer } from '@switchyard/launcher';
+import { connectExpertClient } from '@switchyard/rpc';
+import {
+  startGateway,
+  startNatsServer,
+  startWorker,
+  startWorkerOn,
+  type ManagedProcess,
+  type NatsServer,
+} from '@switchyard/launcher';
 import { monolithicGreedy } from './helpers/oracle.ts';
 
 const run = promisify(execFile);
@@ -26,13 +34,14 @@ const PROMPTS = ['the hot expert', 'takes 41%', 'of every layer', 'while it move
 const MAX_TOKENS = 12;
 let root = '';
 let nats: NatsServer;
-let workers: (ManagedProcess & { address: string })[] = [];
+let workers: (ManagedProcess & { address: string; port: number })[] = [];
+let dir = '';
 const gateways: (ManagedProcess & { url: string })[] = [];
 let oracle: string[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'switchyard-rebalance-'));
-  const dir = join(root, 'skewed');
+  dir = join(root, 'skewed');
   await initModelDir(dir, 'skewed', 11);
   nats = await startNatsServer();
   workers = await Promise.all([0, 1, 2].map((i) => startWorker(dir, `rb-w${i}`)));
@@ -85,6 +94,15 @@ async function rebalance(force: boolean): Promise<{ switched: boolean; revision:
   return results;
 }
 
+async function storedPlacement() {
+  const conn = await ClusterConnection.open({ url: nats.url, name: 'rebalance-test' });
+  try {
+    return (await (await PlacementStore.open(conn)).get('skewed'))?.placement;
+  } finally {
+    await conn.close(1_000);
+  }
+}
+
 async function waitFor(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -94,47 +112,9 @@ async function waitFor(what: string, ms: number, check: () => Promise<boolean>):
 }
 
 describe('live re-placement over two gateways', () => {
-  it('re-places under load without a failed or different answer, and both gateways take the new revision', async () => {
-    // Load that runs through the re-placement: every answer must stay the monolithic engine's.
-    for (const p of PROMPTS) expect(await complete(gateways[0]?.url ?? '', p)).toBe(oracle[PROMPTS.indexOf(p)]);
-    let stop = false;
-    const answers: { prompt: number; text: string }[] = [];
-    const load = (async () => {
-      for (let i = 0; !stop; i++) {
-        const prompt = i % PROMPTS.length;
-        const g = gateways[i % gateways.length];
-        answers.push({ prompt, text: await complete(g?.url ?? '', PROMPTS[prompt] ?? '') });
-      }
-    })();
-    const results = await rebalance(true);
-    const switched = results.find((r) => r.switched);
-    expect(switched, JSON.stringify(results)).toBeDefined();
-    expect(switched?.revision).toBe(2);
-    await waitFor('both gateways on revision 2', 10_000, async () =>
-      (await Promise.all(gateways.map(revisionOf))).every((r) => r === 2),
-    );
-    // A little more load on the new placement, then stop.
-    const served = answers.length;
-    await waitFor('answers on the new placement', 20_000, async () => answers.length >= served + 2 * PROMPTS.length);
-    stop = true;
-    await load;
-    expect(answers.filter((a) => a.text !== oracle[a.prompt])).toEqual([]);
-    // On demand from the CLI: already balanced, so nothing changes (the gain is below the threshold).
-    const { stdout } = await run(process.execPath, [CLI, 'rebalance', '--url', gateways[0]?.url ?? '', '--json']);
-    expect(JSON.parse(stdout)).toMatchObject({ switched: false, revision: 2 });
-    // The store holds revision 2, and the hot expert (0) now has more than one worker.
-    const conn = await ClusterConnection.open({ url: nats.url, name: 'rebalance-test' });
-    try {
-      const stored = await (await PlacementStore.open(conn)).get('skewed');
-      expect(stored?.placement.revision).toBe(2);
-      for (let layer = 0; layer < config.numLayers; layer++)
-        expect(stored?.placement.replicas[layer]?.[0]?.length ?? 0).toBeGreaterThan(1);
-    } finally {
-      await conn.close(1_000);
-    }
-  }, 180_000);
-
   it('leaves the revision in force on both gateways when a worker dies while a re-placement loads', async () => {
+    // Traffic first, so the windows hold the skewed loads (expert 0 takes ~41% of each layer's pairs).
+    for (const [i, p] of PROMPTS.entries()) expect(await complete(gateways[i % 2]?.url ?? '', p)).toBe(oracle[i]);
     const victim = workers[1];
     if (!victim) throw new Error('no worker 1');
     // Frozen: the re-placement's LoadExperts to it hangs until it is killed.
@@ -147,13 +127,54 @@ describe('live re-placement over two gateways', () => {
       results.every((r) => !r.switched),
       JSON.stringify(results),
     ).toBe(true);
-    expect(results.some((r) => /stays in force/.test(r.reason ?? ''))).toBe(true);
-    expect(await Promise.all(gateways.map(revisionOf))).toEqual([2, 2]);
-    const conn = await ClusterConnection.open({ url: nats.url, name: 'rebalance-test' });
-    try {
-      expect((await (await PlacementStore.open(conn)).get('skewed'))?.placement.revision).toBe(2);
-    } finally {
-      await conn.close(1_000);
-    }
+    expect(
+      results.some((r) => /stays in force/.test(r.reason ?? '')),
+      JSON.stringify(results),
+    ).toBe(true);
+    expect(await Promise.all(gateways.map(revisionOf))).toEqual([1, 1]);
+    expect((await storedPlacement())?.revision).toBe(1);
+    // The worker comes back on its address; the gateways' health probes give it its experts again.
+    workers[1] = await startWorkerOn(victim.port, dir, 'rb-w1');
+    await waitFor('the restarted worker reloaded', 20_000, async () => {
+      const client = await connectExpertClient(workers[1]?.address ?? '', { deadlineMs: 5_000 });
+      try {
+        return (await client.describe()).hosted.length > 0;
+      } finally {
+        client.close();
+      }
+    });
   }, 120_000);
+
+  it('re-places under load without a failed or different answer, and both gateways take the new revision', async () => {
+    // Load that runs through the re-placement: every answer must stay the monolithic engine's.
+    let stop = false;
+    const answers: { prompt: number; text: string }[] = [];
+    const load = (async () => {
+      for (let i = 0; !stop; i++) {
+        const prompt = i % PROMPTS.length;
+        const g = gateways[i % gateways.length];
+        answers.push({ prompt, text: await complete(g?.url ?? '', PROMPTS[prompt] ?? '') });
+      }
+    })();
+    await waitFor('some answers before the re-placement', 20_000, async () => answers.length >= PROMPTS.length);
+    // From the CLI, as an operator would.
+    const { stdout } = await run(process.execPath, [CLI, 'rebalance', '--url', gateways[0]?.url ?? '', '--json']);
+    const result = JSON.parse(stdout) as { switched: boolean; revision: number; before: number; after: number };
+    expect(result, stdout).toMatchObject({ switched: true, revision: 2 });
+    expect(result.after).toBeGreaterThan(result.before);
+    await waitFor('both gateways on revision 2', 10_000, async () =>
+      (await Promise.all(gateways.map(revisionOf))).every((r) => r === 2),
+    );
+    // More load on the new placement, then stop.
+    const served = answers.length;
+    await waitFor('answers on the new placement', 30_000, async () => answers.length >= served + 2 * PROMPTS.length);
+    stop = true;
+    await load;
+    expect(answers.filter((a) => a.text !== oracle[a.prompt])).toEqual([]);
+    // The store holds revision 2, with the hot expert (0) on more than one worker in every layer.
+    const stored = await storedPlacement();
+    expect(stored?.revision).toBe(2);
+    for (let layer = 0; layer < config.numLayers; layer++)
+      expect(stored?.replicas[layer]?.[0]?.length ?? 0).toBeGreaterThan(1);
+  }, 180_000);
 });

@@ -151,6 +151,8 @@ export class Rebalancer {
         current.revision + 1,
       );
       const after = predictedBalancedness(next, loads);
+      if (JSON.stringify(next.replicas) === JSON.stringify(current.replicas))
+        return nothing('the placement from this window is the one in force', after);
       const threshold = this.#opts.threshold ?? 0.05;
       if (!options.force && after - before < threshold)
         return nothing(`gain ${(after - before).toFixed(3)} below the threshold ${threshold}`, after);

@@ -61,13 +61,17 @@ function gateway(): RebalanceTarget & { workers: FakeWorker[]; switches: number[
   return target;
 }
 
-const start = (store: LocalPlacementStore, target: RebalanceTarget, loads = SKEWED) =>
+const start = (
+  store: LocalPlacementStore,
+  target: RebalanceTarget,
+  loads: readonly (readonly number[])[] | (() => readonly (readonly number[])[]) = SKEWED,
+) =>
   Rebalancer.start({
     target,
     store,
     config,
     settings,
-    loads: () => loads,
+    loads: typeof loads === 'function' ? loads : () => loads,
     intervalMs: 0,
     loadDeadlineMs: 1_000,
     unloadGraceMs: 0,
@@ -148,14 +152,17 @@ describe('Rebalancer', () => {
     const store = new LocalPlacementStore();
     const a = gateway();
     const b = gateway();
-    const ra = await start(store, a);
-    const rb = await start(store, b);
+    let loads: readonly (readonly number[])[] = SKEWED;
+    const ra = await start(store, a, () => loads);
+    const rb = await start(store, b, () => loads);
     expect((await ra.rebalanceNow()).switched).toBe(true);
     await settle();
     expect(b.placement).toEqual(a.placement);
     expect(b.switches).toEqual([2]);
-    // Both at revision 2; now both re-place at once (forced): one writes revision 3, the other adopts it.
-    const results = await Promise.all([ra.rebalanceNow({ force: true }), rb.rebalanceNow({ force: true })]);
+    // Both at revision 2; the load moves to expert 5 and both re-place at once: one writes revision 3,
+    // the other adopts it.
+    loads = SKEWED.map((row) => row.map((_, e) => (e === 5 ? 400 : 20)));
+    const results = await Promise.all([ra.rebalanceNow(), rb.rebalanceNow()]);
     await settle();
     expect(results.filter((r) => r.switched)).toHaveLength(1);
     expect(results.find((r) => !r.switched)?.reason).toMatch(/another gateway re-placed first/);
@@ -164,5 +171,16 @@ describe('Rebalancer', () => {
     expect((await store.get('m'))?.placement.revision).toBe(3);
     await ra.stop();
     await rb.stop();
+  });
+
+  it('does not switch to the placement in force, even when forced', async () => {
+    const store = new LocalPlacementStore();
+    const target = gateway();
+    const rebalancer = await start(store, target);
+    expect((await rebalancer.rebalanceNow()).switched).toBe(true);
+    const again = await rebalancer.rebalanceNow({ force: true });
+    expect(again).toMatchObject({ switched: false, revision: 2 });
+    expect(again.reason).toMatch(/the one in force/);
+    await rebalancer.stop();
   });
 });
