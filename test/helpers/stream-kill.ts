@@ -1,3 +1,5 @@
+import { readSse } from './sse.ts';
+
 /**
  * The client side of the kill-mid-stream tests: POSTs a streaming completion, calls `kill` once a few
  * SSE events have arrived (it kills whichever process it chooses and returns its name, or '' if it
@@ -46,14 +48,6 @@ export async function streamThroughKill(
     }
   }
   const stallMs = Math.max(...after.map((t, i) => t - (i === 0 ? killedAt : (after[i - 1] ?? t))));
-  const events = raw
-    .split('\n\n')
-    .filter((s) => s.startsWith('data: '))
-    .map((s) => s.slice(6));
-  const parsed = events
-    .filter((e) => e !== '[DONE]')
-    .map((e) => JSON.parse(e) as { choices?: { text: string }[]; error?: { message: string } });
-  const text = parsed.map((e) => e.choices?.[0]?.text ?? '').join('');
-  const error = parsed.find((e) => e.error !== undefined)?.error?.message;
+  const { events, text, error } = readSse(raw);
   return { killed, stallMs, events, text, ...(error !== undefined ? { error } : {}) };
 }

@@ -1,3 +1,5 @@
+import { readSse } from './sse.ts';
+
 /**
  * One streaming completion read to its end or its deadline, classified the way the chaos cases count
  * outcomes: exact (the expected text, then `[DONE]`), wrong (finished with other text), error (an error
@@ -49,18 +51,10 @@ export async function streamOutcome(
     return { kind: 'error', ms, error: `client: ${(err as Error).message}` };
   }
   const ms = performance.now() - started;
-  const events = raw
-    .split('\n\n')
-    .filter((s) => s.startsWith('data: '))
-    .map((s) => s.slice(6));
-  const parsed = events
-    .filter((e) => e !== '[DONE]')
-    .map((e) => JSON.parse(e) as { id?: string; choices?: { text: string }[]; error?: { message: string } });
+  const { events, chunks: parsed, text, error } = readSse(raw);
   const requestId = parsed.find((e) => e.id !== undefined)?.id;
   const id = requestId !== undefined ? { requestId } : {};
-  const error = parsed.find((e) => e.error !== undefined)?.error?.message;
   if (error !== undefined) return { kind: 'error', ms, error, ...id };
-  const text = parsed.map((e) => e.choices?.[0]?.text ?? '').join('');
   if (events.at(-1) === '[DONE]' && text === expectedText) return { kind: 'exact', ms, ...id };
   return { kind: 'wrong', ms, text, ...id };
 }
