@@ -94,7 +94,7 @@ const FLAG_HELP: { readonly [F in keyof typeof ENV_OF]: readonly [value: string,
   ],
   'rebalance-interval-s': [
     'n',
-    'eplb over --workers: re-place live every n s from the pairs routed, when it gains enough (0: only on POST /v1/switchyard/rebalance)',
+    'eplb (with a workers list): re-place live every n s from the pairs routed when it gains enough (0: only on POST /v1/switchyard/rebalance)',
   ],
   'rebalance-threshold': ['x', 'eplb: the least predicted balancedness gain worth a re-placement (default 0.05)'],
   'redundant-experts': ['n', 'eplb: extra replicas per layer, given to the experts with the most load per replica'],
