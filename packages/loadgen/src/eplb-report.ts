@@ -33,7 +33,7 @@ function windowRow(phase: PhaseReport, w: WindowReport): string {
     `| ${phaseName(phase)} | ${w.name} | ${f(w.figures.window.fromMs / 1000)}–${f(w.figures.window.toMs / 1000)} | ` +
     `${f(w.figures.outputTokensPerS)} | ${f(pct(w, 'ttftMs', 50))} / ${f(pct(w, 'ttftMs', 99))} | ` +
     `${f(pct(w, 'itlMs', 50))} / ${f(pct(w, 'itlMs', 99))} | ${w.figures.numItls} | ` +
-    `${bal.length > 0 ? bal.map((b) => f(b, 2)).join(' / ') : '–'} | ${f(min, 2)} |`
+    `${w.numStalledRequests} | ${bal.length > 0 ? bal.map((b) => f(b, 2)).join(' / ') : '–'} | ${f(min, 2)} |`
   );
 }
 
@@ -63,14 +63,14 @@ export function renderEplbMarkdown(report: EplbReport, meta: EplbMeta, plots: re
       `Balancedness = mean ÷ max of the pairs each worker computed per layer in the window, from the workers' own \`tokens_served\` (layers 0, 1, …). ` +
       `The first ${report.settings.settleS} s of each phase are left out; "around switch" is the ${report.settings.aroundSwitchS} s centred on the re-placement.`,
     '',
-    '| phase | window | s | output tok/s | TTFT p50 / p99 (ms) | ITL p50 / p99 (ms) | ITL gaps | balancedness per layer | min |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|',
+    '| phase | window | s | output tok/s | TTFT p50 / p99 (ms) | ITL p50 / p99 (ms) | ITL gaps | stalled | balancedness per layer | min |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...report.phases.flatMap((p) => p.windows.map((w) => windowRow(p, w))),
     '',
     '## Requests',
     '',
     '| phase | completed | failed | cancelled at the end | not sent | stalled (a wait ≥ ' +
-      `${report.settings.stallMs} ms) | whole-phase output tok/s | re-placements |`,
+      `${report.settings.stallMs} ms, whole phase) | whole-phase output tok/s | re-placements |`,
     '|---|--:|--:|--:|--:|--:|--:|---|',
     ...report.phases.map(
       (p) =>
@@ -125,6 +125,12 @@ function balancePoints(phase: PhaseReport): TimePoint[] {
   );
 }
 
+function itlPoints(phase: PhaseReport): TimePoint[] {
+  return phase.timeline.flatMap((t) =>
+    Number.isFinite(t.itlP99Ms) ? [{ atS: t.atS, series: phase.kind, value: t.itlP99Ms }] : [],
+  );
+}
+
 const marksOf = (phase: PhaseReport): TimeMark[] =>
   phase.switches.map((s) => ({ atS: s.atMs / 1000, label: `re-placement (revision ${s.toRevision})` }));
 
@@ -167,6 +173,17 @@ export async function writeEplbOutputs(dir: string, report: EplbReport, meta: Ep
           title: `pairs computed per second per worker (workers' counters) — ${name}`,
           y: 'pairs/s',
           series: 'worker',
+        }),
+      ),
+    );
+    await plot(
+      `itl-p99-${phase.kind}.svg`,
+      `p99 inter-token latency per sampling interval, ${name}`,
+      renderSvg(
+        timeSeriesSpec(itlPoints(phase), marksOf(phase), {
+          title: `p99 inter-token latency per interval — ${name}`,
+          y: 'ITL p99 (ms)',
+          series: 'phase',
         }),
       ),
     );

@@ -95,7 +95,8 @@ async function runPhase(
     };
     // Closed loop: more requests than the phase can serve, all arriving at once; the duration ends it.
     // The same seed in both phases: the same requests in the same order.
-    const numPrompts = Math.ceil(durationMs / 100) + 4 * settings.maxConcurrency;
+    // NOTE: 50 requests a second — several times what this machine serves — so the load never runs dry.
+    const numPrompts = Math.ceil(durationMs / 20) + 4 * settings.maxConcurrency;
     const requests = await buildRequests(settings.dataset, numPrompts, 256, 0, hooks.log);
     const first = requests[0];
     if (first === undefined) throw new BenchSetupError('the dataset gave no requests');
@@ -183,6 +184,10 @@ export async function runEplbScenario(
     const phase = await runPhase(kind, cluster, settings, hooks);
     phases.push(phase);
     if (phase.numMissedSamples > 0) notes.push(`${kind}: ${phase.numMissedSamples} counter samples were not answered`);
+    if (phase.numNotSent === 0)
+      notes.push(`${kind}: the requests ran out before the duration; its windows end at the last one sent`);
+    if (kind === 'eplb' && phase.switches.length === 0)
+      notes.push('eplb: the gateway did not switch its placement during the load (no re-placement to measure)');
   }
   return { phases, notes, interrupted: hooks.signal.aborted };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyseEplb } from '../src/eplb-analysis.ts';
+import { analyseEplb, loadEndMs } from '../src/eplb-analysis.ts';
 import type { EplbPhase } from '../src/eplb-runner.ts';
 import { EPLB_DEFAULTS } from '../src/eplb-scenario.ts';
 import type { RequestOutput } from '../src/request-output.ts';
@@ -108,10 +108,17 @@ describe('the eplb figures', () => {
     durationMs: 10_000,
     wallMs: 10_000,
     outputs: [tokens],
-    numNotSent: 0,
+    // Requests were left unsent at the duration: the closed loop did not run dry.
+    numNotSent: 1,
     samples: Array.from({ length: 11 }, (_, t) => sample(1_000 * t, counts(kind === 'static' ? 0.5 * t : t))),
     switches,
     numMissedSamples: 0,
+  });
+
+  it('ends the windows at the last request sent when the requests ran out before the duration', () => {
+    const ranOut = { ...phase('static', []), outputs: [tokens, streamed(8_000, [50])], numNotSent: 0 };
+    expect(loadEndMs(ranOut)).toBe(8_000);
+    expect(loadEndMs({ ...ranOut, numNotSent: 3 })).toBe(10_000);
   });
 
   it('cuts the rebalancing phase around its switch and compares it with the static phase', () => {
@@ -133,12 +140,14 @@ describe('the eplb figures', () => {
     expect(eplb?.windows[2]?.workers?.balancednessPerLayer).toEqual([1]);
     expect(report.checks.map((c) => [c.name, c.ok])).toEqual([
       ['balancedness after rebalancing (min over layers)', true],
-      ['output tok/s, rebalanced ÷ static', false],
+      ['output tok/s, rebalanced ÷ static phase', false],
+      ['output tok/s, after ÷ before the switch (same gateway)', false],
       ['p99 ITL around the switch ÷ before it', true],
-      ['failed requests', true],
-      ['stalled requests', true],
+      ['failed requests (both phases)', true],
+      ['requests stalled around the switch', true],
     ]);
     expect(eplb?.timeline).toHaveLength(10);
     expect(eplb?.timeline[0]?.pairsPerSPerWorker).toEqual([30, 10]);
+    expect(eplb?.timeline[1]?.itlP99Ms).toBeCloseTo(100, 9);
   });
 });
