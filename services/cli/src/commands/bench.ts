@@ -357,7 +357,9 @@ function checkOptions(opts: BenchOptions, command: Command): void {
   }
   const eplbGiven = EPLB_FLAGS.filter((f) => command.getOptionValueSource(f) === 'cli');
   if (opts.scenario !== EPLB_SCENARIO_NAME && eplbGiven.length > 0)
-    throw new UsageError(`${eplbGiven.map(flagName).join(', ')} apply only with --scenario eplb`);
+    throw new UsageError(
+      `${eplbGiven.map(flagName).join(', ')} ${eplbGiven.length === 1 ? 'applies' : 'apply'} only with --scenario eplb`,
+    );
   if (opts.scenario === EPLB_SCENARIO_NAME && command.getOptionValueSource('duration') === 'cli')
     throw new UsageError('--scenario eplb takes --static-duration and --eplb-duration, not --duration');
   if (opts.numPrompts < 1) throw new UsageError(`--num-prompts must be ≥ 1, got ${opts.numPrompts}`);
