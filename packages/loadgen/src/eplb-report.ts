@@ -241,6 +241,6 @@ export function consoleEplb(report: EplbReport): string {
     ),
   );
   for (const c of report.checks)
-    lines.push(`${c.ok ? 'met    ' : 'NOT met'} ${c.name}: ${f(c.value, 2)} (${c.target})`);
+    lines.push(`${c.ok ? 'met    ' : 'NOT met'} ${c.name}: ${checkValue(c.value)} (${c.target})`);
   return `${lines.join('\n')}\n`;
 }
