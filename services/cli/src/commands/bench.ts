@@ -79,7 +79,7 @@ interface BenchOptions {
 
 /** `--scenario` names: the planned cluster scenarios and `eplb` (its own runner). */
 const BENCH_SCENARIOS = [...SCENARIO_NAMES, EPLB_SCENARIO_NAME];
-const EPLB_EXPECTED = '≈ 4–5 minutes';
+const EPLB_EXPECTED = '≈ 3½ minutes';
 /** Flags of `--scenario eplb` only. */
 const EPLB_FLAGS = [
   'staticDuration',
