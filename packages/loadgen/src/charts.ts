@@ -101,7 +101,8 @@ export function heatmapCells(load: ExpertLoad): HeatmapCell[] {
   });
 }
 
-export function heatmapSpec(cells: readonly HeatmapCell[], title: string): TopLevelSpec {
+/** `xTitle` names the columns (experts by default; the eplb bench also draws layer × worker). */
+export function heatmapSpec(cells: readonly HeatmapCell[], title: string, xTitle = 'expert'): TopLevelSpec {
   const numExperts = Math.max(1, ...cells.map((c) => c.expert + 1));
   const numLayers = Math.max(1, ...cells.map((c) => c.layer + 1));
   const cell = Math.max(12, Math.min(36, Math.floor(720 / numExperts)));
@@ -113,7 +114,7 @@ export function heatmapSpec(cells: readonly HeatmapCell[], title: string): TopLe
     height: cell * numLayers,
     data: { values: cells.map((c) => ({ ...c })) },
     encoding: {
-      x: { field: 'expert', type: 'ordinal', title: 'expert', axis: { labelAngle: 0 } },
+      x: { field: 'expert', type: 'ordinal', title: xTitle, axis: { labelAngle: 0 } },
       y: { field: 'layer', type: 'ordinal', title: 'layer' },
     },
     layer: [
@@ -133,6 +134,66 @@ export function heatmapSpec(cells: readonly HeatmapCell[], title: string): TopLe
                 // Dark text on the bright (yellow) end of viridis, white on the dark end.
                 color: { condition: { test: `datum.tokens > ${0.6 * maxTokens}`, value: 'black' }, value: 'white' },
               },
+            },
+          ]
+        : []),
+    ],
+  };
+}
+
+/** One value of one line of a time series (a worker's load, a layer's balancedness). */
+export interface TimePoint {
+  readonly atS: number;
+  readonly series: string;
+  readonly value: number;
+}
+
+/** A moment marked on a time series by a vertical rule (a re-placement). */
+export interface TimeMark {
+  readonly atS: number;
+  readonly label: string;
+}
+
+/** Lines over time, one per series, with a dashed vertical rule and its label at each mark. */
+export function timeSeriesSpec(
+  points: readonly TimePoint[],
+  marks: readonly TimeMark[],
+  titles: { readonly title: string; readonly y: string; readonly series: string },
+): TopLevelSpec {
+  return {
+    ...FONT,
+    title: titles.title,
+    width: 520,
+    height: 260,
+    layer: [
+      {
+        data: { values: points.map((p) => ({ ...p })) },
+        mark: { type: 'line', point: { size: 12 } },
+        encoding: {
+          x: { field: 'atS', type: 'quantitative', title: 'time since the load started (s)' },
+          y: { field: 'value', type: 'quantitative', title: titles.y },
+          color: { field: 'series', type: 'nominal', title: titles.series, legend: { orient: 'bottom' } },
+          tooltip: [{ field: 'series' }, { field: 'atS', format: '.1f' }, { field: 'value', format: '.3f' }],
+        },
+      },
+      ...(marks.length > 0
+        ? [
+            {
+              data: { values: marks.map((m) => ({ ...m })) },
+              mark: { type: 'rule' as const, strokeDash: [4, 3], color: 'black' },
+              encoding: { x: { field: 'atS', type: 'quantitative' as const } },
+            },
+            {
+              data: { values: marks.map((m) => ({ ...m })) },
+              mark: {
+                type: 'text' as const,
+                align: 'left' as const,
+                baseline: 'top' as const,
+                dx: 3,
+                y: 2,
+                fontSize: 10,
+              },
+              encoding: { x: { field: 'atS', type: 'quantitative' as const }, text: { field: 'label' } },
             },
           ]
         : []),

@@ -1,6 +1,11 @@
 export { heatmapCells, heatmapSpec, renderSvg, type ChartSpec } from './charts.ts';
 
 export { consoleSummary, consoleLine } from './console-summary.ts';
+
+export { analyseEplb, type Check, type EplbReport, type PhaseReport } from './eplb-analysis.ts';
+export { consoleEplb, writeEplbOutputs } from './eplb-report.ts';
+export { runEplbScenario, type EplbCluster, type EplbPhaseKind } from './eplb-runner.ts';
+export { describeEplb, EPLB_DEFAULTS, EPLB_SCENARIO_NAME, type EplbSettings } from './eplb-scenario.ts';
 export { parseGoodput } from './goodput.ts';
 
 export { measureLoopbackBandwidth } from './loopback-bandwidth.ts';
@@ -8,6 +13,7 @@ export { measureLoopbackBandwidth } from './loopback-bandwidth.ts';
 export { plannerText, plannerJson } from './planner-report.ts';
 export { planCapacity, type PlannerInput } from './planner.ts';
 export { parseExposition } from './prometheus-text.ts';
+export { denseCounts } from './worker-counters.ts';
 
 export { outputDirFor, writeBenchOutputs } from './report-writer.ts';
 

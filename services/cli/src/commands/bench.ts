@@ -23,12 +23,16 @@ import {
   type LoadSpec,
   runScenario,
   type LaunchedCluster,
+  EPLB_DEFAULTS,
+  EPLB_SCENARIO_NAME,
+  type EplbSettings,
 } from '@switchyard/loadgen';
 import { freePort, startLocalCluster } from '@switchyard/launcher';
 import { ensurePresetModel } from '../preset-model.ts';
 import { parseInteger, parseNumber } from '../parse.ts';
 import { countProgress } from '../progress.ts';
 import { action, UsageError } from '../user-error.ts';
+import { runEplbBench } from './bench-eplb.ts';
 
 const ROOT = new URL('../../../../', import.meta.url).pathname;
 
@@ -65,7 +69,27 @@ interface BenchOptions {
   warmUp: boolean;
   outDir: string;
   modelsDir: string;
+  staticDuration: number;
+  eplbDuration: number;
+  eplbWarmup: number;
+  redundantExperts: number;
+  maxExpertsPerWorker: number;
+  sampleInterval: number;
 }
+
+/** `--scenario` names: the planned cluster scenarios and `eplb` (its own runner). */
+const BENCH_SCENARIOS = [...SCENARIO_NAMES, EPLB_SCENARIO_NAME];
+const EPLB_EXPECTED = '≈ 3½ minutes';
+/** Flags of `--scenario eplb` only. */
+const EPLB_FLAGS = [
+  'staticDuration',
+  'eplbDuration',
+  'eplbWarmup',
+  'redundantExperts',
+  'maxExpertsPerWorker',
+  'sampleInterval',
+] as const;
+const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /** A number, or `inf` / `Infinity` (vLLM's spelling for "no limit"). */
 function parseRate(flag: string): (value: string) => number {
@@ -114,8 +138,9 @@ export function benchCommand(): Command {
     .addOption(
       new Option(
         '--scenario <name>',
-        `start local clusters and run a planned load (${SCENARIO_NAMES.map((n) => `${n}: ${SCENARIOS[n].expectedDuration}`).join('; ')})`,
-      ).choices(SCENARIO_NAMES),
+        `start local clusters and run a planned load (${SCENARIO_NAMES.map((n) => `${n}: ${SCENARIOS[n].expectedDuration}`).join('; ')}; ` +
+          `${EPLB_SCENARIO_NAME}: static vs rebalanced placement of the skewed preset on 4 workers, ${EPLB_EXPECTED})`,
+      ).choices(BENCH_SCENARIOS),
     )
     .option('--label <name>', 'name of a --base-url run (output folder and plots)', 'custom')
     .option('--model <id>', 'model to request (default: the first of /v1/models)')
@@ -208,6 +233,42 @@ export function benchCommand(): Command {
     .option('--no-warm-up', 'skip the short request sent before measuring (it fails fast on a bad setup)')
     .option('--out-dir <dir>', 'where the output folder is created', join(ROOT, 'bench/out'))
     .option('--models-dir <dir>', 'scenarios: where preset models are created', join(ROOT, 'models'))
+    .option(
+      '--static-duration <s>',
+      'eplb: seconds of load on the static placement',
+      parseNumber('--static-duration'),
+      EPLB_DEFAULTS.staticDurationS,
+    )
+    .option(
+      '--eplb-duration <s>',
+      'eplb: seconds of load on the rebalancing gateway (warm-up, switch and after)',
+      parseNumber('--eplb-duration'),
+      EPLB_DEFAULTS.eplbDurationS,
+    )
+    .option(
+      '--eplb-warmup <s>',
+      'eplb: the gateway’s --eplb-warmup-s (seconds on the static placement before its switch)',
+      parseInteger('--eplb-warmup'),
+      EPLB_DEFAULTS.warmupS,
+    )
+    .option(
+      '--redundant-experts <n>',
+      'eplb: extra replicas per layer',
+      parseInteger('--redundant-experts'),
+      EPLB_DEFAULTS.redundantExperts,
+    )
+    .option(
+      '--max-experts-per-worker <n>',
+      'eplb: replicas a worker may hold per layer',
+      parseInteger('--max-experts-per-worker'),
+      EPLB_DEFAULTS.maxExpertsPerWorker,
+    )
+    .option(
+      '--sample-interval <s>',
+      'eplb: seconds between reads of the workers’ counters',
+      parseNumber('--sample-interval'),
+      EPLB_DEFAULTS.sampleIntervalMs / 1000,
+    )
     .action(action(runBench));
 }
 
@@ -294,6 +355,13 @@ function checkOptions(opts: BenchOptions, command: Command): void {
         `--scenario sets its own load and dataset; ${given.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} apply only with --base-url`,
       );
   }
+  const eplbGiven = EPLB_FLAGS.filter((f) => command.getOptionValueSource(f) === 'cli');
+  if (opts.scenario !== EPLB_SCENARIO_NAME && eplbGiven.length > 0)
+    throw new UsageError(
+      `${eplbGiven.map(flagName).join(', ')} ${eplbGiven.length === 1 ? 'applies' : 'apply'} only with --scenario eplb`,
+    );
+  if (opts.scenario === EPLB_SCENARIO_NAME && command.getOptionValueSource('duration') === 'cli')
+    throw new UsageError('--scenario eplb takes --static-duration and --eplb-duration, not --duration');
   if (opts.numPrompts < 1) throw new UsageError(`--num-prompts must be ≥ 1, got ${opts.numPrompts}`);
   if (opts.maxConcurrency !== undefined && opts.maxConcurrency < 1)
     throw new UsageError(`--max-concurrency must be ≥ 1, got ${opts.maxConcurrency}`);
@@ -302,9 +370,41 @@ function checkOptions(opts: BenchOptions, command: Command): void {
   if (opts.vocabSize < 1) throw new UsageError(`--vocab-size must be ≥ 1, got ${opts.vocabSize}`);
 }
 
+/** The eplb scenario's settings from the flags, checked. */
+function eplbSettingsOf(opts: BenchOptions): EplbSettings {
+  const positive = (flag: string, n: number) => {
+    if (!(n > 0)) throw new UsageError(`${flag} must be > 0, got ${n}`);
+    return n;
+  };
+  const eplbDurationS = positive('--eplb-duration', opts.eplbDuration);
+  const warmupS = positive('--eplb-warmup', opts.eplbWarmup);
+  if (warmupS >= eplbDurationS)
+    throw new UsageError(`--eplb-warmup (${warmupS} s) must be shorter than --eplb-duration (${eplbDurationS} s)`);
+  return Object.freeze({
+    ...EPLB_DEFAULTS,
+    staticDurationS: positive('--static-duration', opts.staticDuration),
+    eplbDurationS,
+    warmupS,
+    redundantExperts: opts.redundantExperts,
+    maxExpertsPerWorker: positive('--max-experts-per-worker', opts.maxExpertsPerWorker),
+    sampleIntervalMs: 1000 * positive('--sample-interval', opts.sampleInterval),
+  });
+}
+
 async function runBench(opts: BenchOptions, command: Command): Promise<void> {
   checkOptions(opts, command);
   const log = (line: string) => process.stderr.write(`switchyard bench: ${line}\n`);
+  if (opts.scenario === EPLB_SCENARIO_NAME) {
+    const settings = eplbSettingsOf(opts);
+    const interrupt = interruptOnSigint(log);
+    try {
+      const hooks: RunHooks = { signal: interrupt.signal, log, progress: (label) => countProgress(label) };
+      await runEplbBench(settings, { modelsDir: opts.modelsDir, outDir: opts.outDir }, hooks);
+    } finally {
+      interrupt.dispose();
+    }
+    return;
+  }
   const common: CommonSettings = {
     seed: opts.seed,
     percentiles: opts.metricPercentiles,

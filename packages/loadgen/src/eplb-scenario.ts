@@ -1,0 +1,60 @@
+/**
+ * The `eplb` bench scenario (issue 14): the `skewed` preset on 4 expert workers under the same
+ * closed-loop load twice — first a gateway with the static (contiguous) placement, then a gateway with
+ * `--placement eplb --eplb-warmup-s n`, which serves on the static placement and switches once, under
+ * load, to a load-aware placement from its own routing window. Plain data; `eplb-runner.ts` carries it out.
+ */
+
+import type { DatasetSpec } from './datasets/dataset.ts';
+
+export interface EplbSettings {
+  readonly preset: 'skewed';
+  readonly numWorkers: number;
+  readonly maxConcurrency: number;
+  /** Load of the static phase, s (requests are released until then). */
+  readonly staticDurationS: number;
+  /** Load of the rebalancing phase, s: warm-up, the switch, and the steady state after it. */
+  readonly eplbDurationS: number;
+  /** `--eplb-warmup-s` of the rebalancing gateway. */
+  readonly warmupS: number;
+  readonly redundantExperts: number;
+  readonly maxExpertsPerWorker: number;
+  /** How often every worker's counters are read. */
+  readonly sampleIntervalMs: number;
+  /** Left out at the start of each phase (and after the switch window) from the steady-state figures. */
+  readonly settleS: number;
+  /** Width of the window centred on the switch whose p99 ITL is compared with the steady state before. */
+  readonly aroundSwitchS: number;
+  /** A request waiting this long for a token counts as stalled. */
+  readonly stallMs: number;
+  readonly microBatches: number;
+  readonly dataset: DatasetSpec;
+}
+
+export const EPLB_SCENARIO_NAME = 'eplb';
+
+export const EPLB_DEFAULTS: EplbSettings = Object.freeze({
+  preset: 'skewed',
+  numWorkers: 4,
+  maxConcurrency: 16,
+  staticDurationS: 75,
+  eplbDurationS: 120,
+  warmupS: 35,
+  redundantExperts: 8,
+  maxExpertsPerWorker: 8,
+  sampleIntervalMs: 1000,
+  settleS: 5,
+  aroundSwitchS: 10,
+  stallMs: 2000,
+  microBatches: 2,
+  dataset: { kind: 'random', inputLen: 128, outputLen: 32, rangeRatio: 0.25, prefixLen: 0 } as const,
+});
+
+export function describeEplb(s: EplbSettings): string {
+  return (
+    `the \`${s.preset}\` preset on ${s.numWorkers} expert workers, closed-loop load at concurrency ${s.maxConcurrency}: ` +
+    `static (contiguous) placement for ${s.staticDurationS} s, then \`--placement eplb --redundant-experts ${s.redundantExperts} ` +
+    `--max-experts-per-worker ${s.maxExpertsPerWorker} --eplb-warmup-s ${s.warmupS}\` for ${s.eplbDurationS} s ` +
+    `(one switch to a load-aware placement under load); loads from the workers' own counters every ${s.sampleIntervalMs} ms`
+  );
+}
