@@ -1,8 +1,9 @@
 /**
  * The `eplb` bench scenario (issue 14): the `skewed` preset on 4 expert workers under the same
  * closed-loop load twice — first a gateway with the static (contiguous) placement, then a gateway with
- * `--placement eplb --eplb-warmup-s n`, which serves on the static placement and switches once, under
- * load, to a load-aware placement from its own routing window. Plain data; `eplb-runner.ts` carries it out.
+ * `--placement eplb --rebalance-interval-s n` (live re-placement on), which serves on the static placement
+ * and re-places, under load, to a load-aware placement from its own routing window after n s (and again
+ * every n s should that gain enough). Plain data; `eplb-runner.ts` carries it out.
  */
 
 import type { DatasetSpec } from './datasets/dataset.ts';
@@ -15,7 +16,7 @@ export interface EplbSettings {
   readonly staticDurationS: number;
   /** Load of the rebalancing phase, s: warm-up, the switch, and the steady state after it. */
   readonly eplbDurationS: number;
-  /** `--eplb-warmup-s` of the rebalancing gateway. */
+  /** `--rebalance-interval-s` of the rebalancing gateway: its first re-placement comes after this long. */
   readonly warmupS: number;
   readonly redundantExperts: number;
   readonly maxExpertsPerWorker: number;
@@ -54,7 +55,7 @@ export function describeEplb(s: EplbSettings): string {
   return (
     `the \`${s.preset}\` preset on ${s.numWorkers} expert workers, closed-loop load at concurrency ${s.maxConcurrency}: ` +
     `static (contiguous) placement for ${s.staticDurationS} s, then \`--placement eplb --redundant-experts ${s.redundantExperts} ` +
-    `--max-experts-per-worker ${s.maxExpertsPerWorker} --eplb-warmup-s ${s.warmupS}\` for ${s.eplbDurationS} s ` +
-    `(one switch to a load-aware placement under load); loads from the workers' own counters every ${s.sampleIntervalMs} ms`
+    `--max-experts-per-worker ${s.maxExpertsPerWorker} --rebalance-interval-s ${s.warmupS}\` for ${s.eplbDurationS} s ` +
+    `(live re-placement: the first switch to a load-aware placement under load after ${s.warmupS} s); loads from the workers' own counters every ${s.sampleIntervalMs} ms`
   );
 }

@@ -1,6 +1,6 @@
 /**
  * `switchyard bench --scenario eplb`: starts the expert workers of the `eplb` scenario, puts a gateway
- * in front of them per phase (static, then `--placement eplb --eplb-warmup-s n`), reads every worker's
+ * in front of them per phase (static, then `--placement eplb --rebalance-interval-s n`), reads every worker's
  * own counters through `Describe`, and writes the report (`@switchyard/loadgen`'s eplb runner,
  * analysis and writer do the rest).
  */
@@ -25,7 +25,11 @@ import { ensurePresetModel } from '../preset-model.ts';
 
 const START_TIMEOUT_MS = 180_000;
 
-/** The gateway flags of a phase: the static placement, or eplb with its one switch after the warm-up. */
+/**
+ * The gateway flags of a phase: the static placement, or eplb with live re-placement on (the gateway
+ * starts on the static placement and re-places every `warmupS` seconds when the gain is worth it — the
+ * first time under the bench's load).
+ */
 export function gatewayArgsOf(kind: EplbPhaseKind, s: EplbSettings, addresses: readonly string[]): string[] {
   const placement =
     kind === 'static'
@@ -33,7 +37,7 @@ export function gatewayArgsOf(kind: EplbPhaseKind, s: EplbSettings, addresses: r
       : [
           '--placement',
           'eplb',
-          '--eplb-warmup-s',
+          '--rebalance-interval-s',
           String(s.warmupS),
           '--redundant-experts',
           String(s.redundantExperts),

@@ -247,7 +247,7 @@ export function benchCommand(): Command {
     )
     .option(
       '--eplb-warmup <s>',
-      'eplb: the gateway’s --eplb-warmup-s (seconds on the static placement before its switch)',
+      'eplb: the gateway’s --rebalance-interval-s (seconds on the static placement before its first re-placement)',
       parseInteger('--eplb-warmup'),
       EPLB_DEFAULTS.warmupS,
     )
