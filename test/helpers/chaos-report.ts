@@ -7,9 +7,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '@switchyard/launcher';
 
-/** True under `npm run chaos` (which sets SWITCHYARD_CHAOS_RUNS); false in `npm test`. */
-export const FULL_CHAOS = process.env['SWITCHYARD_CHAOS_RUNS'] !== undefined;
-
 /** The runs a case makes: `full` under `npm run chaos` (scaled by SWITCHYARD_CHAOS_RUNS ÷ 20), else `short`. */
 export function chaosRuns(full: number, short: number): number {
   const raw = process.env['SWITCHYARD_CHAOS_RUNS'];

@@ -162,13 +162,13 @@ export class Rebalancer {
       // 2. Compare-and-set: the new revision is written only now that every worker holds its experts.
       const write = await this.#opts.store.update(next, stored);
       if (!write.ok) {
-        this.#scheduleUnload(next, current);
+        this.#scheduleUnload(next);
         return nothing(`another gateway re-placed first (revision ${write.current?.placement.revision ?? '?'})`, after);
       }
       // 3. This gateway switches now; the others when their watch sees it.
       this.#apply(next);
       // 4. What the workers lost, after the grace.
-      this.#scheduleUnload(current, next);
+      this.#scheduleUnload(current);
       this.#opts.log(
         `re-placed: revision ${next.revision}, predicted balancedness ${before.toFixed(3)} → ${after.toFixed(3)}`,
       );
@@ -225,7 +225,7 @@ export class Rebalancer {
     );
     if (failures.length === 0) return counts;
     // The old revision stays in force; what did load is not needed.
-    this.#scheduleUnload(next, current, 0);
+    this.#scheduleUnload(next, 0);
     return `a worker failed to load its new experts, revision ${current.revision} stays in force: ${failures.join('; ')}`;
   }
 
@@ -233,7 +233,7 @@ export class Rebalancer {
    * After `graceMs`, each worker unloads the experts `from` gave it that the placement then in force
    * (the executor's, which follows the store) does not.
    */
-  #scheduleUnload(from: Placement, _to: Placement, graceMs = this.#opts.unloadGraceMs ?? 10_000): void {
+  #scheduleUnload(from: Placement, graceMs = this.#opts.unloadGraceMs ?? 10_000): void {
     const timer = setTimeout(() => {
       this.#unloads.delete(timer);
       const inForce = this.#opts.target.placement;

@@ -244,6 +244,8 @@ export class RemoteExpertExecutor implements ExpertExecutor {
 
   /** Asks the down workers of experts without a usable worker whether they are back (see runLayer). */
   #probeDownReplicas(layer: number, routes: TokenRoutes, usable: readonly (readonly number[])[]): void {
+    // Every layer call comes here: with no worker down there is nobody to ask, and no pair to look at.
+    if (this.#downUntil.size === 0) return;
     const now = this.#now();
     for (const w of this.#unservedReplicas(layer, routes, usable)) {
       if (this.#reloading.has(w) || this.#probingOnDemand.has(w)) continue;
