@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/test/**/*.test.ts', 'services/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     pool: 'forks',
+    // The default summary, then one plain closing line (`Tests: N passed, N failed`) for CI's reader.
+    reporters: ['default', './test/reporters/closing-line.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
