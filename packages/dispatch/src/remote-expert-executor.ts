@@ -4,6 +4,7 @@ import {
   at,
   expertsOfWorker,
   gatherRows,
+  routesRotation,
   shareAmongReplicas,
   splitByPairWorker,
   usableReplicas,
@@ -40,6 +41,12 @@ export interface RemoteExecutorOptions {
    * (reloading, or down for a moment) before it fails their rows with NoReplicaError. Default 0: no wait.
    */
   readonly replicaWaitMs?: number;
+  /**
+   * Rotate which replica takes an expert's larger chunk from step to step (`routesRotation`), so that an
+   * expert with one pair in a step does not always send it to its first replica. Default true; false
+   * keeps the plain replica order (the first replicas take the larger chunks).
+   */
+  readonly rotateReplicas?: boolean;
 }
 
 /** A layer call asks a down worker whether it is back at most this often, and waits this long for the answer. */
@@ -60,7 +67,7 @@ interface ShardOutcome {
 /**
  * Sends each layer's tokens to the expert workers over their long-lived Run streams: an expert's pairs
  * are shared among its live replicas (contiguous chunks of its rows, balanced by count, in replica
- * order: `shareAmongReplicas`), the batch is split by worker (each token once per worker), shards go out
+ * order rotated by a hash of the step's routing: `shareAmongReplicas`, `routesRotation`), the batch is split by worker (each token once per worker), shards go out
  * in parallel, and partial sums are added back in ascending worker order. A worker that fails is skipped
  * for `retryAfterMs`, and its pairs are shared among the other live replicas of their experts in the
  * same call; rows whose experts have no live replica are reported as failed, so only the requests that
@@ -155,7 +162,8 @@ export class RemoteExpertExecutor implements ExpertExecutor {
         rowMap = Int32Array.from(kept, (t) => at(rowMap, t));
         pending = routable;
       }
-      const workerOfPair = shareAmongReplicas(pending, replicas);
+      const rotation = this.#opts.rotateReplicas === false ? undefined : routesRotation(pending, layer);
+      const workerOfPair = shareAmongReplicas(pending, replicas, rotation);
       const shards = splitByPairWorker(pending, workerOfPair, this.#placement.workers.length);
       const outcomes = await Promise.all(shards.map((shard) => this.#send(layer, hidden, rowMap, shard, signal)));
       const retry: number[] = [];

@@ -127,6 +127,9 @@ function setup(replication: number, replicaWaitMs = 0) {
     retryAfterMs: RETRY_AFTER_MS,
     replicaWaitMs,
     now: () => clock.nowMs,
+    // These cases check which replica gets which rows, so the split keeps the plain replica order; the
+    // rotation has its own case below.
+    rotateReplicas: false,
   });
   return { clock, workers, executor };
 }
@@ -190,6 +193,40 @@ describe('RemoteExpertExecutor', () => {
     expect(result.output).toEqual(rows);
     expect(tokens(w0.calls.slice(1))).toEqual([[0, 1, 2]]);
     expect(tokens(w1.calls.slice(1))).toEqual([[3, 4]]);
+  });
+
+  it("by default rotates which replica takes an expert's single pair from step to step, with the same output", async () => {
+    const clock: Clock = { nowMs: 0 };
+    const w0 = new FakeWorker(clock);
+    const w1 = new FakeWorker(clock);
+    const executor = new RemoteExpertExecutor({
+      placement: place(['a', 'b'], 2),
+      clients: new Map([
+        [0, asClient(w0)],
+        [1, asClient(w1)],
+      ]),
+      numExperts: 4,
+      hiddenSize: H,
+      deadlineMs: DEADLINE_MS,
+      retryAfterMs: RETRY_AFTER_MS,
+      now: () => clock.nowMs,
+    });
+    // 40 decode steps of one token each: expert 0 (on both workers) and another expert that varies.
+    for (let step = 0; step < 40; step++) {
+      const one = routesFromPairs([
+        [
+          [0, 1],
+          [1 + (step % 3), 0],
+        ],
+      ]);
+      const row = Float32Array.from({ length: H }, (_, i) => (i === 0 ? step + 1 : 1));
+      const result = await executor.runLayer(step % 2, row, one);
+      expect(result.output).toEqual(row);
+    }
+    const servedExpert0 = (w: FakeWorker) => w.calls.filter((c) => c.experts.some((ids) => ids.includes(0))).length;
+    expect(servedExpert0(w0) + servedExpert0(w1)).toBe(40);
+    expect(servedExpert0(w0)).toBeGreaterThan(5);
+    expect(servedExpert0(w1)).toBeGreaterThan(5);
   });
 
   it("sends a failed replica's share to the other replicas in the same call, and skips it until retryAfterMs has passed", async () => {

@@ -29,6 +29,13 @@ export interface EplbSettings {
   /** A request waiting this long for a token counts as stalled. */
   readonly stallMs: number;
   readonly microBatches: number;
+  /**
+   * onnxruntime intra-op threads of each worker, the same in both phases: a fixed compute budget per
+   * worker, as each would have on its own node. With every worker free to use every core of one machine,
+   * a hot worker under the static placement borrows the idle workers' cores, which hides the imbalance
+   * a real cluster pays for.
+   */
+  readonly workerThreads: number;
   readonly dataset: DatasetSpec;
 }
 
@@ -48,6 +55,7 @@ export const EPLB_DEFAULTS: EplbSettings = Object.freeze({
   aroundSwitchS: 10,
   stallMs: 2000,
   microBatches: 2,
+  workerThreads: 1,
   dataset: { kind: 'random', inputLen: 128, outputLen: 32, rangeRatio: 0.25, prefixLen: 0 } as const,
 });
 
@@ -56,6 +64,7 @@ export function describeEplb(s: EplbSettings): string {
     `the \`${s.preset}\` preset on ${s.numWorkers} expert workers, closed-loop load at concurrency ${s.maxConcurrency}: ` +
     `static (contiguous) placement for ${s.staticDurationS} s, then \`--placement eplb --redundant-experts ${s.redundantExperts} ` +
     `--max-experts-per-worker ${s.maxExpertsPerWorker} --rebalance-interval-s ${s.warmupS}\` for ${s.eplbDurationS} s ` +
+    `(each worker on ${s.workerThreads} intra-op thread${s.workerThreads === 1 ? '' : 's'}) ` +
     `(live re-placement: the first switch to a load-aware placement under load after ${s.warmupS} s); loads from the workers' own counters every ${s.sampleIntervalMs} ms`
   );
 }

@@ -15,7 +15,7 @@ export { applyCapacity, expertCapacity } from './capacity.ts';
 export { fixedRoutes, routesFromPairs } from './fixed-routes.ts';
 export { countTokensPerExpert, planDispatch } from './dispatch-plan.ts';
 export { splitByWorker, splitByPairWorker } from './worker-split.ts';
-export { shareAmongReplicas } from './replica-share.ts';
+export { routesRotation, shareAmongReplicas } from './replica-share.ts';
 export { addRows, gatherRows, scatterAddWeighted } from './combine.ts';
 export { at } from './at.ts';
 export {

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import {
   computePlacement,
   routesFromPairs,
+  routesRotation,
   shareAmongReplicas,
   splitByPairWorker,
   usableReplicas,
@@ -31,8 +32,47 @@ describe('shareAmongReplicas', () => {
     expect(Array.from(shareAmongReplicas(routesOf(1), [[3, 4], []]))).toEqual([3, -1]);
   });
 
-  it('rejects an expert id outside the replica table', () => {
+  it('rejects an expert id outside the replica table, and a rotation that is not an integer ≥ 0', () => {
     expect(() => shareAmongReplicas(routesFromPairs([[[5, 1]]]), [[0]])).toThrow(RangeError);
+    expect(() => shareAmongReplicas(routesOf(1), [[0], [1]], -1)).toThrow(RangeError);
+    expect(() => shareAmongReplicas(routesOf(1), [[0], [1]], 0.5)).toThrow(RangeError);
+  });
+
+  it('starts the chunks of expert e at replica (rotation + e) mod k, wrapping around', () => {
+    // 7 pairs among 3 replicas: chunks of 3, 2, 2. Expert 0, rotation 1: the first chunk to replica 1 (worker 0).
+    const routes = routesOf(7);
+    const ofExpert = (w: Int32Array, e: number) => Array.from(w).filter((_, p) => p % 2 === e);
+    expect(ofExpert(shareAmongReplicas(routes, [[2, 0, 1], [1]], 1), 0)).toEqual([0, 0, 0, 1, 1, 2, 2]);
+    // Expert 1 on [5, 6], rotation 0: starts at replica (0 + 1) mod 2 = worker 6 (4 pairs, then 3).
+    expect(ofExpert(shareAmongReplicas(routes, [[2], [5, 6]], 0), 1)).toEqual([6, 6, 6, 6, 5, 5, 5]);
+  });
+
+  it('spreads single pairs evenly over steps whose routings differ (routesRotation)', () => {
+    // One token per step, routed to expert 0 (4 replicas) and one other expert: the step's routing varies
+    // with the other expert, so its rotation does, and over many steps each replica takes about a quarter.
+    const replicasOf = [[0, 1, 2, 3], ...Array.from({ length: 63 }, () => [0])];
+    const taken = [0, 0, 0, 0];
+    for (let step = 0; step < 4000; step++) {
+      const routes = routesFromPairs([
+        [
+          [0, 1],
+          [1 + (step % 63), 1],
+        ],
+      ]);
+      const w = shareAmongReplicas(routes, replicasOf, routesRotation(routes, step % 2));
+      taken[w[0] ?? -1] = (taken[w[0] ?? -1] ?? 0) + 1;
+    }
+    for (const n of taken) expect(n).toBeGreaterThan(800);
+    // Without the rotation, the first replica takes every one.
+    const plain = shareAmongReplicas(routesOf(1), [[0, 1, 2, 3], [0]]);
+    expect(plain[0]).toBe(0);
+  });
+
+  it('gives the same rotation for the same routing and layer, and another for another layer', () => {
+    const routes = routesOf(3);
+    expect(routesRotation(routes, 0)).toBe(routesRotation(routesOf(3), 0));
+    expect(routesRotation(routes, 0)).not.toBe(routesRotation(routes, 1));
+    expect(Number.isInteger(routesRotation(routes, 5)) && routesRotation(routes, 5) >= 0).toBe(true);
   });
 
   it('balances any expert within one pair among its replicas, and is the same on every call', () => {
@@ -43,10 +83,11 @@ describe('shareAmongReplicas', () => {
           minLength: 6,
           maxLength: 6,
         }),
-        (tokens, replicasOf) => {
+        fc.nat(),
+        (tokens, replicasOf, rotation) => {
           const routes = routesFromPairs(tokens.map((es) => [...new Set(es)].map((e) => [e, 1] as const)));
-          const workers = shareAmongReplicas(routes, replicasOf);
-          expect(shareAmongReplicas(routes, replicasOf)).toEqual(workers);
+          const workers = shareAmongReplicas(routes, replicasOf, rotation);
+          expect(shareAmongReplicas(routes, replicasOf, rotation)).toEqual(workers);
           replicasOf.forEach((replicas, e) => {
             const mine = Array.from(workers).filter((_, p) => routes.expertIds[p] === e);
             const counts = replicas.map((w) => mine.filter((x) => x === w).length);

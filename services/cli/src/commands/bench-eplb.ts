@@ -61,6 +61,7 @@ export async function runEplbBench(
   log(`starting ${settings.numWorkers} expert workers`);
   const workers = await startExpertWorkers(modelDir, settings.numWorkers, {
     expertDtype: 'fp32',
+    env: { SWITCHYARD_INTRA_OP_THREADS: String(settings.workerThreads) },
     startTimeoutMs: START_TIMEOUT_MS,
   });
   const clients: ExpertStreamClient[] = [];

@@ -75,6 +75,7 @@ interface BenchOptions {
   redundantExperts: number;
   maxExpertsPerWorker: number;
   sampleInterval: number;
+  workerThreads: number;
 }
 
 /** `--scenario` names: the planned cluster scenarios and `eplb` (its own runner). */
@@ -88,6 +89,7 @@ const EPLB_FLAGS = [
   'redundantExperts',
   'maxExpertsPerWorker',
   'sampleInterval',
+  'workerThreads',
 ] as const;
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
@@ -269,6 +271,12 @@ export function benchCommand(): Command {
       parseNumber('--sample-interval'),
       EPLB_DEFAULTS.sampleIntervalMs / 1000,
     )
+    .option(
+      '--worker-threads <n>',
+      'eplb: onnxruntime threads of each worker, both phases (a fixed compute budget per worker)',
+      parseInteger('--worker-threads'),
+      EPLB_DEFAULTS.workerThreads,
+    )
     .action(action(runBench));
 }
 
@@ -388,6 +396,7 @@ function eplbSettingsOf(opts: BenchOptions): EplbSettings {
     redundantExperts: opts.redundantExperts,
     maxExpertsPerWorker: positive('--max-experts-per-worker', opts.maxExpertsPerWorker),
     sampleIntervalMs: 1000 * positive('--sample-interval', opts.sampleInterval),
+    workerThreads: positive('--worker-threads', opts.workerThreads),
   });
 }
 
