@@ -13,7 +13,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 interface EplbJson {
   name: string;
-  settings: { numWorkers: number; redundantExperts: number };
+  notes: string[];
+  settings: { numWorkers: number; redundantExperts: number; workerThreads: number; workerCpu: number; preset: string };
   checks: { name: string; value: number | null; target: string; ok: boolean }[];
   phases: {
     kind: string;
@@ -68,7 +69,15 @@ describe('switchyard bench --scenario eplb', () => {
     expect(dir).toMatch(/^\d{8}-\d{6}-eplb$/);
     const folder = join(out, dir ?? '');
     const report = JSON.parse(await readFile(join(folder, 'results.json'), 'utf8')) as EplbJson;
-    expect(report.settings).toMatchObject({ numWorkers: 4, redundantExperts: 8 });
+    expect(report.settings).toMatchObject({
+      numWorkers: 4,
+      redundantExperts: 8,
+      workerThreads: 1,
+      workerCpu: 0.25,
+      preset: 'skewed',
+    });
+    // Every worker under a CPU quota where cgroups can be made (root), else a note saying they shared the cores.
+    expect(report.notes.join('\n')).toMatch(/CPU quota of 0.25 cores|without a CPU budget/);
     expect(report.phases.map((p) => p.kind)).toEqual(['static', 'eplb']);
     const [staticPhase, eplb] = report.phases;
     expect(staticPhase?.switches).toEqual([]);

@@ -34,4 +34,5 @@ export {
   type LocalCluster,
   type LocalClusterOptions,
 } from './local-cluster.ts';
+export { CpuBudgetError, cpuBudgetSupport, limitCpu, type CpuBudget } from './cpu-budget.ts';
 export { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.ts';

@@ -58,6 +58,8 @@ export interface LocalCluster {
 
 export interface ExpertWorkerProcesses {
   readonly addresses: readonly string[];
+  /** Process id of each worker, in address order. */
+  readonly pids: readonly number[];
   stop(deadlineMs?: number): Promise<void>;
 }
 
@@ -103,6 +105,7 @@ export async function startExpertWorkers(
   const workers = await startWorkers(modelDir, count, options);
   return {
     addresses: workers.map((w) => w.address),
+    pids: workers.map((w) => w.child.pid ?? -1),
     stop: (deadlineMs = 15_000) => stopProcesses(workers, deadlineMs),
   };
 }

@@ -9,7 +9,11 @@
 import type { DatasetSpec } from './datasets/dataset.ts';
 
 export interface EplbSettings {
-  readonly preset: 'skewed';
+  /**
+   * `skewed` (the issue's model: tiny experts, so a step's cost is mostly per-call and the gateway's) or
+   * `skewed-heavy` (the same router, experts 32× wider: the experts carry the compute).
+   */
+  readonly preset: EplbPreset;
   readonly numWorkers: number;
   readonly maxConcurrency: number;
   /** Load of the static phase, s (requests are released until then). */
@@ -36,10 +40,19 @@ export interface EplbSettings {
    * a real cluster pays for.
    */
   readonly workerThreads: number;
+  /**
+   * CPU time each worker may use per second, in cores (a cgroup quota; 0: no budget). Four workers and a
+   * gateway on one 2-core machine share its cores whatever their threads: only a quota gives each worker
+   * a fixed compute of its own, so that a hot worker is the bottleneck it would be on its own node, and
+   * balance can show what it buys. The same in both phases.
+   */
+  readonly workerCpu: number;
   readonly dataset: DatasetSpec;
 }
 
 export const EPLB_SCENARIO_NAME = 'eplb';
+export const EPLB_PRESETS = ['skewed', 'skewed-heavy'] as const;
+export type EplbPreset = (typeof EPLB_PRESETS)[number];
 
 export const EPLB_DEFAULTS: EplbSettings = Object.freeze({
   preset: 'skewed',
@@ -56,6 +69,7 @@ export const EPLB_DEFAULTS: EplbSettings = Object.freeze({
   stallMs: 2000,
   microBatches: 2,
   workerThreads: 1,
+  workerCpu: 0.25,
   dataset: { kind: 'random', inputLen: 128, outputLen: 32, rangeRatio: 0.25, prefixLen: 0 } as const,
 });
 
@@ -64,7 +78,8 @@ export function describeEplb(s: EplbSettings): string {
     `the \`${s.preset}\` preset on ${s.numWorkers} expert workers, closed-loop load at concurrency ${s.maxConcurrency}: ` +
     `static (contiguous) placement for ${s.staticDurationS} s, then \`--placement eplb --redundant-experts ${s.redundantExperts} ` +
     `--max-experts-per-worker ${s.maxExpertsPerWorker} --rebalance-interval-s ${s.warmupS}\` for ${s.eplbDurationS} s ` +
-    `(each worker on ${s.workerThreads} intra-op thread${s.workerThreads === 1 ? '' : 's'}) ` +
+    `(each worker on ${s.workerThreads} intra-op thread${s.workerThreads === 1 ? '' : 's'}` +
+    `${s.workerCpu > 0 ? ` and a CPU budget of ${s.workerCpu} cores` : ', no CPU budget'}) ` +
     `(live re-placement: the first switch to a load-aware placement under load after ${s.warmupS} s); loads from the workers' own counters every ${s.sampleIntervalMs} ms`
   );
 }

@@ -5,7 +5,14 @@ export { consoleSummary, consoleLine } from './console-summary.ts';
 export { analyseEplb, type Check, type EplbReport, type PhaseReport } from './eplb-analysis.ts';
 export { consoleEplb, writeEplbOutputs } from './eplb-report.ts';
 export { runEplbScenario, type EplbCluster, type EplbPhaseKind } from './eplb-runner.ts';
-export { describeEplb, EPLB_DEFAULTS, EPLB_SCENARIO_NAME, type EplbSettings } from './eplb-scenario.ts';
+export {
+  describeEplb,
+  EPLB_DEFAULTS,
+  EPLB_PRESETS,
+  EPLB_SCENARIO_NAME,
+  type EplbPreset,
+  type EplbSettings,
+} from './eplb-scenario.ts';
 export { parseGoodput } from './goodput.ts';
 
 export { measureLoopbackBandwidth } from './loopback-bandwidth.ts';

@@ -1,6 +1,6 @@
 /**
  * Runnable presets (ones we generate random weights for): `tiny` for tests, `small` for the demo,
- * `olmoe-slice` for benchmarks and `skewed` for load-imbalance benchmarks. Shape-only presets of real
+ * `olmoe-slice` for benchmarks, `skewed` and `skewed-heavy` for load-imbalance benchmarks. Shape-only presets of real
  * models live in `real-models.ts`.
  */
 
@@ -8,7 +8,7 @@ import { validateConfig } from './config.ts';
 import { UnknownPresetError } from './errors.ts';
 import type { ModelConfig } from './types.ts';
 
-export const PRESET_NAMES = ['tiny', 'small', 'olmoe-slice', 'skewed'] as const;
+export const PRESET_NAMES = ['tiny', 'small', 'olmoe-slice', 'skewed', 'skewed-heavy'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** Byte-level tokenizer: ids 0–255 are bytes, then BOS and EOS. */
@@ -103,6 +103,28 @@ const PRESETS: Readonly<Record<PresetName, ModelConfig>> = {
     selectionBias: true,
     ...BYTE_TOKENS,
   }),
+  // `skewed` with experts 32× wider (FFN 8192): the same router and skew, but the experts carry the compute,
+  // as in a real MoE, so that how they are placed decides how long a step waits for its slowest worker.
+  'skewed-heavy': validateConfig({
+    family: 'switchyard',
+    name: 'skewed-heavy',
+    vocabSize: BYTE_VOCAB_SIZE,
+    hiddenSize: 128,
+    numLayers: 4,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 32,
+    maxContext: 1024,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    numExperts: 16,
+    numExpertsPerToken: 2,
+    expertFfnSize: 8192,
+    scoring: 'softmax',
+    normTopKProb: true,
+    selectionBias: true,
+    ...BYTE_TOKENS,
+  }),
 };
 
 /**
@@ -112,6 +134,7 @@ const PRESETS: Readonly<Record<PresetName, ModelConfig>> = {
  */
 export const ROUTER_SKEW: Readonly<Partial<Record<PresetName, { readonly zipfBiasScale: number }>>> = {
   skewed: { zipfBiasScale: 0.12 },
+  'skewed-heavy': { zipfBiasScale: 0.12 },
 };
 
 export function isPresetName(name: string): name is PresetName {

@@ -18,7 +18,7 @@ import {
   type EplbSettings,
   type RunHooks,
 } from '@switchyard/loadgen';
-import { startExpertWorkers, startGateway } from '@switchyard/launcher';
+import { cpuBudgetSupport, limitCpu, startExpertWorkers, startGateway, type CpuBudget } from '@switchyard/launcher';
 import { getPreset } from '@switchyard/model';
 import { connectExpertClient, type ExpertStreamClient } from '@switchyard/rpc';
 import { ensurePresetModel } from '../preset-model.ts';
@@ -61,9 +61,24 @@ export async function runEplbBench(
   log(`starting ${settings.numWorkers} expert workers`);
   const workers = await startExpertWorkers(modelDir, settings.numWorkers, {
     expertDtype: 'fp32',
-    env: { SWITCHYARD_INTRA_OP_THREADS: String(settings.workerThreads) },
+    intraOpThreads: settings.workerThreads,
     startTimeoutMs: START_TIMEOUT_MS,
   });
+  const budgets: CpuBudget[] = [];
+  const budgetNotes: string[] = [];
+  if (settings.workerCpu > 0) {
+    const support = cpuBudgetSupport();
+    if (support.ok) {
+      workers.pids.forEach((pid, i) => budgets.push(limitCpu(pid, settings.workerCpu, `eplb-worker-${i}`)));
+      log(`every worker limited to ${settings.workerCpu} cores of CPU time (cgroup quota)`);
+      budgetNotes.push(`every worker ran under a CPU quota of ${settings.workerCpu} cores (cgroup), in both phases`);
+    } else {
+      log(
+        `WARNING: no CPU budget for the workers (${support.reason}); they share every core, so balance cannot add compute`,
+      );
+      budgetNotes.push(`the workers ran without a CPU budget (${support.reason}): they shared every core`);
+    }
+  }
   const clients: ExpertStreamClient[] = [];
   try {
     for (const address of workers.addresses) clients.push(await connectExpertClient(address, { deadlineMs: 5_000 }));
@@ -86,7 +101,7 @@ export async function runEplbBench(
       startedAt,
       durationS,
       interrupted: outcome.interrupted,
-      notes: outcome.notes,
+      notes: [...budgetNotes, ...outcome.notes],
     });
     const out = process.stdout;
     out.write(consoleEplb(report));
@@ -97,5 +112,6 @@ export async function runEplbBench(
   } finally {
     for (const c of clients) c.close();
     await workers.stop();
+    for (const b of budgets) b.release();
   }
 }

@@ -24,7 +24,9 @@ import {
   runScenario,
   type LaunchedCluster,
   EPLB_DEFAULTS,
+  EPLB_PRESETS,
   EPLB_SCENARIO_NAME,
+  type EplbPreset,
   type EplbSettings,
 } from '@switchyard/loadgen';
 import { freePort, startLocalCluster } from '@switchyard/launcher';
@@ -76,6 +78,8 @@ interface BenchOptions {
   maxExpertsPerWorker: number;
   sampleInterval: number;
   workerThreads: number;
+  workerCpu: number;
+  eplbPreset: EplbPreset;
 }
 
 /** `--scenario` names: the planned cluster scenarios and `eplb` (its own runner). */
@@ -90,6 +94,8 @@ const EPLB_FLAGS = [
   'maxExpertsPerWorker',
   'sampleInterval',
   'workerThreads',
+  'workerCpu',
+  'eplbPreset',
 ] as const;
 const flagName = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
@@ -277,6 +283,17 @@ export function benchCommand(): Command {
       parseInteger('--worker-threads'),
       EPLB_DEFAULTS.workerThreads,
     )
+    .addOption(
+      new Option('--eplb-preset <name>', 'eplb: the model (skewed-heavy: the same router, experts 32× wider)')
+        .choices(EPLB_PRESETS)
+        .default(EPLB_DEFAULTS.preset),
+    )
+    .option(
+      '--worker-cpu <cores>',
+      'eplb: CPU time per second each worker may use, as a cgroup quota (0: none; needs root)',
+      parseNumber('--worker-cpu'),
+      EPLB_DEFAULTS.workerCpu,
+    )
     .action(action(runBench));
 }
 
@@ -384,6 +401,10 @@ function eplbSettingsOf(opts: BenchOptions): EplbSettings {
     if (!(n > 0)) throw new UsageError(`${flag} must be > 0, got ${n}`);
     return n;
   };
+  const nonNegative = (flag: string, n: number) => {
+    if (!(n >= 0)) throw new UsageError(`${flag} must be ≥ 0, got ${n}`);
+    return n;
+  };
   const eplbDurationS = positive('--eplb-duration', opts.eplbDuration);
   const warmupS = positive('--eplb-warmup', opts.eplbWarmup);
   if (warmupS >= eplbDurationS)
@@ -397,6 +418,8 @@ function eplbSettingsOf(opts: BenchOptions): EplbSettings {
     maxExpertsPerWorker: positive('--max-experts-per-worker', opts.maxExpertsPerWorker),
     sampleIntervalMs: 1000 * positive('--sample-interval', opts.sampleInterval),
     workerThreads: positive('--worker-threads', opts.workerThreads),
+    workerCpu: nonNegative('--worker-cpu', opts.workerCpu),
+    preset: opts.eplbPreset,
   });
 }
 
