@@ -15,8 +15,12 @@ export class CpuBudgetError extends Error {
   override readonly name = 'CpuBudgetError';
 }
 
-/** The kernel's scheduling period the quotas are written against, µs (its default). */
-const PERIOD_US = 100_000;
+/**
+ * The period the quotas are written against, µs: 10 ms, a tenth of the kernel's default, so that a
+ * process over its quota is held back for at most a few ms at a time rather than up to 100 ms (which
+ * would show as latency spikes no real node has).
+ */
+const PERIOD_US = 10_000;
 
 export interface CpuBudget {
   /** The cgroup folder the process was moved into. */
@@ -71,7 +75,9 @@ export function limitCpu(pid: number, cores: number, name: string, root = '/sys/
   const layout = layoutOf(root);
   if (typeof layout === 'string') throw new CpuBudgetError(`cannot limit CPU: ${layout}`);
   const path = join(layout.parent, `switchyard-${name}-${pid}`);
-  const quotaUs = Math.max(1000, Math.round(cores * PERIOD_US));
+  const quotaUs = Math.round(cores * PERIOD_US);
+  // The kernel takes quotas of 1 ms and up.
+  if (quotaUs < 1000) throw new CpuBudgetError(`a CPU budget must be ≥ ${1000 / PERIOD_US} cores, got ${cores}`);
   try {
     mkdirSync(path, { recursive: true });
     if (layout.version === 2) {

@@ -21,7 +21,7 @@ describe('limitCpu', () => {
     const root = fakeRoot(2);
     const budget = limitCpu(4242, 0.25, 'eplb-worker-0', root);
     expect(budget.path).toBe(join(root, 'switchyard-eplb-worker-0-4242'));
-    expect(readFileSync(join(budget.path, 'cpu.max'), 'utf8')).toBe('25000 100000');
+    expect(readFileSync(join(budget.path, 'cpu.max'), 'utf8')).toBe('2500 10000');
     expect(readFileSync(join(budget.path, 'cgroup.procs'), 'utf8')).toBe('4242');
   });
 
@@ -29,8 +29,8 @@ describe('limitCpu', () => {
     const root = fakeRoot(1);
     const budget = limitCpu(7, 1.5, 'w', root);
     expect(budget.path).toBe(join(root, 'cpu', 'switchyard-w-7'));
-    expect(readFileSync(join(budget.path, 'cpu.cfs_period_us'), 'utf8')).toBe('100000');
-    expect(readFileSync(join(budget.path, 'cpu.cfs_quota_us'), 'utf8')).toBe('150000');
+    expect(readFileSync(join(budget.path, 'cpu.cfs_period_us'), 'utf8')).toBe('10000');
+    expect(readFileSync(join(budget.path, 'cpu.cfs_quota_us'), 'utf8')).toBe('15000');
     expect(readFileSync(join(budget.path, 'cgroup.procs'), 'utf8')).toBe('7');
   });
 
@@ -38,6 +38,7 @@ describe('limitCpu', () => {
     const root = fakeRoot(2);
     expect(() => limitCpu(1, 0, 'w', root)).toThrow(CpuBudgetError);
     expect(() => limitCpu(1, Number.NaN, 'w', root)).toThrow(/must be > 0 cores/);
+    expect(() => limitCpu(1, 0.05, 'w', root)).toThrow(/must be ≥ 0.1 cores/);
     expect(() => limitCpu(1, 0.5, '../x', root)).toThrow(/characters other than/);
     expect(() => limitCpu(1, 0.5, 'w', fakeRoot(2, 'memory pids'))).toThrow(/no cpu controller/);
     expect(() => limitCpu(1, 0.5, 'w', mkdtempSync(join(tmpdir(), 'none-')))).toThrow(/no cgroup cpu controller/);
@@ -61,7 +62,7 @@ describe('limitCpu', () => {
     const quota = existsSync(join(budget.path, 'cpu.max'))
       ? readFileSync(join(budget.path, 'cpu.max'), 'utf8').trim()
       : readFileSync(join(budget.path, 'cpu.cfs_quota_us'), 'utf8').trim();
-    expect(quota.split(' ')[0]).toBe('20000');
+    expect(quota.split(' ')[0]).toBe('2000');
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;

@@ -103,7 +103,7 @@ const PRESETS: Readonly<Record<PresetName, ModelConfig>> = {
     selectionBias: true,
     ...BYTE_TOKENS,
   }),
-  // `skewed` with experts 32× wider (FFN 8192): the same router and skew, but the experts carry the compute,
+  // `skewed` with experts 16× wider (FFN 4096): the same router and skew, but the experts carry the compute,
   // as in a real MoE, so that how they are placed decides how long a step waits for its slowest worker.
   'skewed-heavy': validateConfig({
     family: 'switchyard',
@@ -119,7 +119,7 @@ const PRESETS: Readonly<Record<PresetName, ModelConfig>> = {
     ropeTheta: 10000,
     numExperts: 16,
     numExpertsPerToken: 2,
-    expertFfnSize: 8192,
+    expertFfnSize: 4096,
     scoring: 'softmax',
     normTopKProb: true,
     selectionBias: true,

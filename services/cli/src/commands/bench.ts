@@ -284,7 +284,7 @@ export function benchCommand(): Command {
       EPLB_DEFAULTS.workerThreads,
     )
     .addOption(
-      new Option('--eplb-preset <name>', 'eplb: the model (skewed-heavy: the same router, experts 32× wider)')
+      new Option('--eplb-preset <name>', 'eplb: the model (skewed-heavy: the same router, experts 16× wider)')
         .choices(EPLB_PRESETS)
         .default(EPLB_DEFAULTS.preset),
     )
