@@ -122,6 +122,40 @@ describe('Rebalancer', () => {
     await rebalancer.stop();
   });
 
+  it('loads in rounds: one expert per worker per call, all workers together, a round only after the last ended', async () => {
+    const store = new LocalPlacementStore();
+    const target = gateway();
+    const log: string[] = [];
+    for (const [w, worker] of target.workers.entries()) {
+      const load = worker.load.bind(worker);
+      worker.load = async (change) => {
+        log.push(`start ${w}`);
+        await new Promise((resolve) => setTimeout(resolve, 5 + 5 * w));
+        log.push(`end ${w}`);
+        return load(change);
+      };
+    }
+    const rebalancer = await start(store, target);
+    const result = await rebalancer.rebalanceNow();
+    expect(result.switched).toBe(true);
+    for (const worker of target.workers) for (const call of worker.loads) expect(call.experts).toHaveLength(1);
+    // Split the log into rounds: a round's starts all come before any of its ends, and the next round's
+    // first start comes after the last end of the one before.
+    const counts = result.loaded ?? [];
+    const rounds = Math.max(...counts);
+    expect(rounds).toBeGreaterThan(1);
+    let i = 0;
+    for (let round = 0; round < rounds; round++) {
+      const inRound = counts.filter((n) => n > round).length;
+      const slice = log.slice(i, i + 2 * inRound);
+      expect(slice.slice(0, inRound).every((e) => e.startsWith('start'))).toBe(true);
+      expect(slice.slice(inRound).every((e) => e.startsWith('end'))).toBe(true);
+      i += 2 * inRound;
+    }
+    expect(i).toBe(log.length);
+    await rebalancer.stop();
+  });
+
   it('does nothing when the gain is below the threshold, and nothing before any pair was routed', async () => {
     const flat = await start(new LocalPlacementStore(), gateway(), FLAT);
     expect(await flat.rebalanceNow()).toMatchObject({ switched: false, revision: 1 });

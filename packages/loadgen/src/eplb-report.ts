@@ -76,7 +76,7 @@ export function renderEplbMarkdown(report: EplbReport, meta: EplbMeta, plots: re
       (p) =>
         `| ${phaseName(p)} | ${p.metrics.completed} | ${p.metrics.failed} | ${p.metrics.cancelled} | ${p.numNotSent} | ` +
         `${new Set(p.stalls.map((s) => s.request)).size} | ${f(p.metrics.outputThroughput)} | ` +
-        `${p.switches.map((s) => `revision ${s.fromRevision} → ${s.toRevision} at ${f(s.atMs / 1000)} s`).join('; ') || '–'} |`,
+        `${p.loadsStartedAtS === undefined ? '' : `loads from ${f(p.loadsStartedAtS)} s, `}${p.switches.map((s) => `revision ${s.fromRevision} → ${s.toRevision} at ${f(s.atMs / 1000)} s`).join('; ') || '–'} |`,
     ),
   ];
   const errors = report.phases.flatMap((p) => p.errors.map((e) => `- ${p.kind}: ${e.count} × ${e.error}`));

@@ -26,6 +26,8 @@ export interface EplbCluster {
   startGateway(kind: EplbPhaseKind, settings: EplbSettings): Promise<{ readonly url: string; stop(): Promise<void> }>;
   /** Every worker's `tokens_served`, counts[worker][layer][expert]. */
   readCounters(): Promise<WorkerCounts>;
+  /** How many experts each worker hosts (all layers); a re-placement's loads raise it. */
+  readHosted?(): Promise<readonly number[]>;
 }
 
 export interface EplbPhase {
@@ -41,6 +43,11 @@ export interface EplbPhase {
   readonly switches: readonly { readonly atMs: number; readonly fromRevision: number; readonly toRevision: number }[];
   /** Samples the workers or the gateway did not answer. */
   readonly numMissedSamples: number;
+  /**
+   * When the first re-placement's loads began: midway between the last sample in which no worker hosted
+   * more experts than at the start and the first in which one did (absent without `readHosted`).
+   */
+  readonly loadsStartedAtMs?: number;
 }
 
 export interface EplbOutcome {
@@ -115,8 +122,12 @@ async function runPhase(
     let lastPollMs = 0;
     const sampleCounters = async (atMs: number) => {
       try {
-        const [counts, rev] = await Promise.all([cluster.readCounters(), placementRevision(gateway.url)]);
-        samples.push({ atMs, placementRevision: rev, counts });
+        const [counts, rev, hosted] = await Promise.all([
+          cluster.readCounters(),
+          placementRevision(gateway.url),
+          cluster.readHosted?.(),
+        ]);
+        samples.push({ atMs, placementRevision: rev, counts, ...(hosted ? { hosted } : {}) });
       } catch {
         numMissed++;
       }
@@ -164,10 +175,30 @@ async function runPhase(
       samples,
       switches,
       numMissedSamples: numMissed,
+      ...loadsStartOf(samples, switches[0]?.atMs),
     };
   } finally {
     await gateway.stop();
   }
+}
+
+/**
+ * When a re-placement's loads began, from the samples' hosted counts: midway between the last sample
+ * (before `switchAtMs`) in which no worker hosted more experts than in the first sample, and the next.
+ */
+export function loadsStartOf(
+  samples: readonly CounterSample[],
+  switchAtMs: number | undefined,
+): { loadsStartedAtMs?: number } {
+  const base = samples[0]?.hosted;
+  if (base === undefined || switchAtMs === undefined) return {};
+  for (let i = 1; i < samples.length; i++) {
+    const s = samples[i];
+    const prev = samples[i - 1];
+    if (s === undefined || prev === undefined || s.atMs > switchAtMs + 1_000) break;
+    if (s.hosted?.some((n, w) => n > (base[w] ?? 0))) return { loadsStartedAtMs: (prev.atMs + s.atMs) / 2 };
+  }
+  return {};
 }
 
 /** The static phase, then the rebalancing one (stopping early on abort). */

@@ -11,7 +11,7 @@ import type { DatasetSpec } from './datasets/dataset.ts';
 export interface EplbSettings {
   /**
    * `skewed` (the issue's model: tiny experts, so a step's cost is mostly per-call and the gateway's) or
-   * `skewed-heavy` (the same router, experts 32× wider: the experts carry the compute).
+   * `skewed-heavy` (the same router, experts 16× wider: the experts carry the compute).
    */
   readonly preset: EplbPreset;
   readonly numWorkers: number;

@@ -17,6 +17,8 @@ export interface CounterSample {
   readonly atMs: number;
   readonly placementRevision: number;
   readonly counts: WorkerCounts;
+  /** Experts each worker hosts (all layers), where the cluster reports it: a rise marks a re-placement's loads. */
+  readonly hosted?: readonly number[];
 }
 
 /** What the workers computed between two samples. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { analyseEplb, loadEndMs } from '../src/eplb-analysis.ts';
-import type { EplbPhase } from '../src/eplb-runner.ts';
+import { loadsStartOf, type EplbPhase } from '../src/eplb-runner.ts';
 import { EPLB_DEFAULTS } from '../src/eplb-scenario.ts';
 import type { RequestOutput } from '../src/request-output.ts';
 import { findStalls, itlsInWindow, tokenTimesMs, tokensPerSecond, ttftsInWindow } from '../src/token-timeline.ts';
@@ -149,5 +149,55 @@ describe('the eplb figures', () => {
     expect(eplb?.timeline).toHaveLength(10);
     expect(eplb?.timeline[0]?.pairsPerSPerWorker).toEqual([30, 10]);
     expect(eplb?.timeline[1]?.itlP99Ms).toBeCloseTo(100, 9);
+  });
+
+  it('with the loads\u2019 start known, compares the whole re-placement with the steady state before any load', () => {
+    // Tokens every 100 ms, but 400 ms gaps while the workers load (3–5 s): the re-placement's p99 ITL is
+    // 400 ms against 100 ms before it.
+    const slow = streamed(
+      0,
+      Array.from({ length: 80 }, (_, i) => {
+        const t = 100 * (i + 1);
+        return t <= 3_000 ? t : t <= 4_600 ? 3_000 + 400 * Math.ceil((t - 3_000) / 400) : t;
+      }).filter((t, i, all) => i === 0 || t > (all[i - 1] ?? 0)),
+    );
+    const hostedAt = (t: number) => (t < 3 ? [4, 4] : [6, 6]);
+    const eplbPhase: EplbPhase = {
+      ...phase('eplb', [{ atMs: 5_000, fromRevision: 1, toRevision: 2 }]),
+      outputs: [slow],
+      samples: Array.from({ length: 11 }, (_, t) => ({ ...sample(1_000 * t, counts(t)), hosted: hostedAt(t) })),
+      loadsStartedAtMs: 2_500,
+    };
+    const report = analyseEplb([phase('static', []), eplbPhase], settings);
+    const eplb = report.phases[1];
+    expect(eplb?.windows.map((w) => [w.name, w.figures.window])).toEqual([
+      ['before re-placement', { fromMs: 1_000, toMs: 2_500 }],
+      ['re-placement', { fromMs: 2_500, toMs: 6_000 }],
+      ['before switch', { fromMs: 1_000, toMs: 4_000 }],
+      ['around switch', { fromMs: 4_000, toMs: 6_000 }],
+      ['after switch', { fromMs: 6_000, toMs: 10_000 }],
+    ]);
+    const itl = report.checks.find((c) => c.name.startsWith('p99 ITL during the re-placement'));
+    expect(itl?.value).toBeCloseTo(4, 6);
+    expect(itl?.ok).toBe(false);
+    expect(report.checks.map((c) => c.name)).toContain('requests stalled during the re-placement');
+  });
+});
+
+describe('loadsStartOf', () => {
+  const at = (atMs: number, hosted?: number[]): CounterSample => ({
+    ...sample(atMs, [[[0]]]),
+    ...(hosted ? { hosted } : {}),
+  });
+
+  it('is midway between the last sample with no worker above its starting count and the first with one', () => {
+    const samples = [at(0, [4, 4]), at(1_000, [4, 4]), at(2_000, [3, 5]), at(3_000, [6, 6])];
+    expect(loadsStartOf(samples, 3_500)).toEqual({ loadsStartedAtMs: 1_500 });
+  });
+
+  it('is absent without hosted counts, without a switch, or when nothing grew before the switch', () => {
+    expect(loadsStartOf([at(0), at(1_000)], 500)).toEqual({});
+    expect(loadsStartOf([at(0, [4]), at(1_000, [5])], undefined)).toEqual({});
+    expect(loadsStartOf([at(0, [4]), at(1_000, [4]), at(9_000, [5])], 2_000)).toEqual({});
   });
 });

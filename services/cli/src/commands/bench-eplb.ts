@@ -93,6 +93,7 @@ export async function runEplbBench(
         Promise.all(
           clients.map(async (c) => denseCounts((await c.describe({ deadlineMs: 2_000 })).tokensServed, shape)),
         ),
+      readHosted: () => Promise.all(clients.map(async (c) => (await c.describe({ deadlineMs: 2_000 })).hosted.length)),
     };
     const outcome = await runEplbScenario(cluster, settings, hooks);
     const report = analyseEplb(outcome.phases, settings);
