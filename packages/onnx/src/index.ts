@@ -48,6 +48,7 @@ export {
   createDenseKernels,
   createLocalExpertExecutor,
   openExpertKernel,
+  openExpertKernelFromGraph,
   rowKernel,
   weightFormatOf,
   type ExpertDtype,

@@ -209,6 +209,15 @@ export async function createLocalExpertExecutor(
   return new LocalExpertExecutor(kernels, config.numExperts, config.hiddenSize);
 }
 
+/** An expert kernel over a graph built elsewhere (`buildExpertGraph`'s bytes, e.g. from another thread). */
+export async function openExpertKernelFromGraph(
+  graph: Uint8Array,
+  hiddenSize: number,
+  session: SessionOptions = {},
+): Promise<ExpertKernel> {
+  return rowKernel(await createSession(graph, session), hiddenSize, 'y');
+}
+
 /** One routed expert's SwiGLU graph in its own session (`weights` needs only that expert's tensors). */
 export async function openExpertKernel(
   config: ModelConfig,

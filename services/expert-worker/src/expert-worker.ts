@@ -12,9 +12,10 @@ import {
   type WorkerDescription,
 } from '@switchyard/rpc';
 import { LocalExpertExecutor, type ExpertKernel } from '@switchyard/engine';
-import { openExpertKernel, type ExpertDtype, type SessionOptions } from '@switchyard/onnx';
+import { openExpertKernel, openExpertKernelFromGraph, type ExpertDtype, type SessionOptions } from '@switchyard/onnx';
 import type { SwitchyardTracer } from '@switchyard/telemetry';
 import type { ExpertSource } from './expert-source.ts';
+import type { GraphBuilder } from './graph-thread.ts';
 
 export interface ExpertWorkerOptions {
   readonly workerId: string;
@@ -25,6 +26,11 @@ export interface ExpertWorkerOptions {
   readonly maxTokensPerRun: number;
   /** Worker spans, joined to the gateway's dispatch span through the message's traceparent. */
   readonly tracer?: SwitchyardTracer;
+  /**
+   * Builds expert graphs off this thread (`OffThreadGraphBuilder`, over the same model as `source`);
+   * without it, loads read and build on this thread. Closed with the worker.
+   */
+  readonly graphs?: GraphBuilder;
 }
 
 /**
@@ -116,15 +122,18 @@ export class ExpertWorker implements ExpertServiceHandler {
     let pending = this.#loading.get(key);
     if (!pending) {
       pending = (async () => {
-        const weights = await this.#opts.source.readExpert(layer, expertId);
-        const kernel = await openExpertKernel(
-          this.#opts.source.config,
-          weights,
-          layer,
-          expertId,
-          this.#opts.dtype,
-          this.#opts.session,
-        );
+        const { graphs, source, session } = this.#opts;
+        // With a builder thread, only opening the session happens on this (serving) thread.
+        const kernel = graphs
+          ? await openExpertKernelFromGraph(await graphs.build(layer, expertId), source.config.hiddenSize, session)
+          : await openExpertKernel(
+              source.config,
+              await source.readExpert(layer, expertId),
+              layer,
+              expertId,
+              this.#opts.dtype,
+              session,
+            );
         if (this.#closed) await kernel.release();
         else this.#kernels.set(key, kernel);
       })().finally(() => this.#loading.delete(key));
@@ -177,6 +186,7 @@ export class ExpertWorker implements ExpertServiceHandler {
     this.#kernels.clear();
     if (this.#inFlight === 0) await this.#releaseRetired();
     await this.#opts.source.close();
+    await this.#opts.graphs?.close();
   }
 
   #state(): PlacementState {

@@ -10,6 +10,7 @@ import { parseServiceFlags, stopWithParent } from '@switchyard/flags';
 import { checkTlsFiles, createExpertServer, type ServerTls } from '@switchyard/rpc';
 import { ExpertWorker } from './expert-worker.ts';
 import { modelDirExpertSource } from './expert-source.ts';
+import { OffThreadGraphBuilder } from './graph-thread.ts';
 import { startTelemetry, telemetryOptionsFromEnv } from '@switchyard/telemetry';
 import { ClusterConnection, natsAuthFromEnv, WorkerRegistry } from '@switchyard/cluster';
 
@@ -130,6 +131,7 @@ try {
 const worker = new ExpertWorker({
   workerId,
   source,
+  graphs: new OffThreadGraphBuilder({ modelDir: values.model, dtype }),
   tracer: telemetry.tracer,
   dtype,
   session: { executionProvider: provider, ...(threads ? { intraOpThreads: threads } : {}) },
