@@ -111,7 +111,7 @@ function place(workers: readonly string[], replication: number, revision = 1): P
   return computePlacement({ workers, numLayers: 2, numExperts: 4, strategy: 'contiguous', replication, revision });
 }
 
-function setup(replication: number, replicaWaitMs = 0) {
+function setup(replication: number, replicaWaitMs = 0, rotateReplicas = false) {
   const clock: Clock = { nowMs: 0 };
   const workers = [new FakeWorker(clock), new FakeWorker(clock), new FakeWorker(clock)] as const;
   const [w0, w1] = workers;
@@ -127,9 +127,9 @@ function setup(replication: number, replicaWaitMs = 0) {
     retryAfterMs: RETRY_AFTER_MS,
     replicaWaitMs,
     now: () => clock.nowMs,
-    // These cases check which replica gets which rows, so the split keeps the plain replica order; the
-    // rotation has its own case below.
-    rotateReplicas: false,
+    // Most cases check which replica gets which rows, so the split keeps the plain replica order; the
+    // rotation (the default) has its own case.
+    rotateReplicas,
   });
   return { clock, workers, executor };
 }
@@ -196,21 +196,10 @@ describe('RemoteExpertExecutor', () => {
   });
 
   it("by default rotates which replica takes an expert's single pair from step to step, with the same output", async () => {
-    const clock: Clock = { nowMs: 0 };
-    const w0 = new FakeWorker(clock);
-    const w1 = new FakeWorker(clock);
-    const executor = new RemoteExpertExecutor({
-      placement: place(['a', 'b'], 2),
-      clients: new Map([
-        [0, asClient(w0)],
-        [1, asClient(w1)],
-      ]),
-      numExperts: 4,
-      hiddenSize: H,
-      deadlineMs: DEADLINE_MS,
-      retryAfterMs: RETRY_AFTER_MS,
-      now: () => clock.nowMs,
-    });
+    const {
+      workers: [w0, w1],
+      executor,
+    } = setup(2, 0, true);
     // 40 decode steps of one token each: expert 0 (on both workers) and another expert that varies.
     for (let step = 0; step < 40; step++) {
       const one = routesFromPairs([

@@ -18,6 +18,28 @@ export const BYTE_EOS_TOKEN_ID = 257;
 
 const BYTE_TOKENS = { bosTokenId: BYTE_BOS_TOKEN_ID, eosTokenId: BYTE_EOS_TOKEN_ID } as const;
 
+/** The `skewed` preset's config, also the base of `skewed-heavy`. */
+const SKEWED = {
+  family: 'switchyard',
+  name: 'skewed',
+  vocabSize: BYTE_VOCAB_SIZE,
+  hiddenSize: 128,
+  numLayers: 4,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 32,
+  maxContext: 1024,
+  rmsNormEps: 1e-5,
+  ropeTheta: 10000,
+  numExperts: 16,
+  numExpertsPerToken: 2,
+  expertFfnSize: 256,
+  scoring: 'softmax',
+  normTopKProb: true,
+  selectionBias: true,
+  ...BYTE_TOKENS,
+} as const;
+
 const PRESETS: Readonly<Record<PresetName, ModelConfig>> = {
   tiny: validateConfig({
     family: 'switchyard',
@@ -83,48 +105,10 @@ const PRESETS: Readonly<Record<PresetName, ModelConfig>> = {
   // Between tiny and small, with a DeepSeek-V3-style selection bias that `random-weights.ts` sets to a
   // Zipf-like profile (see ROUTER_SKEW): most tokens go to a few low-numbered experts in every layer,
   // so expert-parallel imbalance shows in benchmarks (and a balancer has something to fix).
-  skewed: validateConfig({
-    family: 'switchyard',
-    name: 'skewed',
-    vocabSize: BYTE_VOCAB_SIZE,
-    hiddenSize: 128,
-    numLayers: 4,
-    numHeads: 4,
-    numKvHeads: 2,
-    headDim: 32,
-    maxContext: 1024,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    numExperts: 16,
-    numExpertsPerToken: 2,
-    expertFfnSize: 256,
-    scoring: 'softmax',
-    normTopKProb: true,
-    selectionBias: true,
-    ...BYTE_TOKENS,
-  }),
+  skewed: validateConfig(SKEWED),
   // `skewed` with experts 16× wider (FFN 4096): the same router and skew, but the experts carry the compute,
   // as in a real MoE, so that how they are placed decides how long a step waits for its slowest worker.
-  'skewed-heavy': validateConfig({
-    family: 'switchyard',
-    name: 'skewed-heavy',
-    vocabSize: BYTE_VOCAB_SIZE,
-    hiddenSize: 128,
-    numLayers: 4,
-    numHeads: 4,
-    numKvHeads: 2,
-    headDim: 32,
-    maxContext: 1024,
-    rmsNormEps: 1e-5,
-    ropeTheta: 10000,
-    numExperts: 16,
-    numExpertsPerToken: 2,
-    expertFfnSize: 4096,
-    scoring: 'softmax',
-    normTopKProb: true,
-    selectionBias: true,
-    ...BYTE_TOKENS,
-  }),
+  'skewed-heavy': validateConfig({ ...SKEWED, name: 'skewed-heavy', expertFfnSize: 4096 }),
 };
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, UnknownPresetError } from '../src/errors.ts';
-import { getPreset, isPresetName, PRESET_NAMES } from '../src/presets.ts';
+import { getPreset, isPresetName, PRESET_NAMES, ROUTER_SKEW } from '../src/presets.ts';
 import type { PresetName } from '../src/presets.ts';
 
 describe('presets', () => {
@@ -32,6 +32,14 @@ describe('presets', () => {
       bosTokenId: 256,
       eosTokenId: 257,
     });
+  });
+
+  it('skewed-heavy is skewed with experts 16× wider, and the same router skew', () => {
+    const { name, expertFfnSize, ...rest } = getPreset('skewed-heavy');
+    const { name: baseName, expertFfnSize: baseFfn, ...base } = getPreset('skewed');
+    expect([name, expertFfnSize, baseName, baseFfn]).toEqual(['skewed-heavy', 4096, 'skewed', 256]);
+    expect(rest).toEqual(base);
+    expect(ROUTER_SKEW['skewed-heavy']).toEqual(ROUTER_SKEW.skewed);
   });
 
   it('small is the demo model', () => {
