@@ -25,8 +25,11 @@ const PERIOD_US = 10_000;
 export interface CpuBudget {
   /** The cgroup folder the process was moved into. */
   readonly path: string;
-  /** Removes the cgroup once its processes have exited (a cgroup with a live process cannot be removed). */
-  release(): void;
+  /**
+   * Removes the cgroup once its processes have exited (a cgroup with a live process cannot be removed;
+   * the kernel empties it a moment after the exit, so this tries for up to a second).
+   */
+  release(): Promise<void>;
 }
 
 interface Layout {
@@ -94,12 +97,17 @@ export function limitCpu(pid: number, cores: number, name: string, root = '/sys/
   }
   return {
     path,
-    release() {
-      try {
-        rmdirSync(path);
-      } catch {
-        // Still holds a process (or is gone already): the kernel keeps an empty cgroup harmlessly.
+    async release() {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        try {
+          rmdirSync(path);
+          return;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
       }
+      // Still holds a process: the kernel keeps the cgroup, harmlessly, until someone removes it.
     },
   };
 }

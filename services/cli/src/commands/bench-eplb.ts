@@ -66,21 +66,21 @@ export async function runEplbBench(
   });
   const budgets: CpuBudget[] = [];
   const budgetNotes: string[] = [];
-  if (settings.workerCpu > 0) {
-    const support = cpuBudgetSupport();
-    if (support.ok) {
-      workers.pids.forEach((pid, i) => budgets.push(limitCpu(pid, settings.workerCpu, `eplb-worker-${i}`)));
-      log(`every worker limited to ${settings.workerCpu} cores of CPU time (cgroup quota)`);
-      budgetNotes.push(`every worker ran under a CPU quota of ${settings.workerCpu} cores (cgroup), in both phases`);
-    } else {
-      log(
-        `WARNING: no CPU budget for the workers (${support.reason}); they share every core, so balance cannot add compute`,
-      );
-      budgetNotes.push(`the workers ran without a CPU budget (${support.reason}): they shared every core`);
-    }
-  }
   const clients: ExpertStreamClient[] = [];
   try {
+    if (settings.workerCpu > 0) {
+      const support = cpuBudgetSupport();
+      if (support.ok) {
+        workers.pids.forEach((pid, i) => budgets.push(limitCpu(pid, settings.workerCpu, `eplb-worker-${i}`)));
+        log(`every worker limited to ${settings.workerCpu} cores of CPU time (cgroup quota)`);
+        budgetNotes.push(`every worker ran under a CPU quota of ${settings.workerCpu} cores (cgroup), in both phases`);
+      } else {
+        log(
+          `WARNING: no CPU budget for the workers (${support.reason}); they share every core, so balance cannot add compute`,
+        );
+        budgetNotes.push(`the workers ran without a CPU budget (${support.reason}): they shared every core`);
+      }
+    }
     for (const address of workers.addresses) clients.push(await connectExpertClient(address, { deadlineMs: 5_000 }));
     const cluster: EplbCluster = {
       shape,
@@ -113,6 +113,6 @@ export async function runEplbBench(
   } finally {
     for (const c of clients) c.close();
     await workers.stop();
-    for (const b of budgets) b.release();
+    await Promise.all(budgets.map((b) => b.release()));
   }
 }
