@@ -171,6 +171,21 @@ describe('live re-placement over two gateways', () => {
     stop = true;
     await load;
     expect(answers.filter((a) => a.text !== oracle[a.prompt])).toEqual([]);
+    // Each gateway's cluster load is its own window plus the other's (exchanged over NATS every 2 s).
+    type LoadStats = { expertLoad: number[][]; clusterExpertLoad: number[][]; clusterExpertLoadEngines: string };
+    const loadStats = () =>
+      Promise.all(gateways.map(async (g) => (await (await fetch(`${g.url}/v1/switchyard/stats`)).json()) as LoadStats));
+    await waitFor('each gateway to count the other’s window', 15_000, async () => {
+      const [a, b] = await loadStats();
+      if (!a || !b) return false;
+      const sum = a.expertLoad.map((row, l) => row.map((x, e) => x + (b.expertLoad[l]?.[e] ?? 0)));
+      return (
+        JSON.stringify(a.clusterExpertLoad) === JSON.stringify(sum) &&
+        JSON.stringify(b.clusterExpertLoad) === JSON.stringify(sum)
+      );
+    });
+    const [a] = await loadStats();
+    expect(a?.clusterExpertLoadEngines).toBe('rb-a,rb-b');
     // The store holds revision 2, with the hot expert (0) on more than one worker in every layer.
     const stored = await storedPlacement();
     expect(stored?.revision).toBe(2);

@@ -49,6 +49,13 @@ export {
   type EngineRole,
 } from './engine-load.ts';
 export {
+  ExpertLoadExchange,
+  decodeExpertLoad,
+  encodeExpertLoad,
+  type ExpertLoadExchangeOptions,
+  type ExpertLoadReport,
+} from './expert-load-exchange.ts';
+export {
   chooseEngine,
   DEFAULT_ROUTER_WEIGHTS,
   engineCost,

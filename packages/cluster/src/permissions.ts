@@ -101,6 +101,7 @@ export function natsPermissions(names: ClusterNames, role: NatsRole, name: strin
             ...frontend.publish,
             `${r}.tokens.>`,
             `${r}.engines.load.${me}`,
+            `${r}.engines.expert-load.${me}`,
             `${r}.kv.events.${me}`,
             `$JS.ACK.${requests}.>`,
             ...own(requests),
@@ -116,6 +117,7 @@ export function natsPermissions(names: ClusterNames, role: NatsRole, name: strin
             `${r}.resend.*.*`,
             `${r}.frontends.*`,
             `${r}.kv.snapshot.${me}`,
+            `${r}.engines.expert-load.*`,
           ],
         },
       };

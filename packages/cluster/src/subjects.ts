@@ -156,6 +156,15 @@ export class ClusterNames {
     return `${this.#root}.engines.load.*`;
   }
 
+  /** Core subject on which each engine reports its expert load window (`ExpertLoadExchange`), every few seconds. */
+  expertLoadSubject(engineId: string): string {
+    return `${this.#root}.engines.expert-load.${escapeToken(engineId)}`;
+  }
+
+  get expertLoadSubjects(): string {
+    return `${this.#root}.engines.expert-load.*`;
+  }
+
   /**
    * Core subject carrying one request's token events, under the frontend that queued it, so that
    * NATS permissions can let a frontend read only its own requests' tokens (`tokens.<frontend>.>`).

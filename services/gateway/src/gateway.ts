@@ -28,6 +28,7 @@ import {
 import type { BlockPoolEvent } from '@switchyard/kv-cache';
 import type { FetchMode, KvTransport } from '@switchyard/kv-transfer';
 import {
+  ExpertLoadExchange,
   PlacementStore,
   type ClusterConnection,
   type ClusterConnectOptions,
@@ -257,6 +258,7 @@ export class Gateway {
   readonly controller: PlacementController | undefined;
   readonly #live: { close(): void };
   readonly #expertLoad: ExpertLoadWindow | undefined;
+  readonly #loadExchange: ExpertLoadExchange | undefined;
   readonly #warmup: WarmupPlacement | undefined;
   readonly #rebalancer: Rebalancer | undefined;
   #state: GatewayState = 'serving';
@@ -275,6 +277,7 @@ export class Gateway {
     controller: PlacementController | undefined;
     live: { close(): void };
     expertLoad: ExpertLoadWindow | undefined;
+    loadExchange: ExpertLoadExchange | undefined;
     warmup: WarmupPlacement | undefined;
     rebalancer: Rebalancer | undefined;
   }) {
@@ -291,6 +294,7 @@ export class Gateway {
     this.controller = parts.controller;
     this.#live = parts.live;
     this.#expertLoad = parts.expertLoad;
+    this.#loadExchange = parts.loadExchange;
     this.#warmup = parts.warmup;
     this.#rebalancer = parts.rebalancer;
   }
@@ -365,6 +369,14 @@ export class Gateway {
       // (token, expert) pairs this engine routed in the last expertLoadWindowS, [layer][expert].
       expertLoadWindowS: this.config.expertLoadWindowMs / 1000,
       expertLoad: this.#expertLoad?.totals(Date.now()) ?? [],
+      // The same summed over every engine of the cluster heard from (NATS), and who they are; without
+      // NATS, this engine's alone (engines comma-separated, this one first).
+      ...(this.#expertLoad
+        ? {
+            clusterExpertLoad: this.#loadExchange?.merged() ?? this.#expertLoad.totals(Date.now()),
+            clusterExpertLoadEngines: [this.config.instanceName, ...(this.#loadExchange?.peers ?? [])].join(','),
+          }
+        : {}),
     };
   }
 
@@ -409,6 +421,7 @@ export class Gateway {
           : undefined;
     } catch (error) {
       engine?.warmup?.stop();
+      engine?.loadExchange?.stop();
       await engine?.rebalancer?.stop();
       await engine?.loop.stop(0);
       await engine?.bundle.close();
@@ -499,6 +512,7 @@ export class Gateway {
       controller: engine?.controller,
       live,
       expertLoad: engine?.expertLoad,
+      loadExchange: engine?.loadExchange,
       warmup: engine?.warmup,
       rebalancer: engine?.rebalancer,
     });
@@ -515,6 +529,7 @@ export class Gateway {
     this.#state = 'draining';
     this.backend.setReady(false);
     this.#warmup?.stop();
+    this.#loadExchange?.stop();
     await this.#rebalancer?.stop();
     const deadline = Date.now() + deadlineMs;
     if (this.nats) {
@@ -571,6 +586,8 @@ interface OpenedEngine {
   readonly stepSink: { observe?: (tokens: number, sequences: number, ms: number) => void };
   /** The engine's routing decisions over the last `expertLoadWindowMs`. */
   readonly expertLoad: ExpertLoadWindow;
+  /** The other engines' windows, over NATS. */
+  readonly loadExchange: ExpertLoadExchange | undefined;
   /** The one switch to a load-aware placement after a warm-up (`eplbWarmup`). */
   readonly warmup: WarmupPlacement | undefined;
   /** Live re-placement (`rebalance`). */
@@ -625,6 +642,18 @@ async function openEngine(
     windowMs: config.expertLoadWindowMs,
   });
   telemetry?.metrics.observeExpertLoad(() => expertLoad.totals(Date.now()));
+  // With NATS, every engine shares its window with the others: a re-placement balances what the whole
+  // cluster routed, not what this gateway happened to see.
+  const loadExchange = conn
+    ? new ExpertLoadExchange(conn, {
+        model: model.config.name,
+        engineId: config.instanceName,
+        numLayers: model.config.numLayers,
+        numExperts: model.config.numExperts,
+        local: () => expertLoad.totals(Date.now()),
+      })
+    : undefined;
+  const clusterLoads = () => loadExchange?.merged() ?? expertLoad.totals(Date.now());
   const onRouted: RoutingObserver = (layer, chunks, routes) => {
     expertLoad.add(layer, routes.expertIds, Date.now());
     engineTelemetry?.onRouted(layer, chunks, routes);
@@ -659,7 +688,7 @@ async function openEngine(
           target: cluster.executor,
           config: model.config,
           settings: config.eplbWarmup.settings,
-          loads: () => expertLoad.totals(Date.now()),
+          loads: clusterLoads,
           warmupMs: config.eplbWarmup.warmupMs,
           loadDeadlineMs: Math.max(config.dispatchDeadlineMs, 120_000),
           log: (line) => process.stdout.write(`gateway ${config.instanceName}: ${line}\n`),
@@ -672,7 +701,7 @@ async function openEngine(
           store: conn ? await PlacementStore.open(conn) : new LocalPlacementStore(),
           config: model.config,
           settings: config.rebalance.settings,
-          loads: () => expertLoad.totals(Date.now()),
+          loads: clusterLoads,
           intervalMs: config.rebalance.intervalMs,
           threshold: config.rebalance.threshold,
           loadDeadlineMs: Math.max(config.dispatchDeadlineMs, 120_000),
@@ -688,6 +717,7 @@ async function openEngine(
     kvSink,
     stepSink,
     expertLoad,
+    loadExchange,
     warmup,
     rebalancer,
   };
