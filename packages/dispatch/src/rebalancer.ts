@@ -5,7 +5,7 @@
  *
  * 1. every worker loads the experts the new placement gives it, in the background — requests keep
  *    being served on the current placement meanwhile, and never wait for a load (loads go in paced
- *    rounds, one expert per worker at a time, all workers together: see `#loadGained`);
+ *    rounds, one expert per worker at a time, all workers together: `loadInRounds`);
  * 2. only when every load is done is the placement written to the placement store as the next revision,
  *    with a compare-and-set (two gateways that re-place at once: one wins, the other adopts its revision);
  * 3. every gateway following the store switches its executor at its next layer call (both placements
@@ -21,6 +21,7 @@ import type { ModelConfig } from '@switchyard/model';
 import { expertsOfWorker, type Placement } from '@switchyard/routing';
 import type { ExpertStreamClient } from '@switchyard/rpc';
 import { placeExperts, type LoadAwareSettings } from './expert-placement.ts';
+import { loadInRounds } from './load-rounds.ts';
 
 /** The part of the placement store the rebalancer uses (PlacementStore on NATS, or `LocalPlacementStore`). */
 export interface PlacementStoreLike {
@@ -67,9 +68,6 @@ export interface RebalanceResult {
   readonly loaded?: readonly number[];
 }
 
-/** The longest pause between two load rounds of a re-placement. */
-const MAX_ROUND_PAUSE_MS = 2_000;
-
 /** Predicted balancedness (mean ÷ max worker load per layer, averaged over layers) of `placement` under `loads`. */
 export function predictedBalancedness(placement: Placement, loads: readonly (readonly number[])[]): number {
   const numWorkers = placement.workers.length;
@@ -93,7 +91,7 @@ export function predictedBalancedness(placement: Placement, loads: readonly (rea
 const key = (layer: number, expert: number) => `${layer}:${expert}`;
 
 /** Experts `placement` gives worker `w` and `other` does not. */
-function gainedBy(placement: Placement, other: Placement | undefined, w: number): [number, number][] {
+export function gainedBy(placement: Placement, other: Placement | undefined, w: number): [number, number][] {
   const had = new Set(other ? expertsOfWorker(other, w).map(([l, e]) => key(l, e)) : []);
   return expertsOfWorker(placement, w).filter(([l, e]) => !had.has(key(l, e)));
 }
@@ -205,45 +203,16 @@ export class Rebalancer {
     this.#timer.unref();
   }
 
-  /**
-   * Has every worker load what `next` gives it beyond `current`; a failure names the worker.
-   *
-   * In rounds, one expert per worker per round, all workers together, with a pause twice as long as the
-   * round took (at most MAX_ROUND_PAUSE_MS) before the next: a worker opens a session synchronously on its
-   * serving thread, so while it loads it answers no Run call, and a step waits for its slowest worker.
-   * Loads at independent moments on every worker would stall nearly every step until all were done
-   * (the eplb bench on `skewed-heavy`, workers at 0.25 cores: serving fell to ≈ 5% for 9 s); in lockstep
-   * the workers are busy together, and serving keeps at least two thirds of the time.
-   */
+  /** Has every worker load what `next` gives it beyond `current` (`loadInRounds`); a failure names the worker. */
   async #loadGained(next: Placement, current: Placement): Promise<number[] | string> {
-    const { clients } = this.#opts.target;
     const gained = next.workers.map((_, w) => gainedBy(next, current, w));
     const counts = gained.map((g) => g.length);
-    const failures: string[] = [];
-    const rounds = Math.max(0, ...counts);
-    for (let round = 0; round < rounds && failures.length === 0; round++) {
-      const started = performance.now();
-      await Promise.all(
-        next.workers.map(async (id, w) => {
-          const expert = gained[w]?.[round];
-          if (expert === undefined) return;
-          const client = clients.get(w);
-          if (!client) return void failures.push(`${id}: no client`);
-          try {
-            await client.load(
-              { experts: [{ layer: expert[0], expertId: expert[1] }], placementRevision: next.revision },
-              { deadlineMs: this.#opts.loadDeadlineMs },
-            );
-          } catch (error) {
-            failures.push(`${id}: ${error instanceof Error ? error.message : String(error)}`);
-          }
-        }),
-      );
-      if (round + 1 < rounds && failures.length === 0) {
-        const pauseMs = Math.min(2 * (performance.now() - started), MAX_ROUND_PAUSE_MS);
-        await new Promise((resolve) => setTimeout(resolve, pauseMs));
-      }
-    }
+    const failures = await loadInRounds(
+      { workers: next.workers, clients: this.#opts.target.clients },
+      gained,
+      next.revision,
+      this.#opts.loadDeadlineMs,
+    );
     if (failures.length === 0) return counts;
     // The old revision stays in force; what did load is not needed.
     this.#scheduleUnload(next, 0);

@@ -6,9 +6,11 @@
  * route by it, so no layer call meets a worker without its experts.
  */
 import type { ModelConfig } from '@switchyard/model';
-import { expertsOfWorker, type Placement } from '@switchyard/routing';
+import type { Placement } from '@switchyard/routing';
 import type { ExpertStreamClient } from '@switchyard/rpc';
 import { placeExperts, type LoadAwareSettings } from './expert-placement.ts';
+import { loadInRounds } from './load-rounds.ts';
+import { gainedBy } from './rebalancer.ts';
 
 /** What the warm-up needs of the remote executor. */
 export interface PlacementTarget {
@@ -77,14 +79,14 @@ export class WarmupPlacement {
         { strategy: 'contiguous', replication: 1, loadAware: { ...settings, loads } },
         current.revision + 1,
       );
-      await Promise.all(
-        current.workers.map(async (_id, index) => {
-          const experts = expertsOfWorker(next, index).map(([layer, expertId]) => ({ layer, expertId }));
-          await target.clients
-            .get(index)
-            ?.load({ experts, placementRevision: next.revision }, { deadlineMs: this.#opts.loadDeadlineMs });
-        }),
+      // Only what each worker gains, in paced rounds (serving goes on meanwhile).
+      const failures = await loadInRounds(
+        { workers: current.workers, clients: target.clients },
+        current.workers.map((_id, w) => gainedBy(next, current, w)),
+        next.revision,
+        this.#opts.loadDeadlineMs,
       );
+      if (failures.length > 0) throw new Error(failures.join('; '));
       if (this.#state !== 'waiting') return;
       target.setPlacement(next);
       this.#state = 'placed';

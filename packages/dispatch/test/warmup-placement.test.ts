@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computePlacement, type Placement } from '@switchyard/routing';
+import { computePlacement, expertsOfWorker, type Placement } from '@switchyard/routing';
 import type { PlacementChange, PlacementState } from '@switchyard/rpc';
 import { WarmupPlacement, type PlacementTarget } from '../src/warmup-placement.ts';
 
@@ -58,6 +58,7 @@ const start = (target: PlacementTarget, loads: () => number[][], log: string[] =
 describe('WarmupPlacement', () => {
   it('waits while nothing has been routed, then loads the load-aware placement on every worker before switching, once', async () => {
     const { target, events } = fakeTarget();
+    const initial = target.placement;
     let loads = [[0, 0, 0, 0]];
     const log: string[] = [];
     const warmup = start(target, () => loads, log);
@@ -69,7 +70,17 @@ describe('WarmupPlacement', () => {
     // Hot expert 0 gets both extra replicas' worth: it is on both workers.
     expect(target.placement.replicas[0]?.[0]).toHaveLength(2);
     expect(events.at(-1)).toBe('switch @2');
-    expect(events.filter((e) => e.startsWith('load'))).toHaveLength(2);
+    // Each worker loaded only what it gained, one expert per call (paced rounds), all before the switch.
+    const gained = [0, 1].map((w) => {
+      const had = new Set(expertsOfWorker(initial, w).map(([, e]) => e));
+      return expertsOfWorker(target.placement, w)
+        .map(([, e]) => e)
+        .filter((e) => !had.has(e));
+    });
+    expect(gained.flat().length).toBeGreaterThan(0);
+    for (const w of [0, 1]) {
+      expect(events.filter((e) => e.startsWith(`load ${w}:`))).toEqual(gained[w]?.map((e) => `load ${w}: ${e} @2`));
+    }
     expect(warmup.state).toBe('placed');
     expect(log).toEqual(['placement revision 2: load-aware, from 100 routed pairs']);
     await settle();
@@ -81,7 +92,7 @@ describe('WarmupPlacement', () => {
     const log: string[] = [];
     const warmup = start(target, () => [[70, 10, 10, 10]], log);
     await settle(80);
-    expect(log[0]).toMatch(/failed, keeping the current one: worker gone/);
+    expect(log[0]).toMatch(/failed, keeping the current one: a: worker gone/);
     expect(warmup.state).toBe('placed');
     expect(events.at(-1)).toBe('switch @2');
   });
