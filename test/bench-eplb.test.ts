@@ -57,8 +57,10 @@ describe('switchyard bench --scenario eplb', () => {
       'eplb',
       '--static-duration',
       '4',
+      // Long enough that the window after the switch (which starts 5 s after it, once the paced loads
+      // are done) holds several counter samples.
       '--eplb-duration',
-      '12',
+      '20',
       '--eplb-warmup',
       '3',
     ];
@@ -101,6 +103,8 @@ describe('switchyard bench --scenario eplb', () => {
     const minOf = (xs: (number | null)[] | undefined) => Math.min(...(xs ?? []).map((x) => x ?? 0));
     const after = eplb?.windows.find((w) => w.name === 'after switch')?.workers?.balancednessPerLayer;
     const before = staticPhase?.windows[0]?.workers?.balancednessPerLayer;
+    expect(after).toHaveLength(4);
+    expect(before).toHaveLength(4);
     expect(minOf(after)).toBeGreaterThan(minOf(before));
     expect(report.checks.map((c) => c.name)).toHaveLength(6);
     const summary = await readFile(join(folder, 'summary.md'), 'utf8');
