@@ -7,7 +7,7 @@
  */
 
 import { buildRequests } from './datasets/dataset.ts';
-import { runLoad } from './load-runner.ts';
+import { runLoad, sleepUntil } from './load-runner.ts';
 import { streamCompletion, type CompletionTarget } from './openai-stream.ts';
 import type { RequestOutput } from './request-output.ts';
 import type { RunHooks } from './run-against-server.ts';
@@ -24,10 +24,11 @@ export interface EplbCluster {
   readonly shape: { readonly numLayers: number; readonly numExperts: number };
   /** Starts the phase's gateway over the workers; resolves once it serves. */
   startGateway(kind: EplbPhaseKind, settings: EplbSettings): Promise<{ readonly url: string; stop(): Promise<void> }>;
-  /** Every worker's `tokens_served`, counts[worker][layer][expert]. */
-  readCounters(): Promise<WorkerCounts>;
-  /** How many experts each worker hosts (all layers); a re-placement's loads raise it. */
-  readHosted?(): Promise<readonly number[]>;
+  /**
+   * Every worker's `tokens_served`, counts[worker][layer][expert], and (where known) how many experts
+   * each hosts, all layers — a re-placement's loads raise it. One read of each worker.
+   */
+  readCounters(): Promise<{ readonly counts: WorkerCounts; readonly hosted?: readonly number[] }>;
 }
 
 export interface EplbPhase {
@@ -45,7 +46,7 @@ export interface EplbPhase {
   readonly numMissedSamples: number;
   /**
    * When the first re-placement's loads began: midway between the last sample in which no worker hosted
-   * more experts than at the start and the first in which one did (absent without `readHosted`).
+   * more experts than at the start and the first in which one did (absent without hosted counts).
    */
   readonly loadsStartedAtMs?: number;
 }
@@ -62,22 +63,11 @@ async function placementRevision(url: string): Promise<number> {
   return typeof stats.placementRevision === 'number' ? stats.placementRevision : 0;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-
 /** Calls `tick` every `everyMs` (the first after one period) until `signal`; never two at once. */
 async function every(everyMs: number, signal: AbortSignal, tick: () => Promise<void>): Promise<void> {
   let next = performance.now() + everyMs;
   for (;;) {
-    await sleep(Math.max(0, next - performance.now()), signal);
+    await sleepUntil(next, signal);
     if (signal.aborted) return;
     await tick();
     next = Math.max(next + everyMs, performance.now());
@@ -122,11 +112,7 @@ async function runPhase(
     let lastPollMs = 0;
     const sampleCounters = async (atMs: number) => {
       try {
-        const [counts, rev, hosted] = await Promise.all([
-          cluster.readCounters(),
-          placementRevision(gateway.url),
-          cluster.readHosted?.(),
-        ]);
+        const [{ counts, hosted }, rev] = await Promise.all([cluster.readCounters(), placementRevision(gateway.url)]);
         samples.push({ atMs, placementRevision: rev, counts, ...(hosted ? { hosted } : {}) });
       } catch {
         numMissed++;

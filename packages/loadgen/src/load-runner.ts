@@ -36,7 +36,8 @@ export interface LoadHooks {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-function sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
+/** Resolves at `atMs` (performance.now() time), or at once when `signal` aborts (or already has). */
+export function sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
   const ms = atMs - performance.now();
   if (ms <= 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {

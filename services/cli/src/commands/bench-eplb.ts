@@ -89,11 +89,13 @@ export async function runEplbBench(
         log(`${kind} gateway serving at ${gateway.url}`);
         return { url: gateway.url, stop: () => gateway.stop(15_000) };
       },
-      readCounters: () =>
-        Promise.all(
-          clients.map(async (c) => denseCounts((await c.describe({ deadlineMs: 2_000 })).tokensServed, shape)),
-        ),
-      readHosted: () => Promise.all(clients.map(async (c) => (await c.describe({ deadlineMs: 2_000 })).hosted.length)),
+      async readCounters() {
+        const described = await Promise.all(clients.map((c) => c.describe({ deadlineMs: 2_000 })));
+        return {
+          counts: described.map((d) => denseCounts(d.tokensServed, shape)),
+          hosted: described.map((d) => d.hosted.length),
+        };
+      },
     };
     const outcome = await runEplbScenario(cluster, settings, hooks);
     const report = analyseEplb(outcome.phases, settings);
