@@ -1,9 +1,11 @@
 import type { Reporter, TestModule } from 'vitest/node';
 
 /**
- * Ends a run with one plain line, `Tests: N passed, N failed` (`, N skipped` when any were), which
- * readers that do not know vitest's coloured summary (CI's "did it run any test?") understand. A test
- * file that failed to load counts as one failure, and so does an error thrown outside any test.
+ * Ends a run with one plain line, `N passed, N failed` (`, N skipped` when any were), which readers that
+ * do not know vitest's coloured summary (CI's "did it run any test?") understand. It goes to standard
+ * output and to standard error, so a reader of either stream, or of both one after the other, finds it
+ * last. A test file that failed to load counts as one failure, and so does an error thrown outside any
+ * test.
  */
 export default class ClosingLineReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
@@ -21,7 +23,8 @@ export default class ClosingLineReporter implements Reporter {
       }
       if (tests === 0 && module.state() === 'failed') failed += 1;
     }
-    const line = `Tests: ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`;
+    const line = `${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`;
     process.stdout.write(`\n${line}\n`);
+    process.stderr.write(`${line}\n`);
   }
 }
