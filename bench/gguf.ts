@@ -18,7 +18,8 @@ export const GGUF_ALIGNMENT = 32;
 const GGUF_VERSION = 3;
 const TYPE_F32 = 0;
 
-const enum_ = {
+/** GGUF metadata value types. */
+const GGUF_TYPE = {
   uint32: 4,
   int32: 5,
   float32: 6,
@@ -57,25 +58,23 @@ class ByteWriter {
     this.#chunks.push(b);
     this.length += b.length;
   }
-  u32(v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v, true);
+  /** A little-endian number of `size` bytes, written by `set` at offset 0. */
+  #fixed(size: number, set: (view: DataView) => void): void {
+    const b = new Uint8Array(size);
+    set(new DataView(b.buffer));
     this.bytes(b);
+  }
+  u32(v: number): void {
+    this.#fixed(4, (d) => d.setUint32(0, v, true));
   }
   i32(v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setInt32(0, v, true);
-    this.bytes(b);
+    this.#fixed(4, (d) => d.setInt32(0, v, true));
   }
   u64(v: number): void {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
-    this.bytes(b);
+    this.#fixed(8, (d) => d.setBigUint64(0, BigInt(v), true));
   }
   f32(v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, v, true);
-    this.bytes(b);
+    this.#fixed(4, (d) => d.setFloat32(0, v, true));
   }
   str(s: string): void {
     const b = new TextEncoder().encode(s);
@@ -101,39 +100,37 @@ function writeMeta(w: ByteWriter, key: string, meta: MetaValue): void {
   w.str(key);
   switch (meta.type) {
     case 'uint32':
-      w.u32(enum_.uint32);
+      w.u32(GGUF_TYPE.uint32);
       w.u32(meta.value);
       return;
     case 'float32':
-      w.u32(enum_.float32);
+      w.u32(GGUF_TYPE.float32);
       w.f32(meta.value);
       return;
     case 'bool':
-      w.u32(enum_.bool);
+      w.u32(GGUF_TYPE.bool);
       w.bytes(Uint8Array.of(meta.value ? 1 : 0));
       return;
     case 'string':
-      w.u32(enum_.string);
+      w.u32(GGUF_TYPE.string);
       w.str(meta.value);
       return;
     case 'strings':
-      w.u32(enum_.array);
-      w.u32(enum_.string);
-      w.u64(meta.value.length);
-      for (const s of meta.value) w.str(s);
+      writeArray(w, GGUF_TYPE.string, meta.value, (s) => w.str(s));
       return;
     case 'float32s':
-      w.u32(enum_.array);
-      w.u32(enum_.float32);
-      w.u64(meta.value.length);
-      for (const v of meta.value) w.f32(v);
+      writeArray(w, GGUF_TYPE.float32, meta.value, (v) => w.f32(v));
       return;
     case 'int32s':
-      w.u32(enum_.array);
-      w.u32(enum_.int32);
-      w.u64(meta.value.length);
-      for (const v of meta.value) w.i32(v);
+      writeArray(w, GGUF_TYPE.int32, meta.value, (v) => w.i32(v));
   }
+}
+
+function writeArray<T>(w: ByteWriter, elementType: number, values: readonly T[], put: (value: T) => void): void {
+  w.u32(GGUF_TYPE.array);
+  w.u32(elementType);
+  w.u64(values.length);
+  for (const v of values) put(v);
 }
 
 /** Refuses a config llama.cpp's `olmoe` graph would compute differently. */
