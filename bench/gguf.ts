@@ -144,6 +144,10 @@ export function checkOlmoeLayout(config: ModelConfig): void {
   if (config.sharedExpertFfnSize > 0) problems.push('the model has a shared expert');
   if (config.selectionBias) problems.push('the router has a selection bias');
   if (config.tieWordEmbeddings) problems.push('word embeddings are tied');
+  if (config.routedScalingFactor !== 1) problems.push(`routed experts are scaled by ${config.routedScalingFactor}`);
+  if (config.numHeads * config.headDim !== config.hiddenSize) {
+    problems.push(`query width ${config.numHeads * config.headDim} is not the hidden size ${config.hiddenSize}`);
+  }
   if (config.vocabSize < 259)
     problems.push(`vocabulary of ${config.vocabSize} is below the placeholder's 259 fixed tokens`);
   if (problems.length > 0) {

@@ -142,6 +142,9 @@ describe('the GGUF export for llama.cpp', () => {
     expect(() => checkOlmoeLayout(getPreset('tiny'))).toThrow(GgufUnsupportedModelError);
     expect(() => checkOlmoeLayout(getPreset('tiny'))).toThrow(/qkNorm is 'none'.*normTopKProb is set/);
     expect(() => checkOlmoeLayout(getPreset('skewed'))).toThrow(/selection bias/);
+    const olmoe = getPreset('olmoe-slice');
+    expect(() => checkOlmoeLayout({ ...olmoe, routedScalingFactor: 2.5 })).toThrow(/scaled by 2\.5/);
+    expect(() => checkOlmoeLayout({ ...olmoe, headDim: 64 })).toThrow(/query width 1024 is not the hidden size 2048/);
     expect(() => checkOlmoeLayout(getPreset('olmoe-slice'))).not.toThrow();
   });
 
