@@ -11,7 +11,7 @@
  * (each tensor aligned). A [rows, cols] weight in the HF layout is dims [cols, rows] here; the experts of
  * a layer are one [E, rows, cols] tensor, dims [cols, rows, E].
  */
-import { open } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import { tensorNames, type ModelConfig, type WeightMap } from '@switchyard/model';
 
 export const GGUF_ALIGNMENT = 32;
@@ -274,11 +274,17 @@ export async function writeOlmoeGguf(
   checkOlmoeLayout(config);
   const tensors = olmoeTensors(config, weights);
   const { header, offsets } = ggufHeader(olmoeMetadata(config), tensors);
-  const file = await open(path, 'w');
+  // Written under a temporary name and renamed when whole: a failed export leaves no truncated GGUF.
+  const partial = `${path}.part`;
+  const file = await open(partial, 'w');
+  let position = 0;
   try {
-    let position = 0;
     const write = async (bytes: Uint8Array) => {
-      await file.write(bytes, 0, bytes.length, position);
+      let done = 0;
+      while (done < bytes.length) {
+        const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done);
+        done += bytesWritten;
+      }
       position += bytes.length;
     };
     await write(header);
@@ -290,8 +296,12 @@ export async function writeOlmoeGguf(
     }
     const end = Math.ceil(position / GGUF_ALIGNMENT) * GGUF_ALIGNMENT;
     if (position < end) await write(new Uint8Array(end - position));
-    return { bytes: position, tensors: tensors.length };
-  } finally {
+  } catch (error) {
     await file.close();
+    await rm(partial, { force: true });
+    throw error;
   }
+  await file.close();
+  await rename(partial, path);
+  return { bytes: position, tensors: tensors.length };
 }

@@ -90,6 +90,7 @@ describe('the GGUF export for llama.cpp', () => {
     const progress: number[] = [];
     const written = await writeOlmoeGguf(path, config, weights, (done) => progress.push(done));
     const bytes = new Uint8Array(await readFile(path));
+    await expect(readFile(`${path}.part`)).rejects.toThrow(/ENOENT/);
     const gguf = readGguf(bytes);
 
     expect(gguf.magic).toBe('GGUF');
