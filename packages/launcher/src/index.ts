@@ -35,4 +35,5 @@ export {
   type LocalClusterOptions,
 } from './local-cluster.ts';
 export { CpuBudgetError, cpuBudgetSupport, limitCpu, type CpuBudget } from './cpu-budget.ts';
+export { JobThread } from './job-thread.ts';
 export { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.ts';

@@ -7,7 +7,7 @@
  * expert (FFN 4096): build 18–31 ms, open 4–10 ms — the serving thread's share of a load falls by ≈ 75%.
  * Jobs run one at a time, in order; the graph comes back as a transferred buffer (no copy).
  */
-import { Worker } from 'node:worker_threads';
+import { JobThread } from '@switchyard/launcher';
 import type { ExpertDtype } from '@switchyard/onnx';
 
 /** What the thread needs: where the model is and the expert weight format. */
@@ -25,51 +25,22 @@ export interface GraphBuilder {
 type Reply = { id: number; bytes: Uint8Array } | { id: number; error: string };
 
 export class OffThreadGraphBuilder implements GraphBuilder {
-  readonly #spec: GraphThreadSpec;
-  #worker: Worker | undefined;
-  #nextId = 0;
-  readonly #pending = new Map<number, { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void }>();
+  readonly #thread: JobThread<Reply>;
 
   constructor(spec: GraphThreadSpec) {
-    this.#spec = spec;
-  }
-
-  build(layer: number, expertId: number): Promise<Uint8Array> {
-    const worker = this.#start();
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ id, layer, expertId });
+    this.#thread = new JobThread(new URL('./graph-worker.ts', import.meta.url), {
+      name: 'the graph builder thread',
+      workerData: spec,
     });
   }
 
-  async close(): Promise<void> {
-    const worker = this.#worker;
-    this.#worker = undefined;
-    if (worker) await worker.terminate();
+  async build(layer: number, expertId: number): Promise<Uint8Array> {
+    const reply = await this.#thread.request({ layer, expertId });
+    if ('error' in reply) throw new Error(reply.error);
+    return reply.bytes;
   }
 
-  #start(): Worker {
-    if (this.#worker) return this.#worker;
-    const worker = new Worker(new URL('./graph-worker.ts', import.meta.url), { workerData: this.#spec });
-    // NOTE: an idle builder thread must not keep the process alive.
-    worker.unref();
-    worker.on('message', (reply: Reply) => {
-      const pending = this.#pending.get(reply.id);
-      this.#pending.delete(reply.id);
-      if (!pending) return;
-      if ('error' in reply) pending.reject(new Error(reply.error));
-      else pending.resolve(reply.bytes);
-    });
-    const fail = (error: Error) => {
-      // The thread died: fail what it held, and start a new one for the next load.
-      for (const pending of this.#pending.values()) pending.reject(error);
-      this.#pending.clear();
-      if (this.#worker === worker) this.#worker = undefined;
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the graph builder thread exited with code ${code}`)));
-    this.#worker = worker;
-    return worker;
+  close(): Promise<void> {
+    return this.#thread.close();
   }
 }

@@ -4,7 +4,7 @@
  * hold up /health, streaming or the engine loop; shorter texts are encoded in place (a thread hop costs
  * more than they do). Jobs run one at a time on the thread, in arrival order.
  */
-import { Worker } from 'node:worker_threads';
+import { JobThread } from '@switchyard/launcher';
 import type { Tokenizer } from '@switchyard/engine';
 
 /** Which tokenizer the thread loads: the model's tokenizer.json, or the byte tokenizer without one. */
@@ -19,8 +19,7 @@ export interface OffThreadTokenizerOptions {
   readonly inlineMaxChars?: number;
 }
 
-type Reply =
-  { id: number; ids: Int32Array } | { id: number; numTokens: number } | { id: number; error: string } | { ready: true };
+type Reply = { id: number; ids: Int32Array } | { id: number; numTokens: number } | { id: number; error: string };
 
 /** A text that encodes to more tokens than the caller allows (its ids are not handed back). */
 export class TooManyTokensError extends Error {
@@ -34,20 +33,17 @@ export class TooManyTokensError extends Error {
 
 export class OffThreadTokenizer {
   readonly #inline: Tokenizer;
-  readonly #spec: TokenizerSpec;
   readonly #inlineMaxChars: number;
-  #worker: Worker | undefined;
-  #nextId = 0;
-  readonly #pending = new Map<
-    number,
-    { resolve: (ids: number[]) => void; reject: (error: Error) => void; maxTokens: number }
-  >();
+  readonly #thread: JobThread<Reply>;
   #numOffThread = 0;
 
   constructor(inline: Tokenizer, spec: TokenizerSpec, options: OffThreadTokenizerOptions = {}) {
     this.#inline = inline;
-    this.#spec = spec;
     this.#inlineMaxChars = options.inlineMaxChars ?? 16_384;
+    this.#thread = new JobThread(new URL('./tokenize-worker.ts', import.meta.url), {
+      name: 'the tokenizer thread',
+      workerData: spec,
+    });
   }
 
   /** Texts encoded on the thread so far. */
@@ -67,43 +63,14 @@ export class OffThreadTokenizer {
         : Promise.resolve(ids);
     }
     this.#numOffThread++;
-    const worker = this.#start();
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, maxTokens });
-      worker.postMessage({ id, text, maxTokens });
+    return this.#thread.request({ text, maxTokens }).then((reply) => {
+      if ('error' in reply) throw new Error(`tokenizing failed: ${reply.error}`);
+      if ('numTokens' in reply) throw new TooManyTokensError(reply.numTokens, maxTokens);
+      return Array.from(reply.ids);
     });
   }
 
-  async close(): Promise<void> {
-    const worker = this.#worker;
-    this.#worker = undefined;
-    if (worker) await worker.terminate();
-  }
-
-  #start(): Worker {
-    if (this.#worker) return this.#worker;
-    const worker = new Worker(new URL('./tokenize-worker.ts', import.meta.url), { workerData: this.#spec });
-    // NOTE: an idle tokenizer thread must not keep the process alive.
-    worker.unref();
-    worker.on('message', (reply: Reply) => {
-      if ('ready' in reply) return;
-      const pending = this.#pending.get(reply.id);
-      this.#pending.delete(reply.id);
-      if (!pending) return;
-      if ('error' in reply) pending.reject(new Error(`tokenizing failed: ${reply.error}`));
-      else if ('numTokens' in reply) pending.reject(new TooManyTokensError(reply.numTokens, pending.maxTokens));
-      else pending.resolve(Array.from(reply.ids));
-    });
-    const fail = (error: Error) => {
-      // The thread died: fail what it held, and start a new one for the next text.
-      for (const pending of this.#pending.values()) pending.reject(error);
-      this.#pending.clear();
-      if (this.#worker === worker) this.#worker = undefined;
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the tokenizer thread exited with code ${code}`)));
-    this.#worker = worker;
-    return worker;
+  close(): Promise<void> {
+    return this.#thread.close();
   }
 }
