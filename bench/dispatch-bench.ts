@@ -16,7 +16,7 @@ import { createEngine, type EngineOptions } from '@switchyard/onnx';
 import { expertsOfWorker } from '@switchyard/routing';
 import type { ExpertStreamClient } from '@switchyard/rpc';
 import { connectExpertCluster } from '@switchyard/dispatch';
-import { startExpertWorkers } from '@switchyard/launcher';
+import { colocatedWorkerThreads, startExpertWorkers } from '@switchyard/launcher';
 import { measureDecode } from './decode-measure.ts';
 
 const { values } = parseArgs({
@@ -35,7 +35,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8] [--worker-threads n (default: every core)] [--rounds 3]\n',
+    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8] [--worker-threads n (default: the cores divided among the 2 workers, as npm start does)] [--rounds 3]\n',
   );
   process.exit(0);
 }
@@ -49,7 +49,8 @@ const list = (s: string) =>
 const batches = list(values.batches).map(Number);
 const steps = Number(values['decode-steps']);
 const expertDtype = values['expert-dtype'] === 'int8' ? 'int8' : 'fp32';
-const workerThreads = values['worker-threads'] === undefined ? undefined : Number(values['worker-threads']);
+const workerThreads =
+  values['worker-threads'] === undefined ? colocatedWorkerThreads(2) : Number(values['worker-threads']);
 const rounds = Number(values.rounds);
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
 /** The middle value; the mean of the two middle values for an even count. */
@@ -131,7 +132,7 @@ async function benchModel(preset: PresetName) {
   const workers = await startExpertWorkers(dir, 2, {
     expertDtype,
     startTimeoutMs: 600_000,
-    ...(workerThreads === undefined ? {} : { intraOpThreads: workerThreads }),
+    intraOpThreads: workerThreads,
   });
   try {
     const dense = await loadModelDir(dir, { routedExperts: false });
@@ -196,7 +197,7 @@ async function benchModel(preset: PresetName) {
       model: preset,
       expertDtype,
       workers: 2,
-      workerIntraOpThreads: workerThreads ?? 'every core',
+      workerIntraOpThreads: workerThreads,
       placement: 'contiguous',
       dispatch,
       decode,

@@ -54,6 +54,11 @@ describe('command-line manners', () => {
   });
 
   it('reports a flag without its value, or a bad value from a variable, in one line with exit code 2', () => {
+    expect(run('switchyard', ['up', '--worker-threads', '0'])).toMatchObject({
+      status: 2,
+      stdout: '',
+      stderr: 'switchyard: --worker-threads must be ≥ 1, got 0\n',
+    });
     expect(run('gateway', ['--port'])).toMatchObject({
       status: 2,
       stderr: "gateway: option '--port <n>' argument missing\n",

@@ -27,6 +27,7 @@ export {
 } from './services.ts';
 export {
   ClusterStartError,
+  colocatedWorkerThreads,
   startExpertWorkers,
   startLocalCluster,
   type ExpertWorkerOptions,

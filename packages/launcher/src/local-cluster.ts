@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { startProcess, stopProcesses, type ManagedProcess } from './process.ts';
 import { GATEWAY_MAIN, GATEWAY_READY, startKvStore, startKvStoreOn, startWorker, startWorkerOn } from './services.ts';
 import { Supervisor } from './supervisor.ts';
@@ -28,10 +29,27 @@ export interface LocalClusterOptions {
    * and the gateways run as `--role decode` (needs NATS). 0 = every gateway prefills its own requests.
    */
   readonly prefillEngines?: number;
+  /**
+   * `--intra-op-threads` of each expert worker; absent = `colocatedWorkerThreads(workers)`: the workers
+   * share this machine's cores instead of each taking all of them.
+   */
+  readonly workerThreads?: number;
   /** Extra environment for every process (e.g. NATS_URL, SWITCHYARD_TRACE_FILE). */
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs: number;
   readonly log: (line: string) => void;
+}
+
+/**
+ * Intra-op threads for each of `workers` expert workers that run on one machine: its cores divided among
+ * them (at least one each). A step sends work to every worker at once, so workers that each took every
+ * core would run 2× (or more) the threads the machine has. Measured on the 2-core development VM with
+ * `npm run bench:dispatch -- --models olmoe-slice --batches 1,8,32 --payload-tokens 1 --repeats 5
+ * --rounds 3` (three runs each, alternating, 9 rounds): distributed ÷ monolithic decode with 1 thread per
+ * worker against every core per worker, medians, b1 0.88 / 0.85, b8 0.97 / 0.91, b32 0.89 / 0.85.
+ */
+export function colocatedWorkerThreads(workers: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, workers)));
 }
 
 export class ClusterStartError extends Error {
@@ -123,14 +141,19 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   const numPrefill = opts.prefillEngines ?? 0;
   if ((opts.kvStore === true || numPrefill > 0) && !opts.natsUrl)
     throw new ClusterStartError('a KV page store and prefill engines need NATS (set NATS_URL or run nats-server)');
-  const workerArgs = ['--expert-dtype', opts.expertDtype];
+  const workerThreads = opts.workerThreads ?? colocatedWorkerThreads(opts.workers);
+  const workerArgs = ['--expert-dtype', opts.expertDtype, '--intra-op-threads', String(workerThreads)];
   const workers = await startWorkers(opts.modelDir, opts.workers, {
     expertDtype: opts.expertDtype,
+    intraOpThreads: workerThreads,
     env,
     startTimeoutMs: opts.startTimeoutMs,
   });
   const addresses = workers.map((w) => w.address);
-  if (workers.length > 0) opts.log(`${workers.length} expert worker(s) serving at ${addresses.join(', ')}`);
+  if (workers.length > 0) {
+    const threads = `${workerThreads} intra-op thread${workerThreads === 1 ? '' : 's'} each`;
+    opts.log(`${workers.length} expert worker(s) serving at ${addresses.join(', ')} (${threads})`);
+  }
   const gatewayArgs = [
     '--model',
     opts.modelDir,

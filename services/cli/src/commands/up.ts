@@ -17,6 +17,7 @@ interface UpOptions {
   model?: string;
   preset: string;
   workers: number;
+  workerThreads?: number;
   host: string;
   port: number;
   expertDtype: 'fp32' | 'int8';
@@ -41,6 +42,11 @@ export function upCommand(): Command {
       new Option('--preset <name>', 'preset to create when no --model is given').choices(PRESET_NAMES).default('small'),
     )
     .option('--workers <n>', 'expert worker processes (0: experts in the gateway)', parseInteger('--workers'), 2)
+    .option(
+      '--worker-threads <n>',
+      'onnxruntime intra-op threads of each worker (default: the cores divided among the workers)',
+      parseInteger('--worker-threads'),
+    )
     .option('--host <host>', 'gateway HTTP host', '127.0.0.1')
     .option('--port <port>', 'gateway HTTP port', parseInteger('--port'), 8000)
     .addOption(new Option('--expert-dtype <dtype>', 'expert weights').choices(['fp32', 'int8']).default('fp32'))
@@ -93,6 +99,9 @@ export function upCommand(): Command {
 
 async function runUp(opts: UpOptions): Promise<void> {
   if (opts.workers < 0) throw new UsageError(`--workers must be ≥ 0, got ${opts.workers}`);
+  if (opts.workerThreads !== undefined && opts.workerThreads < 1) {
+    throw new UsageError(`--worker-threads must be ≥ 1, got ${opts.workerThreads}`);
+  }
   if (opts.replication < 1 || (opts.workers > 0 && opts.replication > opts.workers)) {
     throw new UsageError(`--replication must be between 1 and --workers (${opts.workers}), got ${opts.replication}`);
   }
@@ -142,6 +151,7 @@ async function runUp(opts: UpOptions): Promise<void> {
     ...(broker.kind === 'nats' ? { natsUrl: broker.url, namespace } : {}),
     modelDir,
     workers: opts.workers,
+    ...(opts.workerThreads !== undefined ? { workerThreads: opts.workerThreads } : {}),
     host: opts.host,
     port: opts.port,
     expertDtype: opts.expertDtype,
