@@ -13,13 +13,18 @@ import { transpose2d } from '@switchyard/model';
  * symmetric codes and scales (`quantizeInt8PerChannel`), so they multiply by the same dequantised weight.
  * - `fp32`: MatMul with the transposed weight [in, out].
  * - `int8`: `com.microsoft.MatMulNBits` (bits=8, the per-channel scale repeated over K blocks of 128).
- *   With accuracy level 4 (the default) activations are quantised to int8 per K block and the VNNI
- *   int8 kernel runs: ≈ 3× faster than fp32 at N=1 when the weights come from memory.
+ *   With accuracy level 4 (the default) activations are quantised to int8 per row and K block and the
+ *   VNNI int8 kernel runs: ≈ 3× faster than fp32 at N=1 when the weights come from memory. What the engine
+ *   runs for int8 (kernels.ts `weightFormatOf`). NOTE: a row's result can differ in the last bits between
+ *   a one-row call and a call of several rows (a different kernel; measured 7e-7 on an olmoe-size expert),
+ *   never by another row's values.
  * - `int8-rows`: the activations are quantised too, per row (symmetric, uint8 with zero point 128), and
  *   `MatMulInteger` multiplies codes by codes (MLAS's u8s8 QGEMM, VNNI on AVX512-VNNI CPUs); the int32
  *   result is scaled by the row's and the column's scales. Per row, so a row's result does not depend on
- *   the other rows of the batch. Measured on the 2-core VM against `int8` for one [M×2048]·[2048×2048]
- *   (alternating, one process): ≈ 1.15× faster at M = 1, ≈ 1.9× at M = 8, ≈ 2.2× at M = 32.
+ *   the other rows of the batch, bit for bit. Against `int8` with weights read from memory (`npm run
+ *   bench:kernels`, one [M×2048]·[2048×2048] round-robin over 24 weights): slower up to 16 rows (0.6–0.8×
+ *   at one row), faster from 32 (≈ 1.25× at 32, ≈ 1.35× at 64). NOTE: an earlier measurement on one weight,
+ *   which stays in cache, had it faster from one row up.
  * - `int8-qdq`: int8 [in, out] + scales → `DequantizeLinear(axis=1)` → MatMul, the portable QDQ form.
  *   NOTE: onnxruntime 1.30 (its DQ → MatMulNBits fusion, optimisation level 'extended' and up) rewrites
  *   this pair into MatMulNBits at session creation, at the accuracy level of the session option

@@ -115,6 +115,22 @@ describe('int8 expert graphs', () => {
   });
 });
 
+describe('int8 expert graph (MatMulNBits, what the engine runs for int8)', () => {
+  it('gives a row the same result whatever the other rows of a batch are, and nearly its one-row result', async () => {
+    const s = await session(buildExpertGraph(config, weights, 0, 5, { format: 'int8' }));
+    const batch = tokens(4, 2);
+    const loud = batch.slice();
+    loud.fill(40, 0, H); // row 0 with a much larger range than the others
+    const row1 = (y: Float32Array) => Array.from(y.subarray(H, 2 * H));
+    const quiet = await runExpert(s, batch);
+    expect(row1(await runExpert(s, loud))).toEqual(row1(quiet));
+    // One row runs another kernel: the same quantised activations, summed in another order.
+    const alone = await runExpert(s, batch.slice(H, 2 * H));
+    const scale = Math.max(...Array.from(alone, Math.abs));
+    expect(maxAbsDiff(quiet.subarray(H, 2 * H), alone)).toBeLessThanOrEqual(1e-5 * scale);
+  });
+});
+
 describe('int8-rows expert graph', () => {
   it('gives each row the same result whatever the other rows of the batch are', async () => {
     const s = await session(buildExpertGraph(config, weights, 0, 5, { format: 'int8-rows' }));
