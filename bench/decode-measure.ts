@@ -7,6 +7,14 @@ export interface DecodeMeasurement {
 }
 
 /**
+ * What the B sequences of a decode measurement are: `distinct` prompts (each sequence its own, so a
+ * step's tokens route to many experts, as a server's do), or one `identical` prompt for all (greedy, so
+ * every sequence takes the same experts at every step: what llama.cpp's `llama-batched-bench` measures,
+ * whose sequences all feed token 0).
+ */
+export type DecodePrompts = 'distinct' | 'identical';
+
+/**
  * Decode throughput of an engine at a batch size: B requests with 16-token prompts are prefilled,
  * one warm-up decode step runs, then `steps` decode steps are timed (each samples B tokens).
  */
@@ -16,11 +24,13 @@ export async function measureDecode(
   steps: number,
   tag = 'd',
   window?: { start(): void; stop(): void },
+  prompts: DecodePrompts = 'distinct',
 ): Promise<DecodeMeasurement> {
   const { engine } = bundle;
   const params = resolveSamplingParams({ maxTokens: steps + 4, temperature: 0, stopAtEos: false });
   for (let i = 0; i < batch; i++) {
-    const prompt = Array.from({ length: 16 }, (_, t) => (i * 31 + t * 7) % 256);
+    const seed = prompts === 'identical' ? 0 : i;
+    const prompt = Array.from({ length: 16 }, (_, t) => (seed * 31 + t * 7) % 256);
     engine.add({ id: `${tag}${batch}-${i}`, promptIds: prompt, params }, () => {});
   }
   await engine.step(); // prefill

@@ -25,7 +25,7 @@ import {
   measureReadBandwidth,
   type PhysicalBound,
 } from '@switchyard/onnx';
-import { measureDecode } from './decode-measure.ts';
+import { measureDecode, type DecodePrompts } from './decode-measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     'decode-steps': { type: 'string', default: '8' },
     'prefill-tokens': { type: 'string', default: '512' },
     'dense-dtype': { type: 'string', default: 'fp32' },
+    prompts: { type: 'string', default: 'distinct' },
     'intra-op-threads': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -42,7 +43,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--intra-op-threads n (default: every core)] [--out file.json]\n',
+    'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--prompts distinct|identical (identical: every sequence the same prompt, so one token’s experts per step, as llama-batched-bench)] [--intra-op-threads n (default: every core)] [--out file.json]\n',
   );
   process.exit(0);
 }
@@ -58,6 +59,13 @@ const decodeSteps = Number(values['decode-steps']);
 const prefillTokens = Number(values['prefill-tokens']);
 const denseDtype = values['dense-dtype'] === 'int8' ? 'int8' : 'fp32';
 const intraOpThreads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
+if (values.prompts !== 'distinct' && values.prompts !== 'identical') {
+  process.stderr.write(
+    `bench:engine: --prompts must be distinct or identical, got ${JSON.stringify(values.prompts)}\n`,
+  );
+  process.exit(2);
+}
+const prompts: DecodePrompts = values.prompts;
 
 /** Distinct (layer, expert) pairs hit per step, from the routing decisions actually made. */
 class DistinctExperts {
@@ -98,6 +106,8 @@ interface DecodeResult {
   batch: number;
   tokensPerSecond: number;
   msPerStep: number;
+  /** Distinct (layer, expert) pairs the timed steps ran, per step (mean). */
+  distinctExpertsPerStep: number;
   weightBytesPerStep: number;
   boundTokensPerSecond: number;
   fractionOfBound: number;
@@ -131,10 +141,14 @@ async function decodeAgainstBound(
   expertBytes: number,
 ): Promise<DecodeResult> {
   let timed: number[] = [];
-  const m = await measureDecode(bundle, batch, decodeSteps, 'd', {
-    start: () => distinct.reset(),
-    stop: () => (timed = distinct.snapshot()),
-  });
+  const m = await measureDecode(
+    bundle,
+    batch,
+    decodeSteps,
+    'd',
+    { start: () => distinct.reset(), stop: () => (timed = distinct.snapshot()) },
+    prompts,
+  );
   const meanDistinct = timed.reduce((a, b) => a + b, 0) / Math.max(1, timed.length);
   const weightBytes = denseBytes(bundle.config) + meanDistinct * expertBytes;
   const bound = (batch * bandwidth) / weightBytes;
@@ -142,6 +156,7 @@ async function decodeAgainstBound(
     batch,
     tokensPerSecond: round(m.tokensPerSecond),
     msPerStep: round(m.msPerStep),
+    distinctExpertsPerStep: round(meanDistinct),
     weightBytesPerStep: Math.round(weightBytes),
     boundTokensPerSecond: round(bound),
     fractionOfBound: round(m.tokensPerSecond / bound, 3),
@@ -244,7 +259,12 @@ async function main(): Promise<void> {
           expertDtype: dtype,
           denseDtype,
           blockSize: 16,
-          scheduler: { maxBatchedTokens: Math.max(prefillTokens, 128), maxRunningSequences: Math.max(...batches) },
+          // Every decode batch's 16-token prompts fit in one prefill step, so its sequences decode in step
+          // (with --prompts identical, they then take the same experts at every step).
+          scheduler: {
+            maxBatchedTokens: Math.max(prefillTokens, 128, 16 * Math.max(...batches)),
+            maxRunningSequences: Math.max(...batches),
+          },
           onRouted: (layer, _chunks, routes) => distinct.observe(layer, routes.expertIds),
           ...(intraOpThreads === undefined ? {} : { session: { intraOpThreads } }),
         },
@@ -254,7 +274,7 @@ async function main(): Promise<void> {
       for (const batch of batches) {
         const r = await decodeAgainstBound(bundle, batch, distinct, start.bandwidth.value, expertBytes);
         log(
-          `${name} ${dtype} decode batch ${batch}: ${r.tokensPerSecond} tok/s (${describeFraction(r.fractionOfBound, `bound ${r.boundTokensPerSecond}`)})`,
+          `${name} ${dtype} decode batch ${batch}: ${r.tokensPerSecond} tok/s (${describeFraction(r.fractionOfBound, `bound ${r.boundTokensPerSecond}`)}; ${r.distinctExpertsPerStep} experts per step)`,
         );
         decode.push(r);
       }
@@ -302,6 +322,7 @@ async function main(): Promise<void> {
     bench: 'engine',
     date: new Date().toISOString(),
     machine: { cpus: availableParallelism(), node: process.version },
+    decodePrompts: prompts,
     bounds: {
       readBandwidthBytesPerSecond: Math.round(bestBandwidth),
       matmulPeakFlops: Math.round(bestPeak),
