@@ -115,31 +115,38 @@ describe('int8 expert graphs', () => {
   });
 });
 
+/**
+ * Row 1 of a 4-row batch as an int8 expert graph of `format` computes it three ways: in the batch, in the
+ * batch with row 0 made much louder (a larger quantisation range), and alone.
+ */
+async function row1ThreeWays(format: 'int8' | 'int8-rows') {
+  const s = await session(buildExpertGraph(config, weights, 0, 5, { format }));
+  const batch = tokens(4, 2);
+  const loud = batch.slice();
+  loud.fill(40, 0, H);
+  const row1 = (y: Float32Array) => y.slice(H, 2 * H);
+  return {
+    inBatch: row1(await runExpert(s, batch)),
+    beside: row1(await runExpert(s, loud)),
+    alone: await runExpert(s, batch.slice(H, 2 * H)),
+  };
+}
+
 describe('int8 expert graph (MatMulNBits, what the engine runs for int8)', () => {
   it('gives a row the same result whatever the other rows of a batch are, and nearly its one-row result', async () => {
-    const s = await session(buildExpertGraph(config, weights, 0, 5, { format: 'int8' }));
-    const batch = tokens(4, 2);
-    const loud = batch.slice();
-    loud.fill(40, 0, H); // row 0 with a much larger range than the others
-    const row1 = (y: Float32Array) => Array.from(y.subarray(H, 2 * H));
-    const quiet = await runExpert(s, batch);
-    expect(row1(await runExpert(s, loud))).toEqual(row1(quiet));
+    const { inBatch, beside, alone } = await row1ThreeWays('int8');
+    expect(Array.from(beside)).toEqual(Array.from(inBatch));
     // One row runs another kernel: the same quantised activations, summed in another order.
-    const alone = await runExpert(s, batch.slice(H, 2 * H));
     const scale = Math.max(...Array.from(alone, Math.abs));
-    expect(maxAbsDiff(quiet.subarray(H, 2 * H), alone)).toBeLessThanOrEqual(1e-5 * scale);
+    expect(maxAbsDiff(inBatch, alone)).toBeLessThanOrEqual(1e-5 * scale);
   });
 });
 
 describe('int8-rows expert graph', () => {
   it('gives each row the same result whatever the other rows of the batch are', async () => {
-    const s = await session(buildExpertGraph(config, weights, 0, 5, { format: 'int8-rows' }));
-    const batch = tokens(4, 2);
-    const loud = batch.slice();
-    loud.fill(40, 0, H); // row 0 with a much larger range than the others
-    const alone = await runExpert(s, batch.slice(H, 2 * H));
-    expect(Array.from((await runExpert(s, batch)).subarray(H, 2 * H))).toEqual(Array.from(alone));
-    expect(Array.from((await runExpert(s, loud)).subarray(H, 2 * H))).toEqual(Array.from(alone));
+    const { inBatch, beside, alone } = await row1ThreeWays('int8-rows');
+    expect(Array.from(inBatch)).toEqual(Array.from(alone));
+    expect(Array.from(beside)).toEqual(Array.from(alone));
   });
 
   it('gives zeros, not NaN, for an all-zero row', async () => {
