@@ -18,6 +18,7 @@ import type { ExpertStreamClient } from '@switchyard/rpc';
 import { connectExpertCluster } from '@switchyard/dispatch';
 import { colocatedWorkerThreads, startExpertWorkers } from '@switchyard/launcher';
 import { measureDecode } from './decode-measure.ts';
+import { median } from './median.ts';
 
 const { values } = parseArgs({
   options: {
@@ -53,12 +54,6 @@ const workerThreads =
   values['worker-threads'] === undefined ? colocatedWorkerThreads(2) : Number(values['worker-threads']);
 const rounds = Number(values.rounds);
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
-/** The middle value; the mean of the two middle values for an even count. */
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;

@@ -8,7 +8,7 @@
  * One JSON document on stdout, a table and progress on stderr; formats and row counts alternate within
  * each round and the medians over rounds are reported (a shared machine moves from minute to minute).
  *
- *   npm run bench:kernels -- [--rows 1,2,8] [--k 2048] [--n 2048] [--weights 24] [--rounds 5] [--calls 120]
+ *   npm run bench:kernels -- [--formats fp32,int8-rows,int8] [--rows 1,2,8] [--k 2048] [--n 2048] [--weights 24] [--rounds 5] [--calls 120]
  */
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
@@ -21,6 +21,7 @@ import {
   type PhysicalBound,
   type WeightFormat,
 } from '@switchyard/onnx';
+import { median } from './median.ts';
 
 const USAGE =
   'usage: npm run bench:kernels -- [--formats fp32,int8-rows,int8] [--rows 1,2,8] [--k 2048] [--n 2048] ' +
@@ -103,12 +104,6 @@ async function linearSession(format: WeightFormat, seed: number): Promise<OnnxSe
 async function bandwidth(): Promise<PhysicalBound> {
   return measureReadBandwidth(Math.round(bandwidthGib * 2 ** 30), { threads });
 }
-
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-};
 
 log(`read bandwidth at the start (onnxruntime ReduceSum over ${bandwidthGib} GiB, ${threads} threads)…`);
 const startBound = await bandwidth();

@@ -21,13 +21,9 @@ export type ExpertDtype = 'fp32' | 'int8';
 /**
  * The weight format the engine runs a dtype in, for experts and (`--dtype int8`) attention and LM head.
  * NOTE: `int8` runs as MatMulNBits (8 bits, int8 activations per row and K block), not as `int8-rows`
- * (MatMulInteger): the same weight codes, and faster where decode lives. Measured on the 2-core
- * development VM with weights read from memory (`npm run bench:kernels`, one [M×2048]·[2048×2048]): 1.2–1.6×
- * at 1 row, ≈ 1.2× up to 16 rows, 0.7–0.8× at 32–64 rows; in the engine (`bench:engine` olmoe-slice, int8
- * experts and dense, four interleaved rounds, medians) decode b1 101 against 76 tok/s, b8 226 / 194, b32
- * 396 / 390, b64 477 / 528, prefill 512 911 / 974. `npm run bench:int8`: final hidden states nearer fp32
- * (cosine 0.999971 against 0.999954 on olmoe-slice), greedy agreement with fp32 0.56 against 0.61 (16
- * prompts; random weights, where near-ties decide it).
+ * (MatMulInteger): the same weight codes, and faster at the few rows decode runs with weights read from
+ * memory (`npm run bench:kernels`); the engine figures and the quality trade are in docs/architecture.md
+ * §"int8", the kernel figures in layers.ts.
  */
 export function weightFormatOf(dtype: ExpertDtype): WeightFormat {
   return dtype === 'int8' ? 'int8' : 'fp32';
