@@ -8,7 +8,7 @@
  *   npm run bench:profile -- --model olmoe-slice --dtypes fp32,int8 --batches 1,8,32 [--intra-op-threads n]
  */
 import { parseArgs } from 'node:util';
-import { getPreset, randomWeights, type PresetName } from '@switchyard/model';
+import { getPreset, isPresetName, PRESET_NAMES, randomWeights, type PresetName } from '@switchyard/model';
 import {
   assembleEngine,
   type AttentionKernel,
@@ -19,26 +19,51 @@ import {
 } from '@switchyard/engine';
 import { createDenseKernels, createLocalExpertExecutor, weightFormatOf, type SessionOptions } from '@switchyard/onnx';
 import { measureDecode } from './decode-measure.ts';
+import { benchArgs, benchFail, positiveIntArg } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'olmoe-slice' },
-    dtypes: { type: 'string', default: 'fp32,int8' },
-    batches: { type: 'string', default: '1,8,32' },
-    'decode-steps': { type: 'string', default: '8' },
-    'dense-dtype': { type: 'string', default: 'fp32' },
-    'intra-op-threads': { type: 'string' },
-  },
-});
+const USAGE =
+  'usage: npm run bench:profile -- [--model olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32] [--decode-steps 8] ' +
+  '[--dense-dtype fp32|int8] [--intra-op-threads n (default: every core)]\n';
+const values = benchArgs('bench:profile', USAGE, () =>
+  parseArgs({
+    options: {
+      model: { type: 'string', default: 'olmoe-slice' },
+      dtypes: { type: 'string', default: 'fp32,int8' },
+      batches: { type: 'string', default: '1,8,32' },
+      'decode-steps': { type: 'string', default: '8' },
+      'dense-dtype': { type: 'string', default: 'fp32' },
+      'intra-op-threads': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const log = (msg: string) => process.stderr.write(`[bench:profile] ${msg}\n`);
 const list = (s: string) =>
   s
     .split(',')
     .map((x) => x.trim())
     .filter(Boolean);
-const denseDtype = values['dense-dtype'] === 'int8' ? 'int8' : 'fp32';
+const NAME = 'bench:profile';
+if (!isPresetName(values.model))
+  benchFail(NAME, `unknown --model ${JSON.stringify(values.model)} (${PRESET_NAMES.join(', ')})`);
+const modelName: PresetName = values.model;
+const isDtype = (d: string): d is 'fp32' | 'int8' => d === 'fp32' || d === 'int8';
+const rawDenseDtype = values['dense-dtype'];
+if (!isDtype(rawDenseDtype))
+  benchFail(NAME, `--dense-dtype must be fp32 or int8, got ${JSON.stringify(rawDenseDtype)}`);
+const denseDtype: 'fp32' | 'int8' = rawDenseDtype;
+const dtypes = list(values.dtypes);
+const badDtype = dtypes.find((d) => !isDtype(d));
+if (badDtype !== undefined || dtypes.length === 0) {
+  benchFail(NAME, `--dtypes must list fp32 and/or int8, got ${JSON.stringify(values.dtypes)}`);
+}
+const batches = list(values.batches).map((b) => positiveIntArg(NAME, '--batches', b));
+if (batches.length === 0) benchFail(NAME, '--batches is empty');
+const steps = positiveIntArg(NAME, '--decode-steps', values['decode-steps']);
 const session: SessionOptions =
-  values['intra-op-threads'] === undefined ? {} : { intraOpThreads: Number(values['intra-op-threads']) };
+  values['intra-op-threads'] === undefined
+    ? {}
+    : { intraOpThreads: positiveIntArg(NAME, '--intra-op-threads', values['intra-op-threads']) };
 
 const PARTS = ['attention', 'experts', 'sharedExperts', 'lmHead'] as const;
 type Part = (typeof PARTS)[number];
@@ -96,13 +121,11 @@ function timedExperts(experts: ExpertExecutor, t: Timers): ExpertExecutor {
 const round = (n: number) => Math.round(n * 100) / 100;
 
 async function main(): Promise<void> {
-  const config = getPreset(values.model as PresetName);
+  const config = getPreset(modelName);
   const weights = randomWeights(config, 1);
   const model = { config, weights, weightsDigest: '00'.repeat(32) };
-  const steps = Number(values['decode-steps']);
-  const batches = list(values.batches).map(Number);
   const rows = [];
-  for (const dtype of list(values.dtypes) as ('fp32' | 'int8')[]) {
+  for (const dtype of dtypes.filter(isDtype)) {
     const timers = new Timers();
     const kernelOptions = { session, denseFormat: weightFormatOf(denseDtype) } as const;
     const dense = timedDense(await createDenseKernels(config, weights, kernelOptions), timers);

@@ -19,27 +19,26 @@ import { connectExpertCluster } from '@switchyard/dispatch';
 import { colocatedWorkerThreads, startExpertWorkers } from '@switchyard/launcher';
 import { measureDecode } from './decode-measure.ts';
 import { median } from './median.ts';
+import { benchArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'small,olmoe-slice' },
-    batches: { type: 'string', default: '1,8,32,64' },
-    'decode-steps': { type: 'string', default: '6' },
-    'payload-tokens': { type: 'string', default: '1,8,32,128,512' },
-    repeats: { type: 'string', default: '50' },
-    'models-dir': { type: 'string', default: 'bench/out/models' },
-    'expert-dtype': { type: 'string', default: 'fp32' },
-    'worker-threads': { type: 'string' },
-    rounds: { type: 'string', default: '3' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write(
-    'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8] [--worker-threads n (default: the cores divided among the 2 workers, as npm start does)] [--rounds 3]\n',
-  );
-  process.exit(0);
-}
+const USAGE =
+  'usage: npm run bench:dispatch -- [--models small,olmoe-slice] [--batches 1,8,32,64] [--decode-steps 6] [--payload-tokens 1,8,32,128,512] [--repeats 50] [--models-dir bench/out/models] [--expert-dtype fp32|int8] [--worker-threads n (default: the cores divided among the 2 workers, as npm start does)] [--rounds 3]\n';
+const values = benchArgs('bench:dispatch', USAGE, () =>
+  parseArgs({
+    options: {
+      models: { type: 'string', default: 'small,olmoe-slice' },
+      batches: { type: 'string', default: '1,8,32,64' },
+      'decode-steps': { type: 'string', default: '6' },
+      'payload-tokens': { type: 'string', default: '1,8,32,128,512' },
+      repeats: { type: 'string', default: '50' },
+      'models-dir': { type: 'string', default: 'bench/out/models' },
+      'expert-dtype': { type: 'string', default: 'fp32' },
+      'worker-threads': { type: 'string' },
+      rounds: { type: 'string', default: '3' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const log = (msg: string) => process.stderr.write(`[bench:dispatch] ${msg}\n`);
 const list = (s: string) =>
   s

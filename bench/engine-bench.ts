@@ -26,27 +26,26 @@ import {
   type PhysicalBound,
 } from '@switchyard/onnx';
 import { measureDecode, type DecodePrompts } from './decode-measure.ts';
+import { benchArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'small,olmoe-slice' },
-    dtypes: { type: 'string', default: 'fp32,int8' },
-    batches: { type: 'string', default: '1,8,32,64' },
-    'decode-steps': { type: 'string', default: '8' },
-    'prefill-tokens': { type: 'string', default: '512' },
-    'dense-dtype': { type: 'string', default: 'fp32' },
-    prompts: { type: 'string', default: 'distinct' },
-    'intra-op-threads': { type: 'string' },
-    out: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write(
-    'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--prompts distinct|identical (identical: every sequence the same prompt, so one token’s experts per step, as llama-batched-bench)] [--intra-op-threads n (default: every core)] [--out file.json]\n',
-  );
-  process.exit(0);
-}
+const USAGE =
+  'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--prompts distinct|identical (identical: every sequence the same prompt, so one token’s experts per step, as llama-batched-bench)] [--intra-op-threads n (default: every core)] [--out file.json]\n';
+const values = benchArgs('bench:engine', USAGE, () =>
+  parseArgs({
+    options: {
+      models: { type: 'string', default: 'small,olmoe-slice' },
+      dtypes: { type: 'string', default: 'fp32,int8' },
+      batches: { type: 'string', default: '1,8,32,64' },
+      'decode-steps': { type: 'string', default: '8' },
+      'prefill-tokens': { type: 'string', default: '512' },
+      'dense-dtype': { type: 'string', default: 'fp32' },
+      prompts: { type: 'string', default: 'distinct' },
+      'intra-op-threads': { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 
 const log = (msg: string) => process.stderr.write(`[bench:engine] ${msg}\n`);
 const list = (s: string) =>

@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getPreset, isPresetName, PRESET_NAMES, randomWeights } from '@switchyard/model';
 import { GgufUnsupportedModelError, writeOlmoeGguf } from './gguf.ts';
+import { benchArgs, benchFail } from './args.ts';
 
 const USAGE = `usage: npm run bench:gguf -- [--model olmoe-slice] [--seed 1] [--out file.gguf]
 
@@ -20,28 +21,18 @@ llama.cpp's olmoe architecture, with a placeholder vocabulary of the model's siz
   llama-quantize FILE FILE-q8_0.gguf Q8_0
 `;
 
-function fail(message: string): never {
-  process.stderr.write(`bench:gguf: ${message}\n`);
-  process.exit(2);
-}
+const fail: (message: string) => never = (message) => benchFail('bench:gguf', message);
 
-let values;
-try {
-  ({ values } = parseArgs({
+const values = benchArgs('bench:gguf', USAGE, () =>
+  parseArgs({
     options: {
       model: { type: 'string', default: 'olmoe-slice' },
       seed: { type: 'string', default: '1' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-  }));
-} catch (error) {
-  fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-}
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
+  }),
+);
 if (!isPresetName(values.model)) fail(`unknown model '${values.model}' (presets: ${PRESET_NAMES.join(', ')})`);
 const seed = Number(values.seed);
 if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a non-negative integer, got '${values.seed}'`);

@@ -14,19 +14,19 @@ import { parseArgs } from 'node:util';
 import { byteLevelBpeTokenizerJson } from '@switchyard/engine';
 import { initModelDir } from '@switchyard/model';
 import { startGateway } from '@switchyard/launcher';
+import { benchArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    clients: { type: 'string', default: '5' },
-    'prompt-chars': { type: 'string', default: '1000000' },
-    seconds: { type: 'string', default: '8' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write('usage: npm run bench:health -- [--clients 5] [--prompt-chars 1000000] [--seconds 8]\n');
-  process.exit(0);
-}
+const USAGE = 'usage: npm run bench:health -- [--clients 5] [--prompt-chars 1000000] [--seconds 8]\n';
+const values = benchArgs('bench:health', USAGE, () =>
+  parseArgs({
+    options: {
+      clients: { type: 'string', default: '5' },
+      'prompt-chars': { type: 'string', default: '1000000' },
+      seconds: { type: 'string', default: '8' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const clients = Number(values.clients);
 const promptChars = Number(values['prompt-chars']);
 const seconds = Number(values.seconds);

@@ -17,24 +17,23 @@ import {
 } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
 import { measureDecode } from './decode-measure.ts';
+import { benchArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    models: { type: 'string', default: 'small,olmoe-slice' },
-    prompts: { type: 'string', default: '16' },
-    tokens: { type: 'string', default: '64' },
-    batches: { type: 'string', default: '1,32' },
-    'decode-steps': { type: 'string', default: '6' },
-    'dense-dtype': { type: 'string', default: 'fp32' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write(
-    'usage: npm run bench:int8 -- [--models small,olmoe-slice] [--prompts 16] [--tokens 64] [--batches 1,32] [--decode-steps 6] [--dense-dtype fp32|int8]\n',
-  );
-  process.exit(0);
-}
+const USAGE =
+  'usage: npm run bench:int8 -- [--models small,olmoe-slice] [--prompts 16] [--tokens 64] [--batches 1,32] [--decode-steps 6] [--dense-dtype fp32|int8]\n';
+const values = benchArgs('bench:int8', USAGE, () =>
+  parseArgs({
+    options: {
+      models: { type: 'string', default: 'small,olmoe-slice' },
+      prompts: { type: 'string', default: '16' },
+      tokens: { type: 'string', default: '64' },
+      batches: { type: 'string', default: '1,32' },
+      'decode-steps': { type: 'string', default: '6' },
+      'dense-dtype': { type: 'string', default: 'fp32' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const log = (msg: string) => process.stderr.write(`[bench:int8] ${msg}\n`);
 const numPrompts = Number(values.prompts);
 const numTokens = Number(values.tokens);

@@ -22,40 +22,31 @@ import {
   type WeightFormat,
 } from '@switchyard/onnx';
 import { median } from './median.ts';
+import { benchArgs, benchFail, positiveIntArg } from './args.ts';
 
 const USAGE =
   'usage: npm run bench:kernels -- [--formats fp32,int8-rows,int8] [--rows 1,2,8] [--k 2048] [--n 2048] ' +
   '[--weights 24] [--rounds 5] [--calls 120] [--intra-op-threads n (default: every core)] [--bandwidth-gib 1]\n';
 
-const { values } = parseArgs({
-  options: {
-    formats: { type: 'string', default: 'fp32,int8-rows,int8' },
-    rows: { type: 'string', default: '1,2,8' },
-    k: { type: 'string', default: '2048' },
-    n: { type: 'string', default: '2048' },
-    weights: { type: 'string', default: '24' },
-    rounds: { type: 'string', default: '5' },
-    calls: { type: 'string', default: '120' },
-    'intra-op-threads': { type: 'string' },
-    'bandwidth-gib': { type: 'string', default: '1' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
-
+const values = benchArgs('bench:kernels', USAGE, () =>
+  parseArgs({
+    options: {
+      formats: { type: 'string', default: 'fp32,int8-rows,int8' },
+      rows: { type: 'string', default: '1,2,8' },
+      k: { type: 'string', default: '2048' },
+      n: { type: 'string', default: '2048' },
+      weights: { type: 'string', default: '24' },
+      rounds: { type: 'string', default: '5' },
+      calls: { type: 'string', default: '120' },
+      'intra-op-threads': { type: 'string' },
+      'bandwidth-gib': { type: 'string', default: '1' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const log = (msg: string) => process.stderr.write(`[bench:kernels] ${msg}\n`);
-function fail(msg: string): never {
-  process.stderr.write(`bench:kernels: ${msg} (--help for usage)\n`);
-  process.exit(2);
-}
-function positiveInt(flag: string, raw: string): number {
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < 1) fail(`${flag} must be an integer ≥ 1, got ${JSON.stringify(raw)}`);
-  return v;
-}
+const fail: (msg: string) => never = (msg) => benchFail('bench:kernels', msg);
+const positiveInt = (flag: string, raw: string): number => positiveIntArg('bench:kernels', flag, raw);
 const list = (s: string) =>
   s
     .split(',')

@@ -36,40 +36,39 @@ import { measureTransfer, type TransferResult } from './kv/transfer.ts';
 import { measureFetchVsRecompute, type FetchVsRecomputeResult } from './kv/fetch-vs-recompute.ts';
 import { measureLoad, type Gateway, type SetupResult } from './kv/load.ts';
 import { measureMemory, type MemoryResult } from './kv/memory.ts';
+import { benchArgs } from './args.ts';
 
 const PARTS = ['transfer', 'fetch', 'load', 'memory'] as const;
 type Part = (typeof PARTS)[number];
 
-const { values } = parseArgs({
-  options: {
-    parts: { type: 'string', default: 'transfer,fetch,load' },
-    model: { type: 'string', default: 'small' },
-    modes: { type: 'string', default: 'random,kv' },
-    'num-prompts': { type: 'string', default: '48' },
-    concurrency: { type: 'string', default: '8' },
-    prefixes: { type: 'string', default: '4' },
-    'prefix-len': { type: 'string', default: '512' },
-    'suffix-len': { type: 'string', default: '64' },
-    'output-len': { type: 'string', default: '64' },
-    'transfer-mib': { type: 'string', default: '256' },
-    rounds: { type: 'string', default: '3' },
-    'memory-s': { type: 'string', default: '600' },
-    'engine-kv-blocks': { type: 'string' },
-    'models-dir': { type: 'string', default: 'bench/out/models' },
-    out: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write(
-    'usage: npm run bench:kv -- [--parts transfer,fetch,load,memory] [--model small] [--modes random,kv]\n' +
-      '                          [--num-prompts 48] [--concurrency 8] [--prefixes 4] [--prefix-len 512] [--suffix-len 64]\n' +
-      '                          [--output-len 64] [--transfer-mib 256] [--rounds 3] [--memory-s 600]\n' +
-      "                          [--engine-kv-blocks N (load: each engine's KV blocks; the single gateway gets 2N)]\n" +
-      '                          [--models-dir bench/out/models] [--out file.json]\n',
-  );
-  process.exit(0);
-}
+const USAGE =
+  'usage: npm run bench:kv -- [--parts transfer,fetch,load,memory] [--model small] [--modes random,kv]\n' +
+  '                          [--num-prompts 48] [--concurrency 8] [--prefixes 4] [--prefix-len 512] [--suffix-len 64]\n' +
+  '                          [--output-len 64] [--transfer-mib 256] [--rounds 3] [--memory-s 600]\n' +
+  "                          [--engine-kv-blocks N (load: each engine's KV blocks; the single gateway gets 2N)]\n" +
+  '                          [--models-dir bench/out/models] [--out file.json]\n';
+const values = benchArgs('bench:kv', USAGE, () =>
+  parseArgs({
+    options: {
+      parts: { type: 'string', default: 'transfer,fetch,load' },
+      model: { type: 'string', default: 'small' },
+      modes: { type: 'string', default: 'random,kv' },
+      'num-prompts': { type: 'string', default: '48' },
+      concurrency: { type: 'string', default: '8' },
+      prefixes: { type: 'string', default: '4' },
+      'prefix-len': { type: 'string', default: '512' },
+      'suffix-len': { type: 'string', default: '64' },
+      'output-len': { type: 'string', default: '64' },
+      'transfer-mib': { type: 'string', default: '256' },
+      rounds: { type: 'string', default: '3' },
+      'memory-s': { type: 'string', default: '600' },
+      'engine-kv-blocks': { type: 'string' },
+      'models-dir': { type: 'string', default: 'bench/out/models' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const log = (line: string) => process.stderr.write(`[bench:kv] ${line}\n`);
 function fail(message: string): never {
   process.stderr.write(`bench:kv: ${message}\n`);

@@ -19,23 +19,22 @@ import {
   workerLoads,
   type Placement,
 } from '@switchyard/routing';
+import { benchArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    workers: { type: 'string', default: '4' },
-    redundant: { type: 'string', default: '0,4,8' },
-    nodes: { type: 'string', default: '2' },
-    prompts: { type: 'string', default: '16' },
-    tokens: { type: 'string', default: '16' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write(
-    'usage: npm run bench:placement -- [--workers 4] [--redundant 0,4,8] [--nodes 2] [--prompts 16] [--tokens 16]\n',
-  );
-  process.exit(0);
-}
+const USAGE =
+  'usage: npm run bench:placement -- [--workers 4] [--redundant 0,4,8] [--nodes 2] [--prompts 16] [--tokens 16]\n';
+const values = benchArgs('bench:placement', USAGE, () =>
+  parseArgs({
+    options: {
+      workers: { type: 'string', default: '4' },
+      redundant: { type: 'string', default: '0,4,8' },
+      nodes: { type: 'string', default: '2' },
+      prompts: { type: 'string', default: '16' },
+      tokens: { type: 'string', default: '16' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const log = (msg: string) => process.stderr.write(`[bench:placement] ${msg}\n`);
 const numWorkers = Number(values.workers);
 const redundant = values.redundant.split(',').map(Number);

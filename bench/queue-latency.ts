@@ -22,17 +22,22 @@ import { getPreset, randomWeights } from '@switchyard/model';
 import { EngineLoop, resolveSamplingParams, type GenerateRequest, type TokenEvent } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
 import { ClusterConnection, RequestQueue, TokenSubscriber, NatsBackend, QueueWorker } from '@switchyard/cluster';
+import { benchArgs, positiveIntArg } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: 'string', default: '300' },
-    'max-tokens': { type: 'string', default: '8' },
-    concurrency: { type: 'string', default: '16' },
-  },
-});
-const numRequests = Number(values.requests);
-const maxTokens = Number(values['max-tokens']);
-const concurrency = Number(values.concurrency);
+const USAGE = 'usage: npm run bench:queue -- [--requests 300] [--max-tokens 8] [--concurrency 16]\n';
+const values = benchArgs('bench:queue', USAGE, () =>
+  parseArgs({
+    options: {
+      requests: { type: 'string', default: '300' },
+      'max-tokens': { type: 'string', default: '8' },
+      concurrency: { type: 'string', default: '16' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
+const numRequests = positiveIntArg('bench:queue', '--requests', values.requests);
+const maxTokens = positiveIntArg('bench:queue', '--max-tokens', values['max-tokens']);
+const concurrency = positiveIntArg('bench:queue', '--concurrency', values.concurrency);
 
 interface Timing {
   readonly firstMs: number;

@@ -7,18 +7,18 @@
  */
 import { parseArgs } from 'node:util';
 import { buildSwiGluGraph, createSession, type SwiGluWeights } from '@switchyard/onnx';
+import { benchArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    sessions: { type: 'string', default: '12' },
-    rounds: { type: 'string', default: '10' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write('usage: npm run bench:spinning -- [--sessions 12] [--rounds 10]\n');
-  process.exit(0);
-}
+const USAGE = 'usage: npm run bench:spinning -- [--sessions 12] [--rounds 10]\n';
+const values = benchArgs('bench:spinning', USAGE, () =>
+  parseArgs({
+    options: {
+      sessions: { type: 'string', default: '12' },
+      rounds: { type: 'string', default: '10' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const numSessions = Number(values.sessions);
 const numRounds = Number(values.rounds);
 if (!Number.isInteger(numSessions) || numSessions < 1 || !Number.isInteger(numRounds) || numRounds < 1) {

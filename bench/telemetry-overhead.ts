@@ -14,20 +14,20 @@ import { getPreset, randomWeights, type PresetName } from '@switchyard/model';
 import { resolveSamplingParams, type EngineBundle, type RoutingObserver } from '@switchyard/engine';
 import { createEngine } from '@switchyard/onnx';
 import { EngineTelemetry, startTelemetry, type TraceDetail } from '@switchyard/telemetry';
+import { benchArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    model: { type: 'string', default: 'small' },
-    batch: { type: 'string', default: '32' },
-    steps: { type: 'string', default: '20' },
-    rounds: { type: 'string', default: '3' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
-if (values.help) {
-  process.stdout.write('usage: npm run bench:telemetry -- [--model small] [--batch 32] [--steps 20] [--rounds 3]\n');
-  process.exit(0);
-}
+const USAGE = 'usage: npm run bench:telemetry -- [--model small] [--batch 32] [--steps 20] [--rounds 3]\n';
+const values = benchArgs('bench:telemetry', USAGE, () =>
+  parseArgs({
+    options: {
+      model: { type: 'string', default: 'small' },
+      batch: { type: 'string', default: '32' },
+      steps: { type: 'string', default: '20' },
+      rounds: { type: 'string', default: '3' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
 const batch = Number(values.batch);
 const steps = Number(values.steps);
 const log = (msg: string) => process.stderr.write(`[bench:telemetry] ${msg}\n`);
