@@ -26,7 +26,7 @@ import {
   type PhysicalBound,
 } from '@switchyard/onnx';
 import { measureDecode, type DecodePrompts } from './decode-measure.ts';
-import { benchArgs } from './args.ts';
+import { benchArgs, benchFail } from './args.ts';
 
 const USAGE =
   'usage: npm run bench:engine -- [--models small,olmoe-slice] [--dtypes fp32,int8] [--batches 1,8,32,64] [--decode-steps 8] [--prefill-tokens 512] [--dense-dtype fp32|int8] [--prompts distinct|identical (identical: every sequence the same prompt, so one token’s experts per step, as llama-batched-bench)] [--intra-op-threads n (default: every core)] [--out file.json]\n';
@@ -59,10 +59,7 @@ const prefillTokens = Number(values['prefill-tokens']);
 const denseDtype = values['dense-dtype'] === 'int8' ? 'int8' : 'fp32';
 const intraOpThreads = values['intra-op-threads'] === undefined ? undefined : Number(values['intra-op-threads']);
 if (values.prompts !== 'distinct' && values.prompts !== 'identical') {
-  process.stderr.write(
-    `bench:engine: --prompts must be distinct or identical, got ${JSON.stringify(values.prompts)}\n`,
-  );
-  process.exit(2);
+  benchFail('bench:engine', `--prompts must be distinct or identical, got ${JSON.stringify(values.prompts)}`);
 }
 const prompts: DecodePrompts = values.prompts;
 

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { byteLevelBpeTokenizerJson } from '@switchyard/engine';
 import { initModelDir } from '@switchyard/model';
 import { startGateway } from '@switchyard/launcher';
-import { benchArgs } from './args.ts';
+import { benchArgs, positiveIntArg } from './args.ts';
 
 const USAGE = 'usage: npm run bench:health -- [--clients 5] [--prompt-chars 1000000] [--seconds 8]\n';
 const values = benchArgs('bench:health', USAGE, () =>
@@ -27,19 +27,9 @@ const values = benchArgs('bench:health', USAGE, () =>
     },
   }),
 );
-const clients = Number(values.clients);
-const promptChars = Number(values['prompt-chars']);
-const seconds = Number(values.seconds);
-for (const [name, v] of [
-  ['--clients', clients],
-  ['--prompt-chars', promptChars],
-  ['--seconds', seconds],
-] as const) {
-  if (!Number.isInteger(v) || v < 1) {
-    process.stderr.write(`bench:health: ${name} must be a positive integer\n`);
-    process.exit(2);
-  }
-}
+const clients = positiveIntArg('bench:health', '--clients', values.clients);
+const promptChars = positiveIntArg('bench:health', '--prompt-chars', values['prompt-chars']);
+const seconds = positiveIntArg('bench:health', '--seconds', values.seconds);
 const log = (line: string) => process.stderr.write(`[bench:health] ${line}\n`);
 
 const quantile = (sorted: readonly number[], q: number) =>

@@ -36,7 +36,7 @@ import { measureTransfer, type TransferResult } from './kv/transfer.ts';
 import { measureFetchVsRecompute, type FetchVsRecomputeResult } from './kv/fetch-vs-recompute.ts';
 import { measureLoad, type Gateway, type SetupResult } from './kv/load.ts';
 import { measureMemory, type MemoryResult } from './kv/memory.ts';
-import { benchArgs } from './args.ts';
+import { benchArgs, benchFail, positiveIntArg } from './args.ts';
 
 const PARTS = ['transfer', 'fetch', 'load', 'memory'] as const;
 type Part = (typeof PARTS)[number];
@@ -71,14 +71,9 @@ const values = benchArgs('bench:kv', USAGE, () =>
 );
 const log = (line: string) => process.stderr.write(`[bench:kv] ${line}\n`);
 function fail(message: string): never {
-  process.stderr.write(`bench:kv: ${message}\n`);
-  process.exit(2);
+  benchFail('bench:kv', message);
 }
-function positive(name: string, raw: string | undefined): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
+const positive = (name: string, raw: string | undefined): number => positiveIntArg('bench:kv', `--${name}`, raw ?? '');
 const parts = new Set(
   (values.parts ?? '').split(',').map((p) => {
     const part = PARTS.find((known) => known === p.trim());

@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { buildSwiGluGraph, createSession, type SwiGluWeights } from '@switchyard/onnx';
-import { benchArgs } from './args.ts';
+import { benchArgs, positiveIntArg } from './args.ts';
 
 const USAGE = 'usage: npm run bench:spinning -- [--sessions 12] [--rounds 10]\n';
 const values = benchArgs('bench:spinning', USAGE, () =>
@@ -19,12 +19,8 @@ const values = benchArgs('bench:spinning', USAGE, () =>
     },
   }),
 );
-const numSessions = Number(values.sessions);
-const numRounds = Number(values.rounds);
-if (!Number.isInteger(numSessions) || numSessions < 1 || !Number.isInteger(numRounds) || numRounds < 1) {
-  process.stderr.write('bench:spinning: --sessions and --rounds must be positive integers\n');
-  process.exit(2);
-}
+const numSessions = positiveIntArg('bench:spinning', '--sessions', values.sessions);
+const numRounds = positiveIntArg('bench:spinning', '--rounds', values.rounds);
 
 function expert(h: number, f: number): SwiGluWeights {
   const mk = (rows: number, cols: number) => ({

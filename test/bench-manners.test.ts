@@ -53,6 +53,14 @@ describe('bench command-line manners', () => {
       ['--dense-dtype', 'bf16'],
       'bench:profile: --dense-dtype must be fp32 or int8, got "bf16"',
     ],
+    ['bench/kv-routing.ts', ['--rounds', '0'], 'bench:kv: --rounds must be an integer ≥ 1, got "0"'],
+    ['bench/session-spinning.ts', ['--sessions', 'x'], 'bench:spinning: --sessions must be an integer ≥ 1, got "x"'],
+    ['bench/health-latency.ts', ['--clients', '0'], 'bench:health: --clients must be an integer ≥ 1, got "0"'],
+    [
+      'bench/engine-bench.ts',
+      ['--prompts', 'same'],
+      'bench:engine: --prompts must be distinct or identical, got "same"',
+    ],
   ] as const)('%s %j: a bad value is one line, exit code 2', (file, args, message) => {
     expect(run(file, args)).toEqual({ status: 2, stdout: '', stderr: `${message} (--help for usage)\n` });
   });
